@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+//! drbd-rs: DRBD 8.4 (Distributed Replicated Block Device) for Linux 6.12, in Rust.
+//!
+//! Crate root of `drbd.ko`, a drop-in replacement for the in-tree C module
+//! (drivers/block/drbd): block major 147, `/proc/drbd`, and the generic netlink family `drbd`
+//! that stock drbd-utils drive. See Documentation/ for what works so far.
+//!
+//! # Layout
+//!
+//! - `src/model/`: pure logic (`core` only), also compiled by the host tests in tests/host.
+//! - `src/genl/`, `src/proc/`: netlink admin interface and `/proc/drbd`; their pure parts
+//!   (schema, attribute coding, text rendering) are host-tested as well.
+//! - `src/sys/`: the FFI layer, the only place with `unsafe`.
+//!
+//! # Lock order
+//!
+//! No driver lock exists yet. Generic netlink serialises all commands under genl_mutex (the
+//! family is not `parallel_ops`), which is the outermost lock of every admin path.
+
+#[path = "src/genl/mod.rs"]
+mod genl;
+#[path = "src/model/mod.rs"]
+mod model;
+#[path = "src/proc/mod.rs"]
+mod proc;
+#[path = "src/sys/mod.rs"]
+mod sys;
+
+use kernel::c_str;
+use kernel::prelude::*;
+use model::version::{DRBD_MAJOR, GENL_VERSION, PRO_VERSION_MAX, PRO_VERSION_MIN, REL_VERSION};
+
+module! {
+    type: Drbd,
+    name: "drbd",
+    author: "drbd-rs developers",
+    description: "drbd - Distributed Replicated Block Device v8.4.11 (drbd-rs)",
+    license: "GPL",
+    alias: ["block-major-147-*"],
+}
+
+/// The loaded module.
+///
+/// Fields drop in declaration order, the reverse of `init`: netlink first so that no new
+/// command arrives, then `/proc/drbd`, then the major.
+struct Drbd {
+    _genl: sys::genl::Family<genl::Admin>,
+    _proc: sys::proc::ProcEntry<proc::DrbdProc>,
+    _major: sys::blkdev::Major,
+}
+
+impl kernel::Module for Drbd {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let minor_count = sys::module::minor_count();
+        if !model::version::minor_count_valid(minor_count) {
+            pr_err!("invalid minor_count ({})\n", minor_count);
+            return Err(EINVAL);
+        }
+        let major = sys::blkdev::Major::register(DRBD_MAJOR, c_str!("drbd")).inspect_err(|_| {
+            pr_err!("unable to register block device major {}\n", DRBD_MAJOR);
+        })?;
+        let proc = sys::proc::ProcEntry::create(c_str!("drbd")).inspect_err(|_| {
+            pr_err!("unable to register proc file\n");
+        })?;
+        let genl = sys::genl::Family::register().inspect_err(|_| {
+            pr_err!("unable to register generic netlink family\n");
+        })?;
+
+        pr_info!(
+            "initialized. Version: {} (api:{}/proto:{}-{})\n",
+            REL_VERSION,
+            GENL_VERSION,
+            PRO_VERSION_MIN,
+            PRO_VERSION_MAX
+        );
+        match proc::build_tag() {
+            proc::render::BuildTag::Module { srcversion } => {
+                pr_info!("srcversion: {}\n", srcversion)
+            }
+            proc::render::BuildTag::BuiltIn => pr_info!("built-in\n"),
+        }
+        pr_info!("registered as block device major {}\n", DRBD_MAJOR);
+        Ok(Drbd {
+            _genl: genl,
+            _proc: proc,
+            _major: major,
+        })
+    }
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Input of drbd-rs's own bindgen run (see Kbuild): the kernel APIs that the 6.12 `kernel` crate
+ * does not bind, and the C shims of src/sys/helpers.c. Only src/sys/ uses the result.
+ */
+#include <linux/blkdev.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/printk.h>
+#include <net/genetlink.h>
+#include <linux/drbd_genl_api.h>
+
+#include "drbd_helpers.h"
+
+/* bindgen cannot evaluate NLMSG_GOODSIZE (it uses sizeof); give it a plain constant. */
+const size_t NLMSG_GOODSIZE_RS = NLMSG_GOODSIZE;

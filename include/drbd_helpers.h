@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C shims for what Rust cannot reach directly: static inline functions, macros and module
+ * parameters. Each is a one-line forward to the kernel; the logic lives in Rust.
+ */
+#ifndef DRBD_RS_HELPERS_H
+#define DRBD_RS_HELPERS_H
+
+#include <linux/types.h>
+
+struct module;
+struct sk_buff;
+struct genl_info;
+
+/* module parameters, defined with module_param() in helpers.c */
+unsigned int drbd_rs_param_minor_count(void);
+
+/* THIS_MODULE and its srcversion, which modpost fills in */
+struct module *drbd_rs_this_module(void);
+const char *drbd_rs_srcversion(void);
+
+/* generic netlink inlines */
+struct sk_buff *drbd_rs_genlmsg_new(size_t payload);
+void drbd_rs_genlmsg_end(struct sk_buff *skb, void *hdr);
+int drbd_rs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
+void drbd_rs_nlmsg_free(struct sk_buff *skb);
+
+#endif

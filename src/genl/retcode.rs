@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `enum drbd_ret_code`: the result a netlink reply carries in `drbd_genlmsghdr.ret_code`.
+//!
+//! C counterpart: include/linux/drbd.h. drbd-utils turns each code into its message, so the
+//! numbers must be exactly the C module's. Variants are added as handlers come to use them.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum RetCode {
+    MinorInvalid = 127,
+    InvalidRequest = 162,
+}
+
+impl RetCode {
+    pub(crate) fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_drbd_h() {
+        assert_eq!(RetCode::MinorInvalid.code(), 127);
+        assert_eq!(RetCode::InvalidRequest.code(), 162);
+    }
+}

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The generic netlink family `drbd`, version 1: its header, commands and top-level attributes.
+//!
+//! C counterpart: include/linux/drbd_genl.h, drbd_genl_api.h and genl_magic_func.h. This table is
+//! the single source of truth for the family that src/genl/ registers.
+
+/// Family name and multicast group, as drbd-utils resolves them.
+pub(crate) const FAMILY_NAME: &str = "drbd";
+pub(crate) const MCGRP_EVENTS: &str = "events";
+
+/// Size of `struct drbd_genlmsghdr` (`u32 minor; union { u32 flags; s32 ret_code; }`), the user
+/// header that follows the genl header in every message.
+pub(crate) const USER_HDR_LEN: usize = 8;
+
+/// The family validates commands below this number leniently, as the C module's family does
+/// (`.resv_start_op = 42`).
+pub(crate) const RESV_START_OP: u8 = 42;
+
+/// Set in an attribute's type: the receiver must understand it or refuse the message.
+pub(crate) const GENLA_F_MANDATORY: u16 = 1 << 14;
+
+/// Top-level attributes (`DRBD_NLA_*`), all nested. Numbers are added as handlers use them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub(crate) enum Tla {
+    CfgReply = 1,
+}
+
+/// `T_info_text` inside [`Tla::CfgReply`].
+pub(crate) const T_INFO_TEXT: u16 = 1 | GENLA_F_MANDATORY;
+
+/// How a command is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    /// A request with one reply; needs CAP_NET_ADMIN (`GENL_doit`).
+    Admin,
+    /// A request anyone may send, answered by one reply or, as a dump, by many (`GET_STATUS`).
+    StatusDoitDump,
+    /// A dump anyone may request.
+    Dump,
+}
+
+/// The object a command addresses, which must exist (the `DRBD_ADM_NEED_*` flags the C handlers
+/// pass to `drbd_adm_prepare`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Needs {
+    Nothing,
+    Minor,
+    Resource,
+    Connection,
+}
+
+/// One command the family accepts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Op {
+    pub(crate) cmd: u8,
+    /// The name drbdsetup uses for it, for messages.
+    pub(crate) name: &'static str,
+    pub(crate) kind: OpKind,
+    pub(crate) needs: Needs,
+}
+
+const fn admin(cmd: u8, name: &'static str, needs: Needs) -> Op {
+    Op {
+        cmd,
+        name,
+        kind: OpKind::Admin,
+        needs,
+    }
+}
+
+const fn dump(cmd: u8, name: &'static str) -> Op {
+    Op {
+        cmd,
+        name,
+        kind: OpKind::Dump,
+        needs: Needs::Nothing,
+    }
+}
+
+pub(crate) const GET_STATUS: u8 = 2;
+
+use Needs::{Connection, Minor, Nothing, Resource};
+
+/// Every command of drbd_genl.h that userspace sends, in its order there. Notifications the
+/// kernel sends (1, 34..37, 40, 41) are not operations.
+pub(crate) const OPS: [Op; 31] = [
+    Op {
+        cmd: GET_STATUS,
+        name: "get-status",
+        kind: OpKind::StatusDoitDump,
+        needs: Minor,
+    },
+    admin(5, "new-minor", Resource),
+    admin(6, "del-minor", Minor),
+    admin(7, "new-resource", Nothing),
+    admin(8, "del-resource", Resource),
+    admin(9, "resource-options", Resource),
+    admin(10, "connect", Resource),
+    admin(29, "net-options", Connection),
+    admin(11, "disconnect", Connection),
+    admin(12, "attach", Minor),
+    admin(28, "disk-options", Minor),
+    admin(13, "resize", Minor),
+    admin(14, "primary", Minor),
+    admin(15, "secondary", Minor),
+    admin(16, "new-current-uuid", Minor),
+    admin(17, "verify", Minor),
+    admin(18, "detach", Minor),
+    admin(19, "invalidate", Minor),
+    admin(20, "invalidate-remote", Minor),
+    admin(21, "pause-sync", Minor),
+    admin(22, "resume-sync", Minor),
+    admin(23, "suspend-io", Minor),
+    admin(24, "resume-io", Minor),
+    admin(25, "outdate", Minor),
+    admin(26, "get-timeout-type", Minor),
+    admin(27, "down", Resource),
+    dump(30, "get-resources"),
+    dump(31, "get-devices"),
+    dump(32, "get-connections"),
+    dump(33, "get-peer-devices"),
+    dump(38, "get-initial-state"),
+];
+
+/// Looks a command up by number.
+pub(crate) fn op(cmd: u8) -> Option<&'static Op> {
+    OPS.iter().find(|op| op.cmd == cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_unique_and_below_resv_start_op() {
+        let all: std::vec::Vec<u8> = OPS.iter().map(|o| o.cmd).collect();
+        for (i, a) in all.iter().enumerate() {
+            assert!(*a < RESV_START_OP);
+            assert!(!all[i + 1..].contains(a), "command {a} twice");
+        }
+    }
+
+    #[test]
+    fn numbers_match_drbd_genl_h() {
+        let by_name = |n: &str| OPS.iter().find(|o| o.name == n).unwrap().cmd;
+        assert_eq!(by_name("new-minor"), 5);
+        assert_eq!(by_name("attach"), 12);
+        assert_eq!(by_name("down"), 27);
+        assert_eq!(by_name("disk-options"), 28);
+        assert_eq!(by_name("net-options"), 29);
+        assert_eq!(op(38).map(|o| o.kind), Some(OpKind::Dump));
+        assert_eq!(op(GET_STATUS).map(|o| o.kind), Some(OpKind::StatusDoitDump));
+        // notifications are not operations
+        for n in [1, 34, 35, 36, 37, 40, 41] {
+            assert!(op(n).is_none());
+        }
+        let needs = |n: &str| OPS.iter().find(|o| o.name == n).unwrap().needs;
+        assert_eq!(needs("new-resource"), Needs::Nothing);
+        assert_eq!(needs("primary"), Needs::Minor);
+        assert_eq!(needs("connect"), Needs::Resource);
+        assert_eq!(needs("disconnect"), Needs::Connection);
+        assert_eq!(Tla::CfgReply as u16, 1);
+        assert_eq!(T_INFO_TEXT, 0x4001);
+    }
+}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C shims of drbd-rs: module parameters and static inline kernel helpers that Rust cannot call.
+ * No logic here; see include/drbd_helpers.h.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <net/genetlink.h>
+
+#include "drbd_helpers.h"
+
+/*
+ * The C module's MODULE_VERSION: drbd-utils falls back to `modinfo -F version drbd`, and it makes
+ * modpost emit the srcversion that /proc/drbd shows.
+ */
+MODULE_VERSION("8.4.11");
+
+/* Parameters as the C module names and types them (drivers/block/drbd/drbd_main.c). */
+static unsigned int minor_count = 32;
+module_param(minor_count, uint, 0444);
+MODULE_PARM_DESC(minor_count, "Approximate number of drbd devices (1-255)");
+
+static char usermode_helper[80] = "/sbin/drbdadm";
+module_param_string(usermode_helper, usermode_helper, sizeof(usermode_helper), 0644);
+
+static int proc_details;
+module_param(proc_details, int, 0644);
+
+static bool disable_sendpage;
+module_param(disable_sendpage, bool, 0644);
+
+static bool allow_oos;
+MODULE_PARM_DESC(allow_oos, "DONT USE!");
+module_param(allow_oos, bool, 0);
+
+unsigned int drbd_rs_param_minor_count(void) { return READ_ONCE(minor_count); }
+
+struct module *drbd_rs_this_module(void) { return THIS_MODULE; }
+const char *drbd_rs_srcversion(void) { return THIS_MODULE->srcversion; }
+
+struct sk_buff *drbd_rs_genlmsg_new(size_t payload)
+{
+	return genlmsg_new(payload, GFP_KERNEL);
+}
+
+void drbd_rs_genlmsg_end(struct sk_buff *skb, void *hdr) { genlmsg_end(skb, hdr); }
+
+int drbd_rs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info)
+{
+	return genlmsg_reply(skb, info);
+}
+
+void drbd_rs_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The FFI layer: the only place in drbd-rs with `unsafe`.
+//!
+//! Each file wraps one kernel subsystem in safe types. The raw API comes from our own bindgen run
+//! over include/drbd_bindings.h (see Kbuild) and from the C shims in helpers.c, for the parts the
+//! 6.12 `kernel` crate does not bind.
+
+#[allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    improper_ctypes,
+    missing_docs,
+    dead_code,
+    unused_imports,
+    unsafe_op_in_unsafe_fn,
+    unreachable_pub,
+    unknown_lints,
+    unnecessary_transmutes,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    clippy::as_underscore,
+    clippy::ptr_as_ptr
+)]
+mod bindings {
+    // rust/bindgen_parameters blocklists these; rust/bindings/lib.rs defines them the same way.
+    type __kernel_size_t = usize;
+    type __kernel_ssize_t = isize;
+    type __kernel_ptrdiff_t = isize;
+    include!("../../drbd_bindings_generated.rs");
+}
+
+pub(crate) mod blkdev;
+pub(crate) mod genl;
+pub(crate) mod module;
+pub(crate) mod proc;
