@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for scenario scripts, sourced in every guest before the scenario.
+# A scenario defines one shell function per guest (g1, g2, g3) and, optionally, `common`, which
+# every guest runs first. See Documentation/testing.rst.
+
+GUEST=$drbdrs_guest
+# The drbd.ko this guest uses: "ours" (drbd-rs) or "c" (the in-tree C module).
+DRBD_MODULE=$drbdrs_module
+
+# Control channel to the harness (second serial port): barriers and results.
+exec 3<>/dev/ttyS1
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+
+_ctl() { echo "$*" >&3; }
+
+# Prints a line to the log, tagged so that it stands out among kernel messages.
+say() { echo "[$GUEST] $*"; }
+
+# fail MESSAGE: ends this guest's part with a failure.
+fail() {
+	say "FAIL: $*"
+	_ctl "FAIL $*"
+	harness_finish 1
+}
+
+# step DESCRIPTION COMMAND [ARG...]: runs a command that must succeed; shows its output.
+step() {
+	local desc=$1 out rc
+	shift
+	say "step: $desc"
+	out=$("$@" 2>&1)
+	rc=$?
+	[ -n "$out" ] && printf '%s\n' "$out"
+	[ $rc -eq 0 ] || fail "$desc (exit $rc): $*"
+	_ctl "STEP $desc"
+}
+
+# expect DESCRIPTION EXPECTED COMMAND [ARG...]: the command's output (stdout and stderr) must be
+# exactly EXPECTED; its exit status does not matter (use for refused commands).
+expect() {
+	local desc=$1 want=$2 got
+	shift 2
+	say "expect: $desc"
+	got=$("$@" 2>&1)
+	printf '%s\n' "$got"
+	[ "$got" = "$want" ] || fail "$desc: expected [$want] got [$got]"
+	_ctl "STEP $desc"
+}
+
+# expect_rc DESCRIPTION RC COMMAND [ARG...]: the command must exit with RC.
+expect_rc() {
+	local desc=$1 want=$2 rc
+	shift 2
+	say "expect exit $want: $desc"
+	"$@" 2>&1
+	rc=$?
+	[ $rc -eq "$want" ] || fail "$desc: expected exit $want, got $rc: $*"
+	_ctl "STEP $desc"
+}
+
+# expect_fail DESCRIPTION COMMAND [ARG...]: the command must fail (any non-zero exit status).
+expect_fail() {
+	local desc=$1
+	shift
+	say "expect failure: $desc"
+	! "$@" 2>&1 || fail "$desc: succeeded: $*"
+	_ctl "STEP $desc"
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND [ARG...]: polls until the command succeeds.
+wait_for() {
+	local desc=$1 t=$2 i=0
+	shift 2
+	say "wait: $desc"
+	while ! "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -gt $((t * 5)) ] && fail "timeout after ${t}s: $desc"
+		sleep 0.2
+	done
+	_ctl "STEP $desc"
+}
+
+# barrier NAME: waits until every guest of the scenario has reached NAME.
+barrier() {
+	local reply
+	say "barrier: $1"
+	_ctl "BARRIER $1"
+	read -r reply <&3
+	[ "$reply" = "GO $1" ] || fail "barrier $1: harness answered '$reply'"
+}
+
+# load_drbd [PARAM=VALUE...]: loads this guest's drbd.ko. (kmod's tools by path: busybox sh
+# would run its own applets of the same names.)
+load_drbd() {
+	case "$DRBD_MODULE" in
+	ours) /sbin/insmod /lib/modules/drbd-rs/drbd.ko "$@" ;;
+	c) /sbin/modprobe drbd "$@" ;;
+	*) fail "unknown module '$DRBD_MODULE'" ;;
+	esac
+}
+
+unload_drbd() {
+	/sbin/rmmod drbd
+}
+
+# fio from the host's root (mounted read-only on /host): its libraries are too big to copy.
+fio() {
+	/host/lib64/ld-linux-x86-64.so.2 --library-path \
+		/host/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu/ceph \
+		/host/usr/bin/fio "$@"
+}
+
+# share KEY VALUE / fetch KEY: pass a value (a checksum, say) between guests; fetch waits until
+# some guest has shared KEY.
+share() { _ctl "SET $1 $2"; }
+fetch() {
+	local reply
+	_ctl "GET $1"
+	read -r reply <&3
+	case "$reply" in
+	"VAL "*) echo "${reply#VAL }" ;;
+	*) fail "fetch $1: harness answered '$reply'" ;;
+	esac
+}
+
+harness_finish() {
+	_ctl "RESULT $1"
+	sync
+	poweroff -f
+}
+
+harness_run() {
+	if command -v common >/dev/null; then common; fi
+	if command -v "$1" >/dev/null; then "$1"; fi
+	harness_finish 0
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Host build of drbd-rs's kernel-independent files, for `cargo test`.
+//!
+//! Each file is mounted at the module path it has in the kernel crate (drbd_rs.rs), so that
+//! `crate::model::…` means the same in both. The library is `no_std` like the kernel; only the
+//! tests use `std`.
+#![no_std]
+#![allow(dead_code)]
+
+#[cfg(test)]
+extern crate std;
+
+#[path = "../../../src/model"]
+pub mod model {
+    pub mod version;
+}
+
+#[path = "../../../src/genl"]
+pub mod genl {
+    pub mod nla;
+    pub mod retcode;
+    pub mod schema;
+}
+
+#[path = "../../../src/proc"]
+pub mod proc {
+    pub mod render;
+}

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0
+# Stock drbd-utils pick their 8.4 tools from our /proc/drbd and reach our netlink family; they
+# print the same as with the C module, command by command.
+#@ guests: 1
+
+# The commands compared. Each one's output and exit status must be the same with both modules.
+commands() {
+	echo "== drbdadm --version"
+	drbdadm --version 2>&1 | grep -v BUILDTAG
+	echo "rc=$?"
+	echo "== drbdsetup show"
+	drbdsetup show 2>&1; echo "rc=$?"
+	echo "== drbdsetup-84 show"
+	/lib/drbd/drbdsetup-84 show 2>&1; echo "rc=$?"
+	echo "== drbdsetup-84 status"
+	/lib/drbd/drbdsetup-84 status 2>&1; echo "rc=$?"
+	echo "== drbdsetup-84 0 state"
+	/lib/drbd/drbdsetup-84 0 state 2>&1; echo "rc=$?"
+	echo "== drbdsetup-84 events (2 s)"
+	timeout 2 /lib/drbd/drbdsetup-84 events 2>&1; echo "rc=$?"
+	echo "== drbdadm -d up r0"
+	drbdadm -d up r0 2>&1; echo "rc=$?"
+}
+
+g1() {
+	cat >/etc/drbd.d/r0.res <<-EOT
+	resource r0 {
+		device /dev/drbd0;
+		disk /dev/vda;
+		meta-disk internal;
+		on g1 { address 10.0.0.1:7789; }
+		on g2 { address 10.0.0.2:7789; }
+	}
+	EOT
+	ip addr add 10.0.0.1/32 dev lo # this is g1 of r0
+	step "load the C module" /sbin/modprobe drbd
+	commands >/tmp/c.out
+	sed 's/^srcversion: .*/srcversion: -/' /proc/drbd >/tmp/c.proc
+	step "unload the C module" /sbin/rmmod drbd
+	step "load drbd-rs" /sbin/insmod /lib/modules/drbd-rs/drbd.ko
+	commands >/tmp/ours.out
+	sed 's/^srcversion: .*/srcversion: -/' /proc/drbd >/tmp/ours.proc
+	cat /tmp/ours.out
+	step "drbdadm reads 8.4.11 from /proc/drbd" grep -q 'DRBD_KERNEL_VERSION_CODE=0x08040b' /tmp/ours.out
+	step "drbdadm selects the 8.4 tools" grep -q '^drbdsetup-84 new-resource r0' /tmp/ours.out
+	step "no 'family not found'" sh -c "! grep -qi 'family.*not found\|no such' /tmp/ours.out"
+	step "same output as with the C module" diff -u /tmp/c.out /tmp/ours.out
+	step "same /proc/drbd as the C module" diff -u /tmp/c.proc /tmp/ours.proc
+	step "unload drbd-rs" /sbin/rmmod drbd
+}
