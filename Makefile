@@ -3,14 +3,15 @@
 # drbd-rs. `make demo` and `make check` set everything up themselves (scripts/setup.sh);
 # `make KDIR=<kernel build dir>` builds drbd.ko against a kernel you already have.
 
-# Set by scripts/setup.sh --env; given on the command line, KDIR wins.
-KDIR ?= $(shell sed -n "s/^export KDIR='\(.*\)'/\1/p" $${DRBD_RS_CACHE:-$$HOME/.cache/drbd-rs}/env 2>/dev/null)
-# Never rustup's rustc: the kernel was built with Debian's rustc-web (see Documentation/building.rst).
-KMAKE_ARGS ?= LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc \
-	RUSTDOC=/usr/bin/rustdoc CLIPPY_DRIVER=/usr/bin/clippy-driver \
-	BINDGEN=$${DRBD_RS_CACHE:-$$HOME/.cache/drbd-rs}/tools/bin/bindgen
+# From the last scripts/setup.sh run (its --env output); on the command line or in the
+# environment, KDIR and KMAKE_ARGS win. KMAKE_ARGS names the compilers the kernel was built with:
+# never rustup's rustc (see Documentation/building.rst).
+SETUP_ENV := $(or $(DRBD_RS_CACHE),$(HOME)/.cache/drbd-rs)/env
+setup_var = $(shell sed -n "s/^export $(1)='\(.*\)'/\1/p" $(SETUP_ENV) 2>/dev/null)
+KDIR ?= $(call setup_var,KDIR)
+KMAKE_ARGS ?= $(or $(call setup_var,KMAKE_ARGS),LLVM=1)
 
-.PHONY: all modules clippy clean setup demo check test-host test-qemu fmt-check
+.PHONY: all modules clippy clean setup demo check
 
 all: modules
 
@@ -29,7 +30,6 @@ setup:
 	scripts/setup.sh
 
 demo: setup
-	$(MAKE) modules
 	tests/run demo
 
 check: setup

@@ -58,7 +58,7 @@ unsafe impl<H: Handler> Sync for Family<H> {}
 
 fn copy_name(dst: &mut [c_char], name: &str) {
     // Leaves at least one NUL; names are compile-time constants that fit.
-    let room = dst.len() - 1;
+    let room = dst.len().saturating_sub(1);
     for (d, s) in dst.iter_mut().take(room).zip(name.bytes()) {
         *d = s;
     }
