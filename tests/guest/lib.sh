@@ -105,9 +105,9 @@ unload_drbd() {
 
 # fio from the host's root (mounted read-only on /host): its libraries are too big to copy.
 fio() {
-	/host/lib64/ld-linux-x86-64.so.2 --library-path \
-		/host/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu/ceph \
-		/host/usr/bin/fio "$@"
+	# absolute symlinks on the host (/lib64/ld-linux...) would resolve in the guest: use real paths
+	/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path \
+		/host/usr/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu/ceph /host/usr/bin/fio "$@"
 }
 
 # share KEY VALUE / fetch KEY: pass a value (a checksum, say) between guests; fetch waits until
