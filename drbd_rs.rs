@@ -10,7 +10,7 @@
 //! - `src/model/`: pure logic (`core` only), also compiled by the host tests in tests/host.
 //! - `src/genl/`, `src/proc/`: netlink admin interface and `/proc/drbd`; their pure parts
 //!   (schema, attribute coding, text rendering) are host-tested as well.
-//! - `src/sys/`: the FFI layer, the only place with `unsafe`.
+//! - `src/sys/`: the FFI layer, the one place for code the compiler cannot check.
 //!
 //! # Lock order
 //!

@@ -89,6 +89,22 @@ barrier() {
 	[ "$reply" = "GO $1" ] || fail "barrier $1: harness answered '$reply'"
 }
 
+# two_node_res NAME [SECTIONS]: writes /etc/drbd.d/NAME.res, a resource replicated between g1
+# and g2 on /dev/drbd0 over /dev/vda with internal meta data; SECTIONS (e.g. "net { protocol A; }")
+# go into the resource.
+two_node_res() {
+	cat >"/etc/drbd.d/$1.res" <<-EOT
+	resource $1 {
+		device /dev/drbd0;
+		disk /dev/vda;
+		meta-disk internal;
+		$2
+		on g1 { address 10.0.0.1:7789; }
+		on g2 { address 10.0.0.2:7789; }
+	}
+	EOT
+}
+
 # load_drbd [PARAM=VALUE...]: loads this guest's drbd.ko. (kmod's tools by path: busybox sh
 # would run its own applets of the same names.)
 load_drbd() {

@@ -9,16 +9,7 @@
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
 common() {
-	cat >/etc/drbd.d/r0.res <<-EOT
-	resource r0 {
-		device /dev/drbd0;
-		disk /dev/vda;
-		meta-disk internal;
-		net { protocol C; }
-		on g1 { address 10.0.0.1:7789; }
-		on g2 { address 10.0.0.2:7789; }
-	}
-	EOT
+	two_node_res r0 "net { protocol C; }"
 	step "load the C module" load_drbd
 	step "create meta data" drbdadm create-md --force r0
 	step "bring r0 up" drbdadm up r0

@@ -6,16 +6,7 @@
 #@ timeout: 120
 
 common() {
-	cat >/etc/drbd.d/r0.res <<-EOT
-	resource r0 {
-		device /dev/drbd0;
-		disk /dev/vda;
-		meta-disk internal;
-		net { protocol C; }
-		on g1 { address 10.0.0.1:7789; }
-		on g2 { address 10.0.0.2:7789; }
-	}
-	EOT
+	two_node_res r0 "net { protocol C; }"
 	step "load drbd-rs" load_drbd
 	step "create meta data" drbdadm create-md --force r0
 	say "drbdadm up r0:"
