@@ -24,10 +24,77 @@ pub(crate) const GENLA_F_MANDATORY: u16 = 1 << 14;
 #[repr(u16)]
 pub(crate) enum Tla {
     CfgReply = 1,
+    CfgContext = 2,
 }
 
 /// `T_info_text` inside [`Tla::CfgReply`].
 pub(crate) const T_INFO_TEXT: u16 = 1 | GENLA_F_MANDATORY;
+
+/// The highest top-level attribute number (`DRBD_NLA_HELPER`).
+pub(crate) const TLA_MAX: u16 = 24;
+
+/// Type of a field inside a top-level attribute (the `__*_field` macros of genl_magic_struct.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FieldType {
+    /// `NLA_U32`, 4 bytes.
+    U32,
+    /// `NLA_U32` read as a signed value, 4 bytes.
+    S32,
+    /// `NLA_U64`, 8 bytes.
+    U64,
+    /// A boolean: `NLA_U8`, one byte, non-zero for true (`__flg_field`).
+    Flag,
+    /// `NLA_NUL_STRING` of at most `max` bytes including the NUL (`max == 0`: unlimited).
+    Str { max: u16 },
+    /// `NLA_BINARY` of at most `max` bytes.
+    Bin { max: u16 },
+}
+
+/// `DRBD_F_*` field flags.
+pub(crate) const F_REQUIRED: u8 = 1;
+pub(crate) const F_SENSITIVE: u8 = 2;
+pub(crate) const F_INVARIANT: u8 = 4;
+
+/// The value a field takes when the request does not carry it (the `*_field_def` macros and
+/// drbd_limits.h), or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Default {
+    None,
+    /// For U32, S32, U64 and Flag (0 or 1) fields.
+    Num(i64),
+    Str(&'static str),
+}
+
+/// One field of a top-level attribute.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Field {
+    /// Attribute number inside the nest, without flag bits.
+    pub(crate) nr: u16,
+    /// The C struct member's name.
+    pub(crate) name: &'static str,
+    pub(crate) ty: FieldType,
+    /// Sent with `DRBD_GENLA_F_MANDATORY`: a receiver that does not know it must refuse. Part
+    /// of the wire contract with drbd-utils, checked by the host tests; the kernel never sends
+    /// the bit (replies carry plain numbers).
+    #[allow(dead_code)]
+    pub(crate) mandatory: bool,
+    /// `F_REQUIRED | F_SENSITIVE | F_INVARIANT`.
+    pub(crate) flags: u8,
+    // Read once handlers fill in configuration structs (set_*_defaults).
+    #[allow(dead_code)]
+    pub(crate) default: Default,
+}
+
+/// A top-level attribute and its fields (a `GENL_struct`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StructDef {
+    /// The top-level attribute number (`DRBD_NLA_*`).
+    pub(crate) tla: u16,
+    /// The C struct's name, for the host tests' checks against drbd_genl.h.
+    #[allow(dead_code)]
+    pub(crate) name: &'static str,
+    pub(crate) fields: &'static [Field],
+}
 
 /// How a command is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,6 +20,7 @@ pub mod genl {
     pub mod nla;
     pub mod retcode;
     pub mod schema;
+    pub mod structs;
 }
 
 #[path = "../../../src/proc"]
