@@ -8,6 +8,7 @@
 #[repr(i32)]
 pub(crate) enum RetCode {
     MinorInvalid = 127,
+    ResNotKnown = 158,
     InvalidRequest = 162,
 }
 
@@ -24,6 +25,7 @@ mod tests {
     #[test]
     fn codes_match_drbd_h() {
         assert_eq!(RetCode::MinorInvalid.code(), 127);
+        assert_eq!(RetCode::ResNotKnown.code(), 158);
         assert_eq!(RetCode::InvalidRequest.code(), 162);
     }
 }

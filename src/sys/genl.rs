@@ -18,18 +18,21 @@ use kernel::types::Opaque;
 const NLMSG_HDRLEN: usize = 16;
 const GENL_HDRLEN: usize = 4;
 
-/// One request, as far as genl core has checked it (its headers are complete). Attributes are
-/// not parsed yet: `maxattr` is 0, so genl core parses none either.
-pub(crate) struct Request {
+/// One request, as far as genl core has checked it: the headers are complete. The family has
+/// `maxattr == 0`, so genl core leaves the attributes alone and the handler parses them.
+pub(crate) struct Request<'a> {
     pub(crate) cmd: u8,
     pub(crate) minor: u32,
+    /// The attribute stream after the user header, unchecked.
+    pub(crate) attrs: &'a [u8],
 }
 
 /// Serves the family's requests.
 pub(crate) trait Handler {
-    /// Answers a request with a DRBD result code; attributes written to `reply` follow the user
-    /// header of the reply.
-    fn doit(req: &Request, reply: &mut NlaWriter<'_>) -> RetCode;
+    /// Answers a request with a DRBD result code, and attributes written to `reply` after the
+    /// reply's user header; or refuses it with a negative errno, which genl core sends back as
+    /// a netlink error instead of a reply.
+    fn doit(req: &Request<'_>, reply: &mut NlaWriter<'_>) -> Result<RetCode, i32>;
 }
 
 /// The structures genl core keeps pointers to while the family is registered.
@@ -131,16 +134,20 @@ impl<H: Handler> Drop for Family<H> {
 ///
 /// `info` is the valid genl_info of a request of a family with `hdrsize == USER_HDR_LEN`, which
 /// genl core has checked to hold at least the genl and user headers.
-unsafe fn request(info: &bindings::genl_info) -> Request {
+unsafe fn request(info: &bindings::genl_info) -> Request<'_> {
+    let attrs_at = NLMSG_HDRLEN + GENL_HDRLEN + USER_HDR_LEN;
     // SAFETY: genl core sets both headers for every request it passes to doit, and checked that
-    // the message holds the user header after the genl header (genl_family_rcv_msg); the user
-    // header may be unaligned, hence read_unaligned.
+    // the message of `nlmsg_len` bytes holds the user header after the genl header
+    // (genl_family_rcv_msg), so `attrs_at <= nlmsg_len`. The user header may be unaligned, hence
+    // read_unaligned. The message outlives the call, which the borrow of `info` bounds.
     unsafe {
         let base: *const u8 = info.nlhdr.cast();
+        let len = ((*info.nlhdr).nlmsg_len as usize).max(attrs_at);
         let minor: *const u32 = base.add(NLMSG_HDRLEN + GENL_HDRLEN).cast();
         Request {
             cmd: (*info.genlhdr).cmd,
             minor: minor.read_unaligned(),
+            attrs: core::slice::from_raw_parts(base.add(attrs_at), len - attrs_at),
         }
     }
 }
@@ -209,7 +216,10 @@ unsafe extern "C" fn doit<H: Handler>(
         Err(_) => return ENOMEM.to_errno(),
     };
     let mut reply = NlaWriter::new(&mut buf);
-    let ret = H::doit(&req, &mut reply);
+    let ret = match H::doit(&req, &mut reply) {
+        Ok(ret) => ret,
+        Err(errno) => return errno,
+    };
     // SAFETY: `info` is the request being served.
     match unsafe { send_reply(info, req.minor, ret, reply.as_bytes()) } {
         Ok(()) => 0,

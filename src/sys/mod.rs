@@ -33,4 +33,5 @@ mod bindings {
 pub(crate) mod blkdev;
 pub(crate) mod genl;
 pub(crate) mod module;
+pub(crate) mod print;
 pub(crate) mod proc;
