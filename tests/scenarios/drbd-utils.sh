@@ -18,6 +18,13 @@ commands() {
 	/lib/drbd/drbdsetup-84 0 state 2>&1; echo "rc=$?"
 	echo "== drbdsetup-84 events (2 s)"
 	timeout 2 /lib/drbd/drbdsetup-84 events 2>&1; echo "rc=$?"
+	for cmd in "down r0" "new-minor r0 1 0" "resource-options r0" "del-resource r0" \
+		"disconnect ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789" "net-options ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789" \
+		"detach 0" "secondary 0" "invalidate 0" "resize 0" "new-current-uuid 0" "outdate 0" \
+		"del-minor 0" "pause-sync 0" "suspend-io 0" "verify 0"; do
+		echo "== drbdsetup-84 $cmd"
+		/lib/drbd/drbdsetup-84 $cmd 2>&1; echo "rc=$?"
+	done
 	echo "== drbdadm -d up r0"
 	drbdadm -d up r0 2>&1; echo "rc=$?"
 }
