@@ -14,8 +14,8 @@
 //!
 //! # Lock order
 //!
-//! No driver lock exists yet. Generic netlink serialises all commands under genl_mutex (the
-//! family is not `parallel_ops`), which is the outermost lock of every admin path.
+//! genl_mutex (generic netlink serialises all commands and dumps of the family, which is not
+//! `parallel_ops`) → `Drbd::config` (src/resource.rs). `/proc/drbd` readers take `config` alone.
 
 #[path = "src/genl/mod.rs"]
 mod genl;
@@ -23,11 +23,14 @@ mod genl;
 mod model;
 #[path = "src/proc/mod.rs"]
 mod proc;
+#[path = "src/resource.rs"]
+mod resource;
 #[path = "src/sys/mod.rs"]
 mod sys;
 
 use kernel::c_str;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use model::version::{DRBD_MAJOR, GENL_VERSION, PRO_VERSION_MAX, PRO_VERSION_MIN, REL_VERSION};
 
 module! {
@@ -42,11 +45,12 @@ module! {
 /// The loaded module.
 ///
 /// Fields drop in declaration order, the reverse of `init`: netlink first so that no new
-/// command arrives, then `/proc/drbd`, then the major.
+/// command arrives, then `/proc/drbd`, then the major, then the configuration.
 struct Drbd {
     _genl: sys::genl::Family<genl::Admin>,
     _proc: sys::proc::ProcEntry<proc::DrbdProc>,
     _major: sys::blkdev::Major,
+    _state: Arc<resource::Drbd>,
 }
 
 impl kernel::Module for Drbd {
@@ -62,7 +66,8 @@ impl kernel::Module for Drbd {
         let proc = sys::proc::ProcEntry::create(c_str!("drbd")).inspect_err(|_| {
             pr_err!("unable to register proc file\n");
         })?;
-        let genl = sys::genl::Family::register().inspect_err(|_| {
+        let state = Arc::pin_init(resource::Drbd::new(), GFP_KERNEL)?;
+        let genl = sys::genl::Family::register(state.clone()).inspect_err(|_| {
             pr_err!("unable to register generic netlink family\n");
         })?;
 
@@ -84,6 +89,7 @@ impl kernel::Module for Drbd {
             _genl: genl,
             _proc: proc,
             _major: major,
+            _state: state,
         })
     }
 }

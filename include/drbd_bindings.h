@@ -11,6 +11,3 @@
 #include <linux/drbd_genl_api.h>
 
 #include "drbd_helpers.h"
-
-/* bindgen cannot evaluate NLMSG_GOODSIZE (it uses sizeof); give it a plain constant. */
-const size_t NLMSG_GOODSIZE_RS = NLMSG_GOODSIZE;

@@ -11,6 +11,8 @@
 struct module;
 struct sk_buff;
 struct genl_info;
+struct genl_family;
+struct netlink_callback;
 
 /* module parameters, defined with module_param() in helpers.c */
 unsigned int drbd_rs_param_minor_count(void);
@@ -24,5 +26,11 @@ struct sk_buff *drbd_rs_genlmsg_new(size_t payload);
 void drbd_rs_genlmsg_end(struct sk_buff *skb, void *hdr);
 int drbd_rs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
 void drbd_rs_nlmsg_free(struct sk_buff *skb);
+unsigned int drbd_rs_skb_tailroom(const struct sk_buff *skb);
+unsigned int drbd_rs_skb_len(const struct sk_buff *skb);
+
+/* dumps: the family and the requester of a dump in progress */
+const struct genl_family *drbd_rs_dump_family(struct netlink_callback *cb);
+u32 drbd_rs_dump_portid(struct netlink_callback *cb);
 
 #endif

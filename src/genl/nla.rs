@@ -16,8 +16,9 @@ use crate::genl::structs;
 pub(crate) struct Overflow;
 
 const NLA_HDRLEN: usize = 4;
-/// `NLA_F_NESTED`; userspace may set it on nests, the C module ignores it.
-const NLA_F_NESTED: u16 = 1 << 15;
+/// `NLA_F_NESTED`; userspace may set it on nests, the C module ignores it on input and sets it
+/// on the nests `*_to_skb` writes.
+pub(crate) const NLA_F_NESTED: u16 = 1 << 15;
 
 const fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -55,13 +56,27 @@ impl<'a> NlaWriter<'a> {
         Ok(())
     }
 
-    /// Appends a NUL-terminated string attribute, as `nla_put_string` does.
-    pub(crate) fn put_str(&mut self, ty: u16, s: &str) -> Result<(), Overflow> {
-        let total = NLA_HDRLEN + s.len() + 1;
+    /// Appends one attribute with the given payload, as `nla_put` does.
+    pub(crate) fn put(&mut self, ty: u16, payload: &[u8]) -> Result<(), Overflow> {
+        let total = NLA_HDRLEN + payload.len();
         let at = self.reserve(total)?;
         self.write_header(at, ty, total)?;
-        self.buf[at + NLA_HDRLEN..at + total - 1].copy_from_slice(s.as_bytes());
+        self.buf[at + NLA_HDRLEN..at + total].copy_from_slice(payload);
         Ok(())
+    }
+
+    /// Appends `bytes` with a NUL added, as `nla_put_string` does for a C string.
+    pub(crate) fn put_bytes_nul(&mut self, ty: u16, bytes: &[u8]) -> Result<(), Overflow> {
+        let total = NLA_HDRLEN + bytes.len() + 1;
+        let at = self.reserve(total)?;
+        self.write_header(at, ty, total)?;
+        self.buf[at + NLA_HDRLEN..at + total - 1].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Appends a NUL-terminated string attribute, as `nla_put_string` does.
+    pub(crate) fn put_str(&mut self, ty: u16, s: &str) -> Result<(), Overflow> {
+        self.put_bytes_nul(ty, s.as_bytes())
     }
 
     /// Appends a nested attribute whose children `fill` writes. On error nothing is kept.

@@ -7,6 +7,9 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
 pub(crate) enum RetCode {
+    NoError = 101,
+    NoMem = 122,
+    MandatoryTag = 126,
     MinorInvalid = 127,
     ResNotKnown = 158,
     InvalidRequest = 162,
@@ -24,7 +27,10 @@ mod tests {
 
     #[test]
     fn codes_match_drbd_h() {
+        assert_eq!(RetCode::NoError.code(), 101);
         assert_eq!(RetCode::MinorInvalid.code(), 127);
+        assert_eq!(RetCode::NoMem.code(), 122);
+        assert_eq!(RetCode::MandatoryTag.code(), 126);
         assert_eq!(RetCode::ResNotKnown.code(), 158);
         assert_eq!(RetCode::InvalidRequest.code(), 162);
     }

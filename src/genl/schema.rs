@@ -19,15 +19,7 @@ pub(crate) const RESV_START_OP: u8 = 42;
 /// Set in an attribute's type: the receiver must understand it or refuse the message.
 pub(crate) const GENLA_F_MANDATORY: u16 = 1 << 14;
 
-/// Top-level attributes (`DRBD_NLA_*`), all nested. Numbers are added as handlers use them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-pub(crate) enum Tla {
-    CfgReply = 1,
-    CfgContext = 2,
-}
-
-/// `T_info_text` inside [`Tla::CfgReply`].
+/// `T_info_text` inside `DRBD_NLA_CFG_REPLY`.
 pub(crate) const T_INFO_TEXT: u16 = 1 | GENLA_F_MANDATORY;
 
 /// The highest top-level attribute number (`DRBD_NLA_HELPER`).
@@ -146,6 +138,14 @@ const fn dump(cmd: u8, name: &'static str) -> Op {
 }
 
 pub(crate) const GET_STATUS: u8 = 2;
+pub(crate) const NEW_RESOURCE: u8 = 7;
+pub(crate) const DEL_RESOURCE: u8 = 8;
+pub(crate) const RESOURCE_OPTS: u8 = 9;
+pub(crate) const DOWN: u8 = 27;
+pub(crate) const GET_RESOURCES: u8 = 30;
+
+/// `drbd_genlmsghdr.flags`: reset options not given to their defaults.
+pub(crate) const F_SET_DEFAULTS: u32 = 1;
 
 use Needs::{Connection, Minor, Nothing, Resource};
 
@@ -160,9 +160,9 @@ pub(crate) const OPS: [Op; 31] = [
     },
     admin(5, "new-minor", Resource),
     admin(6, "del-minor", Minor),
-    admin(7, "new-resource", Nothing),
-    admin(8, "del-resource", Resource),
-    admin(9, "resource-options", Resource),
+    admin(NEW_RESOURCE, "new-resource", Nothing),
+    admin(DEL_RESOURCE, "del-resource", Resource),
+    admin(RESOURCE_OPTS, "resource-options", Resource),
     admin(10, "connect", Resource),
     admin(29, "net-options", Connection),
     admin(11, "disconnect", Connection),
@@ -182,8 +182,8 @@ pub(crate) const OPS: [Op; 31] = [
     admin(24, "resume-io", Minor),
     admin(25, "outdate", Minor),
     admin(26, "get-timeout-type", Minor),
-    admin(27, "down", Resource),
-    dump(30, "get-resources"),
+    admin(DOWN, "down", Resource),
+    dump(GET_RESOURCES, "get-resources"),
     dump(31, "get-devices"),
     dump(32, "get-connections"),
     dump(33, "get-peer-devices"),
@@ -227,7 +227,6 @@ mod tests {
         assert_eq!(needs("primary"), Needs::Minor);
         assert_eq!(needs("connect"), Needs::Resource);
         assert_eq!(needs("disconnect"), Needs::Connection);
-        assert_eq!(Tla::CfgReply as u16, 1);
         assert_eq!(T_INFO_TEXT, 0x4001);
     }
 }

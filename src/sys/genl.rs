@@ -12,6 +12,7 @@ use core::marker::PhantomData;
 use kernel::error::{code::*, to_result, Result};
 use kernel::ffi::{c_char, c_int};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 /// `NLMSG_HDRLEN` and `GENL_HDRLEN`: what precedes the user header in a request.
@@ -22,24 +23,50 @@ const GENL_HDRLEN: usize = 4;
 /// `maxattr == 0`, so genl core leaves the attributes alone and the handler parses them.
 pub(crate) struct Request<'a> {
     pub(crate) cmd: u8,
+    /// `nlmsg_flags` (`NLM_F_EXCL` and the like).
+    pub(crate) flags: u16,
     pub(crate) minor: u32,
+    /// `drbd_genlmsghdr.flags` (`DRBD_GENL_F_SET_DEFAULTS`).
+    pub(crate) user_flags: u32,
     /// The attribute stream after the user header, unchecked.
     pub(crate) attrs: &'a [u8],
 }
 
+/// Where a dump continues: kept by genl core between the calls of one dump.
+pub(crate) type DumpCursor = [u64; 3];
+
+/// One item of a dump: the minor it is about (`!0` for none) and whether it was written.
+pub(crate) type DumpItem = Option<u32>;
+
 /// Serves the family's requests.
 pub(crate) trait Handler {
+    /// The driver state the handlers work on.
+    type Ctx: Send + Sync;
+
     /// Answers a request with a DRBD result code, and attributes written to `reply` after the
     /// reply's user header; or refuses it with a negative errno, which genl core sends back as
     /// a netlink error instead of a reply.
-    fn doit(req: &Request<'_>, reply: &mut NlaWriter<'_>) -> Result<RetCode, i32>;
+    fn doit(ctx: &Self::Ctx, req: &Request<'_>, reply: &mut NlaWriter<'_>) -> Result<RetCode, i32>;
+
+    /// Writes the attributes of the dump item at `cursor` to `out` and advances `cursor`;
+    /// returns the item's minor, or `None` at the end of the dump. `cursor` starts zeroed.
+    fn dump(
+        ctx: &Self::Ctx,
+        req: &Request<'_>,
+        cursor: &mut DumpCursor,
+        out: &mut NlaWriter<'_>,
+    ) -> Result<DumpItem, i32>;
 }
 
-/// The structures genl core keeps pointers to while the family is registered.
-struct Tables {
+/// The structures genl core keeps pointers to while the family is registered, and the state
+/// the handlers serve. `family` comes first: callbacks find the tables from the family pointer
+/// genl core hands them.
+#[repr(C)]
+struct Tables<C> {
     family: bindings::genl_family,
     ops: [bindings::genl_ops; OPS.len()],
     mcgrps: [bindings::genl_multicast_group; 1],
+    ctx: Arc<C>,
 }
 
 /// A registered generic netlink family.
@@ -49,12 +76,24 @@ struct Tables {
 /// `tables.family` is registered with genl core, and its pointers refer into `tables`, which is
 /// heap-allocated and therefore does not move.
 pub(crate) struct Family<H: Handler> {
-    tables: KBox<Opaque<Tables>>,
+    tables: KBox<Opaque<Tables<H::Ctx>>>,
     _handler: PhantomData<H>,
 }
 
+/// The handlers' state, from the family pointer of a callback.
+///
+/// # Safety
+///
+/// `family` is the registered family of a live `Family<H>`.
+unsafe fn ctx_of<'a, H: Handler>(family: *const bindings::genl_family) -> &'a H::Ctx {
+    // SAFETY: `Tables` is `repr(C)` with `family` first, so the family's address is the tables'
+    // address; they live until the family is unregistered, which waits for all callbacks.
+    unsafe { &(*family.cast::<Tables<H::Ctx>>()).ctx }
+}
+
 // SAFETY: after registration genl core owns the tables' mutable parts; Rust only passes their
-// address to genl_unregister_family, which may be called from any thread.
+// address to genl_unregister_family, which may be called from any thread. The context is
+// `Send + Sync`.
 unsafe impl<H: Handler> Send for Family<H> {}
 // SAFETY: a shared `Family` offers no methods.
 unsafe impl<H: Handler> Sync for Family<H> {}
@@ -72,12 +111,14 @@ fn emsgsize() -> Error {
 }
 
 impl<H: Handler> Family<H> {
-    /// Registers the `drbd` family with the commands of [`OPS`] and the `events` group.
-    pub(crate) fn register() -> Result<Self> {
+    /// Registers the `drbd` family with the commands of [`OPS`] and the `events` group; its
+    /// handlers serve `ctx`.
+    pub(crate) fn register(ctx: Arc<H::Ctx>) -> Result<Self> {
         let mut t = Tables {
             family: Default::default(),
             ops: [Default::default(); OPS.len()],
             mcgrps: [Default::default()],
+            ctx,
         };
         for (slot, op) in t.ops.iter_mut().zip(OPS.iter()) {
             slot.cmd = op.cmd;
@@ -88,9 +129,9 @@ impl<H: Handler> Family<H> {
                 }
                 OpKind::StatusDoitDump => {
                     slot.doit = Some(doit::<H>);
-                    slot.dumpit = Some(dumpit);
+                    slot.dumpit = Some(dumpit::<H>);
                 }
-                OpKind::Dump => slot.dumpit = Some(dumpit),
+                OpKind::Dump => slot.dumpit = Some(dumpit::<H>),
             }
         }
         copy_name(&mut t.mcgrps[0].name, schema::MCGRP_EVENTS);
@@ -128,31 +169,68 @@ impl<H: Handler> Drop for Family<H> {
     }
 }
 
-/// Reads the request out of `info`.
+/// Reads a request out of its netlink message.
 ///
 /// # Safety
 ///
-/// `info` is the valid genl_info of a request of a family with `hdrsize == USER_HDR_LEN`, which
-/// genl core has checked to hold at least the genl and user headers.
-unsafe fn request(info: &bindings::genl_info) -> Request<'_> {
+/// `nlh` is a request of a family with `hdrsize == USER_HDR_LEN` that genl core has checked to
+/// hold at least the genl and user headers (genl_family_rcv_msg), valid for `'a`.
+unsafe fn request<'a>(nlh: *const bindings::nlmsghdr) -> Request<'a> {
     let attrs_at = NLMSG_HDRLEN + GENL_HDRLEN + USER_HDR_LEN;
-    // SAFETY: genl core sets both headers for every request it passes to doit, and checked that
-    // the message of `nlmsg_len` bytes holds the user header after the genl header
-    // (genl_family_rcv_msg), so `attrs_at <= nlmsg_len`. The user header may be unaligned, hence
-    // read_unaligned. The message outlives the call, which the borrow of `info` bounds.
+    // SAFETY: by the function's contract the message is `nlmsg_len >= attrs_at` bytes, with the
+    // genl header after the netlink header and the user header after that; the user header may
+    // be unaligned, hence read_unaligned.
     unsafe {
-        let base: *const u8 = info.nlhdr.cast();
-        let len = ((*info.nlhdr).nlmsg_len as usize).max(attrs_at);
+        let base: *const u8 = nlh.cast();
+        let len = ((*nlh).nlmsg_len as usize).max(attrs_at);
         let minor: *const u32 = base.add(NLMSG_HDRLEN + GENL_HDRLEN).cast();
         Request {
-            cmd: (*info.genlhdr).cmd,
+            cmd: *base.add(NLMSG_HDRLEN),
+            flags: (*nlh).nlmsg_flags,
             minor: minor.read_unaligned(),
+            user_flags: minor.add(1).read_unaligned(),
             attrs: core::slice::from_raw_parts(base.add(attrs_at), len - attrs_at),
         }
     }
 }
 
-/// Sends the reply to `info`'s request: the user header (`minor`, `ret_code`) and `attrs`.
+/// Appends one message of the family to `skb`: the genl and user headers (`minor`,
+/// `ret_code`) and `attrs`.
+///
+/// # Safety
+///
+/// `skb` is a valid message buffer with room for the headers and `attrs`, and `family` a
+/// registered family with `hdrsize == USER_HDR_LEN`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn put_message(
+    skb: *mut bindings::sk_buff,
+    family: *const bindings::genl_family,
+    (portid, seq, flags): (u32, u32, c_int),
+    cmd: u8,
+    minor: u32,
+    ret: RetCode,
+    attrs: &[u8],
+) -> Result {
+    let len = u32::try_from(attrs.len()).map_err(|_| emsgsize())?;
+    // SAFETY: by the function's contract; genlmsg_put reserves `hdrsize` bytes after the genl
+    // header and returns their address (or NULL without room); skb_put returns `len` bytes of
+    // the tailroom the caller guaranteed.
+    unsafe {
+        let hdr = bindings::genlmsg_put(skb, portid, seq, family, flags, cmd);
+        if hdr.is_null() {
+            return Err(emsgsize());
+        }
+        let uh: *mut u32 = hdr.cast();
+        uh.write_unaligned(minor);
+        uh.add(1).write_unaligned(ret.code() as u32);
+        let dst: *mut u8 = bindings::skb_put(skb, len).cast();
+        core::ptr::copy_nonoverlapping(attrs.as_ptr(), dst, attrs.len());
+        bindings::drbd_rs_genlmsg_end(skb, hdr);
+    }
+    Ok(())
+}
+
+/// Sends the reply to `info`'s request.
 ///
 /// # Safety
 ///
@@ -163,31 +241,15 @@ unsafe fn send_reply(info: &bindings::genl_info, minor: u32, ret: RetCode, attrs
     if skb.is_null() {
         return Err(ENOMEM);
     }
+    let to = (info.snd_portid, info.snd_seq, 0);
     // SAFETY: `skb` is a fresh message sized for the headers and `attrs`; `info` is valid, so
-    // are its family and header pointers. genlmsg_put reserves `hdrsize` bytes after the genl
-    // header and returns their address; skb_put returns `attrs.len()` bytes of tailroom.
+    // are its family and header pointers.
     unsafe {
-        let hdr = bindings::genlmsg_put(
-            skb,
-            info.snd_portid,
-            info.snd_seq,
-            info.family,
-            0,
-            (*info.genlhdr).cmd,
-        );
-        if hdr.is_null() {
+        let put = put_message(skb, info.family, to, (*info.genlhdr).cmd, minor, ret, attrs);
+        if let Err(e) = put {
             bindings::drbd_rs_nlmsg_free(skb);
-            return Err(emsgsize());
+            return Err(e);
         }
-        let uh: *mut u32 = hdr.cast();
-        uh.write_unaligned(minor);
-        uh.add(1).write_unaligned(ret.code() as u32);
-        if !attrs.is_empty() {
-            let len = u32::try_from(attrs.len()).map_err(|_| emsgsize())?;
-            let dst: *mut u8 = bindings::skb_put(skb, len).cast();
-            core::ptr::copy_nonoverlapping(attrs.as_ptr(), dst, attrs.len());
-        }
-        bindings::drbd_rs_genlmsg_end(skb, hdr);
         // Consumes `skb` whatever the result.
         to_result(bindings::drbd_rs_genlmsg_reply(
             skb,
@@ -209,14 +271,16 @@ unsafe extern "C" fn doit<H: Handler>(
 ) -> c_int {
     // SAFETY: genl core passes a valid genl_info for the duration of the call.
     let info = unsafe { &*info };
-    // SAFETY: `info` is a request of our family, whose hdrsize is USER_HDR_LEN.
-    let req = unsafe { request(info) };
+    // SAFETY: `info` is a checked request of our family, whose hdrsize is USER_HDR_LEN.
+    let req = unsafe { request(info.nlhdr) };
+    // SAFETY: genl core calls us only for our registered family.
+    let ctx = unsafe { ctx_of::<H>(info.family) };
     let mut buf = match KVec::from_elem(0u8, REPLY_ROOM, GFP_KERNEL) {
         Ok(buf) => buf,
         Err(_) => return ENOMEM.to_errno(),
     };
     let mut reply = NlaWriter::new(&mut buf);
-    let ret = match H::doit(&req, &mut reply) {
+    let ret = match H::doit(ctx, &req, &mut reply) {
         Ok(ret) => ret,
         Err(errno) => return errno,
     };
@@ -227,16 +291,65 @@ unsafe extern "C" fn doit<H: Handler>(
     }
 }
 
-/// Dumps list resources, devices and connections. None exist until new-resource and new-minor are
-/// implemented, so every dump ends at once: the answer the C module gives on an unconfigured
-/// node.
+/// Fills one skb of a dump with as many items as fit; genl core calls again until an empty one.
 ///
 /// # Safety
 ///
-/// Called by genl core; ignores its arguments.
-unsafe extern "C" fn dumpit(
-    _skb: *mut bindings::sk_buff,
-    _cb: *mut bindings::netlink_callback,
+/// Called by genl core for a dump request of a registered `Family<H>`.
+unsafe extern "C" fn dumpit<H: Handler>(
+    skb: *mut bindings::sk_buff,
+    cb: *mut bindings::netlink_callback,
 ) -> c_int {
-    0
+    // SAFETY: genl core passes a valid callback whose dump info names our family (genl_start),
+    // and a checked request message.
+    let family = unsafe { bindings::drbd_rs_dump_family(cb) };
+    // SAFETY: as above.
+    let (ctx, req, portid, seq) = unsafe {
+        (
+            ctx_of::<H>(family),
+            request((*cb).nlh),
+            bindings::drbd_rs_dump_portid(cb),
+            (*(*cb).nlh).nlmsg_seq,
+        )
+    };
+    let mut buf = match KVec::from_elem(0u8, REPLY_ROOM, GFP_KERNEL) {
+        Ok(buf) => buf,
+        Err(_) => return ENOMEM.to_errno(),
+    };
+    // SAFETY: the callback's args are ours between the calls of one dump; genl core zeroes them
+    // at its start.
+    let args = unsafe { &mut (*cb).__bindgen_anon_1.args };
+    let mut cursor: DumpCursor = [args[0] as u64, args[1] as u64, args[2] as u64];
+    let mut items = 0;
+    loop {
+        let mut out = NlaWriter::new(&mut buf);
+        let mut next = cursor;
+        let minor = match H::dump(ctx, &req, &mut next, &mut out) {
+            Ok(Some(minor)) => minor,
+            Ok(None) => break,
+            Err(errno) => return errno,
+        };
+        let attrs = out.as_bytes();
+        // SAFETY: `skb` is the dump's message buffer for the duration of the call.
+        let room = unsafe { bindings::drbd_rs_skb_tailroom(skb) } as usize;
+        if room < NLMSG_HDRLEN + GENL_HDRLEN + USER_HDR_LEN + attrs.len() {
+            if items == 0 {
+                return emsgsize().to_errno();
+            }
+            break; // the next call continues at `cursor`
+        }
+        let to = (portid, seq, bindings::NLM_F_MULTI as c_int);
+        // SAFETY: as above, with the tailroom checked; the family is ours.
+        let put = unsafe { put_message(skb, family, to, req.cmd, minor, RetCode::NoError, attrs) };
+        if let Err(e) = put {
+            return e.to_errno();
+        }
+        cursor = next;
+        items += 1;
+    }
+    for (arg, c) in args.iter_mut().zip(cursor) {
+        *arg = c as _;
+    }
+    // SAFETY: as above.
+    unsafe { bindings::drbd_rs_skb_len(skb) as c_int }
 }

@@ -51,3 +51,13 @@ int drbd_rs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info)
 }
 
 void drbd_rs_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
+
+unsigned int drbd_rs_skb_tailroom(const struct sk_buff *skb) { return skb_tailroom(skb); }
+unsigned int drbd_rs_skb_len(const struct sk_buff *skb) { return skb->len; }
+
+const struct genl_family *drbd_rs_dump_family(struct netlink_callback *cb)
+{
+	return genl_info_dump(cb)->family;
+}
+
+u32 drbd_rs_dump_portid(struct netlink_callback *cb) { return NETLINK_CB(cb->skb).portid; }

@@ -17,6 +17,7 @@ pub mod model {
 
 #[path = "../../../src/genl"]
 pub mod genl {
+    pub mod config;
     pub mod nla;
     pub mod retcode;
     pub mod schema;

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Configuration structs as requests carry them: decoding with defaults, validation, encoding.
+//!
+//! C counterpart: the `*_from_attrs`, `set_*_defaults` and `*_to_skb` functions that
+//! genl_magic_func.h generates, and drbd_check_resource_name() of drbd_nl.c.
+
+use crate::genl::nla::{Fields, NlaWriter, Overflow, ParseError, Value, NLA_F_NESTED};
+use crate::genl::schema::{Default, StructDef, GENLA_F_MANDATORY};
+use crate::genl::structs::{CFG_CONTEXT, RESOURCE_INFO, RESOURCE_OPTS, RESOURCE_STATISTICS};
+
+/// Longest resource name, without the NUL (`ctx_resource_name` holds 128 bytes).
+pub(crate) const NAME_MAX: usize = 127;
+
+/// A resource name as the C module stores it: up to [`NAME_MAX`] bytes, no NUL.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Name {
+    buf: [u8; NAME_MAX],
+    len: u8,
+}
+
+impl Name {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl core::fmt::Display for Name {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &b in self.as_bytes() {
+            if b.is_ascii_graphic() {
+                write!(f, "{}", b as char)?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a resource name is refused, with the C module's info text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BadName {
+    /// "resource name missing": answered with `ERR_MANDATORY_TAG`.
+    Missing,
+    /// "invalid resource name": answered with `ERR_INVALID_REQUEST`.
+    Invalid,
+}
+
+/// Checks a resource name as `drbd_check_resource_name` does: present, not empty, no '/'.
+pub(crate) fn check_name(name: Option<&[u8]>) -> Result<Name, BadName> {
+    let name = name.filter(|n| !n.is_empty()).ok_or(BadName::Missing)?;
+    if name.contains(&b'/') || name.len() > NAME_MAX {
+        return Err(BadName::Invalid);
+    }
+    let mut buf = [0; NAME_MAX];
+    buf[..name.len()].copy_from_slice(name);
+    Ok(Name {
+        buf,
+        len: name.len() as u8,
+    })
+}
+
+/// The resource name in a decoded `CFG_CONTEXT`.
+pub(crate) fn context_name<'a>(ctx: &Fields<'a>) -> Option<&'a [u8]> {
+    match ctx.get("ctx_resource_name") {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Writes a `CFG_CONTEXT` naming a resource (and a volume), as nla_put_drbd_cfg_context().
+pub(crate) fn put_context(
+    out: &mut NlaWriter<'_>,
+    name: &Name,
+    volume: Option<u32>,
+) -> Result<(), Overflow> {
+    out.nest(CFG_CONTEXT.tla, |w| {
+        if let Some(v) = volume {
+            w.put(1 | GENLA_F_MANDATORY, &v.to_ne_bytes())?;
+        }
+        w.put_bytes_nul(2 | GENLA_F_MANDATORY, name.as_bytes())
+    })
+}
+
+/// `cpu_mask` holds 32 bytes with its NUL.
+const CPU_MASK_MAX: usize = 31;
+
+/// Resource options (`struct res_opts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResOpts {
+    cpu_mask: [u8; CPU_MASK_MAX],
+    cpu_mask_len: u8,
+    /// `enum drbd_on_no_data`.
+    pub(crate) on_no_data: u32,
+}
+
+fn default_num(def: &StructDef, name: &str) -> i64 {
+    match def
+        .fields
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| f.default)
+    {
+        Some(Default::Num(n)) => n,
+        _ => 0,
+    }
+}
+
+impl ResOpts {
+    /// The defaults of drbd_limits.h (`set_res_opts_defaults`).
+    pub(crate) fn defaults() -> Self {
+        Self {
+            cpu_mask: [0; CPU_MASK_MAX],
+            cpu_mask_len: 0,
+            on_no_data: default_num(&RESOURCE_OPTS, "on_no_data") as u32,
+        }
+    }
+
+    /// `self` with the fields `fields` carries replaced, as `res_opts_from_attrs`.
+    pub(crate) fn updated(&self, fields: &Fields<'_>) -> Result<Self, ParseError> {
+        let mut new = *self;
+        if let Some(Value::Str(mask)) = fields.get("cpu_mask") {
+            // bitmap_parse() syntax: hex digits in comma-separated groups
+            if mask.len() > CPU_MASK_MAX
+                || !mask.iter().all(|c| c.is_ascii_hexdigit() || *c == b',')
+            {
+                return Err(ParseError::BadField { name: "cpu_mask" });
+            }
+            new.cpu_mask = [0; CPU_MASK_MAX];
+            new.cpu_mask[..mask.len()].copy_from_slice(mask);
+            new.cpu_mask_len = mask.len() as u8;
+        }
+        if let Some(Value::U32(v)) = fields.get("on_no_data") {
+            new.on_no_data = v;
+        }
+        Ok(new)
+    }
+}
+
+impl ResOpts {
+    /// Writes them as `res_opts_to_skb` does (plain field numbers, a flagged nest).
+    pub(crate) fn put(&self, out: &mut NlaWriter<'_>) -> Result<(), Overflow> {
+        out.nest(RESOURCE_OPTS.tla | NLA_F_NESTED, |w| {
+            w.put_bytes_nul(1, &self.cpu_mask[..usize::from(self.cpu_mask_len)])?;
+            w.put(2, &self.on_no_data.to_ne_bytes())
+        })
+    }
+}
+
+/// `enum drbd_role`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Secondary = 2,
+}
+
+/// `enum write_ordering_e`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteOrdering {
+    BdevFlush = 2,
+}
+
+/// What `drbd_adm_dump_resources` reports of a resource beside its options: `resource_info`
+/// (role, no suspension) and `resource_statistics`.
+pub(crate) fn put_resource_status(
+    out: &mut NlaWriter<'_>,
+    role: Role,
+    write_ordering: WriteOrdering,
+) -> Result<(), Overflow> {
+    out.nest(RESOURCE_INFO.tla | NLA_F_NESTED, |w| {
+        w.put(1, &(role as u32).to_ne_bytes())?;
+        for susp in 2..=4 {
+            w.put(susp, &[0])?;
+        }
+        Ok(())
+    })?;
+    out.nest(RESOURCE_STATISTICS.tla | NLA_F_NESTED, |w| {
+        w.put(1, &(write_ordering as u32).to_ne_bytes())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn attr(ty: u16, payload: &[u8]) -> Vec<u8> {
+        let mut buf = [0u8; 256];
+        let mut w = NlaWriter::new(&mut buf);
+        w.put(ty, payload).unwrap();
+        w.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn resource_dump_decodes_with_the_schema() {
+        let mut buf = [0u8; 128];
+        let mut w = NlaWriter::new(&mut buf);
+        ResOpts::defaults().put(&mut w).unwrap();
+        put_resource_status(&mut w, Role::Secondary, WriteOrdering::BdevFlush).unwrap();
+        let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
+        let opts = Fields::parse(&RESOURCE_OPTS, top.get(4).unwrap().payload).unwrap();
+        assert_eq!(opts.get("cpu_mask"), Some(Value::Str(b"")));
+        assert_eq!(opts.get("on_no_data"), Some(Value::U32(0)));
+        let info = Fields::parse(&RESOURCE_INFO, top.get(15).unwrap().payload).unwrap();
+        assert_eq!(info.get("res_role"), Some(Value::U32(2)));
+        assert_eq!(info.get("res_susp"), Some(Value::Flag(false)));
+        let stats = Fields::parse(&RESOURCE_STATISTICS, top.get(19).unwrap().payload).unwrap();
+        assert_eq!(stats.get("res_stat_write_ordering"), Some(Value::U32(2)));
+    }
+
+    #[test]
+    fn names_as_the_c_module_checks_them() {
+        assert_eq!(check_name(None).err(), Some(BadName::Missing));
+        assert_eq!(check_name(Some(b"")).err(), Some(BadName::Missing));
+        assert_eq!(check_name(Some(b"a/b")).err(), Some(BadName::Invalid));
+        assert_eq!(check_name(Some(&[b'x'; 128])).err(), Some(BadName::Invalid));
+        let n = check_name(Some(b"r0")).unwrap();
+        assert_eq!(n.as_bytes(), b"r0");
+        assert_eq!(
+            std::format!("{}", check_name(Some(b"a\x01")).unwrap()),
+            "a\\x01"
+        );
+    }
+
+    #[test]
+    fn context_round_trip() {
+        let name = check_name(Some(b"r0")).unwrap();
+        let mut buf = [0u8; 64];
+        let mut w = NlaWriter::new(&mut buf);
+        put_context(&mut w, &name, Some(3)).unwrap();
+        let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
+        let ctx = Fields::parse(&CFG_CONTEXT, top.get(2).unwrap().payload).unwrap();
+        assert_eq!(context_name(&ctx), Some(&b"r0"[..]));
+        assert_eq!(ctx.get("ctx_volume"), Some(Value::U32(3)));
+    }
+
+    #[test]
+    fn res_opts_defaults_and_updates() {
+        let d = ResOpts::defaults();
+        assert_eq!(d.on_no_data, 0); // OND_IO_ERROR
+        assert_eq!(d.cpu_mask_len, 0);
+        let nest = [
+            attr(1 | GENLA_F_MANDATORY, b"f,3\0"),
+            attr(2, &1u32.to_ne_bytes()),
+        ]
+        .concat();
+        let f = Fields::parse(&RESOURCE_OPTS, &nest).unwrap();
+        let u = d.updated(&f).unwrap();
+        assert_eq!(&u.cpu_mask[..usize::from(u.cpu_mask_len)], b"f,3");
+        assert_eq!(u.on_no_data, 1);
+        let bad = attr(1, b"zz\0");
+        let f = Fields::parse(&RESOURCE_OPTS, &bad).unwrap();
+        assert_eq!(
+            d.updated(&f).err(),
+            Some(ParseError::BadField { name: "cpu_mask" })
+        );
+    }
+}
