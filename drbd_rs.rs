@@ -45,12 +45,13 @@ module! {
 /// The loaded module.
 ///
 /// Fields drop in declaration order, the reverse of `init`: netlink first so that no new
-/// command arrives, then `/proc/drbd`, then the major, then the configuration.
+/// command arrives, then `/proc/drbd`, then the configuration with its `/dev/drbdN` (the
+/// others' references to it are gone by then), then the major.
 struct Drbd {
     _genl: sys::genl::Family<genl::Admin>,
     _proc: sys::proc::ProcEntry<proc::DrbdProc>,
-    _major: sys::blkdev::Major,
     _state: Arc<resource::Drbd>,
+    _major: sys::blkdev::Major,
 }
 
 impl kernel::Module for Drbd {
@@ -63,10 +64,11 @@ impl kernel::Module for Drbd {
         let major = sys::blkdev::Major::register(DRBD_MAJOR, c_str!("drbd")).inspect_err(|_| {
             pr_err!("unable to register block device major {}\n", DRBD_MAJOR);
         })?;
-        let proc = sys::proc::ProcEntry::create(c_str!("drbd")).inspect_err(|_| {
-            pr_err!("unable to register proc file\n");
-        })?;
         let state = Arc::pin_init(resource::Drbd::new(), GFP_KERNEL)?;
+        let proc =
+            sys::proc::ProcEntry::create(c_str!("drbd"), state.clone()).inspect_err(|_| {
+                pr_err!("unable to register proc file\n");
+            })?;
         let genl = sys::genl::Family::register(state.clone()).inspect_err(|_| {
             pr_err!("unable to register generic netlink family\n");
         })?;

@@ -4,6 +4,7 @@
  * does not bind, and the C shims of src/sys/helpers.c. Only src/sys/ uses the result.
  */
 #include <linux/blkdev.h>
+#include <linux/blk-mq.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/printk.h>

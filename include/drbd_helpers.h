@@ -13,9 +13,13 @@ struct sk_buff;
 struct genl_info;
 struct genl_family;
 struct netlink_callback;
+struct gendisk;
+struct blk_mq_tag_set;
+struct queue_limits;
 
 /* module parameters, defined with module_param() in helpers.c */
 unsigned int drbd_rs_param_minor_count(void);
+bool drbd_rs_param_allow_oos(void);
 
 /* THIS_MODULE and its srcversion, which modpost fills in */
 struct module *drbd_rs_this_module(void);
@@ -32,5 +36,8 @@ unsigned int drbd_rs_skb_len(const struct sk_buff *skb);
 /* dumps: the family and the requester of a dump in progress */
 const struct genl_family *drbd_rs_dump_family(struct netlink_callback *cb);
 u32 drbd_rs_dump_portid(struct netlink_callback *cb);
+
+/* blk-mq */
+struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim);
 
 #endif

@@ -1,26 +1,130 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The module's configuration: the DRBD resources and their options.
+//! The module's configuration: the DRBD resources, their options and their volumes (minors).
 //!
-//! C counterpart: the `drbd_resources` list with conn_create() and drbd_free_resource() of
-//! drbd_main.c. Minors, connections and their state machines join a resource as they are
-//! implemented.
+//! C counterpart: the `drbd_resources` list with conn_create(), drbd_create_device(),
+//! drbd_delete_device() and drbd_free_resource() of drbd_main.c. Connections and the state
+//! machine join as they are implemented.
 
 use crate::genl::config::{Name, ResOpts};
+use crate::model::state::{DevState, Role};
+use crate::sys::blk::{Disk, DiskOps, Refusal};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::alloc::AllocError;
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
+use kernel::sync::{Arc, Mutex};
+
+/// What `/dev/drbdN`'s open and release need of its device, readable without the config lock.
+pub(crate) struct OpenGate {
+    /// The device is Primary: it may be opened, also for writing.
+    primary: AtomicBool,
+    /// Opens of a Secondary for reading are allowed (module parameter `allow_oos`).
+    allow_oos: bool,
+    /// Current opens (C: `open_cnt`).
+    opens: AtomicU32,
+}
+
+impl DiskOps for OpenGate {
+    /// drbd_open(): only a Primary may be opened, unless `allow_oos` lets a Secondary be read.
+    fn open(&self, write: bool) -> Result<(), Refusal> {
+        if !self.primary.load(Ordering::Acquire) {
+            if write {
+                return Err(Refusal::ReadOnly);
+            }
+            if !self.allow_oos {
+                return Err(Refusal::WrongMediumType);
+            }
+        }
+        self.opens.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn release(&self) {
+        self.opens.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A volume of a resource: one minor, `/dev/drbd<minor>`.
+pub(crate) struct Device {
+    pub(crate) minor: u32,
+    pub(crate) volume: u32,
+    pub(crate) state: DevState,
+    /// Dropped before the device: removes `/dev/drbdN`.
+    _disk: Disk<OpenGate>,
+    gate: Arc<OpenGate>,
+}
+
+impl Device {
+    /// drbd_create_device(): a Diskless, StandAlone Secondary with its `/dev/drbd<minor>`.
+    pub(crate) fn new(minor: u32, volume: u32, allow_oos: bool) -> Result<Self> {
+        let state = DevState::new_minor();
+        let gate = Arc::new(
+            OpenGate {
+                primary: AtomicBool::new(state.role == Role::Primary),
+                allow_oos,
+                opens: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        let disk = Disk::new(minor, gate.clone())?;
+        Ok(Self {
+            minor,
+            volume,
+            state,
+            _disk: disk,
+            gate,
+        })
+    }
+
+    /// Whether `/dev/drbdN` is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.gate.opens.load(Ordering::Acquire) != 0
+    }
+}
 
 /// A resource: a named group of volumes replicated over one connection.
 pub(crate) struct Resource {
     pub(crate) name: Name,
     pub(crate) opts: ResOpts,
+    /// Ordered by volume number.
+    pub(crate) devices: KVec<Device>,
+}
+
+impl Resource {
+    pub(crate) fn new(name: Name, opts: ResOpts) -> Self {
+        Self {
+            name,
+            opts,
+            devices: KVec::new(),
+        }
+    }
 }
 
 /// Everything configured, behind [`Drbd::config`].
 pub(crate) struct Config {
     /// In creation order, which is the order the C module lists them in.
     pub(crate) resources: KVec<Resource>,
+}
+
+/// Removes `v[index]`, keeping the others in order (6.12's KVec has no remove()).
+pub(crate) fn remove_at<T>(v: &mut KVec<T>, index: usize) -> Result<(), AllocError> {
+    let mut kept = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    let old = core::mem::take(v);
+    for (i, item) in old.into_iter().enumerate() {
+        if i != index {
+            // Within the capacity reserved above: push does not allocate, cannot fail.
+            let _ = kept.push(item, GFP_KERNEL);
+        }
+    }
+    *v = kept;
+    Ok(())
+}
+
+/// Inserts `item` at `index`, keeping the others in order.
+pub(crate) fn insert_at<T>(v: &mut KVec<T>, index: usize, item: T) -> Result<(), AllocError> {
+    v.push(item, GFP_KERNEL)?;
+    v.as_mut_slice()[index..].rotate_right(1);
+    Ok(())
 }
 
 impl Config {
@@ -31,19 +135,12 @@ impl Config {
             .position(|r| r.name.as_bytes() == name)
     }
 
-    /// Removes the resource at `index`, keeping the others in order (6.12's KVec has no
-    /// remove()).
-    pub(crate) fn remove(&mut self, index: usize) -> Result<(), AllocError> {
-        let mut kept = KVec::with_capacity(self.resources.len(), GFP_KERNEL)?;
-        let old = core::mem::take(&mut self.resources);
-        for (i, r) in old.into_iter().enumerate() {
-            if i != index {
-                // Within the capacity reserved above: push does not allocate, cannot fail.
-                let _ = kept.push(r, GFP_KERNEL);
-            }
-        }
-        self.resources = kept;
-        Ok(())
+    /// The resource and volume index of `minor`.
+    pub(crate) fn find_minor(&self, minor: u32) -> Option<(usize, usize)> {
+        self.resources.iter().enumerate().find_map(|(r, res)| {
+            let v = res.devices.iter().position(|d| d.minor == minor)?;
+            Some((r, v))
+        })
     }
 }
 

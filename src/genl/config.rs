@@ -6,7 +6,12 @@
 
 use crate::genl::nla::{Fields, NlaWriter, Overflow, ParseError, Value, NLA_F_NESTED};
 use crate::genl::schema::{Default, StructDef, GENLA_F_MANDATORY};
-use crate::genl::structs::{CFG_CONTEXT, RESOURCE_INFO, RESOURCE_OPTS, RESOURCE_STATISTICS};
+use crate::genl::schema::{FieldType, F_SENSITIVE};
+use crate::genl::structs::{
+    CFG_CONTEXT, DEVICE_INFO, DEVICE_STATISTICS, RESOURCE_INFO, RESOURCE_OPTS, RESOURCE_STATISTICS,
+    STATE_INFO,
+};
+use crate::model::state::{DiskState, Role};
 
 /// Longest resource name, without the NUL (`ctx_resource_name` holds 128 bytes).
 pub(crate) const NAME_MAX: usize = 127;
@@ -137,20 +142,49 @@ impl ResOpts {
     }
 }
 
-impl ResOpts {
-    /// Writes them as `res_opts_to_skb` does (plain field numbers, a flagged nest).
-    pub(crate) fn put(&self, out: &mut NlaWriter<'_>) -> Result<(), Overflow> {
-        out.nest(RESOURCE_OPTS.tla | NLA_F_NESTED, |w| {
-            w.put_bytes_nul(1, &self.cpu_mask[..usize::from(self.cpu_mask_len)])?;
-            w.put(2, &self.on_no_data.to_ne_bytes())
-        })
-    }
+/// Writes a whole struct as the generated `*_to_skb` does: a flagged nest holding every field
+/// in schema order under its plain number, with the value `value` gives it, zero (or empty) for
+/// `None`. Sensitive fields are left out: nothing sends one yet.
+pub(crate) fn put_struct<'v>(
+    out: &mut NlaWriter<'_>,
+    def: &StructDef,
+    value: impl Fn(&str) -> Option<Value<'v>>,
+) -> Result<(), Overflow> {
+    out.nest(def.tla | NLA_F_NESTED, |w| {
+        for f in def.fields.iter().filter(|f| f.flags & F_SENSITIVE == 0) {
+            match (f.ty, value(f.name)) {
+                (FieldType::U32, v) => {
+                    let n = if let Some(Value::U32(n)) = v { n } else { 0 };
+                    w.put(f.nr, &n.to_ne_bytes())?
+                }
+                (FieldType::S32, v) => {
+                    let n = if let Some(Value::S32(n)) = v { n } else { 0 };
+                    w.put(f.nr, &n.to_ne_bytes())?
+                }
+                (FieldType::U64, v) => {
+                    let n = if let Some(Value::U64(n)) = v { n } else { 0 };
+                    w.put(f.nr, &n.to_ne_bytes())?
+                }
+                (FieldType::Flag, v) => w.put(f.nr, &[u8::from(v == Some(Value::Flag(true)))])?,
+                (FieldType::Str { .. }, Some(Value::Str(s))) => w.put_bytes_nul(f.nr, s)?,
+                (FieldType::Str { .. }, _) => w.put_bytes_nul(f.nr, b"")?,
+                (FieldType::Bin { .. }, Some(Value::Bin(b))) => w.put(f.nr, b)?,
+                (FieldType::Bin { .. }, _) => w.put(f.nr, &[])?,
+            }
+        }
+        Ok(())
+    })
 }
 
-/// `enum drbd_role`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    Secondary = 2,
+impl ResOpts {
+    /// Writes them as `res_opts_to_skb` does.
+    pub(crate) fn put(&self, out: &mut NlaWriter<'_>) -> Result<(), Overflow> {
+        put_struct(out, &RESOURCE_OPTS, |name| match name {
+            "cpu_mask" => Some(Value::Str(&self.cpu_mask[..usize::from(self.cpu_mask_len)])),
+            "on_no_data" => Some(Value::U32(self.on_no_data)),
+            _ => None,
+        })
+    }
 }
 
 /// `enum write_ordering_e`.
@@ -166,15 +200,75 @@ pub(crate) fn put_resource_status(
     role: Role,
     write_ordering: WriteOrdering,
 ) -> Result<(), Overflow> {
-    out.nest(RESOURCE_INFO.tla | NLA_F_NESTED, |w| {
-        w.put(1, &(role as u32).to_ne_bytes())?;
-        for susp in 2..=4 {
-            w.put(susp, &[0])?;
+    put_struct(out, &RESOURCE_INFO, |name| {
+        (name == "res_role").then_some(Value::U32(role as u32))
+    })?;
+    put_struct(out, &RESOURCE_STATISTICS, |_| {
+        Some(Value::U32(write_ordering as u32))
+    })
+}
+
+/// What `drbd_adm_dump_devices` reports of a device beside its context, without a backing
+/// disk: `device_info` (its disk state) and `device_statistics`, all zero but the size.
+pub(crate) fn put_device_status(
+    out: &mut NlaWriter<'_>,
+    disk: DiskState,
+    size_sectors: u64,
+) -> Result<(), Overflow> {
+    put_struct(out, &DEVICE_INFO, |_| Some(Value::U32(disk as u32)))?;
+    put_struct(out, &DEVICE_STATISTICS, |name| {
+        (name == "dev_size").then_some(Value::U64(size_sectors))
+    })
+}
+
+/// The volume in a decoded `CFG_CONTEXT`.
+pub(crate) fn context_volume(ctx: &Fields<'_>) -> Option<u32> {
+    match ctx.get("ctx_volume") {
+        Some(Value::U32(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The type a field is sent with by `nla_put_*(skb, T_name, ...)`: its number, with the
+/// mandatory bit where the schema has it.
+fn tag(def: &StructDef, name: &str) -> u16 {
+    match def.fields.iter().find(|f| f.name == name) {
+        Some(f) if f.mandatory => f.nr | GENLA_F_MANDATORY,
+        Some(f) => f.nr,
+        None => 0,
+    }
+}
+
+/// `sib_reason` of a status reply (`SIB_GET_STATUS_REPLY`).
+const SIB_GET_STATUS_REPLY: u32 = 1;
+
+/// What nla_put_status_info() reports of a device that has no backing disk: its state word
+/// (`union drbd_state`), its size, and counters, all zero until there is I/O.
+pub(crate) fn put_state_info(
+    out: &mut NlaWriter<'_>,
+    state: u32,
+    capacity: u64,
+) -> Result<(), Overflow> {
+    let def = &STATE_INFO;
+    out.nest(def.tla, |w| {
+        w.put(tag(def, "sib_reason"), &SIB_GET_STATUS_REPLY.to_ne_bytes())?;
+        w.put(tag(def, "current_state"), &state.to_ne_bytes())?;
+        w.put(tag(def, "ed_uuid"), &0u64.to_ne_bytes())?;
+        w.put(tag(def, "capacity"), &capacity.to_ne_bytes())?;
+        for counter in [
+            "send_cnt",
+            "recv_cnt",
+            "read_cnt",
+            "writ_cnt",
+            "al_writ_cnt",
+            "bm_writ_cnt",
+        ] {
+            w.put(tag(def, counter), &0u64.to_ne_bytes())?;
+        }
+        for counter in ["ap_bio_cnt", "ap_pending_cnt", "rs_pending_cnt"] {
+            w.put(tag(def, counter), &0u32.to_ne_bytes())?;
         }
         Ok(())
-    })?;
-    out.nest(RESOURCE_STATISTICS.tla | NLA_F_NESTED, |w| {
-        w.put(1, &(write_ordering as u32).to_ne_bytes())
     })
 }
 
@@ -192,10 +286,11 @@ mod tests {
 
     #[test]
     fn resource_dump_decodes_with_the_schema() {
-        let mut buf = [0u8; 128];
+        let mut buf = [0u8; 512];
         let mut w = NlaWriter::new(&mut buf);
         ResOpts::defaults().put(&mut w).unwrap();
         put_resource_status(&mut w, Role::Secondary, WriteOrdering::BdevFlush).unwrap();
+        put_state_info(&mut w, 0x1234, 77).unwrap();
         let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
         let opts = Fields::parse(&RESOURCE_OPTS, top.get(4).unwrap().payload).unwrap();
         assert_eq!(opts.get("cpu_mask"), Some(Value::Str(b"")));
@@ -205,6 +300,22 @@ mod tests {
         assert_eq!(info.get("res_susp"), Some(Value::Flag(false)));
         let stats = Fields::parse(&RESOURCE_STATISTICS, top.get(19).unwrap().payload).unwrap();
         assert_eq!(stats.get("res_stat_write_ordering"), Some(Value::U32(2)));
+        let si = Fields::parse(&STATE_INFO, top.get(8).unwrap().payload).unwrap();
+        assert_eq!(si.get("current_state"), Some(Value::U32(0x1234)));
+        assert_eq!(si.get("capacity"), Some(Value::U64(77)));
+        assert_eq!(si.get("rs_pending_cnt"), Some(Value::U32(0)));
+        assert_eq!(tag(&STATE_INFO, "sib_reason"), 1 | GENLA_F_MANDATORY);
+        assert_eq!(tag(&STATE_INFO, "current_state"), 2);
+        let mut buf = [0u8; 512];
+        let mut w = NlaWriter::new(&mut buf);
+        put_device_status(&mut w, DiskState::Diskless, 9).unwrap();
+        let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
+        let info = Fields::parse(&DEVICE_INFO, top.get(16).unwrap().payload).unwrap();
+        assert_eq!(info.get("dev_disk_state"), Some(Value::U32(0)));
+        let st = Fields::parse(&DEVICE_STATISTICS, top.get(20).unwrap().payload).unwrap();
+        assert_eq!(st.get("dev_size"), Some(Value::U64(9)));
+        assert_eq!(st.get("dev_upper_blocked"), Some(Value::Flag(false)));
+        assert_eq!(st.get("history_uuids"), Some(Value::Bin(&[])));
     }
 
     #[test]

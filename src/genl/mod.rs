@@ -10,12 +10,13 @@ pub(crate) mod retcode;
 pub(crate) mod schema;
 pub(crate) mod structs;
 
-use crate::resource::{Config, Drbd, Resource};
+use crate::model::state::{ConnState, DiskState, Role};
+use crate::resource::{insert_at, remove_at, Config, Device, Drbd, Resource};
 use crate::sys::genl::{DumpCursor, DumpItem, Handler, Request};
 use crate::sys::print::ratelimit;
 use config::{
-    check_name, context_name, put_context, put_resource_status, BadName, ResOpts, Role,
-    WriteOrdering,
+    check_name, context_name, context_volume, put_context, put_device_status, put_resource_status,
+    put_state_info, BadName, ResOpts, WriteOrdering,
 };
 use kernel::prelude::*;
 use nla::{Fields, NlaWriter, ParseError, TopLevel};
@@ -50,6 +51,8 @@ struct Prepared<'a> {
     top: TopLevel<'a>,
     /// The resource the context names, if it does.
     name: Option<&'a [u8]>,
+    /// The volume the context names, if it does.
+    volume: Option<u32>,
 }
 
 /// Checks a request's attributes, decodes its context (`DRBD_NLA_CFG_CONTEXT`) and copies the
@@ -61,15 +64,22 @@ fn prepare<'a>(
 ) -> Result<Prepared<'a>, ParseError> {
     let top = TopLevel::parse(attrs)?;
     let Some(ctx) = top.get(structs::CFG_CONTEXT.tla) else {
-        return Ok(Prepared { top, name: None });
+        return Ok(Prepared {
+            top,
+            name: None,
+            volume: None,
+        });
     };
     let fields = Fields::parse(&structs::CFG_CONTEXT, ctx.payload)?;
     fields.require()?;
     if reply.put_raw(ctx.raw).is_err() {
         pr_warn!("{}: netlink reply too small for the context\n", op.name);
     }
-    let name = context_name(&fields);
-    Ok(Prepared { top, name })
+    Ok(Prepared {
+        top,
+        name: context_name(&fields),
+        volume: context_volume(&fields),
+    })
 }
 
 /// The options a request carries for a resource, on top of `base`.
@@ -99,19 +109,141 @@ fn new_resource(
         }
         return (RetCode::NoError, "");
     }
-    match config.resources.push(Resource { name, opts }, GFP_KERNEL) {
+    match config.resources.push(Resource::new(name, opts), GFP_KERNEL) {
         Ok(()) => (RetCode::NoError, ""),
         Err(_) => (RetCode::NoMem, ""),
     }
 }
 
-/// `adm_del_resource`: only a resource without volumes and connections can go, and none has
-/// any yet.
+/// `adm_del_resource`: only a resource without volumes (and connections, of which none can
+/// exist yet) can go.
 fn del_resource(config: &mut Config, index: usize) -> (RetCode, &'static str) {
-    match config.remove(index) {
+    if config
+        .resources
+        .get(index)
+        .is_some_and(|r| !r.devices.is_empty())
+    {
+        return (RetCode::ResInUse, "");
+    }
+    match remove_at(&mut config.resources, index) {
         Ok(()) => (RetCode::NoError, ""),
         Err(_) => (RetCode::NoMem, ""),
     }
+}
+
+/// Highest minor number (`MINORMASK`) and volume number (`DRBD_VOLUME_MAX`) there can be.
+const MINOR_MAX: u32 = (1 << 20) - 1;
+const VOLUME_MAX: u32 = 65535;
+
+/// `drbd_adm_new_minor` and `drbd_create_device`.
+fn new_minor(
+    config: &mut Config,
+    index: usize,
+    req: &Request<'_>,
+    p: &Prepared<'_>,
+    exists: bool,
+) -> (RetCode, &'static str) {
+    if req.minor > MINOR_MAX {
+        return (RetCode::InvalidRequest, "requested minor out of range");
+    }
+    let volume = match p.volume {
+        Some(v) if v <= VOLUME_MAX => v,
+        _ => return (RetCode::InvalidRequest, "requested volume id out of range"),
+    };
+    if exists {
+        if req.flags & kernel::bindings::NLM_F_EXCL as u16 != 0 {
+            return (RetCode::MinorOrVolumeExists, "");
+        }
+        return (RetCode::NoError, "");
+    }
+    let Some(resource) = config.resources.as_mut_slice().get_mut(index) else {
+        return (RetCode::ResNotKnown, "unknown resource");
+    };
+    let at = resource.devices.iter().position(|d| d.volume >= volume);
+    if at.is_some_and(|i| resource.devices[i].volume == volume) {
+        return (RetCode::MinorOrVolumeExists, "");
+    }
+    let device = match Device::new(req.minor, volume, crate::sys::module::allow_oos()) {
+        Ok(device) => device,
+        Err(_) => return (RetCode::NoMem, ""),
+    };
+    let at = at.unwrap_or(resource.devices.len());
+    match insert_at(&mut resource.devices, at, device) {
+        Ok(()) => (RetCode::NoError, ""),
+        Err(_) => (RetCode::NoMem, ""),
+    }
+}
+
+/// `adm_del_minor`: only an unconfigured minor (Diskless, StandAlone, Secondary) can go.
+fn del_minor(config: &mut Config, (r, v): (usize, usize)) -> (RetCode, &'static str) {
+    let Some(resource) = config.resources.as_mut_slice().get_mut(r) else {
+        return (RetCode::MinorInvalid, "unknown minor");
+    };
+    let Some(d) = resource.devices.get(v) else {
+        return (RetCode::MinorInvalid, "unknown minor");
+    };
+    let s = d.state;
+    if s.disk != DiskState::Diskless
+        || s.conn != ConnState::StandAlone
+        || s.role != Role::Secondary
+        || d.is_open()
+    {
+        return (RetCode::MinorConfigured, "");
+    }
+    match remove_at(&mut resource.devices, v) {
+        Ok(()) => (RetCode::NoError, ""),
+        Err(_) => (RetCode::NoMem, ""),
+    }
+}
+
+/// `drbd_adm_down` as far as there is anything to undo: delete the volumes, then the resource.
+fn down(config: &mut Config, index: usize) -> (RetCode, &'static str) {
+    let minors: KVec<u32> = match config.resources.get(index) {
+        Some(r) => {
+            let mut minors = KVec::new();
+            for d in r.devices.iter() {
+                if minors.push(d.minor, GFP_KERNEL).is_err() {
+                    return (RetCode::NoMem, "");
+                }
+            }
+            minors
+        }
+        None => return (RetCode::ResNotKnown, "unknown resource"),
+    };
+    for minor in minors.iter() {
+        let Some(at) = config.find_minor(*minor) else {
+            continue;
+        };
+        let (ret, _) = del_minor(config, at);
+        if ret != RetCode::NoError {
+            return (ret, "failed to delete volume");
+        }
+    }
+    del_resource(config, index)
+}
+
+/// `drbd_adm_get_status` of one minor: its status in the reply.
+fn get_status(
+    config: &Config,
+    (r, v): (usize, usize),
+    reply: &mut NlaWriter<'_>,
+) -> (RetCode, &'static str) {
+    match config
+        .resources
+        .get(r)
+        .and_then(|res| Some((res, res.devices.get(v)?)))
+    {
+        Some((res, d)) if put_status(reply, res, d).is_ok() => (RetCode::NoError, ""),
+        Some(_) => (RetCode::NoMem, ""),
+        None => (RetCode::MinorInvalid, "unknown minor"),
+    }
+}
+
+/// nla_put_status_info() without a backing disk or connection.
+fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(), nla::Overflow> {
+    put_context(out, &res.name, Some(d.volume))?;
+    res.opts.put(out)?;
+    put_state_info(out, d.state.to_u32(), 0)
 }
 
 fn resource_options(
@@ -148,9 +280,21 @@ impl Handler for Admin {
         let p = prepare(op, req.attrs, reply).map_err(|e| refuse(op, e))?;
         let mut config = ctx.config.lock();
         let resource = p.name.and_then(|n| config.find(n));
-        // The checks of drbd_adm_prepare, in its order. No minor or connection exists yet.
+        let device = config.find_minor(req.minor);
+        // The checks of drbd_adm_prepare, in its order. No connection exists yet.
         let (ret, text) = match op.needs {
-            Needs::Minor => (RetCode::MinorInvalid, "unknown minor"),
+            Needs::Minor if device.is_none() => (RetCode::MinorInvalid, "unknown minor"),
+            _ if device.is_some_and(|(r, _)| resource.is_some_and(|res| res != r)) => (
+                RetCode::InvalidRequest,
+                "minor exists in different resource",
+            ),
+            _ if device.is_some_and(|(r, v)| {
+                p.volume
+                    .is_some_and(|vol| config.resources[r].devices[v].volume != vol)
+            }) =>
+            {
+                (RetCode::InvalidRequest, "minor exists as different volume")
+            }
             Needs::Resource if resource.is_none() => match p.name {
                 Some(_) => (RetCode::ResNotKnown, "unknown resource"),
                 None => (RetCode::InvalidRequest, "unknown resource"),
@@ -158,12 +302,18 @@ impl Handler for Admin {
             Needs::Connection if resource.is_some() => {
                 (RetCode::InvalidRequest, "no resource name expected")
             }
+            Needs::Connection if device.is_some() => {
+                (RetCode::InvalidRequest, "no minor number expected")
+            }
             Needs::Connection => (RetCode::InvalidRequest, "unknown connection"),
-            Needs::Resource | Needs::Nothing => match (op.cmd, resource) {
-                (schema::NEW_RESOURCE, _) => new_resource(&mut config, req, &p),
-                // With no volumes and connections, down is del-resource.
-                (schema::DEL_RESOURCE | schema::DOWN, Some(i)) => del_resource(&mut config, i),
-                (schema::RESOURCE_OPTS, Some(i)) => resource_options(&mut config, i, req, &p),
+            _ => match (op.cmd, resource, device) {
+                (schema::NEW_RESOURCE, _, _) => new_resource(&mut config, req, &p),
+                (schema::NEW_MINOR, Some(i), d) => new_minor(&mut config, i, req, &p, d.is_some()),
+                (schema::DEL_MINOR, _, Some(d)) => del_minor(&mut config, d),
+                (schema::GET_STATUS, _, Some(d)) => get_status(&config, d, reply),
+                (schema::DEL_RESOURCE, Some(i), _) => del_resource(&mut config, i),
+                (schema::DOWN, Some(i), _) => down(&mut config, i),
+                (schema::RESOURCE_OPTS, Some(i), _) => resource_options(&mut config, i, req, &p),
                 _ => {
                     if ratelimit() {
                         pr_info!("{}: not implemented yet\n", op.name);
@@ -178,7 +328,7 @@ impl Handler for Admin {
         Ok(ret)
     }
 
-    /// `get-status` and `get-resources` dumps. The dumps of devices, connections and peer
+    /// `get-status`, `get-resources` and `get-devices` dumps. The dumps of connections and peer
     /// devices come back empty, which is right while none can exist; `get-initial-state` (for
     /// `events2`) is not implemented yet and comes back empty too.
     fn dump(
@@ -191,6 +341,7 @@ impl Handler for Admin {
         match req.cmd {
             schema::GET_STATUS => dump_status(&config, req, cursor, out),
             schema::GET_RESOURCES => dump_resources(&config, cursor, out),
+            schema::GET_DEVICES => dump_devices(&config, req, cursor, out),
             _ => Ok(None),
         }
     }
@@ -218,6 +369,62 @@ fn dump_resources(
     Ok(Some(!0))
 }
 
+/// `drbd_adm_dump_devices`: every device in minor order, or those of the resource the request's
+/// context names in volume order.
+fn dump_devices(
+    config: &Config,
+    req: &Request<'_>,
+    cursor: &mut DumpCursor,
+    out: &mut NlaWriter<'_>,
+) -> Result<DumpItem, i32> {
+    const EMSGSIZE: i32 = -90;
+    const EINVAL: i32 = -22;
+    // cursor: [the only resource + 1 or 0, next minor (or volume), started]
+    if cursor[2] == 0 {
+        cursor[2] = 1;
+        let op = schema::op(req.cmd).ok_or(EINVAL)?;
+        let top = TopLevel::parse(req.attrs).map_err(|e| refuse(op, e))?;
+        if let Some(ctx) = top.get(structs::CFG_CONTEXT.tla) {
+            let fields =
+                Fields::parse(&structs::CFG_CONTEXT, ctx.payload).map_err(|e| refuse(op, e))?;
+            if let Some(name) = context_name(&fields) {
+                // An unknown resource has no devices to list.
+                let Some(index) = config.find(name) else {
+                    return Ok(None);
+                };
+                cursor[0] = index as u64 + 1;
+            }
+        }
+    }
+    let all = config
+        .resources
+        .iter()
+        .flat_map(|r| r.devices.iter().map(move |d| (r, d)));
+    let next = match usize::try_from(cursor[0])
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+    {
+        Some(i) => config.resources.get(i).and_then(|r| {
+            r.devices
+                .iter()
+                .find(|d| u64::from(d.volume) >= cursor[1])
+                .map(|d| (r, d, d.volume))
+        }),
+        None => all
+            .filter(|(_, d)| u64::from(d.minor) >= cursor[1])
+            .min_by_key(|(_, d)| d.minor)
+            .map(|(r, d)| (r, d, d.minor)),
+    };
+    let Some((res, d, key)) = next else {
+        return Ok(None);
+    };
+    put_context(out, &res.name, Some(d.volume))
+        .and_then(|()| put_device_status(out, d.state.disk, 0))
+        .map_err(|_| EMSGSIZE)?;
+    cursor[1] = u64::from(key) + 1;
+    Ok(Some(d.minor))
+}
+
 /// `drbd_adm_get_status_all`: one message per volume, or per resource without volumes; all
 /// resources, or the one the request's context names.
 fn dump_status(
@@ -228,7 +435,8 @@ fn dump_status(
 ) -> Result<DumpItem, i32> {
     const ENODEV: i32 = -19;
     const EINVAL: i32 = -22;
-    // cursor: [next resource + 1, volume, filtered resource + 1 or 0]
+    const EMSGSIZE: i32 = -90;
+    // cursor: [resource + 1, next volume number, the only resource + 1 or 0]
     if cursor[0] == 0 {
         let op = schema::op(req.cmd).ok_or(EINVAL)?;
         let top = TopLevel::parse(req.attrs).map_err(|e| refuse(op, e))?;
@@ -242,16 +450,36 @@ fn dump_status(
             cursor[2] = cursor[0];
         }
     }
-    if cursor[2] != 0 && cursor[2] != cursor[0] {
-        return Ok(None);
+    loop {
+        if cursor[2] != 0 && cursor[2] != cursor[0] {
+            return Ok(None);
+        }
+        let Some(res) = usize::try_from(cursor[0] - 1)
+            .ok()
+            .and_then(|i| config.resources.get(i))
+        else {
+            return Ok(None);
+        };
+        let next = res
+            .devices
+            .iter()
+            .find(|d| u64::from(d.volume) >= cursor[1]);
+        match next {
+            Some(d) => {
+                put_status(out, res, d).map_err(|_| EMSGSIZE)?;
+                cursor[1] = u64::from(d.volume) + 1;
+                return Ok(Some(d.minor));
+            }
+            // A resource without volumes: one message about the resource.
+            None if cursor[1] == 0 => {
+                put_context(out, &res.name, None).map_err(|_| EMSGSIZE)?;
+                cursor[0] += 1;
+                return Ok(Some(!0));
+            }
+            None => {
+                cursor[0] += 1;
+                cursor[1] = 0;
+            }
+        }
     }
-    let Some(resource) = usize::try_from(cursor[0] - 1)
-        .ok()
-        .and_then(|i| config.resources.get(i))
-    else {
-        return Ok(None);
-    };
-    put_context(out, &resource.name, None).map_err(|_| EINVAL)?;
-    cursor[0] += 1;
-    Ok(Some(!0))
 }

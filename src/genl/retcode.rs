@@ -12,6 +12,9 @@ pub(crate) enum RetCode {
     MandatoryTag = 126,
     MinorInvalid = 127,
     ResNotKnown = 158,
+    ResInUse = 159,
+    MinorConfigured = 160,
+    MinorOrVolumeExists = 161,
     InvalidRequest = 162,
 }
 
@@ -32,6 +35,9 @@ mod tests {
         assert_eq!(RetCode::NoMem.code(), 122);
         assert_eq!(RetCode::MandatoryTag.code(), 126);
         assert_eq!(RetCode::ResNotKnown.code(), 158);
+        assert_eq!(RetCode::ResInUse.code(), 159);
+        assert_eq!(RetCode::MinorConfigured.code(), 160);
+        assert_eq!(RetCode::MinorOrVolumeExists.code(), 161);
         assert_eq!(RetCode::InvalidRequest.code(), 162);
     }
 }

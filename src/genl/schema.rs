@@ -138,11 +138,14 @@ const fn dump(cmd: u8, name: &'static str) -> Op {
 }
 
 pub(crate) const GET_STATUS: u8 = 2;
+pub(crate) const NEW_MINOR: u8 = 5;
+pub(crate) const DEL_MINOR: u8 = 6;
 pub(crate) const NEW_RESOURCE: u8 = 7;
 pub(crate) const DEL_RESOURCE: u8 = 8;
 pub(crate) const RESOURCE_OPTS: u8 = 9;
 pub(crate) const DOWN: u8 = 27;
 pub(crate) const GET_RESOURCES: u8 = 30;
+pub(crate) const GET_DEVICES: u8 = 31;
 
 /// `drbd_genlmsghdr.flags`: reset options not given to their defaults.
 pub(crate) const F_SET_DEFAULTS: u32 = 1;
@@ -158,8 +161,8 @@ pub(crate) const OPS: [Op; 31] = [
         kind: OpKind::StatusDoitDump,
         needs: Minor,
     },
-    admin(5, "new-minor", Resource),
-    admin(6, "del-minor", Minor),
+    admin(NEW_MINOR, "new-minor", Resource),
+    admin(DEL_MINOR, "del-minor", Minor),
     admin(NEW_RESOURCE, "new-resource", Nothing),
     admin(DEL_RESOURCE, "del-resource", Resource),
     admin(RESOURCE_OPTS, "resource-options", Resource),
@@ -184,7 +187,7 @@ pub(crate) const OPS: [Op; 31] = [
     admin(26, "get-timeout-type", Minor),
     admin(DOWN, "down", Resource),
     dump(GET_RESOURCES, "get-resources"),
-    dump(31, "get-devices"),
+    dump(GET_DEVICES, "get-devices"),
     dump(32, "get-connections"),
     dump(33, "get-peer-devices"),
     dump(38, "get-initial-state"),

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Pure DRBD logic: `core` only, never `kernel::`, compiled unchanged by the host test crate.
 
+pub(crate) mod state;
 pub(crate) mod version;

@@ -5,16 +5,63 @@
 
 pub(crate) mod render;
 
+use crate::resource::{Config, Device, Drbd};
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
-use render::BuildTag;
+use render::{BuildTag, DeviceLine};
 
 /// Contents of `/proc/drbd`.
 pub(crate) struct DrbdProc;
 
 impl Show for DrbdProc {
-    fn show(out: &mut SeqFile) -> fmt::Result {
-        render::render_header(out, build_tag())
+    type Ctx = Drbd;
+
+    fn show(ctx: &Drbd, out: &mut SeqFile) -> fmt::Result {
+        render::render_header(out, build_tag())?;
+        let config = ctx.config.lock();
+        let mut prev = None;
+        while let Some(d) = next_device(&config, prev) {
+            render::render_device(out, prev, &line(d))?;
+            prev = Some(d.minor);
+        }
+        Ok(())
+    }
+}
+
+/// The device with the lowest minor above `prev`: devices in minor order, as C walks its idr,
+/// without allocating under the lock.
+fn next_device(config: &Config, prev: Option<u32>) -> Option<&Device> {
+    config
+        .resources
+        .iter()
+        .flat_map(|r| r.devices.iter())
+        .filter(|d| prev.map_or(true, |p| d.minor > p))
+        .min_by_key(|d| d.minor)
+}
+
+/// What a device shows. No device has a disk or a connection yet, so its counters are zero
+/// and its resource's write ordering is the initial flush ('f'); `ep` is 1 as a new
+/// connection's epoch count starts (conn_create()).
+fn line(d: &Device) -> DeviceLine {
+    DeviceLine {
+        minor: d.minor,
+        state: d.state,
+        protocol: None,
+        write_ordering: 'f',
+        congestion: None,
+        al_suspended: false,
+        ns: 0,
+        nr: 0,
+        dw: 0,
+        dr: 0,
+        al: 0,
+        bm: 0,
+        lo: 0,
+        pe: 0,
+        ua: 0,
+        ap: 0,
+        ep: 1,
+        oos_kib: 0,
     }
 }
 

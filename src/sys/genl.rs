@@ -152,7 +152,12 @@ impl<H: Handler> Family<H> {
             (*raw).family.mcgrps = (*raw).mcgrps.as_ptr();
             bindings::genl_register_family(&mut (*raw).family)
         };
-        to_result(ret)?;
+        if let Err(e) = to_result(ret) {
+            // SAFETY: not registered: nothing else refers to the tables. `Opaque` does not drop
+            // its contents, so the context reference is released here.
+            unsafe { core::ptr::drop_in_place(&mut (*raw).ctx) };
+            return Err(e);
+        }
         // INVARIANT: registered just above, with pointers into `tables`.
         Ok(Self {
             tables,
@@ -163,9 +168,14 @@ impl<H: Handler> Family<H> {
 
 impl<H: Handler> Drop for Family<H> {
     fn drop(&mut self) {
+        let raw = self.tables.get();
         // SAFETY: by the type invariant the family is registered; unregistering waits for
-        // running callbacks, so the tables are unused once it returns and may be freed.
-        unsafe { bindings::genl_unregister_family(&(*self.tables.get()).family) };
+        // running callbacks, so the tables are unused once it returns. `Opaque` does not drop its
+        // contents: the context reference is released here, once.
+        unsafe {
+            bindings::genl_unregister_family(&(*raw).family);
+            core::ptr::drop_in_place(&mut (*raw).ctx);
+        }
     }
 }
 

@@ -5,6 +5,7 @@
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/blk-mq.h>
 #include <net/genetlink.h>
 
 #include "drbd_helpers.h"
@@ -34,6 +35,7 @@ MODULE_PARM_DESC(allow_oos, "DONT USE!");
 module_param(allow_oos, bool, 0);
 
 unsigned int drbd_rs_param_minor_count(void) { return READ_ONCE(minor_count); }
+bool drbd_rs_param_allow_oos(void) { return READ_ONCE(allow_oos); }
 
 struct module *drbd_rs_this_module(void) { return THIS_MODULE; }
 const char *drbd_rs_srcversion(void) { return THIS_MODULE->srcversion; }
@@ -61,3 +63,9 @@ const struct genl_family *drbd_rs_dump_family(struct netlink_callback *cb)
 }
 
 u32 drbd_rs_dump_portid(struct netlink_callback *cb) { return NETLINK_CB(cb->skb).portid; }
+
+/* blk_mq_alloc_disk() is a macro with a static lockdep key per call site */
+struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim)
+{
+	return blk_mq_alloc_disk(set, lim, NULL);
+}

@@ -11,6 +11,12 @@ pub(crate) fn minor_count() -> u32 {
     unsafe { bindings::drbd_rs_param_minor_count() }
 }
 
+/// The `allow_oos` parameter: a Secondary may be opened for reading.
+pub(crate) fn allow_oos() -> bool {
+    // SAFETY: a plain read of a module parameter; no preconditions.
+    unsafe { bindings::drbd_rs_param_allow_oos() }
+}
+
 /// The srcversion modpost computed for this module, if it computed one.
 pub(crate) fn srcversion() -> Option<&'static str> {
     // SAFETY: returns `THIS_MODULE->srcversion`, which is NULL or a NUL-terminated string set

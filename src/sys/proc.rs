@@ -7,10 +7,12 @@ use core::marker::PhantomData;
 use kernel::error::{code::ENOMEM, Result};
 use kernel::ffi::{c_int, c_void};
 use kernel::str::CStr;
+use kernel::sync::Arc;
 
-/// Renders the contents of a proc file.
+/// Renders the contents of a proc file from some driver state.
 pub(crate) trait Show {
-    fn show(out: &mut SeqFile) -> fmt::Result;
+    type Ctx: Send + Sync;
+    fn show(ctx: &Self::Ctx, out: &mut SeqFile) -> fmt::Result;
 }
 
 /// The seq_file a [`Show`] implementation writes to.
@@ -37,10 +39,13 @@ unsafe extern "C" fn show_trampoline<T: Show>(
     m: *mut bindings::seq_file,
     _v: *mut c_void,
 ) -> c_int {
+    // SAFETY: single_open() stored the entry's data, our `Arc<T::Ctx>`'s pointer, in `private`;
+    // the `ProcEntry` holds that reference until proc_remove() has waited for all readers.
+    let ctx = unsafe { &*((*m).private as *const T::Ctx) };
     // INVARIANT: the seq_file core passes a valid seq_file for the duration of this call.
     let mut out = SeqFile(m);
     // A formatting error cannot come from SeqFile; whatever was written stays.
-    let _ = T::show(&mut out);
+    let _ = T::show(ctx, &mut out);
     0
 }
 
@@ -51,27 +56,31 @@ unsafe extern "C" fn show_trampoline<T: Show>(
 /// `entry` is a live proc entry created by `proc_create_single_data`.
 pub(crate) struct ProcEntry<T: Show> {
     entry: *mut bindings::proc_dir_entry,
+    _ctx: Arc<T::Ctx>,
     _show: PhantomData<T>,
 }
 
-// SAFETY: the entry pointer is only passed to proc_remove, which may be called from any thread.
+// SAFETY: the entry pointer is only passed to proc_remove, which may be called from any thread;
+// the context is `Send + Sync`.
 unsafe impl<T: Show> Send for ProcEntry<T> {}
 // SAFETY: a shared `ProcEntry` offers no methods.
 unsafe impl<T: Show> Sync for ProcEntry<T> {}
 
 impl<T: Show> ProcEntry<T> {
-    /// Creates `/proc/<name>`, readable by everyone.
-    pub(crate) fn create(name: &'static CStr) -> Result<Self> {
-        const MODE: u16 = 0o100444; // S_IFREG | 0444, as drbd_init() creates /proc/drbd
-                                    // SAFETY: `name` is a static NUL-terminated string, the show callback has the required
-                                    // signature and ignores the NULL private data.
+    /// Creates `/proc/<name>`, readable by everyone, showing `ctx`.
+    pub(crate) fn create(name: &'static CStr, ctx: Arc<T::Ctx>) -> Result<Self> {
+        // S_IFREG | 0444, as drbd_init() creates /proc/drbd
+        const MODE: u16 = 0o100444;
+        let data: *const T::Ctx = &*ctx;
+        // SAFETY: `name` is a static NUL-terminated string, the show callback has the required
+        // signature and reads the data as the `T::Ctx` that `_ctx` keeps alive.
         let entry = unsafe {
             bindings::proc_create_single_data(
                 name.as_char_ptr(),
                 MODE,
                 core::ptr::null_mut(),
                 Some(show_trampoline::<T>),
-                core::ptr::null_mut(),
+                data as *mut c_void,
             )
         };
         if entry.is_null() {
@@ -80,6 +89,7 @@ impl<T: Show> ProcEntry<T> {
         // INVARIANT: the entry was just created.
         Ok(Self {
             entry,
+            _ctx: ctx,
             _show: PhantomData,
         })
     }

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Device state: roles, connection and disk states, and the 32-bit `union drbd_state` word.
+//!
+//! C counterpart: include/linux/drbd.h (`enum drbd_role`, `enum drbd_conns`,
+//! `enum drbd_disk_state`, `union drbd_state`), drbd_strings.c (the names) and drbd_main.c
+//! (`drbd_set_defaults`, the state of a new minor).
+//!
+//! The numbers are ABI: they travel in P_STATE packets, netlink replies and events, and the code
+//! compares ranges of them (e.g. `>= SyncSource && <= PausedSyncT`), so the discriminants are
+//! spelled out rather than left to declaration order.
+
+/// A node's role (`enum drbd_role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Role {
+    /// The peer's role while it is not connected.
+    Unknown = 0,
+    Primary = 1,
+    Secondary = 2,
+}
+
+impl Role {
+    /// The name drbd_strings.c gives the role, as /proc/drbd and drbdsetup print it.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Role::Unknown => "Unknown",
+            Role::Primary => "Primary",
+            Role::Secondary => "Secondary",
+        }
+    }
+}
+
+/// A connection state (`enum drbd_conns`).
+///
+/// Below `WfReportParams` there is no socket; from `Unconnected` on a net config exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+// The whole state space of drbd.h: variants are constructed as the state machine comes.
+#[allow(dead_code)]
+pub(crate) enum ConnState {
+    StandAlone = 0,
+    /// Temporary, on the way to StandAlone.
+    Disconnecting = 1,
+    Unconnected = 2,
+    // The "disconnect reason" states, passed through on the way from Connected to Unconnected.
+    Timeout = 3,
+    BrokenPipe = 4,
+    NetworkFailure = 5,
+    ProtocolError = 6,
+    TearDown = 7,
+    WfConnection = 8,
+    WfReportParams = 9,
+    Connected = 10,
+    StartingSyncS = 11,
+    StartingSyncT = 12,
+    WfBitMapS = 13,
+    WfBitMapT = 14,
+    WfSyncUuid = 15,
+    // The resync states, which C tests as the range SyncSource..=PausedSyncT.
+    SyncSource = 16,
+    SyncTarget = 17,
+    VerifyS = 18,
+    VerifyT = 19,
+    PausedSyncS = 20,
+    PausedSyncT = 21,
+    Ahead = 22,
+    Behind = 23,
+}
+
+impl ConnState {
+    /// The name drbd_strings.c gives the state, as /proc/drbd and drbdsetup print it.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            ConnState::StandAlone => "StandAlone",
+            ConnState::Disconnecting => "Disconnecting",
+            ConnState::Unconnected => "Unconnected",
+            ConnState::Timeout => "Timeout",
+            ConnState::BrokenPipe => "BrokenPipe",
+            ConnState::NetworkFailure => "NetworkFailure",
+            ConnState::ProtocolError => "ProtocolError",
+            ConnState::TearDown => "TearDown",
+            ConnState::WfConnection => "WFConnection",
+            ConnState::WfReportParams => "WFReportParams",
+            ConnState::Connected => "Connected",
+            ConnState::StartingSyncS => "StartingSyncS",
+            ConnState::StartingSyncT => "StartingSyncT",
+            ConnState::WfBitMapS => "WFBitMapS",
+            ConnState::WfBitMapT => "WFBitMapT",
+            ConnState::WfSyncUuid => "WFSyncUUID",
+            ConnState::SyncSource => "SyncSource",
+            ConnState::SyncTarget => "SyncTarget",
+            ConnState::VerifyS => "VerifyS",
+            ConnState::VerifyT => "VerifyT",
+            ConnState::PausedSyncS => "PausedSyncS",
+            ConnState::PausedSyncT => "PausedSyncT",
+            ConnState::Ahead => "Ahead",
+            ConnState::Behind => "Behind",
+        }
+    }
+}
+
+/// A disk state (`enum drbd_disk_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+// The whole state space of drbd.h: variants are constructed as the state machine comes.
+#[allow(dead_code)]
+pub(crate) enum DiskState {
+    Diskless = 0,
+    /// Reading the meta-data.
+    Attaching = 1,
+    /// Becomes Diskless once the peer has been told; from here up the backing device is usable.
+    Failed = 2,
+    /// Attached late, must talk to the peer before deciding.
+    Negotiating = 3,
+    Inconsistent = 4,
+    Outdated = 5,
+    /// Only ever the peer's disk state, never our own.
+    Unknown = 6,
+    /// Could be Outdated or UpToDate; not decided yet.
+    Consistent = 7,
+    /// The only state that allows application I/O.
+    UpToDate = 8,
+}
+
+impl DiskState {
+    /// The name drbd_strings.c gives the state, as /proc/drbd and drbdsetup print it.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            DiskState::Diskless => "Diskless",
+            DiskState::Attaching => "Attaching",
+            DiskState::Failed => "Failed",
+            DiskState::Negotiating => "Negotiating",
+            DiskState::Inconsistent => "Inconsistent",
+            DiskState::Outdated => "Outdated",
+            // "D" keeps it apart from the role name "Unknown".
+            DiskState::Unknown => "DUnknown",
+            DiskState::Consistent => "Consistent",
+            DiskState::UpToDate => "UpToDate",
+        }
+    }
+}
+
+/// A device's state as `drbd_read_state()` returns it: the per-device fields plus the
+/// resource-wide suspend flags (`union drbd_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DevState {
+    pub(crate) role: Role,
+    pub(crate) peer: Role,
+    pub(crate) conn: ConnState,
+    pub(crate) disk: DiskState,
+    pub(crate) pdsk: DiskState,
+    /// I/O suspended by the user (resource-wide).
+    pub(crate) susp: bool,
+    /// Resync paused because a resync-after dependency is syncing.
+    pub(crate) aftr_isp: bool,
+    /// Resync paused by the peer.
+    pub(crate) peer_isp: bool,
+    /// Resync paused by the user.
+    pub(crate) user_isp: bool,
+    /// I/O suspended because no data is accessible (resource-wide).
+    pub(crate) susp_nod: bool,
+    /// I/O suspended while the fence-peer handler runs (resource-wide).
+    pub(crate) susp_fen: bool,
+}
+
+// Bit offsets of `union drbd_state` under __LITTLE_ENDIAN_BITFIELD (x86_64): gcc fills the
+// `unsigned` unit from bit 0 in declaration order. role:2, peer:2, conn:5, disk:4, pdsk:4, then
+// six 1-bit flags, then _pad:9 in bits 23..=31, which stays zero.
+const PEER_SHIFT: u32 = 2;
+const CONN_SHIFT: u32 = 4;
+const DISK_SHIFT: u32 = 9;
+const PDSK_SHIFT: u32 = 13;
+const SUSP_SHIFT: u32 = 17;
+const AFTR_ISP_SHIFT: u32 = 18;
+const PEER_ISP_SHIFT: u32 = 19;
+const USER_ISP_SHIFT: u32 = 20;
+const SUSP_NOD_SHIFT: u32 = 21;
+const SUSP_FEN_SHIFT: u32 = 22;
+
+impl DevState {
+    /// The state `drbd_set_defaults()` gives a freshly created minor, with the resource's
+    /// suspend flags zero as kzalloc leaves them. drbd_create_device() then copies the
+    /// connection's cstate into `conn`, which is StandAlone unless the resource already has a
+    /// net config.
+    pub(crate) const fn new_minor() -> Self {
+        DevState {
+            role: Role::Secondary,
+            peer: Role::Unknown,
+            conn: ConnState::StandAlone,
+            disk: DiskState::Diskless,
+            pdsk: DiskState::Unknown,
+            susp: false,
+            aftr_isp: false,
+            peer_isp: false,
+            user_isp: false,
+            susp_nod: false,
+            susp_fen: false,
+        }
+    }
+
+    /// `union drbd_state.i` on a little-endian machine: the value netlink carries as is and
+    /// P_STATE carries big-endian. The enums all fit their fields, so no masking is needed.
+    pub(crate) fn to_u32(self) -> u32 {
+        // role sits at bit 0.
+        (self.role as u32)
+            | ((self.peer as u32) << PEER_SHIFT)
+            | ((self.conn as u32) << CONN_SHIFT)
+            | ((self.disk as u32) << DISK_SHIFT)
+            | ((self.pdsk as u32) << PDSK_SHIFT)
+            | (u32::from(self.susp) << SUSP_SHIFT)
+            | (u32::from(self.aftr_isp) << AFTR_ISP_SHIFT)
+            | (u32::from(self.peer_isp) << PEER_ISP_SHIFT)
+            | (u32::from(self.user_isp) << USER_ISP_SHIFT)
+            | (u32::from(self.susp_nod) << SUSP_NOD_SHIFT)
+            | (u32::from(self.susp_fen) << SUSP_FEN_SHIFT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLES: [(Role, u8, &str); 3] = [
+        (Role::Unknown, 0, "Unknown"),
+        (Role::Primary, 1, "Primary"),
+        (Role::Secondary, 2, "Secondary"),
+    ];
+
+    const CONNS: [(ConnState, u8, &str); 24] = [
+        (ConnState::StandAlone, 0, "StandAlone"),
+        (ConnState::Disconnecting, 1, "Disconnecting"),
+        (ConnState::Unconnected, 2, "Unconnected"),
+        (ConnState::Timeout, 3, "Timeout"),
+        (ConnState::BrokenPipe, 4, "BrokenPipe"),
+        (ConnState::NetworkFailure, 5, "NetworkFailure"),
+        (ConnState::ProtocolError, 6, "ProtocolError"),
+        (ConnState::TearDown, 7, "TearDown"),
+        (ConnState::WfConnection, 8, "WFConnection"),
+        (ConnState::WfReportParams, 9, "WFReportParams"),
+        (ConnState::Connected, 10, "Connected"),
+        (ConnState::StartingSyncS, 11, "StartingSyncS"),
+        (ConnState::StartingSyncT, 12, "StartingSyncT"),
+        (ConnState::WfBitMapS, 13, "WFBitMapS"),
+        (ConnState::WfBitMapT, 14, "WFBitMapT"),
+        (ConnState::WfSyncUuid, 15, "WFSyncUUID"),
+        (ConnState::SyncSource, 16, "SyncSource"),
+        (ConnState::SyncTarget, 17, "SyncTarget"),
+        (ConnState::VerifyS, 18, "VerifyS"),
+        (ConnState::VerifyT, 19, "VerifyT"),
+        (ConnState::PausedSyncS, 20, "PausedSyncS"),
+        (ConnState::PausedSyncT, 21, "PausedSyncT"),
+        (ConnState::Ahead, 22, "Ahead"),
+        (ConnState::Behind, 23, "Behind"),
+    ];
+
+    const DISKS: [(DiskState, u8, &str); 9] = [
+        (DiskState::Diskless, 0, "Diskless"),
+        (DiskState::Attaching, 1, "Attaching"),
+        (DiskState::Failed, 2, "Failed"),
+        (DiskState::Negotiating, 3, "Negotiating"),
+        (DiskState::Inconsistent, 4, "Inconsistent"),
+        (DiskState::Outdated, 5, "Outdated"),
+        (DiskState::Unknown, 6, "DUnknown"),
+        (DiskState::Consistent, 7, "Consistent"),
+        (DiskState::UpToDate, 8, "UpToDate"),
+    ];
+
+    #[test]
+    fn numbers_and_names_match_drbd_h_and_drbd_strings_c() {
+        for (r, n, s) in ROLES {
+            assert_eq!((r as u8, r.name()), (n, s));
+        }
+        for (c, n, s) in CONNS {
+            assert_eq!((c as u8, c.name()), (n, s));
+        }
+        for (d, n, s) in DISKS {
+            assert_eq!((d as u8, d.name()), (n, s));
+        }
+    }
+
+    #[test]
+    fn new_minor_word() {
+        // role = R_SECONDARY 2 at bit 0:  2 << 0  = 0x0000_0002
+        // peer = R_UNKNOWN 0 at bit 2:    0
+        // conn = C_STANDALONE 0 at bit 4: 0
+        // disk = D_DISKLESS 0 at bit 9:   0
+        // pdsk = D_UNKNOWN 6 at bit 13:   6 << 13 = 0x0000_c000 (49152)
+        // flags and _pad:                 0
+        // total                           0x0000_c002 (49154)
+        assert_eq!(DevState::new_minor().to_u32(), 0xc002);
+    }
+
+    #[test]
+    fn each_field_lands_in_its_c_bits() {
+        let zero = DevState {
+            role: Role::Unknown,
+            peer: Role::Unknown,
+            conn: ConnState::StandAlone,
+            disk: DiskState::Diskless,
+            pdsk: DiskState::Diskless,
+            ..DevState::new_minor()
+        };
+        assert_eq!(zero.to_u32(), 0);
+        // Sets one field on the all-zero word and returns the encoding.
+        let bits = |set: fn(&mut DevState)| {
+            let mut s = zero;
+            set(&mut s);
+            s.to_u32()
+        };
+        assert_eq!(bits(|s| s.role = Role::Secondary), 2);
+        assert_eq!(bits(|s| s.peer = Role::Secondary), 2 << 2);
+        assert_eq!(bits(|s| s.conn = ConnState::Behind), 23 << 4);
+        assert_eq!(bits(|s| s.disk = DiskState::UpToDate), 8 << 9);
+        assert_eq!(bits(|s| s.pdsk = DiskState::UpToDate), 8 << 13);
+        assert_eq!(bits(|s| s.susp = true), 1 << 17);
+        assert_eq!(bits(|s| s.aftr_isp = true), 1 << 18);
+        assert_eq!(bits(|s| s.peer_isp = true), 1 << 19);
+        assert_eq!(bits(|s| s.user_isp = true), 1 << 20);
+        assert_eq!(bits(|s| s.susp_nod = true), 1 << 21);
+        assert_eq!(bits(|s| s.susp_fen = true), 1 << 22);
+    }
+
+    #[test]
+    fn connected_primary_word() {
+        // Primary(1) | Secondary(2)<<2 | Connected(10)<<4 | UpToDate(8)<<9 | UpToDate(8)<<13
+        // = 0x1 + 0x8 + 0xa0 + 0x1000 + 0x10000 = 0x110a9; _pad (bits 23..=31) stays clear.
+        let s = DevState {
+            role: Role::Primary,
+            peer: Role::Secondary,
+            conn: ConnState::Connected,
+            disk: DiskState::UpToDate,
+            pdsk: DiskState::UpToDate,
+            ..DevState::new_minor()
+        };
+        assert_eq!(s.to_u32(), 0x110a9);
+        let all_flags = DevState {
+            susp: true,
+            aftr_isp: true,
+            peer_isp: true,
+            user_isp: true,
+            susp_nod: true,
+            susp_fen: true,
+            ..s
+        };
+        assert_eq!(all_flags.to_u32() >> 23, 0);
+    }
+}
