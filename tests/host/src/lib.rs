@@ -25,6 +25,11 @@ pub mod genl {
     pub mod structs;
 }
 
+#[path = "../../../src/meta"]
+pub mod meta {
+    pub mod layout;
+}
+
 #[path = "../../../src/proc"]
 pub mod proc {
     pub mod render;
