@@ -19,6 +19,8 @@
 
 #[path = "src/genl/mod.rs"]
 mod genl;
+#[path = "src/meta/mod.rs"]
+mod meta;
 #[path = "src/model/mod.rs"]
 mod model;
 #[path = "src/proc/mod.rs"]

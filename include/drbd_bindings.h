@@ -5,6 +5,7 @@
  */
 #include <linux/blkdev.h>
 #include <linux/blk-mq.h>
+#include <linux/bio.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/printk.h>
@@ -12,3 +13,6 @@
 #include <linux/drbd_genl_api.h>
 
 #include "drbd_helpers.h"
+
+/* Constants bindgen cannot evaluate (macros built from other macros). */
+const gfp_t DRBD_RS_GFP_NOIO = GFP_NOIO;

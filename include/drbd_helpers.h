@@ -16,6 +16,7 @@ struct netlink_callback;
 struct gendisk;
 struct blk_mq_tag_set;
 struct queue_limits;
+struct block_device;
 
 /* module parameters, defined with module_param() in helpers.c */
 unsigned int drbd_rs_param_minor_count(void);
@@ -36,6 +37,9 @@ unsigned int drbd_rs_skb_len(const struct sk_buff *skb);
 /* dumps: the family and the requester of a dump in progress */
 const struct genl_family *drbd_rs_dump_family(struct netlink_callback *cb);
 u32 drbd_rs_dump_portid(struct netlink_callback *cb);
+
+/* block devices */
+sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev);
 
 /* blk-mq */
 struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim);

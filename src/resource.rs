@@ -76,6 +76,13 @@ impl Device {
         })
     }
 
+    /// The claim this device holds its backing devices with: an address unique to it for as
+    /// long as it lives.
+    pub(crate) fn holder(&self) -> *const core::ffi::c_void {
+        let gate: &OpenGate = &self.gate;
+        (gate as *const OpenGate).cast()
+    }
+
     /// Whether `/dev/drbdN` is open.
     pub(crate) fn is_open(&self) -> bool {
         self.gate.opens.load(Ordering::Acquire) != 0

@@ -4,6 +4,7 @@
 //! C counterpart: drbd_nl.c. The pure parts (schema, attribute coding, configuration structs,
 //! result codes) are compiled by the host tests too.
 
+pub(crate) mod attach;
 pub(crate) mod config;
 pub(crate) mod nla;
 pub(crate) mod retcode;
@@ -47,7 +48,7 @@ fn refuse(op: &Op, e: ParseError) -> i32 {
 }
 
 /// A request after `drbd_adm_prepare`: its attributes checked, its context decoded.
-struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     top: TopLevel<'a>,
     /// The resource the context names, if it does.
     name: Option<&'a [u8]>,
@@ -311,6 +312,7 @@ impl Handler for Admin {
                 (schema::NEW_MINOR, Some(i), d) => new_minor(&mut config, i, req, &p, d.is_some()),
                 (schema::DEL_MINOR, _, Some(d)) => del_minor(&mut config, d),
                 (schema::GET_STATUS, _, Some(d)) => get_status(&config, d, reply),
+                (schema::ATTACH, _, Some(d)) => attach::attach(&config, d, &p.top),
                 (schema::DEL_RESOURCE, Some(i), _) => del_resource(&mut config, i),
                 (schema::DOWN, Some(i), _) => down(&mut config, i),
                 (schema::RESOURCE_OPTS, Some(i), _) => resource_options(&mut config, i, req, &p),

@@ -8,13 +8,22 @@
 #[repr(i32)]
 pub(crate) enum RetCode {
     NoError = 101,
+    OpenDisk = 104,
+    OpenMdDisk = 105,
+    DiskTooSmall = 111,
+    MdDiskTooSmall = 112,
+    MdIdxInvalid = 116,
+    IoMdDisk = 118,
+    MdInvalid = 119,
     NoMem = 122,
+    DiskConfigured = 124,
     MandatoryTag = 126,
     MinorInvalid = 127,
     ResNotKnown = 158,
     ResInUse = 159,
     MinorConfigured = 160,
     MinorOrVolumeExists = 161,
+    MdUnclean = 165,
     InvalidRequest = 162,
 }
 
@@ -32,7 +41,16 @@ mod tests {
     fn codes_match_drbd_h() {
         assert_eq!(RetCode::NoError.code(), 101);
         assert_eq!(RetCode::MinorInvalid.code(), 127);
+        assert_eq!(RetCode::OpenDisk.code(), 104);
+        assert_eq!(RetCode::OpenMdDisk.code(), 105);
+        assert_eq!(RetCode::DiskTooSmall.code(), 111);
+        assert_eq!(RetCode::MdDiskTooSmall.code(), 112);
+        assert_eq!(RetCode::MdIdxInvalid.code(), 116);
+        assert_eq!(RetCode::IoMdDisk.code(), 118);
+        assert_eq!(RetCode::MdInvalid.code(), 119);
         assert_eq!(RetCode::NoMem.code(), 122);
+        assert_eq!(RetCode::DiskConfigured.code(), 124);
+        assert_eq!(RetCode::MdUnclean.code(), 165);
         assert_eq!(RetCode::MandatoryTag.code(), 126);
         assert_eq!(RetCode::ResNotKnown.code(), 158);
         assert_eq!(RetCode::ResInUse.code(), 159);

@@ -143,6 +143,7 @@ pub(crate) const DEL_MINOR: u8 = 6;
 pub(crate) const NEW_RESOURCE: u8 = 7;
 pub(crate) const DEL_RESOURCE: u8 = 8;
 pub(crate) const RESOURCE_OPTS: u8 = 9;
+pub(crate) const ATTACH: u8 = 12;
 pub(crate) const DOWN: u8 = 27;
 pub(crate) const GET_RESOURCES: u8 = 30;
 pub(crate) const GET_DEVICES: u8 = 31;
@@ -169,7 +170,7 @@ pub(crate) const OPS: [Op; 31] = [
     admin(10, "connect", Resource),
     admin(29, "net-options", Connection),
     admin(11, "disconnect", Connection),
-    admin(12, "attach", Minor),
+    admin(ATTACH, "attach", Minor),
     admin(28, "disk-options", Minor),
     admin(13, "resize", Minor),
     admin(14, "primary", Minor),

@@ -21,8 +21,7 @@ pub(crate) const MAGIC_07: u32 = 0x8374_026a;
 pub(crate) const MAGIC_08: u32 = 0x8374_026b;
 pub(crate) const MAGIC_84_UNCLEAN: u32 = 0x8374_026c;
 
-/// `MDF_*` flags of the superblock (drbd.h).
-pub(crate) const MDF_CONSISTENT: u32 = 1 << 0;
+/// `MDF_AL_CLEAN` of the superblock flags (drbd.h): the activity log was closed cleanly.
 pub(crate) const MDF_AL_CLEAN: u32 = 1 << 7;
 
 /// `enum drbd_uuid_index`: current, bitmap, two history UUIDs.
@@ -117,7 +116,9 @@ impl Superblock {
         }
     }
 
-    /// Encodes into a zeroed block, as drbd_md_write() does.
+    /// Encodes into a zeroed block, as drbd_md_write() does. Only the tests write superblocks
+    /// until attach keeps the meta data up to date.
+    #[cfg(test)]
     pub(crate) fn encode(&self, b: &mut [u8; SUPERBLOCK_BYTES]) {
         b.fill(0);
         let mut put = |at: usize, bytes: &[u8]| b[at..at + bytes.len()].copy_from_slice(bytes);
@@ -163,6 +164,39 @@ impl Layout {
                 .md_offset
                 .saturating_add_signed(i64::from(self.bm_offset)),
             _ => self.md_offset,
+        }
+    }
+}
+
+/// Largest device flexible meta data supports (`DRBD_MAX_SECTORS_FLEX` on 64-bit).
+const MAX_SECTORS_FLEX: u64 = 1 << 51;
+/// Largest device the fixed 128 MiB layout supports (`DRBD_MAX_SECTORS`): its bitmap sectors,
+/// each covering 16 MiB.
+const MAX_SECTORS_FIXED: u64 = (MD_128MB_SECT - MD_32KB_SECT - MD_4KB_SECT) << 15;
+
+impl Layout {
+    /// The most data the backing device of `backing_capacity` sectors can hold with this meta
+    /// data (drbd_get_max_capacity()).
+    pub(crate) fn max_capacity(&self, backing_capacity: u64) -> u64 {
+        match self.index {
+            MetaIndex::Internal if backing_capacity == 0 => 0,
+            MetaIndex::Internal => self.first_sector().min(MAX_SECTORS_FLEX),
+            MetaIndex::FlexExternal => {
+                // one bitmap sector covers 16 MiB, 32768 sectors
+                let bm_sect = i64::from(self.md_size_sect) - i64::from(self.bm_offset);
+                let bm_cover = u64::try_from(bm_sect).unwrap_or(0) << 15;
+                backing_capacity.min(MAX_SECTORS_FLEX).min(bm_cover)
+            }
+            MetaIndex::Indexed(_) => backing_capacity.min(MAX_SECTORS_FIXED),
+        }
+    }
+
+    /// The smallest meta data device this kind of meta data needs: 1 MiB for flexible ones,
+    /// all slots up to this one for indexed ones.
+    pub(crate) fn min_md_device(index: MetaIndex) -> u64 {
+        match index {
+            MetaIndex::Indexed(n) => MD_128MB_SECT * (u64::from(n) + 1),
+            _ => 2 << 10,
         }
     }
 }
@@ -370,6 +404,28 @@ mod tests {
         assert_eq!(l.md_offset * 512, 67_104_768);
         assert_eq!(l.first_sector() * 512, 67_067_904);
         assert_eq!(l.al_size_4k, 8);
+    }
+
+    #[test]
+    fn capacities() {
+        let l = check(&created_64m(), MetaIndex::Internal, SECTORS_64M).unwrap();
+        // data ends where the bitmap begins
+        assert_eq!(l.max_capacity(SECTORS_64M), 67_067_904 / 512);
+        assert_eq!(l.max_capacity(0), 0);
+        assert_eq!(Layout::min_md_device(MetaIndex::Internal), 2048);
+        assert_eq!(
+            Layout::min_md_device(MetaIndex::Indexed(1)),
+            2 * (128 << 11)
+        );
+        let flex = Superblock {
+            al_offset: 8,
+            bm_offset: 72,
+            md_size_sect: 80,
+            ..created_64m()
+        };
+        let l = check(&flex, MetaIndex::FlexExternal, 1 << 11).unwrap();
+        // 8 bitmap sectors cover 8 * 16 MiB
+        assert_eq!(l.max_capacity(1 << 30), 8 << 15);
     }
 
     #[test]

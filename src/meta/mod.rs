@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0
-//! On-disk meta data, v08: superblock layout (pure, host-tested). The kernel crate takes this
-//! module in with attach, which reads and writes it; until then only the host tests build it.
+//! On-disk meta data, v08: superblock layout (pure, host-tested). Attach reads and checks it.
 
 pub(crate) mod layout;

@@ -69,3 +69,5 @@ struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct que
 {
 	return blk_mq_alloc_disk(set, lim, NULL);
 }
+
+sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev) { return bdev_nr_sectors(bdev); }

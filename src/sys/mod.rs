@@ -30,6 +30,7 @@ mod bindings {
     include!("../../drbd_bindings_generated.rs");
 }
 
+pub(crate) mod bdev;
 pub(crate) mod blk;
 pub(crate) mod blkdev;
 pub(crate) mod genl;
