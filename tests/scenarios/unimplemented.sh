@@ -2,20 +2,19 @@
 # Commands drbd-rs does not implement yet are refused with a DRBD error code, a message and a
 # kernel log line, never ignored.
 #@ guests: 1
-#@ disks: 16M
 
 g1() {
 	step "load" load_drbd
 	step "new-resource" /lib/drbd/drbdsetup-84 new-resource r0
 	step "new-minor" /lib/drbd/drbdsetup-84 new-minor r0 0 0
 	# drbdsetup-84 exits 10 when the kernel answers with an error code, and prints its text.
-	/lib/drbd/drbdsetup-84 attach 0 /dev/vda /dev/vda internal >/tmp/out 2>&1
-	expect "attach refused" 10 echo $?
+	/lib/drbd/drbdsetup-84 primary 0 >/tmp/out 2>&1
+	expect "primary refused" 10 echo $?
 	cat /tmp/out
 	step "ERR_INVALID_REQUEST text" grep -q '(162) Invalid configuration request' /tmp/out
 	step "info text" grep -q 'not implemented yet by drbd-rs' /tmp/out
-	step "kernel log line" sh -c "dmesg | grep -q 'drbd: attach: not implemented yet'"
-	expect_rc "primary refused" 10 /lib/drbd/drbdsetup-84 primary 0
+	step "kernel log line" sh -c "dmesg | grep -q 'drbd: primary: not implemented yet'"
+	expect_rc "new-current-uuid refused" 10 /lib/drbd/drbdsetup-84 new-current-uuid 0
 	expect_rc "connect refused" 10 /lib/drbd/drbdsetup-84 connect r0 ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789
 	step "still unconfigured" grep -qx ' 0: cs:Unconfigured' /proc/drbd
 	step "down" /lib/drbd/drbdsetup-84 down r0
