@@ -119,6 +119,32 @@ unload_drbd() {
 	/sbin/rmmod drbd
 }
 
+# show84 ARG...: runs drbdsetup-84 and prints the command, its output and its exit status, for
+# scenarios that compare outputs.
+show84() {
+	echo "== drbdsetup-84 $*"
+	/lib/drbd/drbdsetup-84 "$@" 2>&1
+	echo "rc=$?"
+}
+
+# show_proc: prints /proc/drbd with the module-specific srcversion masked.
+show_proc() {
+	echo "== /proc/drbd"
+	sed 's/^srcversion: .*/srcversion: -/' /proc/drbd
+}
+
+# compare_with_c FUNCTION: runs FUNCTION with the in-tree C module loaded, then with drbd-rs
+# loaded, and fails unless both print the same. Leaves drbd-rs loaded.
+compare_with_c() {
+	step "load the C module" /sbin/modprobe drbd
+	"$1" >/tmp/c.out 2>&1
+	step "unload the C module" /sbin/rmmod drbd
+	step "load drbd-rs" /sbin/insmod /lib/modules/drbd-rs/drbd.ko
+	"$1" >/tmp/ours.out 2>&1
+	cat /tmp/ours.out
+	step "same output as with the C module" diff -u /tmp/c.out /tmp/ours.out
+}
+
 # fio from the host's root (mounted read-only on /host): its libraries are too big to copy.
 fio() {
 	# absolute symlinks on the host (/lib64/ld-linux...) would resolve in the guest: use real paths

@@ -8,12 +8,6 @@
 # never linked, and block/holder.c warns. drbd-rs has no such function.
 #@ allow: close_backing_dev\+.*\[drbd\]
 
-run() {
-	echo "== drbdsetup-84 $*"
-	/lib/drbd/drbdsetup-84 "$@" 2>&1
-	echo "rc=$?"
-}
-
 # poke DEVICE BYTE-OFFSET-IN-SUPERBLOCK OCTAL-BYTES: overwrite bytes of internal meta data's
 # superblock (the last 4 KiB block of a 64 MiB device).
 poke() {
@@ -21,19 +15,18 @@ poke() {
 }
 
 commands() {
-	run new-resource r0
-	run new-minor r0 0 0
-	run attach 0 /dev/vda /dev/vda internal
-	run attach 0 /dev/vdb /dev/vdb internal
-	run attach 0 /dev/vdc /dev/vdc internal
-	run attach 0 /dev/vdd /dev/vdd internal
-	run attach 0 /dev/nonexistent /dev/nonexistent internal
-	run attach 0 /dev/vde /dev/vda internal
-	run attach 0 /dev/vde /dev/vde flexible
-	run attach 0 /dev/vde /dev/vda 0
-	echo "== /proc/drbd"
-	sed 's/^srcversion: .*/srcversion: -/' /proc/drbd
-	run down r0
+	show84 new-resource r0
+	show84 new-minor r0 0 0
+	show84 attach 0 /dev/vda /dev/vda internal
+	show84 attach 0 /dev/vdb /dev/vdb internal
+	show84 attach 0 /dev/vdc /dev/vdc internal
+	show84 attach 0 /dev/vdd /dev/vdd internal
+	show84 attach 0 /dev/nonexistent /dev/nonexistent internal
+	show84 attach 0 /dev/vde /dev/vda internal
+	show84 attach 0 /dev/vde /dev/vde flexible
+	show84 attach 0 /dev/vde /dev/vda 0
+	show_proc
+	show84 down r0
 }
 
 g1() {
@@ -45,13 +38,7 @@ g1() {
 	poke /dev/vdb 60 '\203\164\002\154'
 	poke /dev/vdc 60 '\203\164\002\152'
 	poke /dev/vdd 80 '\000\000\002\000'
-	step "load the C module" /sbin/modprobe drbd
-	commands >/tmp/c.out
-	step "unload the C module" /sbin/rmmod drbd
-	step "load drbd-rs" /sbin/insmod /lib/modules/drbd-rs/drbd.ko
-	commands >/tmp/ours.out
-	cat /tmp/ours.out
-	step "same output as with the C module" diff -u /tmp/c.out /tmp/ours.out
+	compare_with_c commands
 	dmesg | grep 'drbd: r0/0 drbd0' | tail -20
 	step "log names the unclean meta data" sh -c "dmesg | grep -q 'Found unclean meta data'"
 	# valid meta data passes every check (64 MiB less 80 sectors of meta data), then the
