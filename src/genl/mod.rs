@@ -27,6 +27,11 @@ use schema::{Needs, Op, T_INFO_TEXT};
 /// Serves the family's commands.
 pub(crate) struct Admin;
 
+/// Errnos the dumps answer with, negative as genl core takes them.
+const ENODEV: i32 = -19;
+const EINVAL: i32 = -22;
+const EMSGSIZE: i32 = -90;
+
 /// Adds the text drbdsetup prints as "additional info from kernel", as `drbd_msg_put_info`.
 fn put_info(reply: &mut NlaWriter<'_>, text: &str) {
     // A reply buffer too small for a short text is a bug of ours, not of the caller; the result
@@ -355,7 +360,6 @@ fn dump_resources(
     cursor: &mut DumpCursor,
     out: &mut NlaWriter<'_>,
 ) -> Result<DumpItem, i32> {
-    const EMSGSIZE: i32 = -90;
     let Some(r) = usize::try_from(cursor[0])
         .ok()
         .and_then(|i| config.resources.get(i))
@@ -371,6 +375,18 @@ fn dump_resources(
     Ok(Some(!0))
 }
 
+/// The context of a dump request, checked: `None` without one, else the resource it names, if
+/// any.
+fn dump_context<'a>(req: &Request<'a>) -> Result<Option<Option<&'a [u8]>>, i32> {
+    let op = schema::op(req.cmd).ok_or(EINVAL)?;
+    let top = TopLevel::parse(req.attrs).map_err(|e| refuse(op, e))?;
+    let Some(ctx) = top.get(structs::CFG_CONTEXT.tla) else {
+        return Ok(None);
+    };
+    let fields = Fields::parse(&structs::CFG_CONTEXT, ctx.payload).map_err(|e| refuse(op, e))?;
+    Ok(Some(context_name(&fields)))
+}
+
 /// `drbd_adm_dump_devices`: every device in minor order, or those of the resource the request's
 /// context names in volume order.
 fn dump_devices(
@@ -379,23 +395,15 @@ fn dump_devices(
     cursor: &mut DumpCursor,
     out: &mut NlaWriter<'_>,
 ) -> Result<DumpItem, i32> {
-    const EMSGSIZE: i32 = -90;
-    const EINVAL: i32 = -22;
     // cursor: [the only resource + 1 or 0, next minor (or volume), started]
     if cursor[2] == 0 {
         cursor[2] = 1;
-        let op = schema::op(req.cmd).ok_or(EINVAL)?;
-        let top = TopLevel::parse(req.attrs).map_err(|e| refuse(op, e))?;
-        if let Some(ctx) = top.get(structs::CFG_CONTEXT.tla) {
-            let fields =
-                Fields::parse(&structs::CFG_CONTEXT, ctx.payload).map_err(|e| refuse(op, e))?;
-            if let Some(name) = context_name(&fields) {
-                // An unknown resource has no devices to list.
-                let Some(index) = config.find(name) else {
-                    return Ok(None);
-                };
-                cursor[0] = index as u64 + 1;
-            }
+        if let Some(Some(name)) = dump_context(req)? {
+            // An unknown resource has no devices to list.
+            let Some(index) = config.find(name) else {
+                return Ok(None);
+            };
+            cursor[0] = index as u64 + 1;
         }
     }
     let all = config
@@ -435,19 +443,11 @@ fn dump_status(
     cursor: &mut DumpCursor,
     out: &mut NlaWriter<'_>,
 ) -> Result<DumpItem, i32> {
-    const ENODEV: i32 = -19;
-    const EINVAL: i32 = -22;
-    const EMSGSIZE: i32 = -90;
     // cursor: [resource + 1, next volume number, the only resource + 1 or 0]
     if cursor[0] == 0 {
-        let op = schema::op(req.cmd).ok_or(EINVAL)?;
-        let top = TopLevel::parse(req.attrs).map_err(|e| refuse(op, e))?;
         cursor[0] = 1;
-        if let Some(ctx) = top.get(structs::CFG_CONTEXT.tla) {
-            let fields =
-                Fields::parse(&structs::CFG_CONTEXT, ctx.payload).map_err(|e| refuse(op, e))?;
-            let name = context_name(&fields).ok_or(EINVAL)?;
-            let index = config.find(name).ok_or(ENODEV)?;
+        if let Some(name) = dump_context(req)? {
+            let index = config.find(name.ok_or(EINVAL)?).ok_or(ENODEV)?;
             cursor[0] = index as u64 + 1;
             cursor[2] = cursor[0];
         }
