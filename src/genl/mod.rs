@@ -110,7 +110,7 @@ fn new_resource(
         Err(BadName::Invalid) => return (RetCode::InvalidRequest, "invalid resource name"),
     };
     if config.find(name.as_bytes()).is_some() {
-        if req.flags & kernel::bindings::NLM_F_EXCL as u16 != 0 {
+        if req.exclusive() {
             return (RetCode::InvalidRequest, "resource exists");
         }
         return (RetCode::NoError, "");
@@ -157,7 +157,7 @@ fn new_minor(
         _ => return (RetCode::InvalidRequest, "requested volume id out of range"),
     };
     if exists {
-        if req.flags & kernel::bindings::NLM_F_EXCL as u16 != 0 {
+        if req.exclusive() {
             return (RetCode::MinorOrVolumeExists, "");
         }
         return (RetCode::NoError, "");

@@ -24,12 +24,19 @@ const GENL_HDRLEN: usize = 4;
 pub(crate) struct Request<'a> {
     pub(crate) cmd: u8,
     /// `nlmsg_flags` (`NLM_F_EXCL` and the like).
-    pub(crate) flags: u16,
+    flags: u16,
     pub(crate) minor: u32,
     /// `drbd_genlmsghdr.flags` (`DRBD_GENL_F_SET_DEFAULTS`).
     pub(crate) user_flags: u32,
     /// The attribute stream after the user header, unchecked.
     pub(crate) attrs: &'a [u8],
+}
+
+impl Request<'_> {
+    /// `NLM_F_EXCL`: create only, fail if it exists.
+    pub(crate) fn exclusive(&self) -> bool {
+        self.flags & bindings::NLM_F_EXCL as u16 != 0
+    }
 }
 
 /// Where a dump continues: kept by genl core between the calls of one dump.
