@@ -12,6 +12,7 @@ extern crate std;
 
 #[path = "../../../src/model"]
 pub mod model {
+    pub mod attach;
     pub mod state;
     pub mod version;
 }

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The decisions attach makes from the meta data: the device's size and its disk states.
+//!
+//! C counterpart: drbd_new_dev_size() and the disk-state part of drbd_adm_attach() (drbd_nl.c).
+//! Host-tested now; the kernel crate takes it in when attach changes the device's state.
+
+use crate::model::state::DiskState;
+
+/// `MDF_*` superblock flags the attach decisions read (drbd.h).
+pub(crate) const MDF_CONSISTENT: u32 = 1 << 0;
+pub(crate) const MDF_WAS_UP_TO_DATE: u32 = 1 << 4;
+pub(crate) const MDF_PEER_OUT_DATED: u32 = 1 << 5;
+
+/// The inputs of drbd_new_dev_size(), in sectors; 0 means unknown or none.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SizeInputs {
+    /// Last agreed size, from the superblock.
+    pub(crate) la_size: u64,
+    /// What the backing device can hold with its meta data (`drbd_get_max_capacity()`).
+    pub(crate) my_max: u64,
+    /// The peer's size, once connected.
+    pub(crate) peer: u64,
+    /// The size the user asked for (`disk-size`).
+    pub(crate) user: u64,
+}
+
+/// What drbd_new_dev_size() decided, and what it logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NewSize {
+    pub(crate) sectors: u64,
+    /// "Both nodes diskless!": no size known at all.
+    pub(crate) both_diskless: bool,
+    /// "Requested disk size is too big": the user's size was ignored.
+    pub(crate) user_too_big: bool,
+}
+
+/// drbd_new_dev_size(): the size the device gets.
+pub(crate) fn new_dev_size(i: SizeInputs) -> NewSize {
+    let size = match (i.peer, i.my_max) {
+        (p, m) if p != 0 && m != 0 => p.min(m),
+        // Without both sizes, the last agreed size holds, unless a known size is smaller.
+        (p, m) if i.la_size != 0 => [p, m]
+            .into_iter()
+            .filter(|&s| s != 0)
+            .fold(i.la_size, u64::min),
+        (p, m) => {
+            if p != 0 {
+                p
+            } else {
+                m
+            }
+        }
+    };
+    let user_too_big = i.user != 0 && i.user > size;
+    NewSize {
+        sectors: if i.user != 0 && !user_too_big {
+            i.user
+        } else {
+            size
+        },
+        both_diskless: size == 0,
+        user_too_big,
+    }
+}
+
+/// The disk states an attached disk starts in, from its superblock flags: Inconsistent without
+/// `MDF_CONSISTENT`, Outdated unless it was also UpToDate, else Consistent, which becomes
+/// UpToDate when the peer is known to be outdated or fencing is off (`fencing dont-care`).
+/// Returns the local and the peer's disk state (`None`: the peer's stays unknown).
+pub(crate) fn attach_disk_states(
+    md_flags: u32,
+    fencing_dont_care: bool,
+) -> (DiskState, Option<DiskState>) {
+    let pdsk = (md_flags & MDF_PEER_OUT_DATED != 0).then_some(DiskState::Outdated);
+    let disk = if md_flags & MDF_CONSISTENT == 0 {
+        DiskState::Inconsistent
+    } else if md_flags & MDF_WAS_UP_TO_DATE == 0 {
+        DiskState::Outdated
+    } else if pdsk == Some(DiskState::Outdated) || fencing_dont_care {
+        DiskState::UpToDate
+    } else {
+        DiskState::Consistent
+    };
+    (disk, pdsk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(la_size: u64, my_max: u64, peer: u64, user: u64) -> NewSize {
+        new_dev_size(SizeInputs {
+            la_size,
+            my_max,
+            peer,
+            user,
+        })
+    }
+
+    #[test]
+    fn sizes_as_drbd_new_dev_size() {
+        // first attach after create-md: what the disk can hold
+        assert_eq!(size(0, 1000, 0, 0).sectors, 1000);
+        // later: the last agreed size, unless the disk shrank
+        assert_eq!(size(800, 1000, 0, 0).sectors, 800);
+        assert_eq!(size(1200, 1000, 0, 0).sectors, 1000);
+        // connected: the smaller of both
+        assert_eq!(size(1200, 1000, 900, 0).sectors, 900);
+        assert_eq!(size(0, 0, 900, 0).sectors, 900);
+        // the user's size, when it fits
+        assert_eq!(size(0, 1000, 0, 500).sectors, 500);
+        let big = size(0, 1000, 0, 2000);
+        assert_eq!((big.sectors, big.user_too_big), (1000, true));
+        assert!(size(0, 0, 0, 0).both_diskless);
+        assert!(!size(0, 1000, 0, 0).both_diskless);
+    }
+
+    #[test]
+    fn disk_states_from_flags() {
+        use DiskState::*;
+        assert_eq!(attach_disk_states(0, true), (Inconsistent, None));
+        assert_eq!(attach_disk_states(MDF_CONSISTENT, true), (Outdated, None));
+        let up = MDF_CONSISTENT | MDF_WAS_UP_TO_DATE;
+        assert_eq!(attach_disk_states(up, true), (UpToDate, None));
+        assert_eq!(attach_disk_states(up, false), (Consistent, None));
+        assert_eq!(
+            attach_disk_states(up | MDF_PEER_OUT_DATED, false),
+            (UpToDate, Some(Outdated))
+        );
+    }
+}
