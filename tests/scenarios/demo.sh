@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make demo`: two guests load drbd-rs, try to bring up a replicated resource with stock drbdadm
-# and show /proc/drbd. Today drbd-rs stops at `drbdadm up` (see README, "Status").
+# and show /proc/drbd. Today `drbdadm up` gets as far as attach, which checks the meta data and
+# stops there (see README, "Status").
 #@ guests: 2
 #@ disks: 32M
 #@ timeout: 120
@@ -11,7 +12,7 @@ common() {
 	step "create meta data" drbdadm create-md --force r0
 	say "drbdadm up r0:"
 	drbdadm up r0
-	say "exit status $? (drbd-rs does not implement new-resource yet)"
+	say "exit status $? (drbd-rs checks the meta data but does not attach yet)"
 	barrier up
 	say "/proc/drbd on $GUEST:"
 	cat /proc/drbd
