@@ -10,11 +10,21 @@
 #[cfg(test)]
 extern crate std;
 
+#[path = "../../../src/actlog"]
+pub mod actlog {
+    pub mod transaction;
+}
+
 #[path = "../../../src/model"]
 pub mod model {
     pub mod attach;
     pub mod state;
     pub mod version;
+}
+
+#[path = "../../../src/bitmap"]
+pub mod bitmap {
+    pub mod math;
 }
 
 #[path = "../../../src/genl"]
