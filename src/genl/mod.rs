@@ -336,8 +336,9 @@ impl Handler for Admin {
     }
 
     /// `get-status`, `get-resources` and `get-devices` dumps. The dumps of connections and peer
-    /// devices come back empty, which is right while none can exist; `get-initial-state` (for
-    /// `events2`) is not implemented yet and comes back empty too.
+    /// devices come back empty, which is right while no connection has a net config (C lists
+    /// only those); `get-initial-state` (for `events2`) is not implemented yet and comes back
+    /// empty too.
     fn dump(
         ctx: &Drbd,
         req: &Request<'_>,
@@ -368,7 +369,7 @@ fn dump_resources(
     };
     put_context(out, &r.name, None)
         .and_then(|()| r.opts.put(out))
-        // No volume exists yet: the highest role is Secondary, as conn_highest_role() starts.
+        // Every volume is Secondary (primary is not implemented): conn_highest_role() is too.
         .and_then(|()| put_resource_status(out, Role::Secondary, WriteOrdering::BdevFlush))
         .map_err(|_| EMSGSIZE)?;
     cursor[0] += 1;
