@@ -5,8 +5,10 @@
 //! drbd_delete_device() and drbd_free_resource() of drbd_main.c. Connections and the state
 //! machine join as they are implemented.
 
-use crate::genl::config::{Name, ResOpts};
+use crate::genl::config::{Conf, Name, ResOpts};
+use crate::meta::layout::{Layout, Superblock};
 use crate::model::state::{DevState, Role};
+use crate::sys::bdev::Bdev;
 use crate::sys::blk::{Disk, DiskOps, Refusal};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::alloc::AllocError;
@@ -44,13 +46,42 @@ impl DiskOps for OpenGate {
     }
 }
 
+/// An attached backing disk with its meta data (C: `struct drbd_backing_dev`).
+pub(crate) struct Ldev {
+    /// Held for its claim; the data path will do its I/O here.
+    pub(crate) _backing: Bdev,
+    /// The same device as the backing one for internal meta data, opened a second time.
+    pub(crate) md: Bdev,
+    pub(crate) layout: Layout,
+    /// The meta data as in memory; written back with [`crate::genl::attach`]'s md sync.
+    pub(crate) sb: Superblock,
+    /// The disk configuration (`disk_conf`).
+    pub(crate) conf: KBox<Conf>,
+    /// The bitmap: one bit per 4 KiB of the device, set where the peer's copy may differ.
+    pub(crate) bitmap: KVec<u64>,
+    /// Bits of the bitmap in use: the device size in 4 KiB blocks.
+    pub(crate) bits: u64,
+    /// Bits set, kept up to date with every change (C: `bm_set`).
+    pub(crate) bits_set: u64,
+    /// Number of the next activity log transaction.
+    pub(crate) al_tr_number: u32,
+    /// Activity log transactions written (`al_writ_cnt`).
+    pub(crate) al_writes: u32,
+    /// The activity log is suspended: everything is out of sync anyway.
+    pub(crate) al_suspended: bool,
+}
+
 /// A volume of a resource: one minor, `/dev/drbd<minor>`.
 pub(crate) struct Device {
     pub(crate) minor: u32,
     pub(crate) volume: u32,
     pub(crate) state: DevState,
-    /// Dropped before the device: removes `/dev/drbdN`.
-    _disk: Disk<OpenGate>,
+    /// The size of `/dev/drbdN` in sectors.
+    pub(crate) size: u64,
+    /// The backing disk, while attached. Dropped before `disk`: the claims go first.
+    pub(crate) ldev: Option<KBox<Ldev>>,
+    /// Removes `/dev/drbdN` when dropped.
+    pub(crate) disk: Disk<OpenGate>,
     gate: Arc<OpenGate>,
 }
 
@@ -71,7 +102,9 @@ impl Device {
             minor,
             volume,
             state,
-            _disk: disk,
+            size: 0,
+            ldev: None,
+            disk,
             gate,
         })
     }

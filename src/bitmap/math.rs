@@ -132,7 +132,7 @@ pub(crate) enum SyncRangeError {
 
 /// The last sector of a write, clamped to the device (__drbd_change_sync()).
 fn last_sector(sector: u64, size: u32, capacity: u64) -> Result<u64, SyncRangeError> {
-    if size == 0 || size > MAX_BATCH_BIO_SIZE || !size.is_multiple_of(512) {
+    if size == 0 || size > MAX_BATCH_BIO_SIZE || size % 512 != 0 {
         return Err(SyncRangeError::Implausible);
     }
     let cap_last = capacity

@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `attach`: open the backing and meta data devices and check the meta data.
+//! `attach` and `detach`: a backing disk with its meta data, its bitmap, and the disk states
+//! and device size that follow from them.
 //!
-//! C counterpart: drbd_adm_attach() and open_backing_devices() of drbd_nl.c, drbd_md_read() of
-//! drbd_main.c. What is here runs every check the C module runs before it changes the device's
-//! state, with its result codes and log lines. Attaching itself (bitmap, activity log, state
-//! change, the data path) is not implemented yet: a disk that passes the checks is released
-//! again and the request refused with "not implemented yet".
+//! C counterpart: drbd_adm_attach(), open_backing_devices() and adm_detach() of drbd_nl.c,
+//! drbd_md_read() and drbd_md_write() of drbd_main.c, drbd_bm_read()/drbd_bm_write() of
+//! drbd_bitmap.c. Not yet: the activity log (the meta data stays "unclean" while attached, as
+//! with C, and `drbdadm` runs `drbdmeta apply-al` before the next attach), resync-after, and
+//! the data path (I/O to `/dev/drbdN` still fails).
 
+use super::config::{Conf, Name};
 use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::DISK_CONF;
-use crate::meta::layout::{check, Layout, MetaIndex, Superblock, SUPERBLOCK_BYTES};
+use crate::actlog::transaction::{
+    al_tr_number_to_on_disk_sector, encode_empty, AL_CONTEXT_PER_TRANSACTION,
+};
+use crate::bitmap::math::{bits_for_capacity, pages_for_bits, words_for_bits, Bits, PAGE_BYTES};
+use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN};
+use crate::model::attach::{attach_disk_states, md_flags, new_dev_size, SizeInputs, MDF_FULL_SYNC};
 use crate::model::state::DiskState;
-use crate::resource::{Config, Device, Resource};
-use crate::sys::bdev::Bdev;
+use crate::resource::{Device, Ldev};
+use crate::sys::bdev::{Bdev, MD_IO_BYTES};
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -21,6 +28,14 @@ use kernel::str::CStr;
 /// The claim of meta data devices that several minors may share (indexed external meta data),
 /// as the C module's `drbd_m_holder`.
 static SHARED_MD_HOLDER: u8 = 0;
+
+/// The largest bio the peer takes before we know better (`DRBD_MAX_BIO_SIZE_SAFE`).
+const MAX_BIO_SIZE_SAFE: u32 = 4096;
+
+/// Logs a line about a device as drbd_err() does ("drbd <res>/<vol> drbd<minor>: ...").
+fn log(res: &Name, d: &Device, what: &dyn core::fmt::Display) {
+    pr_err!("{}/{} drbd{}: {}\n", res, d.volume, d.minor, what);
+}
 
 /// A device path from the request, NUL-terminated for the kernel.
 fn path(bytes: &[u8]) -> Result<KVec<u8>, RetCode> {
@@ -32,61 +47,132 @@ fn path(bytes: &[u8]) -> Result<KVec<u8>, RetCode> {
 }
 
 /// Opens `path` as open_backing_dev() does, logging a failure like the C module.
-fn open(r: &Resource, d: &Device, path: &[u8], holder: *const c_void) -> Option<Bdev> {
+fn open(res: &Name, d: &Device, path: &[u8], holder: *const c_void) -> Option<Bdev> {
     let name = CStr::from_bytes_with_nul(path).ok()?;
     match Bdev::open(name, holder) {
         Ok(bdev) => Some(bdev),
         Err(e) => {
-            pr_err!(
-                "{}/{} drbd{}: open(\"{}\") failed with {}\n",
-                r.name,
-                d.volume,
-                d.minor,
+            let msg = kernel::fmt!(
+                "open(\"{}\") failed with {}",
                 name.to_str().unwrap_or("?"),
                 e.to_errno()
             );
+            log(res, d, &msg);
             None
         }
     }
 }
 
-/// `drbd_adm_attach` up to the point where the C module changes the device's state.
-pub(crate) fn attach(
-    config: &Config,
-    (r, v): (usize, usize),
-    top: &TopLevel<'_>,
-) -> (RetCode, &'static str) {
-    let Some((res, dev)) = config
-        .resources
-        .get(r)
-        .and_then(|res| Some((res, res.devices.get(v)?)))
-    else {
-        return (RetCode::MinorInvalid, "unknown minor");
-    };
+/// A 4 KiB I/O buffer on the heap: kernel stacks are too small for it.
+fn block() -> Result<KBox<[u8; MD_IO_BYTES]>, RetCode> {
+    KBox::new([0u8; MD_IO_BYTES], GFP_KERNEL).map_err(|_| RetCode::NoMem)
+}
+
+/// The first sector of the on-disk bitmap.
+fn bitmap_start(l: &Layout) -> u64 {
+    l.md_offset.saturating_add_signed(i64::from(l.bm_offset))
+}
+
+/// Reads the on-disk bitmap into `words` (drbd_bm_read()).
+fn read_bitmap(md: &Bdev, l: &Layout, words: &mut [u64], bits: u64) -> Result<u64, RetCode> {
+    let mut buf = block()?;
+    let mut view = Bits::new(words, bits).map_err(|_| RetCode::NoMem)?;
+    for page in 0..pages_for_bits(bits) {
+        let sector = bitmap_start(l) + page * (PAGE_BYTES as u64 / 512);
+        md.read_4k(sector, &mut buf)
+            .map_err(|_| RetCode::IoMdDisk)?;
+        view.load_le(page, &buf).map_err(|_| RetCode::IoMdDisk)?;
+    }
+    Ok(view.count())
+}
+
+/// Writes the bitmap back (drbd_bm_write()).
+fn write_bitmap(ldev: &mut Ldev) -> Result<(), RetCode> {
+    let mut buf = block()?;
+    let bits = ldev.bits;
+    let start = bitmap_start(&ldev.layout);
+    let view = Bits::new(ldev.bitmap.as_mut_slice(), bits).map_err(|_| RetCode::NoMem)?;
+    for page in 0..pages_for_bits(bits) {
+        view.store_le(page, &mut buf)
+            .map_err(|_| RetCode::IoMdDisk)?;
+        let sector = start + page * (PAGE_BYTES as u64 / 512);
+        ldev.md
+            .write_4k(sector, &buf)
+            .map_err(|_| RetCode::IoMdDisk)?;
+    }
+    Ok(())
+}
+
+/// drbd_al_initialize(): writes every slot of the activity log ring with the (empty) active set
+/// of `al_extents` slots, one transaction each, as after a size or layout change.
+fn initialize_al(ldev: &mut Ldev) -> Result<(), RetCode> {
+    let mut buf = block()?;
+    let nr = ldev
+        .conf
+        .num("al_extents")
+        .clamp(0, i64::from(u16::MAX - 1)) as u16;
+    let l = ldev.layout;
+    let al_start = l.md_offset.saturating_add_signed(i64::from(l.al_offset));
+    let mut cycle: u16 = 0;
+    for _ in 0..l.al_size_4k {
+        encode_empty(ldev.al_tr_number, nr, cycle, &mut buf);
+        let at = al_start
+            + al_tr_number_to_on_disk_sector(ldev.al_tr_number, l.al_stripes, l.al_stripe_size_4k);
+        ldev.md.write_4k(at, &buf).map_err(|_| RetCode::IoMdDisk)?;
+        ldev.al_tr_number = ldev.al_tr_number.wrapping_add(1);
+        ldev.al_writes += 1;
+        // the context cycles through the active set, 919 slots at a time
+        cycle = cycle.saturating_add(AL_CONTEXT_PER_TRANSACTION as u16);
+        if cycle >= nr {
+            cycle = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the superblock (drbd_md_write()): always "unclean" while attached.
+fn write_superblock(ldev: &mut Ldev) -> Result<(), RetCode> {
+    let mut buf = block()?;
+    ldev.sb.magic = MAGIC_84_UNCLEAN;
+    ldev.sb.encode(&mut buf);
+    ldev.md
+        .write_4k(ldev.layout.md_offset, &buf)
+        .map_err(|_| RetCode::IoMdDisk)
+}
+
+/// The disk configuration of an attach request, on the heap (`disk_conf_from_attrs`). Not
+/// inlined: its 1 KiB of decoded fields must not stay on the stack of the rest of attach.
+#[inline(never)]
+fn disk_conf(top: &TopLevel<'_>) -> Result<KBox<Conf>, (RetCode, &'static str)> {
+    let missing = (RetCode::MandatoryTag, "required attribute missing");
+    let invalid = (RetCode::MandatoryTag, "invalid attribute value");
+    let nest = top.get(DISK_CONF.tla).ok_or(missing)?;
+    let fields = Fields::parse(&DISK_CONF, nest.payload).map_err(|_| invalid)?;
+    fields.require().map_err(|_| missing)?;
+    let mut conf =
+        KBox::new(Conf::defaults(&DISK_CONF), GFP_KERNEL).map_err(|_| (RetCode::NoMem, ""))?;
+    conf.update(&fields).map_err(|_| invalid)?;
+    Ok(conf)
+}
+
+/// `drbd_adm_attach`.
+pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCode, &'static str) {
     // if you want to reconfigure, tear down first
     if dev.state.disk != DiskState::Diskless {
         return (RetCode::DiskConfigured, "");
     }
-    let Some(conf) = top.get(DISK_CONF.tla) else {
-        return (RetCode::MandatoryTag, "required attribute missing");
+    let conf = match disk_conf(top) {
+        Ok(conf) => conf,
+        Err(answer) => return answer,
     };
-    let Ok(conf) = Fields::parse(&DISK_CONF, conf.payload) else {
-        return (RetCode::MandatoryTag, "invalid attribute value");
-    };
-    if conf.require().is_err() {
-        return (RetCode::MandatoryTag, "required attribute missing");
-    }
     let (Some(Value::Str(backing)), Some(Value::Str(meta)), Some(Value::S32(idx))) = (
-        conf.get("backing_dev"),
-        conf.get("meta_dev"),
-        conf.get("meta_dev_idx"),
+        conf.value("backing_dev"),
+        conf.value("meta_dev"),
+        conf.value("meta_dev_idx"),
     ) else {
         return (RetCode::MandatoryTag, "required attribute missing");
     };
-    let disk_size = match conf.get("disk_size") {
-        Some(Value::U64(s)) => s,
-        _ => 0,
-    };
+    let disk_size = conf.num("disk_size") as u64;
     let Some(index) = MetaIndex::from_idx(idx) else {
         return (RetCode::MdIdxInvalid, "");
     };
@@ -95,8 +181,7 @@ pub(crate) fn attach(
         _ => return (RetCode::NoMem, ""),
     };
 
-    // Both claims are the device's own (its open gate lives as long as it), but for indexed
-    // meta data, which other minors may share.
+    // Both claims are the device's own, but for indexed meta data, which minors may share.
     let holder = dev.holder();
     let Some(backing) = open(res, dev, &backing, holder) else {
         return (RetCode::OpenDisk, "");
@@ -112,22 +197,23 @@ pub(crate) fn attach(
         return (RetCode::MdIdxInvalid, "");
     }
 
-    let log = |what: &dyn core::fmt::Display| {
-        pr_err!("{}/{} drbd{}: {}\n", res.name, dev.volume, dev.minor, what);
-    };
+    // drbd_md_read()
     let md_capacity = md.capacity();
-    let mut block = [0u8; SUPERBLOCK_BYTES];
+    let Ok(mut buf) = block() else {
+        return (RetCode::NoMem, "");
+    };
     let read = index
         .superblock_sector(md_capacity)
-        .map(|s| md.read_4k(s, &mut block));
+        .map(|s| md.read_4k(s, &mut buf));
     if !matches!(read, Some(Ok(()))) {
-        log(&"Error while reading metadata.");
+        log(res, dev, &"Error while reading metadata.");
         return (RetCode::IoMdDisk, "");
     }
-    let layout: Layout = match check(&Superblock::decode(&block), index, md_capacity) {
+    let mut sb = Superblock::decode(&buf);
+    let layout = match check(&sb, index, md_capacity) {
         Ok(layout) => layout,
         Err(e) => {
-            log(&e);
+            log(res, dev, &e);
             let ret = if e.unclean() {
                 RetCode::MdUnclean
             } else {
@@ -138,20 +224,119 @@ pub(crate) fn attach(
     };
     let max = layout.max_capacity(backing.capacity());
     if max < disk_size {
-        log(&"max capacity smaller than disk size");
+        log(res, dev, &"max capacity smaller than disk size");
         return (RetCode::DiskTooSmall, "");
     }
     if md_capacity < Layout::min_md_device(index) {
-        log(&"refusing attach: md-device too small");
+        log(res, dev, &"refusing attach: md-device too small");
         return (RetCode::MdDiskTooSmall, "");
     }
 
-    pr_info!(
-        "{}/{} drbd{}: meta data valid ({} sectors of data); attaching is not implemented yet\n",
-        res.name,
-        dev.volume,
-        dev.minor,
-        max
-    );
-    (RetCode::InvalidRequest, "not implemented yet by drbd-rs")
+    // The device's size, and its bitmap.
+    let size = new_dev_size(SizeInputs {
+        la_size: sb.la_size_sect,
+        my_max: max,
+        peer: 0,
+        user: disk_size,
+    });
+    if size.user_too_big {
+        log(res, dev, &"Requested disk size is too big");
+    }
+    let bits = bits_for_capacity(size.sectors);
+    let Ok(words) = usize::try_from(words_for_bits(bits)) else {
+        return (RetCode::NoMemBitmap, "");
+    };
+    let Ok(mut bitmap) = KVec::from_elem(0u64, words, GFP_KERNEL) else {
+        return (RetCode::NoMemBitmap, "");
+    };
+    let mut bits_set = match read_bitmap(&md, &layout, bitmap.as_mut_slice(), bits) {
+        Ok(n) => n,
+        Err(ret) => return (ret, ""),
+    };
+    if sb.flags & MDF_FULL_SYNC != 0 {
+        pr_info!(
+            "{}/{} drbd{}: Assuming that all blocks are out of sync (aka FullSync)\n",
+            res,
+            dev.volume,
+            dev.minor
+        );
+        if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), bits) {
+            view.set_range(0..bits);
+            bits_set = bits;
+        }
+    }
+
+    // A grown device: the new part is out of sync (drbd_bm_resize(..., set_new_bits)).
+    let old_bits = bits_for_capacity(sb.la_size_sect).min(bits);
+    let size_changed = sb.la_size_sect != size.sectors;
+    if size_changed {
+        if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), bits) {
+            bits_set += view.set_range(old_bits..bits);
+        }
+    }
+
+    // The disk states, and the meta data that records them.
+    let fencing_dont_care = conf.num("fencing") == 0;
+    let (disk, pdsk) = attach_disk_states(sb.flags, fencing_dont_care);
+    let pdsk = pdsk.unwrap_or(dev.state.pdsk);
+    sb.flags = md_flags(sb.flags, disk, pdsk, conf.num("al_updates") != 0);
+    sb.la_size_sect = size.sectors;
+    sb.uuid[0] &= !1; // not Primary
+    sb.al_nr_extents = conf.num("al_extents") as u32;
+    sb.al_stripes = layout.al_stripes;
+    sb.al_stripe_size_4k = layout.al_stripe_size_4k;
+    sb.la_peer_max_bio_size = sb.la_peer_max_bio_size.max(MAX_BIO_SIZE_SAFE);
+    let ldev = Ldev {
+        _backing: backing,
+        md,
+        layout,
+        sb,
+        conf,
+        bitmap,
+        bits,
+        bits_set,
+        al_tr_number: 0,
+        al_writes: 0,
+        // all out of sync: nothing for the log to track (drbd_suspend_al())
+        al_suspended: bits_set == bits,
+    };
+    let Ok(mut ldev) = KBox::new(ldev, GFP_KERNEL) else {
+        return (RetCode::NoMem, "");
+    };
+    // drbd_determine_dev_size(): a new size rewrites the activity log and the whole bitmap.
+    let written = if size_changed {
+        initialize_al(&mut ldev).and_then(|()| write_bitmap(&mut ldev))
+    } else {
+        Ok(())
+    };
+    if let Err(ret) = written.and_then(|()| write_superblock(&mut ldev)) {
+        log(res, dev, &"meta data write failed");
+        return (ret, "");
+    }
+    dev.state.disk = disk;
+    dev.state.pdsk = pdsk;
+    dev.size = size.sectors;
+    dev.disk.set_capacity(size.sectors);
+    dev.ldev = Some(ldev);
+    (RetCode::NoError, "")
+}
+
+/// `adm_detach`: write the bitmap and the meta data back, release the disk, go Diskless.
+/// Detaching a Diskless device has nothing to do, and succeeds.
+pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
+    let Some(mut ldev) = dev.ldev.take() else {
+        return (RetCode::NoError, "");
+    };
+    if write_bitmap(&mut ldev)
+        .and_then(|()| write_superblock(&mut ldev))
+        .is_err()
+    {
+        log(res, dev, &"meta data write failed while detaching");
+    }
+    drop(ldev);
+    dev.state.disk = DiskState::Diskless;
+    dev.state.pdsk = DiskState::Unknown;
+    dev.size = 0;
+    dev.disk.set_capacity(0);
+    (RetCode::NoError, "")
 }

@@ -87,6 +87,106 @@ pub(crate) fn put_context(
     })
 }
 
+/// Longest string field of a configuration struct, without its NUL (backing_dev, meta_dev).
+const CONF_STR_MAX: usize = 127;
+/// Most string fields in one configuration struct (net_conf has five).
+const CONF_STRS: usize = 5;
+
+/// The values of a configuration struct (disk_conf, net_conf): every field, from the request
+/// or from its default, as `*_from_attrs` fills the C struct.
+#[derive(Clone, Copy)]
+pub(crate) struct Conf {
+    def: &'static StructDef,
+    /// Numbers and flags, by field position (u32 and flag values as their numbers).
+    nums: [i64; crate::genl::nla::MAX_FIELDS],
+    /// Strings, in the order of the string fields.
+    strs: [([u8; CONF_STR_MAX], u8); CONF_STRS],
+}
+
+impl Conf {
+    /// A struct of defaults (`set_*_defaults`): numbers and flags from drbd_limits.h, empty
+    /// strings, 0 where there is no default.
+    pub(crate) fn defaults(def: &'static StructDef) -> Self {
+        let mut nums = [0; crate::genl::nla::MAX_FIELDS];
+        for (n, f) in nums.iter_mut().zip(def.fields.iter()) {
+            if let Default::Num(v) = f.default {
+                *n = v;
+            }
+        }
+        Self {
+            def,
+            nums,
+            strs: [([0; CONF_STR_MAX], 0); CONF_STRS],
+        }
+    }
+
+    /// Replaces the fields `fields` carries (`*_from_attrs`), in place: a `Conf` is 1 KiB, too
+    /// much to copy around on a kernel stack. A string longer than this struct can hold is
+    /// refused, and leaves `self` partly updated.
+    pub(crate) fn update(&mut self, fields: &Fields<'_>) -> Result<(), ParseError> {
+        let mut str_index = 0;
+        for (i, f) in self.def.fields.iter().enumerate() {
+            let is_str = matches!(f.ty, FieldType::Str { .. });
+            match fields.get(f.name) {
+                Some(Value::U32(v)) => self.nums[i] = i64::from(v),
+                Some(Value::S32(v)) => self.nums[i] = i64::from(v),
+                Some(Value::U64(v)) => self.nums[i] = v as i64,
+                Some(Value::Flag(v)) => self.nums[i] = i64::from(v),
+                Some(Value::Str(s)) => {
+                    let slot = self
+                        .strs
+                        .get_mut(str_index)
+                        .filter(|_| s.len() <= CONF_STR_MAX);
+                    let slot = slot.ok_or(ParseError::BadField { name: f.name })?;
+                    slot.0 = [0; CONF_STR_MAX];
+                    slot.0[..s.len()].copy_from_slice(s);
+                    slot.1 = s.len() as u8;
+                }
+                _ => {}
+            }
+            str_index += usize::from(is_str);
+        }
+        Ok(())
+    }
+
+    /// A field's value as the generated `*_to_skb` writes it.
+    pub(crate) fn value(&self, name: &str) -> Option<Value<'_>> {
+        let mut str_index = 0;
+        for (i, f) in self.def.fields.iter().enumerate() {
+            if f.name == name {
+                let n = self.nums[i];
+                return Some(match f.ty {
+                    FieldType::U32 => Value::U32(n as u32),
+                    FieldType::S32 => Value::S32(n as i32),
+                    FieldType::U64 => Value::U64(n as u64),
+                    FieldType::Flag => Value::Flag(n != 0),
+                    FieldType::Str { .. } => {
+                        let (buf, len) = self.strs.get(str_index)?;
+                        Value::Str(&buf[..usize::from(*len)])
+                    }
+                    FieldType::Bin { .. } => Value::Bin(&[]),
+                });
+            }
+            str_index += usize::from(matches!(f.ty, FieldType::Str { .. }));
+        }
+        None
+    }
+
+    /// A number or flag field's value (0 for an unknown name).
+    pub(crate) fn num(&self, name: &str) -> i64 {
+        self.def
+            .fields
+            .iter()
+            .position(|f| f.name == name)
+            .map_or(0, |i| self.nums[i])
+    }
+
+    /// Writes the struct as `*_to_skb` does.
+    pub(crate) fn put(&self, out: &mut NlaWriter<'_>) -> Result<(), Overflow> {
+        put_struct(out, self.def, |name| self.value(name))
+    }
+}
+
 /// `cpu_mask` holds 32 bytes with its NUL.
 const CPU_MASK_MAX: usize = 31;
 
@@ -208,16 +308,30 @@ pub(crate) fn put_resource_status(
     })
 }
 
-/// What `drbd_adm_dump_devices` reports of a device beside its context, without a backing
-/// disk: `device_info` (its disk state) and `device_statistics`, all zero but the size.
+/// What `drbd_adm_dump_devices` reports of a device beside its context and disk
+/// configuration: `device_info` (its disk state) and `device_statistics`: its size and, with a
+/// disk (`uuids_flags`: UUIDs and superblock flags), its current and history UUIDs and flags;
+/// counters are zero until there is I/O.
 pub(crate) fn put_device_status(
     out: &mut NlaWriter<'_>,
     disk: DiskState,
     size_sectors: u64,
+    uuids_flags: Option<([u64; 4], u32)>,
 ) -> Result<(), Overflow> {
     put_struct(out, &DEVICE_INFO, |_| Some(Value::U32(disk as u32)))?;
-    put_struct(out, &DEVICE_STATISTICS, |name| {
-        (name == "dev_size").then_some(Value::U64(size_sectors))
+    // HISTORY_UUIDS (32) entries; 8.4 has two history UUIDs, the rest are zero.
+    let mut history = [0u8; 32 * 8];
+    if let Some((uuids, _)) = uuids_flags {
+        for (chunk, u) in history.chunks_exact_mut(8).zip(&uuids[2..]) {
+            chunk.copy_from_slice(&u.to_ne_bytes());
+        }
+    }
+    put_struct(out, &DEVICE_STATISTICS, |name| match (name, uuids_flags) {
+        ("dev_size", _) => Some(Value::U64(size_sectors)),
+        ("dev_current_uuid", Some((u, _))) => Some(Value::U64(u[0])),
+        ("dev_disk_flags", Some((_, f))) => Some(Value::U32(f)),
+        ("history_uuids", Some(_)) => Some(Value::Bin(&history)),
+        _ => None,
     })
 }
 
@@ -239,15 +353,27 @@ fn tag(def: &StructDef, name: &str) -> u16 {
     }
 }
 
+/// What a status reports of an attached disk.
+pub(crate) struct DiskStatus {
+    /// Current, bitmap and two history UUIDs.
+    pub(crate) uuids: [u64; 4],
+    /// The superblock flags (`MDF_*`).
+    pub(crate) flags: u32,
+    pub(crate) bits_total: u64,
+    pub(crate) bits_oos: u64,
+}
+
 /// `sib_reason` of a status reply (`SIB_GET_STATUS_REPLY`).
 const SIB_GET_STATUS_REPLY: u32 = 1;
 
-/// What nla_put_status_info() reports of a device that has no backing disk: its state word
-/// (`union drbd_state`), its size, and counters, all zero until there is I/O.
+/// What nla_put_status_info() reports of a device: its state word (`union drbd_state`), its
+/// size, counters (all zero until there is I/O), and with a disk its UUIDs, flags and bitmap
+/// totals.
 pub(crate) fn put_state_info(
     out: &mut NlaWriter<'_>,
     state: u32,
     capacity: u64,
+    disk: Option<&DiskStatus>,
 ) -> Result<(), Overflow> {
     let def = &STATE_INFO;
     out.nest(def.tla, |w| {
@@ -267,6 +393,16 @@ pub(crate) fn put_state_info(
         }
         for counter in ["ap_bio_cnt", "ap_pending_cnt", "rs_pending_cnt"] {
             w.put(tag(def, counter), &0u32.to_ne_bytes())?;
+        }
+        if let Some(d) = disk {
+            let mut uuids = [0u8; 32];
+            for (chunk, u) in uuids.chunks_exact_mut(8).zip(d.uuids) {
+                chunk.copy_from_slice(&u.to_ne_bytes());
+            }
+            w.put(tag(def, "uuids"), &uuids)?;
+            w.put(tag(def, "disk_flags"), &d.flags.to_ne_bytes())?;
+            w.put(tag(def, "bits_total"), &d.bits_total.to_ne_bytes())?;
+            w.put(tag(def, "bits_oos"), &d.bits_oos.to_ne_bytes())?;
         }
         Ok(())
     })
@@ -290,7 +426,7 @@ mod tests {
         let mut w = NlaWriter::new(&mut buf);
         ResOpts::defaults().put(&mut w).unwrap();
         put_resource_status(&mut w, Role::Secondary, WriteOrdering::BdevFlush).unwrap();
-        put_state_info(&mut w, 0x1234, 77).unwrap();
+        put_state_info(&mut w, 0x1234, 77, None).unwrap();
         let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
         let opts = Fields::parse(&RESOURCE_OPTS, top.get(4).unwrap().payload).unwrap();
         assert_eq!(opts.get("cpu_mask"), Some(Value::Str(b"")));
@@ -308,7 +444,7 @@ mod tests {
         assert_eq!(tag(&STATE_INFO, "current_state"), 2);
         let mut buf = [0u8; 512];
         let mut w = NlaWriter::new(&mut buf);
-        put_device_status(&mut w, DiskState::Diskless, 9).unwrap();
+        put_device_status(&mut w, DiskState::Diskless, 9, None).unwrap();
         let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
         let info = Fields::parse(&DEVICE_INFO, top.get(16).unwrap().payload).unwrap();
         assert_eq!(info.get("dev_disk_state"), Some(Value::U32(0)));
@@ -316,6 +452,42 @@ mod tests {
         assert_eq!(st.get("dev_size"), Some(Value::U64(9)));
         assert_eq!(st.get("dev_upper_blocked"), Some(Value::Flag(false)));
         assert_eq!(st.get("history_uuids"), Some(Value::Bin(&[])));
+    }
+
+    #[test]
+    fn conf_defaults_updates_and_encoding() {
+        use crate::genl::structs::DISK_CONF;
+        let d = Conf::defaults(&DISK_CONF);
+        assert_eq!(d.num("al_extents"), 1237);
+        assert_eq!(d.num("resync_after"), -1);
+        assert_eq!(d.value("backing_dev"), Some(Value::Str(b"")));
+        let nest = [
+            attr(1, b"/dev/vda\0"),
+            attr(2, b"/dev/vdb\0"),
+            attr(3, &(-1i32).to_ne_bytes()),
+            attr(10 | GENLA_F_MANDATORY, &3001u32.to_ne_bytes()),
+            attr(16 | GENLA_F_MANDATORY, &[0]),
+        ]
+        .concat();
+        let mut u = d;
+        u.update(&Fields::parse(&DISK_CONF, &nest).unwrap())
+            .unwrap();
+        assert_eq!(u.value("backing_dev"), Some(Value::Str(b"/dev/vda")));
+        assert_eq!(u.value("meta_dev"), Some(Value::Str(b"/dev/vdb")));
+        assert_eq!(u.value("meta_dev_idx"), Some(Value::S32(-1)));
+        assert_eq!(u.num("al_extents"), 3001);
+        assert_eq!(u.value("disk_barrier"), Some(Value::Flag(false)));
+        let mut buf = [0u8; 1024];
+        let mut w = NlaWriter::new(&mut buf);
+        u.put(&mut w).unwrap();
+        let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
+        let back = Fields::parse(&DISK_CONF, top.get(3).unwrap().payload).unwrap();
+        assert_eq!(back.get("meta_dev"), Some(Value::Str(b"/dev/vdb")));
+        assert_eq!(back.get("al_extents"), Some(Value::U32(3001)));
+        assert_eq!(
+            back.get("c_plan_ahead"),
+            Some(Value::U32(d.num("c_plan_ahead") as u32))
+        );
     }
 
     #[test]

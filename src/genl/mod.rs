@@ -202,7 +202,24 @@ fn del_minor(config: &mut Config, (r, v): (usize, usize)) -> (RetCode, &'static 
     }
 }
 
-/// `drbd_adm_down` as far as there is anything to undo: delete the volumes, then the resource.
+/// Runs `f` on the device at `(resource, volume)` with its resource's name.
+fn with_device(
+    config: &mut Config,
+    (r, v): (usize, usize),
+    f: impl FnOnce(&config::Name, &mut Device) -> (RetCode, &'static str),
+) -> (RetCode, &'static str) {
+    let Some(res) = config.resources.as_mut_slice().get_mut(r) else {
+        return (RetCode::MinorInvalid, "unknown minor");
+    };
+    let name = res.name;
+    match res.devices.as_mut_slice().get_mut(v) {
+        Some(dev) => f(&name, dev),
+        None => (RetCode::MinorInvalid, "unknown minor"),
+    }
+}
+
+/// `drbd_adm_down` as far as there is anything to undo: detach and delete the volumes, then
+/// the resource.
 fn down(config: &mut Config, index: usize) -> (RetCode, &'static str) {
     let minors: KVec<u32> = match config.resources.get(index) {
         Some(r) => {
@@ -220,6 +237,10 @@ fn down(config: &mut Config, index: usize) -> (RetCode, &'static str) {
         let Some(at) = config.find_minor(*minor) else {
             continue;
         };
+        let (ret, _) = with_device(config, at, attach::detach);
+        if ret != RetCode::NoError {
+            return (ret, "failed to detach");
+        }
         let (ret, _) = del_minor(config, at);
         if ret != RetCode::NoError {
             return (ret, "failed to delete volume");
@@ -245,11 +266,20 @@ fn get_status(
     }
 }
 
-/// nla_put_status_info() without a backing disk or connection.
+/// nla_put_status_info() without a connection.
 fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(), nla::Overflow> {
     put_context(out, &res.name, Some(d.volume))?;
     res.opts.put(out)?;
-    put_state_info(out, d.state.to_u32(), 0)
+    if let Some(ldev) = &d.ldev {
+        ldev.conf.put(out)?;
+    }
+    let disk = d.ldev.as_ref().map(|l| config::DiskStatus {
+        uuids: l.sb.uuid,
+        flags: l.sb.flags,
+        bits_total: l.bits,
+        bits_oos: l.bits_set,
+    });
+    put_state_info(out, d.state.to_u32(), d.size, disk.as_ref())
 }
 
 fn resource_options(
@@ -317,7 +347,10 @@ impl Handler for Admin {
                 (schema::NEW_MINOR, Some(i), d) => new_minor(&mut config, i, req, &p, d.is_some()),
                 (schema::DEL_MINOR, _, Some(d)) => del_minor(&mut config, d),
                 (schema::GET_STATUS, _, Some(d)) => get_status(&config, d, reply),
-                (schema::ATTACH, _, Some(d)) => attach::attach(&config, d, &p.top),
+                (schema::ATTACH, _, Some(d)) => with_device(&mut config, d, |name, dev| {
+                    attach::attach(name, dev, &p.top)
+                }),
+                (schema::DETACH, _, Some(d)) => with_device(&mut config, d, attach::detach),
                 (schema::DEL_RESOURCE, Some(i), _) => del_resource(&mut config, i),
                 (schema::DOWN, Some(i), _) => down(&mut config, i),
                 (schema::RESOURCE_OPTS, Some(i), _) => resource_options(&mut config, i, req, &p),
@@ -430,7 +463,11 @@ fn dump_devices(
         return Ok(None);
     };
     put_context(out, &res.name, Some(d.volume))
-        .and_then(|()| put_device_status(out, d.state.disk, 0))
+        .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(out)))
+        .and_then(|()| {
+            let uuids = d.ldev.as_ref().map(|l| (l.sb.uuid, l.sb.flags));
+            put_device_status(out, d.state.disk, d.size, uuids)
+        })
         .map_err(|_| EMSGSIZE)?;
     cursor[1] = u64::from(key) + 1;
     Ok(Some(d.minor))

@@ -17,6 +17,7 @@ pub(crate) enum RetCode {
     MdInvalid = 119,
     NoMem = 122,
     DiskConfigured = 124,
+    NoMemBitmap = 140,
     MandatoryTag = 126,
     MinorInvalid = 127,
     ResNotKnown = 158,
@@ -50,6 +51,7 @@ mod tests {
         assert_eq!(RetCode::MdInvalid.code(), 119);
         assert_eq!(RetCode::NoMem.code(), 122);
         assert_eq!(RetCode::DiskConfigured.code(), 124);
+        assert_eq!(RetCode::NoMemBitmap.code(), 140);
         assert_eq!(RetCode::MdUnclean.code(), 165);
         assert_eq!(RetCode::MandatoryTag.code(), 126);
         assert_eq!(RetCode::ResNotKnown.code(), 158);

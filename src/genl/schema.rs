@@ -144,6 +144,7 @@ pub(crate) const NEW_RESOURCE: u8 = 7;
 pub(crate) const DEL_RESOURCE: u8 = 8;
 pub(crate) const RESOURCE_OPTS: u8 = 9;
 pub(crate) const ATTACH: u8 = 12;
+pub(crate) const DETACH: u8 = 18;
 pub(crate) const DOWN: u8 = 27;
 pub(crate) const GET_RESOURCES: u8 = 30;
 pub(crate) const GET_DEVICES: u8 = 31;
@@ -177,7 +178,7 @@ pub(crate) const OPS: [Op; 31] = [
     admin(15, "secondary", Minor),
     admin(16, "new-current-uuid", Minor),
     admin(17, "verify", Minor),
-    admin(18, "detach", Minor),
+    admin(DETACH, "detach", Minor),
     admin(19, "invalidate", Minor),
     admin(20, "invalidate-remote", Minor),
     admin(21, "pause-sync", Minor),

@@ -116,9 +116,7 @@ impl Superblock {
         }
     }
 
-    /// Encodes into a zeroed block, as drbd_md_write() does. Only the tests write superblocks
-    /// until attach keeps the meta data up to date.
-    #[cfg(test)]
+    /// Encodes into a zeroed block, as drbd_md_write() does.
     pub(crate) fn encode(&self, b: &mut [u8; SUPERBLOCK_BYTES]) {
         b.fill(0);
         let mut put = |at: usize, bytes: &[u8]| b[at..at + bytes.len()].copy_from_slice(bytes);

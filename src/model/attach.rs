@@ -10,6 +10,12 @@ use crate::model::state::DiskState;
 pub(crate) const MDF_CONSISTENT: u32 = 1 << 0;
 pub(crate) const MDF_WAS_UP_TO_DATE: u32 = 1 << 4;
 pub(crate) const MDF_PEER_OUT_DATED: u32 = 1 << 5;
+const MDF_PRIMARY_IND: u32 = 1 << 1;
+const MDF_CONNECTED_IND: u32 = 1 << 2;
+pub(crate) const MDF_FULL_SYNC: u32 = 1 << 3;
+const MDF_CRASHED_PRIMARY: u32 = 1 << 6;
+const MDF_AL_CLEAN: u32 = 1 << 7;
+const MDF_AL_DISABLED: u32 = 1 << 8;
 
 /// The inputs of drbd_new_dev_size(), in sectors; 0 means unknown or none.
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,6 +90,41 @@ pub(crate) fn attach_disk_states(
     (disk, pdsk)
 }
 
+/// The superblock flags for a device that is not Primary, not connected, with these disk states
+/// (the flag update of __drbd_set_state() in drbd_state.c, and `al-updates` from attach):
+/// CONSISTENT above Inconsistent, WAS_UP_TO_DATE above Outdated, PEER_OUT_DATED for a peer
+/// known Inconsistent or Outdated, CRASHED_PRIMARY kept from a crash, AL_CLEAN dropped (the log is
+/// in use while attached), AL_DISABLED without `al-updates`.
+pub(crate) fn md_flags(old: u32, disk: DiskState, pdsk: DiskState, al_updates: bool) -> u32 {
+    // A primary indicator left on disk means a crash of a Primary (drbd_adm_attach()).
+    let crashed = old & (MDF_CRASHED_PRIMARY | MDF_PRIMARY_IND) != 0;
+    let mut f = old
+        & !(MDF_CONSISTENT
+            | MDF_PRIMARY_IND
+            | MDF_CONNECTED_IND
+            | MDF_WAS_UP_TO_DATE
+            | MDF_PEER_OUT_DATED
+            | MDF_CRASHED_PRIMARY
+            | MDF_AL_CLEAN
+            | MDF_AL_DISABLED);
+    if crashed {
+        f |= MDF_CRASHED_PRIMARY;
+    }
+    if disk > DiskState::Inconsistent {
+        f |= MDF_CONSISTENT;
+    }
+    if disk > DiskState::Outdated {
+        f |= MDF_WAS_UP_TO_DATE;
+    }
+    if (DiskState::Inconsistent..=DiskState::Outdated).contains(&pdsk) {
+        f |= MDF_PEER_OUT_DATED;
+    }
+    if !al_updates {
+        f |= MDF_AL_DISABLED;
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +154,26 @@ mod tests {
         assert_eq!((big.sectors, big.user_too_big), (1000, true));
         assert!(size(0, 0, 0, 0).both_diskless);
         assert!(!size(0, 1000, 0, 0).both_diskless);
+    }
+
+    #[test]
+    fn md_flags_as_the_state_change_writes_them() {
+        use DiskState::*;
+        // drbdmeta create-md: only AL_CLEAN; attached Inconsistent: nothing
+        assert_eq!(md_flags(MDF_AL_CLEAN, Inconsistent, Unknown, true), 0);
+        assert_eq!(md_flags(0, Inconsistent, Unknown, false), MDF_AL_DISABLED);
+        assert_eq!(
+            md_flags(0, UpToDate, Outdated, true),
+            MDF_CONSISTENT | MDF_WAS_UP_TO_DATE | MDF_PEER_OUT_DATED
+        );
+        assert_eq!(
+            md_flags(MDF_PRIMARY_IND, Outdated, Unknown, true),
+            MDF_CRASHED_PRIMARY | MDF_CONSISTENT
+        );
+        assert_eq!(
+            md_flags(MDF_FULL_SYNC, Consistent, Unknown, true) & MDF_FULL_SYNC,
+            MDF_FULL_SYNC
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Pure DRBD logic: `core` only, never `kernel::`, compiled unchanged by the host test crate.
 
+pub(crate) mod attach;
 pub(crate) mod state;
 pub(crate) mod version;

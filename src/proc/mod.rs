@@ -5,6 +5,7 @@
 
 pub(crate) mod render;
 
+use crate::bitmap::math::bit_to_kib;
 use crate::resource::{Config, Device, Drbd};
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
@@ -39,9 +40,9 @@ fn next_device(config: &Config, prev: Option<u32>) -> Option<&Device> {
         .min_by_key(|d| d.minor)
 }
 
-/// What a device shows. No device has a disk or a connection yet, so its counters are zero
-/// and its resource's write ordering is the initial flush ('f'); `ep` is 1 as a new
-/// connection's epoch count starts (conn_create()).
+/// What a device shows. There is no I/O and no connection yet, so its counters are zero, its
+/// resource's write ordering is the initial flush ('f') and `ep` is 1, as a new connection's
+/// epoch count starts (conn_create()); `oos` is what its bitmap holds.
 fn line(d: &Device) -> DeviceLine {
     DeviceLine {
         minor: d.minor,
@@ -49,19 +50,19 @@ fn line(d: &Device) -> DeviceLine {
         protocol: None,
         write_ordering: 'f',
         congestion: None,
-        al_suspended: false,
+        al_suspended: d.ldev.as_ref().is_some_and(|l| l.al_suspended),
         ns: 0,
         nr: 0,
         dw: 0,
         dr: 0,
-        al: 0,
+        al: d.ldev.as_ref().map_or(0, |l| l.al_writes),
         bm: 0,
         lo: 0,
         pe: 0,
         ua: 0,
         ap: 0,
         ep: 1,
-        oos_kib: 0,
+        oos_kib: d.ldev.as_ref().map_or(0, |l| bit_to_kib(l.bits_set)),
     }
 }
 

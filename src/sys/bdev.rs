@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A backing or meta data block device, opened for reading and writing with an exclusive claim,
-//! and synchronous 4 KiB meta data reads from it.
+//! and synchronous 4 KiB meta data I/O on it.
 //!
 //! C counterpart: open_backing_dev()/close_backing_dev() of drbd_nl.c and drbd_md_sync_page_io()
 //! of drbd_actlog.c.
@@ -68,16 +68,30 @@ impl Bdev {
     /// Reads the 4 KiB at `sector` into `buf`, synchronously.
     pub(crate) fn read_4k(&self, sector: u64, buf: &mut [u8; MD_IO_BYTES]) -> Result {
         let page = Page::alloc_page(GFP_KERNEL)?;
-        self.page_io(sector, &page)?;
+        self.page_io(sector, &page, false)?;
         // SAFETY: `buf` is MD_IO_BYTES writable bytes, within the page.
         unsafe { page.read_raw(buf.as_mut_ptr(), 0, MD_IO_BYTES) }
     }
 
-    /// Reads one page of meta data (writes come with attach keeping the meta data up to date).
-    fn page_io(&self, sector: u64, page: &Page) -> Result {
+    /// Writes `buf` to the 4 KiB at `sector`, synchronously and durably (after a flush, with
+    /// FUA), as the C module writes meta data.
+    pub(crate) fn write_4k(&self, sector: u64, buf: &[u8; MD_IO_BYTES]) -> Result {
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        // SAFETY: `buf` is MD_IO_BYTES readable bytes, within the page.
+        unsafe { page.write_raw(buf.as_ptr(), 0, MD_IO_BYTES)? };
+        self.page_io(sector, &page, true)
+    }
+
+    /// One synchronous page of meta data I/O.
+    fn page_io(&self, sector: u64, page: &Page, write: bool) -> Result {
         const _: () = assert!(MD_IO_BYTES <= PAGE_SIZE);
-        let op = bindings::req_op_REQ_OP_READ
-            | (1 << bindings::req_flag_bits___REQ_SYNC)
+        let op = if write {
+            bindings::req_op_REQ_OP_WRITE
+                | (1 << bindings::req_flag_bits___REQ_FUA)
+                | (1 << bindings::req_flag_bits___REQ_PREFLUSH)
+        } else {
+            bindings::req_op_REQ_OP_READ
+        } | (1 << bindings::req_flag_bits___REQ_SYNC)
             | (1 << bindings::req_flag_bits___REQ_META)
             | (1 << bindings::req_flag_bits___REQ_PRIO);
         // SAFETY: the device is open; GFP_NOIO as meta data I/O may run under memory pressure;

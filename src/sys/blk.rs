@@ -217,6 +217,15 @@ impl<T: DiskOps> Disk<T> {
     }
 }
 
+impl<T: DiskOps> Disk<T> {
+    /// Sets the size of `/dev/drbdN` and tells userspace (a change uevent), as the C module does
+    /// when the device size is determined.
+    pub(crate) fn set_capacity(&self, sectors: u64) {
+        // SAFETY: by the type invariant the disk is live.
+        unsafe { bindings::set_capacity_and_notify(self.disk, sectors) };
+    }
+}
+
 impl<T: DiskOps> Drop for Disk<T> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the disk is live and ours. del_gendisk stops new opens
