@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make demo`: two guests load drbd-rs, try to bring up a replicated resource with stock drbdadm
-# and show /proc/drbd. Today `drbdadm up` gets as far as attach, which checks the meta data and
-# stops there (see README, "Status").
+# and show /proc/drbd. Today `drbdadm up` attaches the disks and stops at connect (see README,
+# "Status").
 #@ guests: 2
 #@ disks: 32M
 #@ timeout: 120
@@ -12,7 +12,7 @@ common() {
 	step "create meta data" drbdadm create-md --force r0
 	say "drbdadm up r0:"
 	drbdadm up r0
-	say "exit status $? (drbd-rs checks the meta data but does not attach yet)"
+	say "exit status $? (drbd-rs attaches, but does not connect yet)"
 	barrier up
 	say "/proc/drbd on $GUEST:"
 	cat /proc/drbd
