@@ -144,20 +144,15 @@ impl Transaction {
             update_extent_nr: [0; AL_UPDATES_PER_TRANSACTION],
             context: [0; AL_CONTEXT_PER_TRANSACTION],
         };
-        let slots = block[OFF_UPDATE_SLOT..OFF_UPDATE_EXTENT].chunks_exact(2);
-        for (v, b) in tr.update_slot_nr.iter_mut().zip(slots) {
-            *v = u16::from_be_bytes([b[0], b[1]]);
+        // Indexes, not zip(chunks_exact()): see bitmap::math::Bits::load_le.
+        for (i, v) in tr.update_slot_nr.iter_mut().enumerate() {
+            *v = be16(block, OFF_UPDATE_SLOT + 2 * i);
         }
-        let extents = block[OFF_UPDATE_EXTENT..OFF_CONTEXT].chunks_exact(4);
-        for (v, b) in tr.update_extent_nr.iter_mut().zip(extents) {
-            *v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        for (i, v) in tr.update_extent_nr.iter_mut().enumerate() {
+            *v = be32(block, OFF_UPDATE_EXTENT + 4 * i);
         }
-        for (v, b) in tr
-            .context
-            .iter_mut()
-            .zip(block[OFF_CONTEXT..].chunks_exact(4))
-        {
-            *v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        for (i, v) in tr.context.iter_mut().enumerate() {
+            *v = be32(block, OFF_CONTEXT + 4 * i);
         }
 
         if !tr.counts_plausible() {

@@ -350,9 +350,10 @@ impl<'a> Bits<'a> {
     ) -> Result<(), BitmapError> {
         let range = self.page_range(page)?;
         if let Some(words) = self.words.get_mut(range) {
-            for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-                // chunks_exact(8) yields 8-byte chunks only, so this always converts.
-                if let Ok(le) = <[u8; 8]>::try_from(chunk) {
+            // Indexes, not zip(chunks_exact()): objtool (6.12) does not know a noreturn call in
+            // rustc 1.96's zip of chunks and warns that the code falls through.
+            for (i, word) in words.iter_mut().enumerate() {
+                if let Some(Ok(le)) = bytes.get(i * 8..i * 8 + 8).map(<[u8; 8]>::try_from) {
                     *word = u64::from_le_bytes(le);
                 }
             }
@@ -371,8 +372,10 @@ impl<'a> Bits<'a> {
         let range = self.page_range(page)?;
         out.fill(0);
         if let Some(words) = self.words.get(range) {
-            for (word, chunk) in words.iter().zip(out.chunks_exact_mut(8)) {
-                chunk.copy_from_slice(&word.to_le_bytes());
+            for (i, word) in words.iter().enumerate() {
+                if let Some(chunk) = out.get_mut(i * 8..i * 8 + 8) {
+                    chunk.copy_from_slice(&word.to_le_bytes());
+                }
             }
         }
         Ok(())

@@ -322,8 +322,8 @@ pub(crate) fn put_device_status(
     // HISTORY_UUIDS (32) entries; 8.4 has two history UUIDs, the rest are zero.
     let mut history = [0u8; 32 * 8];
     if let Some((uuids, _)) = uuids_flags {
-        for (chunk, u) in history.chunks_exact_mut(8).zip(&uuids[2..]) {
-            chunk.copy_from_slice(&u.to_ne_bytes());
+        for (i, u) in uuids[2..].iter().enumerate() {
+            history[i * 8..i * 8 + 8].copy_from_slice(&u.to_ne_bytes());
         }
     }
     put_struct(out, &DEVICE_STATISTICS, |name| match (name, uuids_flags) {
@@ -396,8 +396,8 @@ pub(crate) fn put_state_info(
         }
         if let Some(d) = disk {
             let mut uuids = [0u8; 32];
-            for (chunk, u) in uuids.chunks_exact_mut(8).zip(d.uuids) {
-                chunk.copy_from_slice(&u.to_ne_bytes());
+            for (i, u) in d.uuids.iter().enumerate() {
+                uuids[i * 8..i * 8 + 8].copy_from_slice(&u.to_ne_bytes());
             }
             w.put(tag(def, "uuids"), &uuids)?;
             w.put(tag(def, "disk_flags"), &d.flags.to_ne_bytes())?;
