@@ -49,23 +49,33 @@ pub(crate) trait DiskOps: Send + Sync + 'static {
     fn release(&self);
 }
 
-/// The tables the block layer keeps pointers to.
-struct Tables {
-    tag_set: bindings::blk_mq_tag_set,
-    mq_ops: bindings::blk_mq_ops,
+/// What the gendisk owns through its `private_data`, freed by its `free_disk` callback when its
+/// last reference goes: its operation table and the device. The gendisk may outlive `Disk` (a
+/// reference from a block device inode, say), so these must not live in `Disk`.
+struct DiskPrivate<T> {
     fops: bindings::block_device_operations,
+    ops: Arc<T>,
+}
+
+/// The tag set and the operations it calls, used until the tag set is freed in `Disk::drop`
+/// (blk_mq_free_tag_set() still calls through `ops`), which may be after free_disk.
+#[repr(C)]
+struct TagSet {
+    set: bindings::blk_mq_tag_set,
+    mq_ops: bindings::blk_mq_ops,
 }
 
 /// `/dev/drbd<minor>`, registered with the block layer until dropped.
 ///
 /// # Invariants
 ///
-/// `disk` is a live gendisk added with `device_add_disk`, whose `private_data` holds a
-/// reference to the `T` (from `Arc::into_raw`) that its `free_disk` callback releases;
-/// `tables` holds its initialised tag set and operation tables and does not move.
+/// `disk` is a live gendisk added with `device_add_disk`, whose `private_data` is a
+/// `KBox<DiskPrivate<T>>` (raw) that its `free_disk` callback frees, and whose fops point into
+/// it. `tag_set` holds the initialised tag set of the disk's queue and the operations it points
+/// to, and does not move.
 pub(crate) struct Disk<T: DiskOps> {
     disk: *mut bindings::gendisk,
-    tables: KBox<Opaque<Tables>>,
+    tag_set: KBox<Opaque<TagSet>>,
     _ops: PhantomData<T>,
 }
 
@@ -80,9 +90,9 @@ unsafe impl<T: DiskOps> Sync for Disk<T> {}
 ///
 /// `disk` is a gendisk of a `Disk<T>` whose `free_disk` has not run.
 unsafe fn ops<'a, T: DiskOps>(disk: *mut bindings::gendisk) -> &'a T {
-    // SAFETY: `private_data` came from `Arc::<T>::into_raw` and is released only in
-    // free_disk, after the last open and request.
-    unsafe { &*((*disk).private_data as *const T) }
+    // SAFETY: `private_data` is a `DiskPrivate<T>` freed only by free_disk, after the last
+    // open and request.
+    unsafe { &(*((*disk).private_data as *const DiskPrivate<T>)).ops }
 }
 
 /// # Safety
@@ -108,9 +118,9 @@ unsafe extern "C" fn release<T: DiskOps>(disk: *mut bindings::gendisk) {
 ///
 /// Called by the block layer once, when the last reference to a disk of a `Disk<T>` goes.
 unsafe extern "C" fn free_disk<T: DiskOps>(disk: *mut bindings::gendisk) {
-    // SAFETY: the last reference to the disk is gone: no callback runs any more, and the
-    // reference `private_data` holds is released exactly once, here.
-    drop(unsafe { Arc::from_raw((*disk).private_data as *const T) });
+    // SAFETY: the last reference to the disk is gone: no callback runs any more, and
+    // disk_release() does not use the fops after this call. `private_data` is freed once, here.
+    drop(unsafe { KBox::from_raw((*disk).private_data as *mut DiskPrivate<T>) });
 }
 
 /// There is no data path yet: every device is Diskless and without peer, whose I/O the C
@@ -156,62 +166,86 @@ fn disk_name(dst: &mut [kernel::ffi::c_char], minor: u32) {
 impl<T: DiskOps> Disk<T> {
     /// Creates and adds `/dev/drbd<minor>`: read-only, of size 0, served by `ops`.
     pub(crate) fn new(minor: u32, ops: Arc<T>) -> Result<Self> {
-        let mut t = Tables {
-            tag_set: Default::default(),
-            mq_ops: Default::default(),
+        let mut private = DiskPrivate {
             fops: Default::default(),
+            ops,
         };
-        t.mq_ops.queue_rq = Some(queue_rq);
-        t.fops.owner = super::module::this_module();
-        t.fops.open = Some(open::<T>);
-        t.fops.release = Some(release::<T>);
-        t.fops.free_disk = Some(free_disk::<T>);
-        t.tag_set.nr_hw_queues = 1;
-        t.tag_set.queue_depth = 128;
-        t.tag_set.numa_node = -1; // NUMA_NO_NODE
-        let tables = KBox::new(Opaque::new(t), GFP_KERNEL)?;
-        let raw = tables.get();
-        // SAFETY: `raw` points to initialised tables that stay put until `drop`, after the
-        // tag set is freed.
-        to_result(unsafe {
-            (*raw).tag_set.ops = &(*raw).mq_ops;
-            bindings::blk_mq_alloc_tag_set(&mut (*raw).tag_set)
-        })?;
+        private.fops.owner = super::module::this_module();
+        private.fops.open = Some(open::<T>);
+        private.fops.release = Some(release::<T>);
+        private.fops.free_disk = Some(free_disk::<T>);
+        let private = KBox::into_raw(KBox::new(private, GFP_KERNEL)?);
+        // Frees `private` on the error paths before the disk owns it.
+        // SAFETY: `private` came from KBox::into_raw just above and nothing else frees it.
+        let free_private = || drop(unsafe { KBox::from_raw(private) });
+
+        let tag_set = TagSet {
+            set: bindings::blk_mq_tag_set {
+                nr_hw_queues: 1,
+                queue_depth: 128,
+                numa_node: -1, // NUMA_NO_NODE
+                ..Default::default()
+            },
+            mq_ops: bindings::blk_mq_ops {
+                queue_rq: Some(queue_rq),
+                ..Default::default()
+            },
+        };
+        let tag_set = match KBox::new(Opaque::new(tag_set), GFP_KERNEL) {
+            Ok(t) => t,
+            Err(e) => {
+                free_private();
+                return Err(e.into());
+            }
+        };
+        let t = tag_set.get();
+        // SAFETY: `t` is initialised and stays put until `drop`; the set's ops point next to it.
+        let set = unsafe {
+            (*t).set.ops = &(*t).mq_ops;
+            &mut (*t).set as *mut bindings::blk_mq_tag_set
+        };
+        // SAFETY: `set` is an initialised tag set that stays put until `drop`.
+        if let Err(e) = to_result(unsafe { bindings::blk_mq_alloc_tag_set(set) }) {
+            free_private();
+            return Err(e);
+        }
         // SAFETY: the tag set was just allocated; NULL limits mean the defaults.
         let disk = match from_err_ptr(unsafe {
-            bindings::drbd_rs_blk_mq_alloc_disk(&mut (*raw).tag_set, core::ptr::null_mut())
+            bindings::drbd_rs_blk_mq_alloc_disk(set, core::ptr::null_mut())
         }) {
             Ok(disk) => disk,
             Err(e) => {
                 // SAFETY: allocated above and used by nothing.
-                unsafe { bindings::blk_mq_free_tag_set(&mut (*raw).tag_set) };
+                unsafe { bindings::blk_mq_free_tag_set(set) };
+                free_private();
                 return Err(e);
             }
         };
-        // SAFETY: `disk` is a fresh gendisk not yet visible to anyone; the fops live in
-        // `tables`. On failure of device_add_disk, put_disk releases it (and `private_data` by
-        // free_disk).
+        // SAFETY: `disk` is a fresh gendisk not yet visible to anyone. If device_add_disk
+        // fails, put_disk releases it without calling free_disk (the disk was not added), so
+        // `private` is freed here.
         unsafe {
             (*disk).major = DRBD_MAJOR as c_int;
             (*disk).first_minor = minor as c_int;
             (*disk).minors = 1;
-            (*disk).fops = &(*raw).fops;
+            (*disk).fops = &(*private).fops;
             (*disk).flags |= bindings::GENHD_FL_NO_PART as c_int;
-            (*disk).private_data = Arc::into_raw(ops) as *mut c_void;
+            (*disk).private_data = private.cast::<c_void>();
             disk_name(&mut (*disk).disk_name, minor);
             bindings::set_disk_ro(disk, true);
             bindings::set_capacity(disk, 0);
             let err = bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut());
             if err != 0 {
                 bindings::put_disk(disk);
-                bindings::blk_mq_free_tag_set(&mut (*raw).tag_set);
+                bindings::blk_mq_free_tag_set(set);
+                free_private();
                 return Err(Error::from_errno(err));
             }
         }
-        // INVARIANT: added just above, with the tables in `tables`.
+        // INVARIANT: added just above; `private` belongs to the disk now.
         Ok(Self {
             disk,
-            tables,
+            tag_set,
             _ops: PhantomData,
         })
     }
@@ -229,12 +263,13 @@ impl<T: DiskOps> Disk<T> {
 impl<T: DiskOps> Drop for Disk<T> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the disk is live and ours. del_gendisk stops new opens
-        // and drains the queue; put_disk drops our reference (free_disk runs with the last
-        // one); the tag set goes after the queue that used it, as every blk-mq driver does.
+        // and exits the queue; put_disk drops our reference (free_disk runs with the last one,
+        // maybe later); the tag set goes after the queue stopped using it, as every blk-mq
+        // driver does.
         unsafe {
             bindings::del_gendisk(self.disk);
             bindings::put_disk(self.disk);
-            bindings::blk_mq_free_tag_set(&mut (*self.tables.get()).tag_set);
+            bindings::blk_mq_free_tag_set(&mut (*self.tag_set.get()).set);
         }
     }
 }
