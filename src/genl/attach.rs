@@ -63,9 +63,11 @@ fn open(res: &Name, d: &Device, path: &[u8], holder: *const c_void) -> Option<Bd
     }
 }
 
-/// A 4 KiB I/O buffer on the heap: kernel stacks are too small for it.
+/// A zeroed 4 KiB I/O buffer, initialised in place on the heap: `KBox::new([0; 4096])` would
+/// build it on the stack first, and kernel stacks are small (with four such frames in a row
+/// attach overflowed the stack).
 fn block() -> Result<KBox<[u8; MD_IO_BYTES]>, RetCode> {
-    KBox::new([0u8; MD_IO_BYTES], GFP_KERNEL).map_err(|_| RetCode::NoMem)
+    KBox::init(kernel::init::zeroed(), GFP_KERNEL).map_err(|_| RetCode::NoMem)
 }
 
 /// The first sector of the on-disk bitmap.
@@ -155,7 +157,8 @@ fn disk_conf(top: &TopLevel<'_>) -> Result<KBox<Conf>, (RetCode, &'static str)> 
     Ok(conf)
 }
 
-/// `drbd_adm_attach`.
+/// `drbd_adm_attach`. Not inlined, to keep its frame off the handler's.
+#[inline(never)]
 pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCode, &'static str) {
     // if you want to reconfigure, tear down first
     if dev.state.disk != DiskState::Diskless {

@@ -199,7 +199,7 @@ impl<'a> TopLevel<'a> {
                 }
                 continue;
             };
-            Fields::parse(def, nla.payload)?;
+            check_nest(def, nla.payload)?;
             let slot = tlas
                 .get_mut(usize::from(nla.nr))
                 .ok_or(ParseError::Malformed)?;
@@ -263,28 +263,50 @@ fn decode<'a>(field: &Field, payload: &'a [u8]) -> Option<Value<'a>> {
     }
 }
 
+/// Walks the fields of `nest` against `def`, handing each decoded value with its position to
+/// `store`: unknown fields are skipped unless mandatory; a field twice, or one that does not fit
+/// its type, is refused.
+fn walk<'a>(
+    def: &'static StructDef,
+    nest: &'a [u8],
+    mut store: impl FnMut(usize, Value<'a>),
+) -> Result<(), ParseError> {
+    // one bit per field: no struct has more than MAX_FIELDS < 64
+    let mut seen: u64 = 0;
+    for nla in NlaIter::new(nest) {
+        let nla = nla?;
+        let Some(i) = def.fields.iter().position(|f| f.nr == nla.nr) else {
+            if nla.mandatory {
+                return Err(ParseError::UnknownMandatory { nr: nla.nr });
+            }
+            continue;
+        };
+        let field = &def.fields[i];
+        let bad = ParseError::BadField { name: field.name };
+        let bit = 1u64.checked_shl(i as u32).ok_or(bad)?;
+        if seen & bit != 0 {
+            return Err(bad);
+        }
+        seen |= bit;
+        store(i, decode(field, nla.payload).ok_or(bad)?);
+    }
+    Ok(())
+}
+
+/// Checks `nest` against `def` without keeping its values, on a small stack frame.
+pub(crate) fn check_nest(def: &'static StructDef, nest: &[u8]) -> Result<(), ParseError> {
+    walk(def, nest, |_, _| {})
+}
+
 impl<'a> Fields<'a> {
     /// Decodes the nest `nest` (the payload of top-level attribute `def.tla`).
     pub(crate) fn parse(def: &'static StructDef, nest: &'a [u8]) -> Result<Self, ParseError> {
         let mut values = [None; MAX_FIELDS];
-        for nla in NlaIter::new(nest) {
-            let nla = nla?;
-            let Some(i) = def.fields.iter().position(|f| f.nr == nla.nr) else {
-                if nla.mandatory {
-                    return Err(ParseError::UnknownMandatory { nr: nla.nr });
-                }
-                continue;
-            };
-            let field = &def.fields[i];
-            let slot = values
-                .get_mut(i)
-                .ok_or(ParseError::BadField { name: field.name })?;
-            if slot.is_some() {
-                return Err(ParseError::BadField { name: field.name });
+        walk(def, nest, |i, v| {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = Some(v);
             }
-            *slot =
-                Some(decode(field, nla.payload).ok_or(ParseError::BadField { name: field.name })?);
-        }
+        })?;
         Ok(Self { def, values })
     }
 
