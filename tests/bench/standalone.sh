@@ -28,15 +28,7 @@ jobs() {
 }
 
 up_standalone() {
-	cat >/etc/drbd.d/r0.res <<-EOT
-	resource r0 {
-		device /dev/drbd0;
-		disk /dev/vda;
-		meta-disk internal;
-		on g1 { address 10.0.0.1:7789; }
-		on g2 { address 10.0.0.2:7789; }
-	}
-	EOT
+	two_node_res r0
 	ip addr add 10.0.0.1/32 dev lo
 	step "create-md" drbdadm create-md --force r0
 	step "up" drbdadm up r0
