@@ -49,7 +49,7 @@ g1() {
 		drbdadm primary --force r0 2>/dev/null; then
 		TARGET=/dev/drbd0 TNAME=ours jobs
 	else
-		say "BENCH-SKIP ours: drbd-rs cannot bring r0 up yet (attach/data path not implemented)"
+		say "BENCH-SKIP ours: drbd-rs cannot run r0 as Primary yet (no connect, primary or data path)"
 	fi
 	drbdadm down r0 >/dev/null 2>&1
 	step "unload drbd-rs" /sbin/rmmod drbd
