@@ -16,8 +16,8 @@ use crate::actlog::transaction::{
     al_tr_number_to_on_disk_sector, encode_empty, AL_CONTEXT_PER_TRANSACTION,
 };
 use crate::bitmap::math::{bits_for_capacity, pages_for_bits, words_for_bits, Bits, PAGE_BYTES};
-use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN};
-use crate::model::attach::{attach_disk_states, md_flags, new_dev_size, SizeInputs, MDF_FULL_SYNC};
+use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN, MDF_FULL_SYNC};
+use crate::model::attach::{attach_disk_states, md_flags, new_dev_size, SizeInputs};
 use crate::model::state::DiskState;
 use crate::resource::{Device, Ldev};
 use crate::sys::bdev::{Bdev, MD_IO_BYTES};

@@ -21,8 +21,17 @@ pub(crate) const MAGIC_07: u32 = 0x8374_026a;
 pub(crate) const MAGIC_08: u32 = 0x8374_026b;
 pub(crate) const MAGIC_84_UNCLEAN: u32 = 0x8374_026c;
 
-/// `MDF_AL_CLEAN` of the superblock flags (drbd.h): the activity log was closed cleanly.
+/// `MDF_*` superblock flags (drbd.h).
+pub(crate) const MDF_CONSISTENT: u32 = 1 << 0;
+pub(crate) const MDF_PRIMARY_IND: u32 = 1 << 1;
+pub(crate) const MDF_CONNECTED_IND: u32 = 1 << 2;
+pub(crate) const MDF_FULL_SYNC: u32 = 1 << 3;
+pub(crate) const MDF_WAS_UP_TO_DATE: u32 = 1 << 4;
+pub(crate) const MDF_PEER_OUT_DATED: u32 = 1 << 5;
+pub(crate) const MDF_CRASHED_PRIMARY: u32 = 1 << 6;
+/// The activity log was closed cleanly.
 pub(crate) const MDF_AL_CLEAN: u32 = 1 << 7;
+pub(crate) const MDF_AL_DISABLED: u32 = 1 << 8;
 
 /// `enum drbd_uuid_index`: current, bitmap, two history UUIDs.
 pub(crate) const UI_SIZE: usize = 4;

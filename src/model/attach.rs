@@ -2,20 +2,13 @@
 //! The decisions attach makes from the meta data: the device's size and its disk states.
 //!
 //! C counterpart: drbd_new_dev_size() and the disk-state part of drbd_adm_attach() (drbd_nl.c).
-//! Host-tested now; the kernel crate takes it in when attach changes the device's state.
+//! The `MDF_*` flags are the superblock's, in meta/layout.rs.
 
+use crate::meta::layout::{
+    MDF_AL_CLEAN, MDF_AL_DISABLED, MDF_CONNECTED_IND, MDF_CONSISTENT, MDF_CRASHED_PRIMARY,
+    MDF_PEER_OUT_DATED, MDF_PRIMARY_IND, MDF_WAS_UP_TO_DATE,
+};
 use crate::model::state::DiskState;
-
-/// `MDF_*` superblock flags the attach decisions read (drbd.h).
-pub(crate) const MDF_CONSISTENT: u32 = 1 << 0;
-pub(crate) const MDF_WAS_UP_TO_DATE: u32 = 1 << 4;
-pub(crate) const MDF_PEER_OUT_DATED: u32 = 1 << 5;
-const MDF_PRIMARY_IND: u32 = 1 << 1;
-const MDF_CONNECTED_IND: u32 = 1 << 2;
-pub(crate) const MDF_FULL_SYNC: u32 = 1 << 3;
-const MDF_CRASHED_PRIMARY: u32 = 1 << 6;
-const MDF_AL_CLEAN: u32 = 1 << 7;
-const MDF_AL_DISABLED: u32 = 1 << 8;
 
 /// The inputs of drbd_new_dev_size(), in sectors; 0 means unknown or none.
 #[derive(Clone, Copy, Debug, Default)]
@@ -128,6 +121,7 @@ pub(crate) fn md_flags(old: u32, disk: DiskState, pdsk: DiskState, al_updates: b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::layout::MDF_FULL_SYNC;
 
     fn size(la_size: u64, my_max: u64, peer: u64, user: u64) -> NewSize {
         new_dev_size(SizeInputs {
