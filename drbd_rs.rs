@@ -7,9 +7,12 @@
 //!
 //! # Layout
 //!
-//! - `src/model/`: pure logic (`core` only), also compiled by the host tests in tests/host.
-//! - `src/genl/`, `src/proc/`: netlink admin interface and `/proc/drbd`; their pure parts
-//!   (schema, attribute coding, text rendering) are host-tested as well.
+//! - `src/model/`, `src/meta/`, `src/bitmap/`, `src/actlog/`: pure logic (`core` only): states
+//!   and attach decisions, the v08 superblock, bitmap math, activity log transactions; also
+//!   compiled by the host tests in tests/host.
+//! - `src/genl/`, `src/proc/`: netlink admin interface (with attach) and `/proc/drbd`; their pure
+//!   parts (schema, attribute coding, configuration structs, text rendering) are host-tested too.
+//! - `src/resource.rs`: the configuration: resources, devices, attached disks.
 //! - `src/sys/`: the FFI layer, the one place for code the compiler cannot check.
 //!
 //! # Lock order
