@@ -9,6 +9,7 @@
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/printk.h>
+#include <linux/random.h>
 #include <net/genetlink.h>
 #include <linux/drbd_genl_api.h>
 

@@ -7,6 +7,8 @@
 #define DRBD_RS_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/spinlock_types.h>
+#include <linux/blkdev.h>
 
 struct module;
 struct sk_buff;
@@ -17,6 +19,9 @@ struct gendisk;
 struct blk_mq_tag_set;
 struct queue_limits;
 struct block_device;
+struct request;
+struct request_queue;
+struct lock_class_key;
 
 /* module parameters, defined with module_param() in helpers.c */
 unsigned int drbd_rs_param_minor_count(void);
@@ -43,5 +48,12 @@ sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev);
 
 /* blk-mq */
 struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim);
+void *drbd_rs_rq_to_pdu(struct request *rq);
+struct queue_limits drbd_rs_queue_limits_start_update(struct request_queue *q);
+
+/* spinlocks with interrupts disabled */
+void drbd_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);
+unsigned long drbd_rs_spin_lock_irqsave(spinlock_t *lock);
+void drbd_rs_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 
 #endif

@@ -5,28 +5,62 @@
 //! drbd_delete_device() and drbd_free_resource() of drbd_main.c. Connections and the state
 //! machine join as they are implemented.
 
+use crate::actlog::lru::{ActLog, Begin, Prepared, Slot};
+use crate::actlog::transaction::{
+    al_tr_number_to_on_disk_sector, Transaction, AL_TRANSACTION_BYTES,
+};
+use crate::bitmap::math::{al_extent_bits, al_extents, bit_to_page, sect_to_bit, Bits, PAGE_BYTES};
+use crate::genl::attach::bitmap_start;
 use crate::genl::config::{Conf, Name, ResOpts};
 use crate::meta::layout::{Layout, Superblock};
+use crate::model::attach::md_flags;
 use crate::model::state::{DevState, Role};
 use crate::sys::bdev::Bdev;
-use crate::sys::blk::{Disk, DiskOps, Refusal};
+use crate::sys::blk::{Disk, DiskOps, Op, Refusal, Request, RequestList};
+use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
+use crate::sys::print::ratelimit;
+use core::ops::RangeInclusive;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::alloc::AllocError;
 use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::lock::Guard;
+use kernel::sync::{new_condvar, CondVar};
 use kernel::sync::{Arc, Mutex};
+use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
 
-/// What `/dev/drbdN`'s open and release need of its device, readable without the config lock.
-pub(crate) struct OpenGate {
+/// What the block layer's callbacks share with the configuration of a device: the open rules,
+/// and while attached the backing disk with the bitmap and activity log its writes update.
+#[pin_data]
+pub(crate) struct DevIo {
     /// The device is Primary: it may be opened, also for writing.
     primary: AtomicBool,
     /// Opens of a Secondary for reading are allowed (module parameter `allow_oos`).
     allow_oos: bool,
     /// Current opens (C: `open_cnt`).
     opens: AtomicU32,
+    /// Sectors read from and written to the backing disk (`/proc/drbd` dr and dw, in KiB),
+    /// wrapping at 32 bits as C's `read_cnt` and `writ_cnt` do.
+    read_sectors: AtomicU32,
+    write_sectors: AtomicU32,
+    /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo).
+    local: AtomicU32,
+    /// The attached disk as the data path uses it; `None` while Diskless. Taken with interrupts
+    /// off, as completions update it.
+    #[pin]
+    pub(crate) ldev: IrqSpinLock<Option<KBox<IoLdev>>>,
+    /// Writers waiting for the active set: for room, or for another's transaction.
+    #[pin]
+    al_wait: CondVar,
+    /// Writes for the worker: they need an activity log transaction first, or came after one
+    /// that does.
+    #[pin]
+    deferred: IrqSpinLock<RequestList<DevIo>>,
+    #[pin]
+    work: Work<DevIo>,
 }
 
-impl DiskOps for OpenGate {
+impl DiskOps for DevIo {
     /// drbd_open(): only a Primary may be opened, unless `allow_oos` lets a Secondary be read.
     fn open(&self, write: bool) -> Result<(), Refusal> {
         if !self.primary.load(Ordering::Acquire) {
@@ -44,30 +78,354 @@ impl DiskOps for OpenGate {
     fn release(&self) {
         self.opens.fetch_sub(1, Ordering::AcqRel);
     }
+
+    /// drbd_make_request() without a peer: a write first makes its activity log extents active,
+    /// and marks its blocks out of sync; then every request goes to the backing disk. A write
+    /// that needs an activity log transaction, or waits for room in the active set, goes to the
+    /// device's worker (C: the submitter work): meta data I/O cannot be waited for here. A
+    /// Diskless device fails all I/O, as C's does without a peer.
+    fn queue(this: &Arc<Self>, rq: Request<Self>) {
+        if rq.op() == Op::Other {
+            rq.end_not_supported();
+            return;
+        }
+        let ext = write_extents(&rq);
+        let mut guard = this.ldev.lock();
+        let mut logged = false;
+        if let Some(ext) = &ext {
+            // lock order: ldev, then deferred; writes queue up behind deferred ones
+            let first_in_line = this.deferred.lock().is_empty();
+            if let Some(io) = guard.as_mut().filter(|io| !io.al_suspended) {
+                if !first_in_line || !matches!(io.al.begin(ext.clone()), Ok(Begin::Hot)) {
+                    drop(guard);
+                    this.deferred.lock().push(rq);
+                    // already queued: the worker will find this one too
+                    let _ = workqueue::system().enqueue(this.clone());
+                    return;
+                }
+                logged = true;
+            }
+        }
+        this.submit(guard, rq, ext, logged);
+    }
+
+    /// drbd_al_complete_io(): the write's extents may go idle again.
+    fn completed(&self, tag: u64, _ok: bool) {
+        self.local.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ext) = Tag::decode(tag) {
+            if let Some(io) = self.ldev.lock().as_mut() {
+                if let Err(e) = io.al.complete(ext) {
+                    if ratelimit() {
+                        pr_err!("activity log: {}\n", e);
+                    }
+                }
+            }
+            self.al_wait.notify_all();
+        }
+    }
 }
 
-/// An attached backing disk with its meta data (C: `struct drbd_backing_dev`).
-pub(crate) struct Ldev {
-    /// Held for its claim; the data path will do its I/O here.
-    pub(crate) _backing: Bdev,
-    /// The same device as the backing one for internal meta data, opened a second time.
-    pub(crate) md: Bdev,
+/// The activity log extents of a forwarded write, as [`DiskOps::completed`] gets them back: the
+/// first extent and how many follow it (a request of at most 1 MiB spans at most two).
+struct Tag;
+
+impl Tag {
+    const NONE: u64 = u64::MAX;
+
+    fn encode(ext: RangeInclusive<u32>) -> u64 {
+        let more = ext.end().saturating_sub(*ext.start());
+        u64::from(*ext.start()) | (u64::from(more) << 32)
+    }
+
+    fn decode(tag: u64) -> Option<RangeInclusive<u32>> {
+        if tag == Self::NONE {
+            return None;
+        }
+        let first = tag as u32;
+        Some(first..=first.checked_add((tag >> 32) as u32)?)
+    }
+}
+
+/// The activity log extents of a request that writes, if any.
+fn write_extents(rq: &Request<DevIo>) -> Option<RangeInclusive<u32>> {
+    let writes = matches!(rq.op(), Op::Write | Op::Discard | Op::WriteZeroes);
+    if writes && rq.sectors() != 0 {
+        al_extents(rq.sector(), rq.sectors())
+    } else {
+        None
+    }
+}
+
+impl_has_work! {
+    impl HasWork<Self> for DevIo { self.work }
+}
+
+impl WorkItem for DevIo {
+    type Pointer = Arc<DevIo>;
+
+    /// The submitter: the deferred writes, in order, each after its activity log transaction.
+    fn run(this: Arc<DevIo>) {
+        loop {
+            let Some(rq) = this.deferred.lock().pop() else {
+                return;
+            };
+            let ext = write_extents(&rq);
+            let guard = this.ldev.lock();
+            let (guard, began) = match &ext {
+                Some(ext) => this.al_begin(guard, ext.clone()),
+                None => (guard, Ok(false)),
+            };
+            match began {
+                Ok(logged) => this.submit(guard, rq, ext, logged),
+                Err(()) => {
+                    drop(guard);
+                    rq.end(false);
+                }
+            }
+        }
+    }
+}
+
+impl DevIo {
+    /// Marks a write's blocks out of sync and forwards the request to the backing disk; its
+    /// activity log references are taken already if `logged`.
+    fn submit(
+        &self,
+        mut guard: IoGuard<'_>,
+        rq: Request<Self>,
+        ext: Option<RangeInclusive<u32>>,
+        logged: bool,
+    ) {
+        let Some(io) = guard.as_mut() else {
+            drop(guard);
+            rq.end(false);
+            return;
+        };
+        if ext.is_some() {
+            io.mark_out_of_sync(rq.sector(), rq.sectors());
+        }
+        let to = io.data.clone();
+        drop(guard);
+        let counter = if ext.is_some() {
+            &self.write_sectors
+        } else {
+            &self.read_sectors
+        };
+        // at most 1 MiB (2048 sectors) per request
+        counter.fetch_add(rq.sectors() as u32, Ordering::Relaxed);
+        self.local.fetch_add(1, Ordering::AcqRel);
+        let tag = match ext {
+            Some(ext) if logged => Tag::encode(ext),
+            _ => Tag::NONE,
+        };
+        rq.forward(&to, tag);
+    }
+
+    /// drbd_al_begin_io(): takes a reference on each of `ext`, making them active first with a
+    /// transaction if they are not: the bitmap pages of the extents it evicts are written, then
+    /// the transaction, before the write may go ahead. Waits while the active set has no room
+    /// or another transaction is under way. Returns whether references were taken (not while
+    /// Diskless or with the log suspended); `Err` after a meta data write error.
+    fn al_begin<'a>(
+        &'a self,
+        mut guard: IoGuard<'a>,
+        ext: RangeInclusive<u32>,
+    ) -> (IoGuard<'a>, Result<bool, ()>) {
+        loop {
+            let Some(io) = guard.as_mut() else {
+                return (guard, Ok(false));
+            };
+            if io.al_suspended {
+                return (guard, Ok(false));
+            }
+            let plan = match io.al.prepare(ext.clone()) {
+                Ok(Prepared::Hot) => return (guard, Ok(true)),
+                Ok(Prepared::Busy) => {
+                    self.al_wait.wait(&mut guard);
+                    continue;
+                }
+                Ok(Prepared::Transaction(plan)) => plan,
+                Err(e) => {
+                    if ratelimit() {
+                        pr_err!("activity log: {}\n", e);
+                    }
+                    return (guard, Err(()));
+                }
+            };
+            // Only the holder of the one prepared plan uses the buffers.
+            let Some(mut bufs) = io.al_bufs.take() else {
+                let _ = io.al.cancel(plan);
+                return (guard, Err(()));
+            };
+            let md = io.md.clone();
+            let layout = io.layout;
+            let logged = io.al_updates;
+            let b = &mut *bufs;
+            let mut ok = io.al.transaction(&plan, &mut b.tr).is_ok();
+            b.tr.encode(&mut b.block);
+            let mut pages = [u64::MAX; 2];
+            for (slot, enr) in pages.iter_mut().zip(io.al.evicted(&plan)) {
+                *slot = bit_to_page(al_extent_bits(enr).start);
+            }
+            if pages[0] == pages[1] {
+                pages[1] = u64::MAX;
+            }
+            if io.al.evicted(&plan).nth(2).is_some() {
+                // more than a request can span: the plan is not ours to write
+                ok = false;
+            }
+            // The I/O goes without the lock; the plan keeps the slots it changes, and a frozen
+            // queue (detach) waits for this request.
+            let mut written = ok;
+            for page in pages {
+                if !written || page == u64::MAX {
+                    continue;
+                }
+                let Some(io) = guard.as_mut() else { break };
+                let bits = io.bits;
+                let Ok(view) = Bits::new(io.bitmap.as_mut_slice(), bits) else {
+                    continue;
+                };
+                if view.store_le(page, &mut bufs.page).is_err() {
+                    continue;
+                }
+                drop(guard);
+                let sector = bitmap_start(&layout) + page * (PAGE_BYTES as u64 / 512);
+                written = md.write_4k(sector, &bufs.page).is_ok();
+                guard = self.ldev.lock();
+            }
+            if written && logged {
+                drop(guard);
+                let at = layout.al_start()
+                    + al_tr_number_to_on_disk_sector(
+                        bufs.tr.tr_number,
+                        layout.al_stripes,
+                        layout.al_stripe_size_4k,
+                    );
+                written = md.write_4k(at, &bufs.block).is_ok();
+                guard = self.ldev.lock();
+            }
+            let Some(io) = guard.as_mut() else {
+                return (guard, Err(()));
+            };
+            io.al_bufs = Some(bufs);
+            let committed = if !written {
+                let _ = io.al.cancel(plan);
+                false
+            } else if logged {
+                io.al_writes = io.al_writes.wrapping_add(1);
+                io.al.commit(plan).is_ok()
+            } else {
+                io.al.commit_unlogged(plan).is_ok()
+            };
+            self.al_wait.notify_all();
+            if !committed {
+                pr_err!("activity log: meta data write failed, failing the write\n");
+                return (guard, Err(()));
+            }
+            return (guard, Ok(true));
+        }
+    }
+}
+
+/// The lock of a device's I/O state, held.
+type IoGuard<'a> = Guard<'a, Option<KBox<IoLdev>>, IrqSpinLockBackend>;
+
+/// The activity log's I/O buffers, one set per attached disk, on the heap (4 KiB frames would
+/// not do on kernel stacks).
+pub(crate) struct AlBufs {
+    pub(crate) tr: Transaction,
+    pub(crate) block: [u8; AL_TRANSACTION_BYTES],
+    pub(crate) page: [u8; PAGE_BYTES],
+}
+
+impl AlBufs {
+    pub(crate) fn new() -> Result<KBox<Self>> {
+        KBox::init(kernel::init::zeroed(), GFP_KERNEL)
+    }
+}
+
+/// The part of an attached disk the data path uses.
+pub(crate) struct IoLdev {
+    /// The backing device the requests go to.
+    pub(crate) data: Arc<Bdev>,
+    /// The meta data device (the same device as `data` for internal meta data).
+    pub(crate) md: Arc<Bdev>,
     pub(crate) layout: Layout,
-    /// The meta data as in memory; written back with [`crate::genl::attach`]'s md sync.
-    pub(crate) sb: Superblock,
-    /// The disk configuration (`disk_conf`).
-    pub(crate) conf: KBox<Conf>,
     /// The bitmap: one bit per 4 KiB of the device, set where the peer's copy may differ.
     pub(crate) bitmap: KVec<u64>,
     /// Bits of the bitmap in use: the device size in 4 KiB blocks.
     pub(crate) bits: u64,
     /// Bits set, kept up to date with every change (C: `bm_set`).
     pub(crate) bits_set: u64,
-    /// Number of the next activity log transaction.
-    pub(crate) al_tr_number: u32,
     /// Activity log transactions written (`al_writ_cnt`).
     pub(crate) al_writes: u32,
     /// The activity log is suspended: everything is out of sync anyway.
+    pub(crate) al_suspended: bool,
+    /// `al-updates`: transactions are written (else the active set is only kept in memory).
+    pub(crate) al_updates: bool,
+    /// The active set (`act_log`), `al-extents` slots.
+    pub(crate) al: ActLog<KVec<Slot>>,
+    /// Free while no transaction is under way.
+    pub(crate) al_bufs: Option<KBox<AlBufs>>,
+}
+
+impl IoLdev {
+    /// Marks `sectors` from `sector` out of sync (drbd_set_out_of_sync()): every 4 KiB block
+    /// they touch.
+    fn mark_out_of_sync(&mut self, sector: u64, sectors: u64) {
+        let bits = sect_to_bit(sector)..sect_to_bit(sector + sectors - 1) + 1;
+        if let Ok(mut view) = Bits::new(self.bitmap.as_mut_slice(), self.bits) {
+            self.bits_set += view.set_range(bits.start..bits.end.min(self.bits));
+        }
+    }
+}
+
+/// An attached backing disk with its meta data (C: `struct drbd_backing_dev`), the part the
+/// configuration keeps; the data path's part is in [`DevIo::ldev`].
+pub(crate) struct Ldev {
+    /// Held for its claim.
+    pub(crate) _backing: Arc<Bdev>,
+    /// The same device as the backing one for internal meta data, opened a second time.
+    pub(crate) md: Arc<Bdev>,
+    pub(crate) layout: Layout,
+    /// The meta data as in memory; written back with [`crate::genl::attach`]'s md sync.
+    pub(crate) sb: Superblock,
+    /// The disk configuration (`disk_conf`).
+    pub(crate) conf: KBox<Conf>,
+    /// The meta data told of a crashed Primary (C: the CRASHED_PRIMARY device flag).
+    pub(crate) crashed: bool,
+    /// `al-updates`: the activity log is written.
+    pub(crate) al_updates: bool,
+}
+
+impl Ldev {
+    /// The superblock flags for the device's state (C: __drbd_set_state()).
+    pub(crate) fn update_flags(&mut self, s: &DevState) {
+        let primary = s.role == Role::Primary;
+        self.sb.flags = md_flags(
+            self.sb.flags,
+            primary,
+            s.disk,
+            s.pdsk,
+            self.crashed,
+            self.al_updates,
+        );
+    }
+}
+
+/// The I/O counters of a device, in KiB and requests, as `/proc/drbd` shows them.
+pub(crate) struct IoCounters {
+    pub(crate) read_kib: u32,
+    pub(crate) write_kib: u32,
+    pub(crate) local: u32,
+}
+
+/// The counters of an attached disk that status and `/proc/drbd` show.
+pub(crate) struct DiskCounters {
+    pub(crate) bits: u64,
+    pub(crate) bits_set: u64,
+    pub(crate) al_writes: u32,
     pub(crate) al_suspended: bool,
 }
 
@@ -81,23 +439,30 @@ pub(crate) struct Device {
     /// The backing disk, while attached. Dropped before `disk`: the claims go first.
     pub(crate) ldev: Option<KBox<Ldev>>,
     /// Removes `/dev/drbdN` when dropped.
-    pub(crate) disk: Disk<OpenGate>,
-    gate: Arc<OpenGate>,
+    pub(crate) disk: Disk<DevIo>,
+    pub(crate) io: Arc<DevIo>,
 }
 
 impl Device {
     /// drbd_create_device(): a Diskless, StandAlone Secondary with its `/dev/drbd<minor>`.
     pub(crate) fn new(minor: u32, volume: u32, allow_oos: bool) -> Result<Self> {
         let state = DevState::new_minor();
-        let gate = Arc::new(
-            OpenGate {
+        let io = Arc::pin_init(
+            pin_init!(DevIo {
                 primary: AtomicBool::new(state.role == Role::Primary),
                 allow_oos,
                 opens: AtomicU32::new(0),
-            },
+                read_sectors: AtomicU32::new(0),
+                write_sectors: AtomicU32::new(0),
+                local: AtomicU32::new(0),
+                ldev <- new_irq_spinlock!(None, "drbd_io"),
+                al_wait <- new_condvar!("drbd_al_wait"),
+                deferred <- new_irq_spinlock!(RequestList::new(), "drbd_deferred"),
+                work <- new_work!("drbd_submit"),
+            }),
             GFP_KERNEL,
         )?;
-        let disk = Disk::new(minor, gate.clone())?;
+        let disk = Disk::new(minor, io.clone())?;
         Ok(Self {
             minor,
             volume,
@@ -105,20 +470,45 @@ impl Device {
             size: 0,
             ldev: None,
             disk,
-            gate,
+            io,
         })
     }
 
     /// The claim this device holds its backing devices with: an address unique to it for as
     /// long as it lives.
     pub(crate) fn holder(&self) -> *const core::ffi::c_void {
-        let gate: &OpenGate = &self.gate;
-        (gate as *const OpenGate).cast()
+        let io: &DevIo = &self.io;
+        (io as *const DevIo).cast()
     }
 
     /// Whether `/dev/drbdN` is open.
     pub(crate) fn is_open(&self) -> bool {
-        self.gate.opens.load(Ordering::Acquire) != 0
+        self.io.opens.load(Ordering::Acquire) != 0
+    }
+
+    /// Lets the open rules know the role.
+    pub(crate) fn set_primary(&self, primary: bool) {
+        self.io.primary.store(primary, Ordering::Release);
+    }
+
+    /// The I/O counters.
+    pub(crate) fn io_counters(&self) -> IoCounters {
+        IoCounters {
+            read_kib: self.io.read_sectors.load(Ordering::Relaxed) / 2,
+            write_kib: self.io.write_sectors.load(Ordering::Relaxed) / 2,
+            local: self.io.local.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The bitmap and activity log counters, while attached.
+    pub(crate) fn counters(&self) -> Option<DiskCounters> {
+        let guard = self.io.ldev.lock();
+        guard.as_ref().map(|io| DiskCounters {
+            bits: io.bits,
+            bits_set: io.bits_set,
+            al_writes: io.al_writes,
+            al_suspended: io.al_suspended,
+        })
     }
 }
 

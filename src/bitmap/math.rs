@@ -121,6 +121,16 @@ pub(crate) fn al_extent_bits(enr: u32) -> Range<u64> {
     first..first + BITS_PER_AL_EXTENT
 }
 
+/// The activity log extents a write of `sectors` (at least one) from `sector` touches, as
+/// drbd_al_begin_io_prepare() computes them; `None` beyond the last possible extent.
+pub(crate) fn al_extents(sector: u64, sectors: u64) -> Option<core::ops::RangeInclusive<u32>> {
+    const SECT_PER_AL_EXTENT_SHIFT: u32 = AL_EXTENT_SHIFT - 9;
+    let last = sector.checked_add(sectors.checked_sub(1)?)?;
+    let first = u32::try_from(sector >> SECT_PER_AL_EXTENT_SHIFT).ok()?;
+    let last = u32::try_from(last >> SECT_PER_AL_EXTENT_SHIFT).ok()?;
+    Some(first..=last)
+}
+
 /// Why a write of `size` bytes at `sector` maps to no bits at all; C logs these and changes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SyncRangeError {
@@ -393,6 +403,18 @@ mod tests {
 
     fn storage(nbits: u64) -> Vec<u64> {
         vec![0; usize::try_from(words_for_bits(nbits)).expect("test sizes fit")]
+    }
+
+    #[test]
+    fn al_extents_of_writes() {
+        // 8192 sectors (4 MiB) per extent
+        assert_eq!(al_extents(0, 8), Some(0..=0));
+        assert_eq!(al_extents(8184, 8), Some(0..=0));
+        assert_eq!(al_extents(8188, 8), Some(0..=1));
+        assert_eq!(al_extents(8192 * 5, 2048), Some(5..=5));
+        assert_eq!(al_extents(0, 0), None);
+        assert_eq!(al_extents(u64::MAX, 2), None);
+        assert_eq!(al_extents(1 << 60, 8), None);
     }
 
     #[test]

@@ -12,18 +12,20 @@ use super::config::{Conf, Name};
 use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::DISK_CONF;
-use crate::actlog::transaction::{
-    al_tr_number_to_on_disk_sector, encode_empty, AL_CONTEXT_PER_TRANSACTION,
-};
+use crate::actlog::lru::{ActLog, Slot, MAX_SLOTS};
+use crate::actlog::transaction::al_tr_number_to_on_disk_sector;
 use crate::bitmap::math::{bits_for_capacity, pages_for_bits, words_for_bits, Bits, PAGE_BYTES};
 use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN, MDF_FULL_SYNC};
-use crate::model::attach::{attach_disk_states, md_flags, new_dev_size, SizeInputs};
+use crate::model::attach::{
+    attach_disk_states, crashed_primary, md_flags, new_dev_size, SizeInputs,
+};
 use crate::model::state::DiskState;
-use crate::resource::{Device, Ldev};
+use crate::resource::{AlBufs, Device, IoLdev, Ldev};
 use crate::sys::bdev::{Bdev, MD_IO_BYTES};
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::sync::Arc;
 
 /// The claim of meta data devices that several minors may share (indexed external meta data),
 /// as the C module's `drbd_m_holder`.
@@ -33,7 +35,7 @@ static SHARED_MD_HOLDER: u8 = 0;
 const MAX_BIO_SIZE_SAFE: u32 = 4096;
 
 /// Logs a line about a device as drbd_err() does ("drbd <res>/<vol> drbd<minor>: ...").
-fn log(res: &Name, d: &Device, what: &dyn core::fmt::Display) {
+pub(crate) fn log(res: &Name, d: &Device, what: &dyn core::fmt::Display) {
     pr_err!("{}/{} drbd{}: {}\n", res, d.volume, d.minor, what);
 }
 
@@ -66,12 +68,12 @@ fn open(res: &Name, d: &Device, path: &[u8], holder: *const c_void) -> Option<Bd
 /// A zeroed 4 KiB I/O buffer, initialised in place on the heap: `KBox::new([0; 4096])` would
 /// build it on the stack first, and kernel stacks are small (with four such frames in a row
 /// attach overflowed the stack).
-fn block() -> Result<KBox<[u8; MD_IO_BYTES]>, RetCode> {
+pub(crate) fn block() -> Result<KBox<[u8; MD_IO_BYTES]>, RetCode> {
     KBox::init(kernel::init::zeroed(), GFP_KERNEL).map_err(|_| RetCode::NoMem)
 }
 
 /// The first sector of the on-disk bitmap.
-fn bitmap_start(l: &Layout) -> u64 {
+pub(crate) fn bitmap_start(l: &Layout) -> u64 {
     l.md_offset.saturating_add_signed(i64::from(l.bm_offset))
 }
 
@@ -89,7 +91,7 @@ fn read_bitmap(md: &Bdev, l: &Layout, words: &mut [u64], bits: u64) -> Result<u6
 }
 
 /// Writes the bitmap back (drbd_bm_write()).
-fn write_bitmap(ldev: &mut Ldev) -> Result<(), RetCode> {
+pub(crate) fn write_bitmap(ldev: &mut IoLdev) -> Result<(), RetCode> {
     let mut buf = block()?;
     let bits = ldev.bits;
     let start = bitmap_start(&ldev.layout);
@@ -107,33 +109,27 @@ fn write_bitmap(ldev: &mut Ldev) -> Result<(), RetCode> {
 
 /// drbd_al_initialize(): writes every slot of the activity log ring with the (empty) active set
 /// of `al_extents` slots, one transaction each, as after a size or layout change.
-fn initialize_al(ldev: &mut Ldev) -> Result<(), RetCode> {
-    let mut buf = block()?;
-    let nr = ldev
-        .conf
-        .num("al_extents")
-        .clamp(0, i64::from(u16::MAX - 1)) as u16;
+fn initialize_al(ldev: &mut IoLdev) -> Result<(), RetCode> {
+    let Some(bufs) = ldev.al_bufs.as_deref_mut() else {
+        return Err(RetCode::NoMem);
+    };
     let l = ldev.layout;
-    let al_start = l.md_offset.saturating_add_signed(i64::from(l.al_offset));
-    let mut cycle: u16 = 0;
     for _ in 0..l.al_size_4k {
-        encode_empty(ldev.al_tr_number, nr, cycle, &mut buf);
-        let at = al_start
-            + al_tr_number_to_on_disk_sector(ldev.al_tr_number, l.al_stripes, l.al_stripe_size_4k);
-        ldev.md.write_4k(at, &buf).map_err(|_| RetCode::IoMdDisk)?;
-        ldev.al_tr_number = ldev.al_tr_number.wrapping_add(1);
+        ldev.al.empty_transaction(&mut bufs.tr);
+        bufs.tr.encode(&mut bufs.block);
+        let at = l.al_start()
+            + al_tr_number_to_on_disk_sector(bufs.tr.tr_number, l.al_stripes, l.al_stripe_size_4k);
+        ldev.md
+            .write_4k(at, &bufs.block)
+            .map_err(|_| RetCode::IoMdDisk)?;
+        ldev.al.commit_empty();
         ldev.al_writes += 1;
-        // the context cycles through the active set, 919 slots at a time
-        cycle = cycle.saturating_add(AL_CONTEXT_PER_TRANSACTION as u16);
-        if cycle >= nr {
-            cycle = 0;
-        }
     }
     Ok(())
 }
 
 /// Writes the superblock (drbd_md_write()): always "unclean" while attached.
-fn write_superblock(ldev: &mut Ldev) -> Result<(), RetCode> {
+pub(crate) fn write_superblock(ldev: &mut Ldev) -> Result<(), RetCode> {
     let mut buf = block()?;
     ldev.sb.magic = MAGIC_84_UNCLEAN;
     ldev.sb.encode(&mut buf);
@@ -282,39 +278,76 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
     let fencing_dont_care = conf.num("fencing") == 0;
     let (disk, pdsk) = attach_disk_states(sb.flags, fencing_dont_care);
     let pdsk = pdsk.unwrap_or(dev.state.pdsk);
-    sb.flags = md_flags(sb.flags, disk, pdsk, conf.num("al_updates") != 0);
+    let crashed = crashed_primary(sb.flags);
+    let al_updates = conf.num("al_updates") != 0;
+    sb.flags = md_flags(sb.flags, false, disk, pdsk, crashed, al_updates);
     sb.la_size_sect = size.sectors;
     sb.uuid[0] &= !1; // not Primary
     sb.al_nr_extents = conf.num("al_extents") as u32;
     sb.al_stripes = layout.al_stripes;
     sb.al_stripe_size_4k = layout.al_stripe_size_4k;
     sb.la_peer_max_bio_size = sb.la_peer_max_bio_size.max(MAX_BIO_SIZE_SAFE);
+    let (Ok(backing), Ok(md)) = (Arc::new(backing, GFP_KERNEL), Arc::new(md, GFP_KERNEL)) else {
+        return (RetCode::NoMem, "");
+    };
+    let al_extents = conf.num("al_extents").clamp(1, MAX_SLOTS as i64) as usize;
+    let (Ok(slots), Ok(al_bufs)) = (
+        KVec::from_elem(Slot::FREE, al_extents, GFP_KERNEL),
+        AlBufs::new(),
+    ) else {
+        return (RetCode::NoMem, "");
+    };
+    let Ok(al) = ActLog::new(slots, 0) else {
+        return (RetCode::NoMem, "");
+    };
+    let io = IoLdev {
+        data: backing.clone(),
+        md: md.clone(),
+        layout,
+        bitmap,
+        bits,
+        bits_set,
+        al_writes: 0,
+        // all out of sync: nothing for the log to track (drbd_suspend_al())
+        al_suspended: bits_set == bits,
+        al_updates,
+        al,
+        al_bufs: Some(al_bufs),
+    };
     let ldev = Ldev {
         _backing: backing,
         md,
         layout,
         sb,
         conf,
-        bitmap,
-        bits,
-        bits_set,
-        al_tr_number: 0,
-        al_writes: 0,
-        // all out of sync: nothing for the log to track (drbd_suspend_al())
-        al_suspended: bits_set == bits,
+        crashed,
+        al_updates,
     };
-    let Ok(mut ldev) = KBox::new(ldev, GFP_KERNEL) else {
+    let (Ok(mut io), Ok(mut ldev)) = (KBox::new(io, GFP_KERNEL), KBox::new(ldev, GFP_KERNEL))
+    else {
         return (RetCode::NoMem, "");
     };
     // drbd_determine_dev_size(): a new size rewrites the activity log and the whole bitmap.
     let written = if size_changed {
-        initialize_al(&mut ldev).and_then(|()| write_bitmap(&mut ldev))
+        initialize_al(&mut io).and_then(|()| write_bitmap(&mut io))
     } else {
         Ok(())
     };
     if let Err(ret) = written.and_then(|()| write_superblock(&mut ldev)) {
         log(res, dev, &"meta data write failed");
         return (ret, "");
+    }
+    {
+        // no request in flight while the disk and its limits change
+        let frozen = dev.disk.freeze();
+        if dev.disk.stack_limits(&frozen, &io.data).is_err() {
+            log(
+                res,
+                dev,
+                &"could not take the backing device's queue limits",
+            );
+        }
+        *dev.io.ldev.lock() = Some(io);
     }
     dev.state.disk = disk;
     dev.state.pdsk = pdsk;
@@ -330,10 +363,14 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     let Some(mut ldev) = dev.ldev.take() else {
         return (RetCode::NoError, "");
     };
-    if write_bitmap(&mut ldev)
-        .and_then(|()| write_superblock(&mut ldev))
-        .is_err()
-    {
+    // wait for the requests in flight; later ones fail, as on a Diskless device
+    let io = {
+        let _frozen = dev.disk.freeze();
+        let io = dev.io.ldev.lock().take();
+        io
+    };
+    let bitmap = io.map_or(Ok(()), |mut io| write_bitmap(&mut io));
+    if bitmap.and_then(|()| write_superblock(&mut ldev)).is_err() {
         log(res, dev, &"meta data write failed while detaching");
     }
     drop(ldev);

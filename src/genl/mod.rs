@@ -8,6 +8,7 @@ pub(crate) mod attach;
 pub(crate) mod config;
 pub(crate) mod nla;
 pub(crate) mod retcode;
+pub(crate) mod role;
 pub(crate) mod schema;
 pub(crate) mod structs;
 
@@ -281,12 +282,17 @@ fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(),
     if let Some(ldev) = &d.ldev {
         ldev.conf.put(out)?;
     }
-    let disk = d.ldev.as_ref().map(|l| config::DiskStatus {
-        uuids: l.sb.uuid,
-        flags: l.sb.flags,
-        bits_total: l.bits,
-        bits_oos: l.bits_set,
-    });
+    let counters = d.counters();
+    let disk = d
+        .ldev
+        .as_ref()
+        .zip(counters)
+        .map(|(l, c)| config::DiskStatus {
+            uuids: l.sb.uuid,
+            flags: l.sb.flags,
+            bits_total: c.bits,
+            bits_oos: c.bits_set,
+        });
     put_state_info(out, d.state.to_u32(), d.size, disk.as_ref())
 }
 
@@ -361,6 +367,26 @@ impl Handler for Admin {
                     attach::attach(name, dev, &p.top)
                 }),
                 (schema::DETACH, _, Some(d)) => with_device(&mut config, d, attach::detach),
+                (schema::PRIMARY, _, Some(d)) => {
+                    match role::flag(&p.top, &structs::SET_ROLE_PARMS, "assume_uptodate") {
+                        Ok(force) => with_device(&mut config, d, |name, dev| {
+                            role::set_role(name, dev, Role::Primary, force)
+                        }),
+                        Err(answer) => answer,
+                    }
+                }
+                (schema::SECONDARY, _, Some(d)) => with_device(&mut config, d, |name, dev| {
+                    role::set_role(name, dev, Role::Secondary, false)
+                }),
+                (schema::NEW_C_UUID, _, Some(d)) => {
+                    match role::flag(&p.top, &structs::NEW_C_UUID_PARMS, "clear_bm") {
+                        Ok(clear) => with_device(&mut config, d, |name, dev| {
+                            role::new_current_uuid(name, dev, clear)
+                        }),
+                        Err(answer) => answer,
+                    }
+                }
+                (schema::INVALIDATE, _, Some(d)) => with_device(&mut config, d, role::invalidate),
                 (schema::DEL_RESOURCE, Some(i), _) => del_resource(&mut config, i),
                 (schema::DOWN, Some(i), _) => down(&mut config, i),
                 (schema::RESOURCE_OPTS, Some(i), _) => resource_options(&mut config, i, req, &p),

@@ -3,6 +3,9 @@
 //!
 //! C counterpart: include/linux/drbd.h. drbd-utils turns each code into its message, so the
 //! numbers must be exactly the C module's. Variants are added as handlers come to use them.
+//! State changes answer in the same field with their `enum drbd_state_rv`, below 100.
+
+use crate::model::role::StateRv;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
@@ -26,6 +29,28 @@ pub(crate) enum RetCode {
     MinorOrVolumeExists = 161,
     MdUnclean = 165,
     InvalidRequest = 162,
+    NoDisk = 138,
+    Connected = 151,
+    /// State changes (`enum drbd_state_rv`, see [`crate::model::role::StateRv`]).
+    StateNothingToDo = 2,
+    StateSuccess = 1,
+    StateNoUpToDateDisk = -2,
+    StatePrimaryNop = -7,
+    StateDeviceInUse = -12,
+    StateNeedConnection = -15,
+}
+
+impl From<StateRv> for RetCode {
+    fn from(rv: StateRv) -> Self {
+        match rv {
+            StateRv::NothingToDo => RetCode::StateNothingToDo,
+            StateRv::Success => RetCode::StateSuccess,
+            StateRv::NoUpToDateDisk => RetCode::StateNoUpToDateDisk,
+            StateRv::PrimaryNop => RetCode::StatePrimaryNop,
+            StateRv::DeviceInUse => RetCode::StateDeviceInUse,
+            StateRv::NeedConnection => RetCode::StateNeedConnection,
+        }
+    }
 }
 
 impl RetCode {
@@ -59,5 +84,17 @@ mod tests {
         assert_eq!(RetCode::MinorConfigured.code(), 160);
         assert_eq!(RetCode::MinorOrVolumeExists.code(), 161);
         assert_eq!(RetCode::InvalidRequest.code(), 162);
+        assert_eq!(RetCode::NoDisk.code(), 138);
+        assert_eq!(RetCode::Connected.code(), 151);
+        for rv in [
+            StateRv::NothingToDo,
+            StateRv::Success,
+            StateRv::NoUpToDateDisk,
+            StateRv::PrimaryNop,
+            StateRv::DeviceInUse,
+            StateRv::NeedConnection,
+        ] {
+            assert_eq!(RetCode::from(rv).code(), rv as i32);
+        }
     }
 }

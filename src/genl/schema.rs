@@ -144,7 +144,11 @@ pub(crate) const NEW_RESOURCE: u8 = 7;
 pub(crate) const DEL_RESOURCE: u8 = 8;
 pub(crate) const RESOURCE_OPTS: u8 = 9;
 pub(crate) const ATTACH: u8 = 12;
+pub(crate) const PRIMARY: u8 = 14;
+pub(crate) const SECONDARY: u8 = 15;
+pub(crate) const NEW_C_UUID: u8 = 16;
 pub(crate) const DETACH: u8 = 18;
+pub(crate) const INVALIDATE: u8 = 19;
 pub(crate) const DOWN: u8 = 27;
 pub(crate) const GET_RESOURCES: u8 = 30;
 pub(crate) const GET_DEVICES: u8 = 31;
@@ -174,12 +178,12 @@ pub(crate) const OPS: [Op; 31] = [
     admin(ATTACH, "attach", Minor),
     admin(28, "disk-options", Minor),
     admin(13, "resize", Minor),
-    admin(14, "primary", Minor),
-    admin(15, "secondary", Minor),
-    admin(16, "new-current-uuid", Minor),
+    admin(PRIMARY, "primary", Minor),
+    admin(SECONDARY, "secondary", Minor),
+    admin(NEW_C_UUID, "new-current-uuid", Minor),
     admin(17, "verify", Minor),
     admin(DETACH, "detach", Minor),
-    admin(19, "invalidate", Minor),
+    admin(INVALIDATE, "invalidate", Minor),
     admin(20, "invalidate-remote", Minor),
     admin(21, "pause-sync", Minor),
     admin(22, "resume-sync", Minor),

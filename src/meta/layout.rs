@@ -163,6 +163,12 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// The first sector of the activity log ring.
+    pub(crate) fn al_start(&self) -> u64 {
+        self.md_offset
+            .saturating_add_signed(i64::from(self.al_offset))
+    }
+
     /// The first sector of meta data on its device (drbd_md_first_sector()): for internal meta
     /// data, where the bitmap begins, which ends the data area.
     pub(crate) fn first_sector(&self) -> u64 {

@@ -83,14 +83,25 @@ pub(crate) fn attach_disk_states(
     (disk, pdsk)
 }
 
-/// The superblock flags for a device that is not Primary, not connected, with these disk states
-/// (the flag update of __drbd_set_state() in drbd_state.c, and `al-updates` from attach):
-/// CONSISTENT above Inconsistent, WAS_UP_TO_DATE above Outdated, PEER_OUT_DATED for a peer
-/// known Inconsistent or Outdated, CRASHED_PRIMARY kept from a crash, AL_CLEAN dropped (the log is
-/// in use while attached), AL_DISABLED without `al-updates`.
-pub(crate) fn md_flags(old: u32, disk: DiskState, pdsk: DiskState, al_updates: bool) -> u32 {
-    // A primary indicator left on disk means a crash of a Primary (drbd_adm_attach()).
-    let crashed = old & (MDF_CRASHED_PRIMARY | MDF_PRIMARY_IND) != 0;
+/// Whether the superblock flags tell of a Primary that crashed: its Primary indicator was left
+/// on disk, or an earlier attach found one (drbd_adm_attach()).
+pub(crate) fn crashed_primary(flags: u32) -> bool {
+    flags & (MDF_CRASHED_PRIMARY | MDF_PRIMARY_IND) != 0
+}
+
+/// The superblock flags for a device without a connection in these states (the flag update of
+/// __drbd_set_state() in drbd_state.c, and `al-updates` from attach): PRIMARY_IND while Primary,
+/// CONSISTENT above Inconsistent, WAS_UP_TO_DATE above Outdated, PEER_OUT_DATED for a peer known
+/// Inconsistent or Outdated, CRASHED_PRIMARY while a crash is not resolved, AL_CLEAN dropped (the
+/// log is in use while attached), AL_DISABLED without `al-updates`.
+pub(crate) fn md_flags(
+    old: u32,
+    primary: bool,
+    disk: DiskState,
+    pdsk: DiskState,
+    crashed: bool,
+    al_updates: bool,
+) -> u32 {
     let mut f = old
         & !(MDF_CONSISTENT
             | MDF_PRIMARY_IND
@@ -102,6 +113,9 @@ pub(crate) fn md_flags(old: u32, disk: DiskState, pdsk: DiskState, al_updates: b
             | MDF_AL_DISABLED);
     if crashed {
         f |= MDF_CRASHED_PRIMARY;
+    }
+    if primary {
+        f |= MDF_PRIMARY_IND;
     }
     if disk > DiskState::Inconsistent {
         f |= MDF_CONSISTENT;
@@ -154,18 +168,31 @@ mod tests {
     fn md_flags_as_the_state_change_writes_them() {
         use DiskState::*;
         // drbdmeta create-md: only AL_CLEAN; attached Inconsistent: nothing
-        assert_eq!(md_flags(MDF_AL_CLEAN, Inconsistent, Unknown, true), 0);
-        assert_eq!(md_flags(0, Inconsistent, Unknown, false), MDF_AL_DISABLED);
         assert_eq!(
-            md_flags(0, UpToDate, Outdated, true),
-            MDF_CONSISTENT | MDF_WAS_UP_TO_DATE | MDF_PEER_OUT_DATED
+            md_flags(MDF_AL_CLEAN, false, Inconsistent, Unknown, false, true),
+            0
         );
         assert_eq!(
-            md_flags(MDF_PRIMARY_IND, Outdated, Unknown, true),
+            md_flags(0, false, Inconsistent, Unknown, false, false),
+            MDF_AL_DISABLED
+        );
+        assert_eq!(
+            md_flags(0, false, UpToDate, Outdated, false, true),
+            MDF_CONSISTENT | MDF_WAS_UP_TO_DATE | MDF_PEER_OUT_DATED
+        );
+        // a Primary indicator found on attach is a crash; while Primary it is set
+        assert!(crashed_primary(MDF_PRIMARY_IND));
+        assert!(!crashed_primary(MDF_CONSISTENT));
+        assert_eq!(
+            md_flags(MDF_PRIMARY_IND, false, Outdated, Unknown, true, true),
             MDF_CRASHED_PRIMARY | MDF_CONSISTENT
         );
         assert_eq!(
-            md_flags(MDF_FULL_SYNC, Consistent, Unknown, true) & MDF_FULL_SYNC,
+            md_flags(0, true, UpToDate, Unknown, false, true),
+            MDF_PRIMARY_IND | MDF_CONSISTENT | MDF_WAS_UP_TO_DATE
+        );
+        assert_eq!(
+            md_flags(MDF_FULL_SYNC, false, Consistent, Unknown, false, true) & MDF_FULL_SYNC,
             MDF_FULL_SYNC
         );
     }

@@ -2,5 +2,6 @@
 //! Pure DRBD logic: `core` only, never `kernel::`, compiled unchanged by the host test crate.
 
 pub(crate) mod attach;
+pub(crate) mod role;
 pub(crate) mod state;
 pub(crate) mod version;

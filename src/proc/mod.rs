@@ -44,25 +44,27 @@ fn next_device(config: &Config, prev: Option<u32>) -> Option<&Device> {
 /// resource's write ordering is the initial flush ('f') and `ep` is 1, as a new connection's
 /// epoch count starts (conn_create()); `oos` is what its bitmap holds.
 fn line(d: &Device) -> DeviceLine {
+    let counters = d.counters();
+    let io = d.io_counters();
     DeviceLine {
         minor: d.minor,
         state: d.state,
         protocol: None,
         write_ordering: 'f',
         congestion: None,
-        al_suspended: d.ldev.as_ref().is_some_and(|l| l.al_suspended),
+        al_suspended: counters.as_ref().is_some_and(|c| c.al_suspended),
         ns: 0,
         nr: 0,
-        dw: 0,
-        dr: 0,
-        al: d.ldev.as_ref().map_or(0, |l| l.al_writes),
+        dw: io.write_kib,
+        dr: io.read_kib,
+        al: counters.as_ref().map_or(0, |c| c.al_writes),
         bm: 0,
-        lo: 0,
+        lo: io.local as i32,
         pe: 0,
         ua: 0,
         ap: 0,
         ep: 1,
-        oos_kib: d.ldev.as_ref().map_or(0, |l| bit_to_kib(l.bits_set)),
+        oos_kib: counters.as_ref().map_or(0, |c| bit_to_kib(c.bits_set)),
     }
 }
 

@@ -49,6 +49,11 @@ impl Bdev {
         Ok(Self { file })
     }
 
+    /// The block device, for the rest of the FFI layer.
+    pub(super) fn raw(&self) -> *mut bindings::block_device {
+        self.bdev()
+    }
+
     fn bdev(&self) -> *mut bindings::block_device {
         // SAFETY: by the type invariant `file` is an open block device file.
         unsafe { bindings::file_bdev(self.file) }

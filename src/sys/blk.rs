@@ -6,10 +6,12 @@
 //! bio-based; drbd-rs uses blk-mq (see Documentation/status.rst). 6.12's `kernel::block::mq`
 //! cannot end a request with an error nor set block_device_operations, hence the raw API.
 
+use super::bdev::Bdev;
 use super::bindings;
 use crate::model::version::DRBD_MAJOR;
 use core::fmt::Write;
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use kernel::error::{from_err_ptr, to_result, Error, Result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -18,9 +20,19 @@ use kernel::types::Opaque;
 
 /// `BLK_OPEN_WRITE` (include/linux/blkdev.h), a macro bindgen cannot read.
 const BLK_OPEN_WRITE: u32 = 1 << 1;
-/// `BLK_STS_OK` and `BLK_STS_IOERR` (include/linux/blk_types.h).
+/// `BLK_STS_OK`, `BLK_STS_NOTSUPP` and `BLK_STS_IOERR` (include/linux/blk_types.h).
 const BLK_STS_OK: u8 = 0;
+const BLK_STS_NOTSUPP: u8 = 1;
 const BLK_STS_IOERR: u8 = 10;
+/// `BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA` (include/linux/blkdev.h): flushes and FUA writes reach
+/// the driver, which passes them on to the backing device, as the C module announces.
+const FEATURES: u32 = (1 << 0) | (1 << 1);
+/// `DRBD_MAX_BIO_SIZE` (drbd_int.h) in sectors: the largest request, 1 MiB.
+const MAX_REQUEST_SECTORS: u32 = 1 << (20 - 9);
+/// `REQ_OP_MASK` (include/linux/blk_types.h).
+const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
+const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
+const REQ_PREFLUSH: u32 = 1 << bindings::req_flag_bits___REQ_PREFLUSH;
 
 /// Why an open of the disk is refused.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +59,296 @@ pub(crate) trait DiskOps: Send + Sync + 'static {
     fn open(&self, write: bool) -> core::result::Result<(), Refusal>;
     /// A successful open ended.
     fn release(&self);
+    /// Serves a request: [`Request::forward`] it, [`Request::end`] it, or keep it (in a
+    /// [`RequestList`]) to do so later. Runs in process context, but possibly inside the
+    /// submitter's submit_bio(), where bios of its own are only queued: it must not wait for
+    /// I/O (the tag set is `BLK_MQ_F_BLOCKING` only so that allocations may sleep).
+    fn queue(this: &Arc<Self>, rq: Request<Self>)
+    where
+        Self: Sized;
+    /// A forwarded request finished, successfully or not, with the tag it was forwarded with.
+    /// Runs in any context, interrupts included: must not sleep.
+    fn completed(&self, tag: u64, ok: bool);
+}
+
+/// What a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Read,
+    Write,
+    /// A cache flush, without data.
+    Flush,
+    Discard,
+    WriteZeroes,
+    /// Anything else (secure erase, zone operations, driver-private): refused.
+    Other,
+}
+
+/// A started request of one of our queues, owned until it is ended or forwarded. Dropping it
+/// ends it with an I/O error.
+///
+/// # Invariants
+///
+/// `rq` is a request of a `Disk`'s queue that blk_mq_start_request() started and that nobody
+/// ended yet; its PDU is a [`Pdu`].
+pub(crate) struct Request<T: DiskOps> {
+    rq: *mut bindings::request,
+    _ops: PhantomData<T>,
+}
+
+/// Per-request driver data (the tag set's `cmd_size`), written before the request is forwarded
+/// or listed.
+#[repr(C)]
+struct Pdu {
+    /// The next request of the [`RequestList`] this one is on.
+    next: AtomicPtr<bindings::request>,
+    /// Clone bios in flight, plus one while they are being submitted.
+    pending: AtomicU32,
+    /// The first error status of a clone, or BLK_STS_OK.
+    status: AtomicU8,
+    /// The caller's tag, handed back to [`DiskOps::completed`].
+    tag: u64,
+}
+
+/// The PDU of `rq`.
+///
+/// # Safety
+///
+/// `rq` is a live request of a tag set whose `cmd_size` is that of [`Pdu`].
+unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
+    // SAFETY: blk-mq allocates `cmd_size` bytes after each request, suitably aligned; every
+    // field of Pdu is valid for any bit pattern until forward() initialises it.
+    unsafe { &*bindings::drbd_rs_rq_to_pdu(rq).cast::<Pdu>() }
+}
+
+impl<T: DiskOps> Request<T> {
+    fn cmd_flags(&self) -> u32 {
+        // SAFETY: by the type invariant the request is live.
+        unsafe { (*self.rq).cmd_flags }
+    }
+
+    /// What the request asks for.
+    pub(crate) fn op(&self) -> Op {
+        match self.cmd_flags() & REQ_OP_MASK {
+            bindings::req_op_REQ_OP_READ => Op::Read,
+            bindings::req_op_REQ_OP_WRITE => Op::Write,
+            bindings::req_op_REQ_OP_FLUSH => Op::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
+            _ => Op::Other,
+        }
+    }
+
+    /// First sector.
+    pub(crate) fn sector(&self) -> u64 {
+        // SAFETY: by the type invariant the request is live.
+        unsafe { (*self.rq).__sector }
+    }
+
+    /// Length in sectors.
+    pub(crate) fn sectors(&self) -> u64 {
+        // SAFETY: by the type invariant the request is live.
+        u64::from(unsafe { (*self.rq).__data_len }) >> 9
+    }
+
+    /// Ends the request now, as not supported (`ok == false` on an op the device cannot do) or
+    /// successfully.
+    pub(crate) fn end(self, ok: bool) {
+        let status = if ok { BLK_STS_OK } else { BLK_STS_IOERR };
+        self.finish(status);
+    }
+
+    /// Ends the request as not supported by the device.
+    pub(crate) fn end_not_supported(self) {
+        self.finish(BLK_STS_NOTSUPP);
+    }
+
+    fn finish(self, status: u8) {
+        let rq = self.rq;
+        core::mem::forget(self);
+        // SAFETY: by the type invariant the request is started and not ended; it is ended once.
+        unsafe { bindings::blk_mq_end_request(rq, status) };
+    }
+
+    /// Sends the request's bios, cloned, to the same sectors of `to`; a flush becomes an empty
+    /// flush bio. When the last clone completes, [`DiskOps::completed`] runs with `tag`, then
+    /// the request ends with the first error of its clones.
+    pub(crate) fn forward(self, to: &Bdev, tag: u64) {
+        let rq = self.rq;
+        core::mem::forget(self);
+        // SAFETY: the request is started and ours (type invariant); its PDU is a Pdu.
+        let pdu = unsafe { pdu(rq) };
+        pdu.pending.store(1, Ordering::Relaxed);
+        pdu.status.store(BLK_STS_OK, Ordering::Relaxed);
+        // SAFETY: as above; the PDU is not shared yet.
+        unsafe { (*bindings::drbd_rs_rq_to_pdu(rq).cast::<Pdu>()).tag = tag };
+        // SAFETY: the request is ours until the last clone completes (pending holds it), the
+        // bio set and queue data are the Disk's, which outlive its requests.
+        unsafe {
+            let q = (*rq).q;
+            let bs = (*q).queuedata.cast::<bindings::bio_set>();
+            let bdev = to.raw();
+            let mut src = (*rq).bio;
+            if src.is_null() {
+                // a flush: no data, only the cache
+                let op = bindings::req_op_REQ_OP_WRITE | REQ_PREFLUSH;
+                let bio = bindings::bio_alloc_bioset(bdev, 0, op, bindings::DRBD_RS_GFP_NOIO, bs);
+                submit_clone::<T>(rq, bio);
+            }
+            while !src.is_null() {
+                let bio = bindings::bio_alloc_clone(bdev, src, bindings::DRBD_RS_GFP_NOIO, bs);
+                if !bio.is_null() {
+                    // the flush sequence already sent a preflush; FUA as the request has it
+                    let keep = (*bio).bi_opf & !(REQ_PREFLUSH | REQ_FUA);
+                    (*bio).bi_opf = keep | ((*rq).cmd_flags & REQ_FUA);
+                }
+                submit_clone::<T>(rq, bio);
+                src = (*src).bi_next;
+            }
+            put_request::<T>(rq);
+        }
+    }
+}
+
+/// Requests kept for later, first in first out, linked through their PDUs (no allocation).
+pub(crate) struct RequestList<T: DiskOps> {
+    head: *mut bindings::request,
+    tail: *mut bindings::request,
+    _ops: PhantomData<T>,
+}
+
+// SAFETY: the listed requests are owned by the list and may be ended from any thread.
+unsafe impl<T: DiskOps> Send for RequestList<T> {}
+
+impl<T: DiskOps> RequestList<T> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+            _ops: PhantomData,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    /// Appends `rq`.
+    pub(crate) fn push(&mut self, rq: Request<T>) {
+        let raw = rq.rq;
+        core::mem::forget(rq);
+        // SAFETY: `raw` is a started request of ours (Request's invariant), owned by the list
+        // from here; the tail, if any, is too.
+        unsafe {
+            pdu(raw)
+                .next
+                .store(core::ptr::null_mut(), Ordering::Relaxed);
+            if self.tail.is_null() {
+                self.head = raw;
+            } else {
+                pdu(self.tail).next.store(raw, Ordering::Relaxed);
+            }
+        }
+        self.tail = raw;
+    }
+
+    /// Takes the first request.
+    pub(crate) fn pop(&mut self) -> Option<Request<T>> {
+        if self.head.is_null() {
+            return None;
+        }
+        let raw = self.head;
+        // SAFETY: listed requests are started requests of ours, owned by the list.
+        self.head = unsafe { pdu(raw).next.load(Ordering::Relaxed) };
+        if self.head.is_null() {
+            self.tail = core::ptr::null_mut();
+        }
+        // INVARIANT: started, not ended, and no longer listed.
+        Some(Request {
+            rq: raw,
+            _ops: PhantomData,
+        })
+    }
+}
+
+impl<T: DiskOps> Drop for RequestList<T> {
+    fn drop(&mut self) {
+        // ends what is left with an I/O error
+        while self.pop().is_some() {}
+    }
+}
+
+impl<T: DiskOps> Drop for Request<T> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the request is started and not ended.
+        unsafe { bindings::blk_mq_end_request(self.rq, BLK_STS_IOERR) };
+    }
+}
+
+/// Submits one clone of `rq`, or records the failure to allocate it.
+///
+/// # Safety
+///
+/// `rq` is a forwarded request whose PDU is initialised; `bio` is NULL or a fresh bio.
+unsafe fn submit_clone<T: DiskOps>(rq: *mut bindings::request, bio: *mut bindings::bio) {
+    // SAFETY: per the function's contract.
+    let pdu = unsafe { pdu(rq) };
+    if bio.is_null() {
+        let _ = pdu.status.compare_exchange(
+            BLK_STS_OK,
+            BLK_STS_IOERR,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        return;
+    }
+    pdu.pending.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: `bio` is fresh and ours until submitted; its end_io gets `rq` back.
+    unsafe {
+        (*bio).bi_private = rq.cast();
+        (*bio).bi_end_io = Some(clone_endio::<T>);
+        bindings::submit_bio(bio);
+    }
+}
+
+/// # Safety
+///
+/// Called by the block layer once per submitted clone.
+unsafe extern "C" fn clone_endio<T: DiskOps>(bio: *mut bindings::bio) {
+    // SAFETY: submit_clone() set `bi_private` to the request, which waits for this clone.
+    unsafe {
+        let rq = (*bio).bi_private.cast::<bindings::request>();
+        let status = (*bio).bi_status;
+        bindings::bio_put(bio);
+        if status != BLK_STS_OK {
+            let _ = pdu(rq).status.compare_exchange(
+                BLK_STS_OK,
+                status,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+        put_request::<T>(rq);
+    }
+}
+
+/// Drops one pending reference of a forwarded request; the last one completes it.
+///
+/// # Safety
+///
+/// `rq` is a forwarded request and the caller holds one of its pending references.
+unsafe fn put_request<T: DiskOps>(rq: *mut bindings::request) {
+    // SAFETY: per the function's contract.
+    let pdu = unsafe { pdu(rq) };
+    if pdu.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+        return;
+    }
+    let status = pdu.status.load(Ordering::Acquire);
+    // SAFETY: the request still holds its queue, so the disk and its private data are live.
+    unsafe {
+        ops::<T>((*(*rq).q).disk).completed(pdu.tag, status == BLK_STS_OK);
+        bindings::blk_mq_end_request(rq, status);
+    }
 }
 
 /// What the gendisk owns through its `private_data`, freed by its `free_disk` callback when its
@@ -63,6 +365,8 @@ struct DiskPrivate<T> {
 struct TagSet {
     set: bindings::blk_mq_tag_set,
     mq_ops: bindings::blk_mq_ops,
+    /// The bio set of the clones that forward requests (the queue's `queuedata` points here).
+    clones: bindings::bio_set,
 }
 
 /// `/dev/drbd<minor>`, registered with the block layer until dropped.
@@ -123,22 +427,31 @@ unsafe extern "C" fn free_disk<T: DiskOps>(disk: *mut bindings::gendisk) {
     drop(unsafe { KBox::from_raw((*disk).private_data as *mut DiskPrivate<T>) });
 }
 
-/// There is no data path yet: every device is Diskless and without peer, whose I/O the C
-/// module fails too.
+/// Starts a request and hands it to the device.
 ///
 /// # Safety
 ///
 /// Called by blk-mq with a valid request of one of our queues.
-unsafe extern "C" fn queue_rq(
+unsafe extern "C" fn queue_rq<T: DiskOps>(
     _hctx: *mut bindings::blk_mq_hw_ctx,
     bd: *const bindings::blk_mq_queue_data,
 ) -> bindings::blk_status_t {
-    // SAFETY: the block layer passes a valid request, which we own until we end it.
-    unsafe {
+    // SAFETY: the block layer passes a valid request, which we own until we end it; the disk
+    // and its private data are live while it has requests.
+    let (rq, ops) = unsafe {
         let rq = (*bd).rq;
         bindings::blk_mq_start_request(rq);
-        bindings::blk_mq_end_request(rq, BLK_STS_IOERR);
-    }
+        let private = (*(*(*rq).q).disk).private_data as *const DiskPrivate<T>;
+        (rq, &(*private).ops)
+    };
+    // INVARIANT: started just above, and the PDU size is Pdu's (Disk::new).
+    T::queue(
+        ops,
+        Request {
+            rq,
+            _ops: PhantomData,
+        },
+    );
     BLK_STS_OK
 }
 
@@ -184,12 +497,15 @@ impl<T: DiskOps> Disk<T> {
                 nr_hw_queues: 1,
                 queue_depth: 128,
                 numa_node: -1, // NUMA_NO_NODE
+                cmd_size: core::mem::size_of::<Pdu>() as u32,
+                flags: bindings::BLK_MQ_F_SHOULD_MERGE | bindings::BLK_MQ_F_BLOCKING,
                 ..Default::default()
             },
             mq_ops: bindings::blk_mq_ops {
-                queue_rq: Some(queue_rq),
+                queue_rq: Some(queue_rq::<T>),
                 ..Default::default()
             },
+            clones: Default::default(),
         };
         let tag_set = match KBox::new(Opaque::new(tag_set), GFP_KERNEL) {
             Ok(t) => t,
@@ -204,19 +520,36 @@ impl<T: DiskOps> Disk<T> {
             (*t).set.ops = &(*t).mq_ops;
             &mut (*t).set as *mut bindings::blk_mq_tag_set
         };
-        // SAFETY: `set` is an initialised tag set that stays put until `drop`.
-        if let Err(e) = to_result(unsafe { bindings::blk_mq_alloc_tag_set(set) }) {
+        // SAFETY: `t` stays put until `drop`, which exits the bio set.
+        let clones = unsafe { core::ptr::addr_of_mut!((*t).clones) };
+        // SAFETY: as above; BIO_POOL_SIZE (2) clones in reserve, no front pad, clones need no
+        // vectors of their own.
+        if let Err(e) = to_result(unsafe { bindings::bioset_init(clones, 2, 0, 0) }) {
             free_private();
             return Err(e);
         }
-        // SAFETY: the tag set was just allocated; NULL limits mean the defaults.
-        let disk = match from_err_ptr(unsafe {
-            bindings::drbd_rs_blk_mq_alloc_disk(set, core::ptr::null_mut())
-        }) {
+        // SAFETY: `set` is an initialised tag set that stays put until `drop`.
+        if let Err(e) = to_result(unsafe { bindings::blk_mq_alloc_tag_set(set) }) {
+            // SAFETY: initialised above and used by nothing.
+            unsafe { bindings::bioset_exit(clones) };
+            free_private();
+            return Err(e);
+        }
+        let mut lim = bindings::queue_limits {
+            features: FEATURES,
+            max_hw_sectors: MAX_REQUEST_SECTORS,
+            ..Default::default()
+        };
+        // SAFETY: the tag set was just allocated; zero limits mean the defaults.
+        let disk = match from_err_ptr(unsafe { bindings::drbd_rs_blk_mq_alloc_disk(set, &mut lim) })
+        {
             Ok(disk) => disk,
             Err(e) => {
                 // SAFETY: allocated above and used by nothing.
-                unsafe { bindings::blk_mq_free_tag_set(set) };
+                unsafe {
+                    bindings::blk_mq_free_tag_set(set);
+                    bindings::bioset_exit(clones);
+                }
                 free_private();
                 return Err(e);
             }
@@ -231,6 +564,7 @@ impl<T: DiskOps> Disk<T> {
             (*disk).fops = &(*private).fops;
             (*disk).flags |= bindings::GENHD_FL_NO_PART as c_int;
             (*disk).private_data = private.cast::<c_void>();
+            (*(*disk).queue).queuedata = clones.cast::<c_void>();
             disk_name(&mut (*disk).disk_name, minor);
             bindings::set_disk_ro(disk, true);
             bindings::set_capacity(disk, 0);
@@ -238,6 +572,7 @@ impl<T: DiskOps> Disk<T> {
             if err != 0 {
                 bindings::put_disk(disk);
                 bindings::blk_mq_free_tag_set(set);
+                bindings::bioset_exit(clones);
                 free_private();
                 return Err(Error::from_errno(err));
             }
@@ -258,6 +593,48 @@ impl<T: DiskOps> Disk<T> {
         // SAFETY: by the type invariant the disk is live.
         unsafe { bindings::set_capacity_and_notify(self.disk, sectors) };
     }
+
+    /// Makes the disk read-only or writable for new opens (a Secondary is read-only).
+    pub(crate) fn set_read_only(&self, read_only: bool) {
+        // SAFETY: by the type invariant the disk is live.
+        unsafe { bindings::set_disk_ro(self.disk, read_only) };
+    }
+
+    /// Waits for every request in flight to end and holds new ones back until the returned
+    /// guard is dropped (C: the resource's suspend of I/O around attach and detach).
+    pub(crate) fn freeze(&self) -> Frozen<'_, T> {
+        // SAFETY: by the type invariant the disk and its queue are live.
+        unsafe { bindings::blk_mq_freeze_queue((*self.disk).queue) };
+        Frozen(self)
+    }
+
+    /// Takes the queue limits from `from` (the backing device) for the next requests, capped at
+    /// the C module's largest request: sizes, alignment, discard and write-zeroes support
+    /// (C: drbd_reconsider_queue_parameters()).
+    pub(crate) fn stack_limits(&self, _frozen: &Frozen<'_, T>, from: &Bdev) -> Result {
+        // SAFETY: the queue is live and frozen (no request sees the limits change); `from` is
+        // an open device, whose queue is never NULL.
+        unsafe {
+            let q = (*self.disk).queue;
+            let mut lim = bindings::drbd_rs_queue_limits_start_update(q);
+            bindings::blk_set_stacking_limits(&mut lim);
+            lim.features = FEATURES;
+            lim.max_hw_sectors = MAX_REQUEST_SECTORS;
+            // misalignment is not an error for a stacked device, it only costs speed
+            let _ = bindings::blk_stack_limits(&mut lim, &mut (*(*from.raw()).bd_queue).limits, 0);
+            to_result(bindings::queue_limits_commit_update(q, &mut lim))
+        }
+    }
+}
+
+/// A frozen queue: no request in flight, none started, until dropped.
+pub(crate) struct Frozen<'a, T: DiskOps>(&'a Disk<T>);
+
+impl<T: DiskOps> Drop for Frozen<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: frozen by Disk::freeze, unfrozen once.
+        unsafe { bindings::blk_mq_unfreeze_queue((*self.0.disk).queue) };
+    }
 }
 
 impl<T: DiskOps> Drop for Disk<T> {
@@ -270,6 +647,7 @@ impl<T: DiskOps> Drop for Disk<T> {
             bindings::del_gendisk(self.disk);
             bindings::put_disk(self.disk);
             bindings::blk_mq_free_tag_set(&mut (*self.tag_set.get()).set);
+            bindings::bioset_exit(&mut (*self.tag_set.get()).clones);
         }
     }
 }

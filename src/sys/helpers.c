@@ -71,3 +71,33 @@ struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct que
 }
 
 sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev) { return bdev_nr_sectors(bdev); }
+
+void *drbd_rs_rq_to_pdu(struct request *rq) { return blk_mq_rq_to_pdu(rq); }
+
+struct queue_limits drbd_rs_queue_limits_start_update(struct request_queue *q)
+{
+	return queue_limits_start_update(q);
+}
+
+/* spinlocks taken with interrupts off, for state shared with bio completions */
+void drbd_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key)
+{
+#ifdef CONFIG_DEBUG_SPINLOCK
+	__raw_spin_lock_init(spinlock_check(lock), name, key, LD_WAIT_CONFIG);
+#else
+	spin_lock_init(lock);
+#endif
+}
+
+unsigned long drbd_rs_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void drbd_rs_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}

@@ -34,6 +34,18 @@ pub(crate) mod bdev;
 pub(crate) mod blk;
 pub(crate) mod blkdev;
 pub(crate) mod genl;
+pub(crate) mod lock;
 pub(crate) mod module;
 pub(crate) mod print;
 pub(crate) mod proc;
+
+/// 64 random bits from the kernel's generator (C: get_random_bytes()), for UUIDs.
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: callable from any context, no preconditions.
+    unsafe { bindings::get_random_u64() }
+}
+
+// SAFETY: a Transaction is integers and arrays of integers: all zeroes is a valid value.
+unsafe impl kernel::init::Zeroable for crate::actlog::transaction::Transaction {}
+// SAFETY: a Transaction (see above) and byte arrays: all zeroes is a valid value.
+unsafe impl kernel::init::Zeroable for crate::resource::AlBufs {}

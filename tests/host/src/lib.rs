@@ -12,12 +12,14 @@ extern crate std;
 
 #[path = "../../../src/actlog"]
 pub mod actlog {
+    pub mod lru;
     pub mod transaction;
 }
 
 #[path = "../../../src/model"]
 pub mod model {
     pub mod attach;
+    pub mod role;
     pub mod state;
     pub mod version;
 }

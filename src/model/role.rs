@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Role changes of a device without a connection, and the UUID bookkeeping that goes with
+//! them and with `new-current-uuid`.
+//!
+//! C counterpart: drbd_set_role() and the UUID functions of drbd_main.c (drbd_uuid_new_current(),
+//! drbd_uuid_set(), drbd_uuid_move_history()), and the role rules of is_valid_state()
+//! (drbd_state.c) that apply while StandAlone.
+
+use super::state::{DevState, DiskState, Role};
+
+/// Index of the current, bitmap and first history UUID in the meta data (`enum drbd_uuid_index`).
+pub(crate) const UI_CURRENT: usize = 0;
+pub(crate) const UI_BITMAP: usize = 1;
+pub(crate) const UI_HISTORY_START: usize = 2;
+pub(crate) const UI_HISTORY_END: usize = 3;
+
+/// The outcome of a state change request (`enum drbd_state_rv`), as drbdsetup reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum StateRv {
+    NothingToDo = 2,
+    Success = 1,
+    NoUpToDateDisk = -2,
+    PrimaryNop = -7,
+    DeviceInUse = -12,
+    NeedConnection = -15,
+}
+
+impl StateRv {
+    /// The text of drbd_set_st_err_str() for a refusal, as the C module logs it.
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            StateRv::NothingToDo | StateRv::Success => "",
+            StateRv::NoUpToDateDisk => "Need access to UpToDate data",
+            StateRv::PrimaryNop => "Refusing to be Primary without at least one UpToDate disk",
+            StateRv::DeviceInUse => "Device is held open by someone",
+            StateRv::NeedConnection => "Need a connection to start verify or resync",
+        }
+    }
+}
+
+/// An accepted role change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RoleChange {
+    /// The state after the change.
+    pub(crate) state: DevState,
+    /// `--force` made the local disk UpToDate ("Forced to consider local data as UpToDate!").
+    pub(crate) forced: bool,
+    /// `--force` outdated the unreachable peer ("Forced into split brain situation!").
+    pub(crate) split_brain: bool,
+}
+
+/// The rules of is_valid_state() for a role without a connection.
+fn check(s: &DevState, fencing_resource: bool, open: bool) -> StateRv {
+    if s.role == Role::Secondary && open {
+        StateRv::DeviceInUse
+    } else if s.role == Role::Primary && s.disk < DiskState::UpToDate {
+        StateRv::NoUpToDateDisk
+    } else if fencing_resource && s.role == Role::Primary && s.pdsk >= DiskState::Unknown {
+        StateRv::PrimaryNop
+    } else {
+        StateRv::Success
+    }
+}
+
+/// drbd_set_role() without a connection: whether `role` may be taken, and in which state.
+/// `force` is `--force` (`assume_uptodate`): a disk from Inconsistent up is then taken as
+/// UpToDate, and with resource fencing an unreachable peer as Outdated. Without a fence-peer
+/// helper the peer can never be outdated otherwise, so a Consistent disk needs `--force` too.
+pub(crate) fn set_role(
+    cur: DevState,
+    role: Role,
+    force: bool,
+    fencing_resource: bool,
+    open: bool,
+) -> Result<RoleChange, StateRv> {
+    if cur.role == role {
+        return Err(StateRv::NothingToDo);
+    }
+    let mut change = RoleChange {
+        state: DevState { role, ..cur },
+        forced: false,
+        split_brain: false,
+    };
+    loop {
+        match check(&change.state, fencing_resource, open) {
+            StateRv::Success => return Ok(change),
+            StateRv::NoUpToDateDisk
+                if force
+                    && !change.forced
+                    && change.state.disk >= DiskState::Inconsistent
+                    && change.state.disk < DiskState::UpToDate =>
+            {
+                change.state.disk = DiskState::UpToDate;
+                change.forced = true;
+            }
+            StateRv::PrimaryNop if force && !change.split_brain => {
+                change.state.pdsk = DiskState::Outdated;
+                change.split_brain = true;
+            }
+            refused => return Err(refused),
+        }
+    }
+}
+
+/// drbd_uuid_set(): sets UUID `idx`, moving its old value, if any, into the history.
+pub(crate) fn uuid_set(uuids: &mut [u64; 4], idx: usize, val: u64, primary: bool) {
+    let Some(&old) = uuids.get(idx) else {
+        return;
+    };
+    if old != 0 {
+        uuids[UI_HISTORY_END] = uuids[UI_HISTORY_START];
+        uuids[UI_HISTORY_START] = old;
+    }
+    raw_set(uuids, idx, val, primary);
+}
+
+/// __drbd_uuid_set(): the current UUID's lowest bit says whether the data was Primary.
+fn raw_set(uuids: &mut [u64; 4], idx: usize, val: u64, primary: bool) {
+    let val = match (idx, primary) {
+        (UI_CURRENT, true) => val | 1,
+        (UI_CURRENT, false) => val & !1,
+        _ => val,
+    };
+    if let Some(slot) = uuids.get_mut(idx) {
+        *slot = val;
+    }
+}
+
+/// drbd_uuid_new_current(): the data begins a new generation `random`; the old one becomes the
+/// bitmap UUID, the base of the changes the bitmap records. Returns the bitmap UUID it replaced,
+/// which should have been 0 (the C module warns "bm UUID was already set").
+pub(crate) fn uuid_new_current(uuids: &mut [u64; 4], random: u64, primary: bool) -> u64 {
+    let replaced = uuids[UI_BITMAP];
+    uuids[UI_BITMAP] = uuids[UI_CURRENT];
+    raw_set(uuids, UI_CURRENT, random, primary);
+    replaced
+}
+
+/// The UUID updates of a successful role change without a connection (drbd_set_role()): a new
+/// Primary starts a new data generation unless the bitmap already has a base, or when forced;
+/// the current UUID's lowest bit follows the role. Returns whether a new current UUID was made.
+pub(crate) fn role_uuids(uuids: &mut [u64; 4], change: &RoleChange, random: u64) -> bool {
+    if change.state.role == Role::Secondary {
+        uuids[UI_CURRENT] &= !1;
+        return false;
+    }
+    let new = uuids[UI_BITMAP] == 0 || change.forced;
+    if new {
+        uuid_new_current(uuids, random, true);
+    }
+    uuids[UI_CURRENT] |= 1;
+    new
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attached(disk: DiskState) -> DevState {
+        DevState {
+            disk,
+            ..DevState::new_minor()
+        }
+    }
+
+    #[test]
+    fn primary_needs_up_to_date_data_or_force() {
+        use DiskState::*;
+        let s = attached(UpToDate);
+        let ok = set_role(s, Role::Primary, false, false, false).unwrap();
+        assert_eq!((ok.state.role, ok.forced), (Role::Primary, false));
+        for disk in [Inconsistent, Outdated, Consistent] {
+            assert_eq!(
+                set_role(attached(disk), Role::Primary, false, false, false),
+                Err(StateRv::NoUpToDateDisk)
+            );
+            let forced = set_role(attached(disk), Role::Primary, true, false, false).unwrap();
+            assert_eq!((forced.state.disk, forced.forced), (UpToDate, true));
+        }
+        // force never makes up data where there is no disk
+        assert_eq!(
+            set_role(attached(Diskless), Role::Primary, true, false, false),
+            Err(StateRv::NoUpToDateDisk)
+        );
+        assert_eq!(
+            set_role(s, Role::Secondary, false, false, false),
+            Err(StateRv::NothingToDo)
+        );
+    }
+
+    #[test]
+    fn resource_fencing_and_open_devices() {
+        let s = attached(DiskState::UpToDate);
+        assert_eq!(
+            set_role(s, Role::Primary, false, true, false),
+            Err(StateRv::PrimaryNop)
+        );
+        let forced = set_role(s, Role::Primary, true, true, false).unwrap();
+        assert!(forced.split_brain && !forced.forced);
+        assert_eq!(forced.state.pdsk, DiskState::Outdated);
+        let primary = DevState {
+            role: Role::Primary,
+            ..s
+        };
+        assert_eq!(
+            set_role(primary, Role::Secondary, false, false, true),
+            Err(StateRv::DeviceInUse)
+        );
+        assert!(set_role(primary, Role::Secondary, false, false, false).is_ok());
+        assert_eq!(StateRv::DeviceInUse as i32, -12);
+    }
+
+    #[test]
+    fn uuids_as_drbd_main() {
+        // after create-md: UUID_JUST_CREATED, nothing else
+        let mut u = [4, 0, 0, 0];
+        let change = set_role(
+            attached(DiskState::Inconsistent),
+            Role::Primary,
+            true,
+            false,
+            false,
+        )
+        .unwrap();
+        assert!(role_uuids(&mut u, &change, 0xabcd_0000));
+        assert_eq!(u, [0xabcd_0001, 4, 0, 0]);
+        // Secondary again: only the Primary bit goes
+        let back = RoleChange {
+            state: DevState {
+                role: Role::Secondary,
+                ..change.state
+            },
+            forced: false,
+            split_brain: false,
+        };
+        assert!(!role_uuids(&mut u, &back, 0));
+        assert_eq!(u, [0xabcd_0000, 4, 0, 0]);
+        // Primary again with a bitmap UUID set: same generation
+        let again = RoleChange {
+            forced: false,
+            ..change
+        };
+        assert!(!role_uuids(&mut u, &again, 0x1234));
+        assert_eq!(u, [0xabcd_0001, 4, 0, 0]);
+        // new-current-uuid: bitmap UUID into history, new generation
+        uuid_set(&mut u, UI_BITMAP, 0, true);
+        assert_eq!(u, [0xabcd_0001, 0, 4, 0]);
+        assert_eq!(uuid_new_current(&mut u, 0x5678, true), 0);
+        assert_eq!(u, [0x5679, 0xabcd_0001, 4, 0]);
+        uuid_set(&mut u, UI_BITMAP, 0, true);
+        assert_eq!(u, [0x5679, 0, 0xabcd_0001, 4]);
+        // out-of-range indexes are ignored
+        uuid_set(&mut u, 9, 1, true);
+        assert_eq!(u, [0x5679, 0, 0xabcd_0001, 4]);
+    }
+}
