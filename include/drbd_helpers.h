@@ -20,6 +20,8 @@ struct blk_mq_tag_set;
 struct queue_limits;
 struct block_device;
 struct request;
+struct bio;
+struct blk_mq_hw_ctx;
 struct request_queue;
 struct lock_class_key;
 
@@ -49,6 +51,8 @@ sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev);
 /* blk-mq */
 struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim);
 void *drbd_rs_rq_to_pdu(struct request *rq);
+void drbd_rs_submit_bio_unplugged(struct bio *bio);
+void drbd_rs_set_fq_lock_class(struct blk_mq_hw_ctx *hctx);
 struct queue_limits drbd_rs_queue_limits_start_update(struct request_queue *q);
 
 /* spinlocks with interrupts disabled */

@@ -242,6 +242,18 @@ fn down(config: &mut Config, index: usize) -> (RetCode, &'static str) {
         }
         None => return (RetCode::ResNotKnown, "unknown resource"),
     };
+    // demote every volume first: an open device stops it all
+    for minor in minors.iter() {
+        let Some(at) = config.find_minor(*minor) else {
+            continue;
+        };
+        let (ret, _) = with_device(config, at, |name, dev| {
+            role::set_role(name, dev, Role::Secondary, false)
+        });
+        if !matches!(ret, RetCode::StateSuccess | RetCode::StateNothingToDo) {
+            return (ret, "failed to demote");
+        }
+    }
     for minor in minors.iter() {
         let Some(at) = config.find_minor(*minor) else {
             continue;

@@ -307,7 +307,7 @@ unsafe fn submit_clone<T: DiskOps>(rq: *mut bindings::request, bio: *mut binding
     unsafe {
         (*bio).bi_private = rq.cast();
         (*bio).bi_end_io = Some(clone_endio::<T>);
-        bindings::submit_bio(bio);
+        bindings::drbd_rs_submit_bio_unplugged(bio);
     }
 }
 
@@ -455,6 +455,23 @@ unsafe extern "C" fn queue_rq<T: DiskOps>(
     BLK_STS_OK
 }
 
+/// Gives the flush queue of our queue a lock class of its own: our flush requests end inside
+/// the backing device's flush completion, under its flush lock of the same default class, which
+/// lockdep would take for recursion (as nvme-loop and dm do).
+///
+/// # Safety
+///
+/// Called by blk-mq with a hardware context of one of our queues.
+unsafe extern "C" fn init_hctx(
+    hctx: *mut bindings::blk_mq_hw_ctx,
+    _data: *mut c_void,
+    _index: kernel::ffi::c_uint,
+) -> c_int {
+    // SAFETY: blk-mq passes a hardware context with its flush queue.
+    unsafe { bindings::drbd_rs_set_fq_lock_class(hctx) };
+    0
+}
+
 /// Writes "drbd<minor>" into a C name buffer, NUL-terminated.
 fn disk_name(dst: &mut [kernel::ffi::c_char], minor: u32) {
     struct Buf<'a>(&'a mut [kernel::ffi::c_char], usize);
@@ -503,6 +520,7 @@ impl<T: DiskOps> Disk<T> {
             },
             mq_ops: bindings::blk_mq_ops {
                 queue_rq: Some(queue_rq::<T>),
+                init_hctx: Some(init_hctx),
                 ..Default::default()
             },
             clones: Default::default(),

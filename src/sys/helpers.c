@@ -6,6 +6,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/blk-mq.h>
+#include <linux/sched.h>
 #include <net/genetlink.h>
 
 #include "drbd_helpers.h"
@@ -71,6 +72,28 @@ struct gendisk *drbd_rs_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct que
 }
 
 sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev) { return bdev_nr_sectors(bdev); }
+
+/* the flush lock of our queues, a class of its own: see init_hctx() in blk.rs */
+void drbd_rs_set_fq_lock_class(struct blk_mq_hw_ctx *hctx)
+{
+	static struct lock_class_key key;
+
+	blk_mq_hctx_set_fq_lock_class(hctx, &key);
+}
+
+/*
+ * submit_bio() from queue_rq(): blk-mq may be flushing the submitter's plug list while it calls
+ * us, and a bio of ours would join that very list (current->plug) under its iterator. Submit
+ * without the plug, as if from a context of our own.
+ */
+void drbd_rs_submit_bio_unplugged(struct bio *bio)
+{
+	struct blk_plug *plug = current->plug;
+
+	current->plug = NULL;
+	submit_bio(bio);
+	current->plug = plug;
+}
 
 void *drbd_rs_rq_to_pdu(struct request *rq) { return blk_mq_rq_to_pdu(rq); }
 

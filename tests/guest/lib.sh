@@ -152,6 +152,12 @@ fio() {
 		/host/usr/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu/ceph /host/usr/bin/fio "$@"
 }
 
+# host_run PROGRAM ARG...: runs a program of the host's root (mkfs.ext4, say), as fio above.
+host_run() {
+	/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path \
+		/host/usr/lib/x86_64-linux-gnu "$@"
+}
+
 # share KEY VALUE / fetch KEY: pass a value (a checksum, say) between guests; fetch waits until
 # some guest has shared KEY.
 share() { _ctl "SET $1 $2"; }
