@@ -136,7 +136,10 @@ fn rewrite_bitmap(dev: &mut Device, all: bool) -> Result<(), RetCode> {
         }
         io.bits_set = view.count();
     }
-    io.al_suspended = all;
+    // a clean bitmap has changes to track again (a full one keeps what the log was doing)
+    if !all {
+        io.al_suspended = false;
+    }
     let written = write_bitmap(&mut io);
     *dev.io.ldev.lock() = Some(io);
     written
