@@ -353,7 +353,7 @@ pub(crate) struct IoLdev {
     pub(crate) md: Arc<Bdev>,
     pub(crate) layout: Layout,
     /// The bitmap: one bit per 4 KiB of the device, set where the peer's copy may differ.
-    pub(crate) bitmap: KVec<u64>,
+    pub(crate) bitmap: KVVec<u64>,
     /// Bits of the bitmap in use: the device size in 4 KiB blocks.
     pub(crate) bits: u64,
     /// Bits set, kept up to date with every change (C: `bm_set`).

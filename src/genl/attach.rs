@@ -245,7 +245,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
     let Ok(words) = usize::try_from(words_for_bits(bits)) else {
         return (RetCode::NoMemBitmap, "");
     };
-    let Ok(mut bitmap) = KVec::from_elem(0u64, words, GFP_KERNEL) else {
+    let Ok(mut bitmap) = KVVec::from_elem(0u64, words, GFP_KERNEL) else {
         return (RetCode::NoMemBitmap, "");
     };
     let mut bits_set = match read_bitmap(&md, &layout, bitmap.as_mut_slice(), bits) {

@@ -27,30 +27,30 @@ jobs() {
 	job seqwrite-1m --rw=write --bs=1M --iodepth=4
 }
 
+# up_standalone UP-COMMAND...: a fresh r0 brought up, with a clean bitmap (so that the activity
+# log works as on a synced device, not suspended), then Primary.
 up_standalone() {
-	two_node_res r0
-	ip addr add 10.0.0.1/32 dev lo
 	step "create-md" drbdadm create-md --force r0
-	step "up" drbdadm up r0
+	step "up" "$@"
+	step "clean bitmap" /lib/drbd/drbdsetup-84 new-current-uuid 0 --clear-bitmap
 	step "primary" drbdadm primary --force r0
 }
 
 g1() {
 	TARGET=/dev/vda TNAME=raw jobs
 
+	two_node_res r0
+	ip addr add 10.0.0.1/32 dev lo
 	step "load the C module" /sbin/modprobe drbd
-	up_standalone
+	up_standalone drbdadm up r0
 	TARGET=/dev/drbd0 TNAME=c jobs
 	step "down" drbdadm down r0
 	step "unload the C module" /sbin/rmmod drbd
 
+	# drbd-rs has no connect yet: "up" without it (the C module waits for its peer meanwhile)
 	step "load drbd-rs" /sbin/insmod /lib/modules/drbd-rs/drbd.ko
-	if drbdadm create-md --force r0 >/dev/null 2>&1 && drbdadm up r0 2>/dev/null &&
-		drbdadm primary --force r0 2>/dev/null; then
-		TARGET=/dev/drbd0 TNAME=ours jobs
-	else
-		say "BENCH-SKIP ours: drbd-rs cannot run r0 as Primary yet (no connect, primary or data path)"
-	fi
-	drbdadm down r0 >/dev/null 2>&1
+	up_standalone sh -c "drbdadm new-resource r0 && drbdadm new-minor r0 && drbdadm attach r0"
+	TARGET=/dev/drbd0 TNAME=ours jobs
+	step "down" drbdadm down r0
 	step "unload drbd-rs" /sbin/rmmod drbd
 }
