@@ -11,13 +11,14 @@
 use super::config::{Conf, Name};
 use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
+use super::schema::F_INVARIANT;
 use super::structs::DISK_CONF;
-use crate::actlog::lru::{ActLog, Slot, MAX_SLOTS};
+use crate::actlog::lru::{ActLog, Slot};
 use crate::actlog::transaction::al_tr_number_to_on_disk_sector;
 use crate::bitmap::math::{bits_for_capacity, pages_for_bits, words_for_bits, Bits, PAGE_BYTES};
 use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN, MDF_FULL_SYNC};
 use crate::model::attach::{
-    attach_disk_states, crashed_primary, md_flags, new_dev_size, SizeInputs,
+    attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents, SizeInputs,
 };
 use crate::model::state::DiskState;
 use crate::resource::{AlBufs, Device, IoLdev, Ldev};
@@ -160,7 +161,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
     if dev.state.disk != DiskState::Diskless {
         return (RetCode::DiskConfigured, "");
     }
-    let conf = match disk_conf(top) {
+    let mut conf = match disk_conf(top) {
         Ok(conf) => conf,
         Err(answer) => return answer,
     };
@@ -290,7 +291,12 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
     let (Ok(backing), Ok(md)) = (Arc::new(backing, GFP_KERNEL), Arc::new(md, GFP_KERNEL)) else {
         return (RetCode::NoMem, "");
     };
-    let al_extents = conf.num("al_extents").clamp(1, MAX_SLOTS as i64) as usize;
+    let al_extents = sanitize_al_extents(conf.num("al_extents"), layout.al_size_4k);
+    conf.set_num("al_extents", i64::from(al_extents));
+    if conf.num("resync_rate") < 1 {
+        conf.set_num("resync_rate", 1);
+    }
+    let al_extents = al_extents as usize;
     let (Ok(slots), Ok(al_bufs)) = (
         KVec::from_elem(Slot::FREE, al_extents, GFP_KERNEL),
         AlBufs::new(),
@@ -378,5 +384,84 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     dev.state.pdsk = DiskState::Unknown;
     dev.size = 0;
     dev.disk.set_capacity(0);
+    (RetCode::NoError, "")
+}
+
+/// `drbd_adm_disk_opts`: changes the options of an attached disk. The devices (invariant) stay;
+/// a new `al-extents` gets a new, empty active set once no write is in flight, as
+/// drbd_check_al_size() swaps in a new cache; `al-updates` is recorded in the meta data flags.
+#[inline(never)]
+pub(crate) fn disk_options(
+    res: &Name,
+    dev: &mut Device,
+    top: &TopLevel<'_>,
+    set_defaults: bool,
+) -> (RetCode, &'static str) {
+    let state = dev.state;
+    let Some(ldev) = dev.ldev.as_mut() else {
+        return (RetCode::NoDisk, "");
+    };
+    let Ok(mut conf) = KBox::new(*ldev.conf, GFP_KERNEL) else {
+        return (RetCode::NoMem, "");
+    };
+    if set_defaults {
+        conf.reset_changeable();
+    }
+    if let Some(nest) = top.get(DISK_CONF.tla) {
+        let Ok(fields) = Fields::parse(&DISK_CONF, nest.payload) else {
+            return (RetCode::MandatoryTag, "invalid attribute value");
+        };
+        let invariant = DISK_CONF
+            .fields
+            .iter()
+            .any(|f| f.flags & F_INVARIANT != 0 && fields.get(f.name).is_some());
+        if invariant {
+            return (RetCode::MandatoryTag, "can not change invariant setting");
+        }
+        if conf.update(&fields).is_err() {
+            return (RetCode::MandatoryTag, "invalid attribute value");
+        }
+    }
+    if conf.num("resync_rate") < 1 {
+        conf.set_num("resync_rate", 1);
+    }
+    let al_extents = sanitize_al_extents(conf.num("al_extents"), ldev.layout.al_size_4k);
+    conf.set_num("al_extents", i64::from(al_extents));
+    let al_updates = conf.num("al_updates") != 0;
+
+    // A new active set of the new size, swapped in with no write in flight.
+    let resize = ldev.conf.num("al_extents") != i64::from(al_extents);
+    let new_slots = if resize {
+        match KVec::from_elem(Slot::FREE, al_extents as usize, GFP_KERNEL) {
+            Ok(slots) => Some(slots),
+            Err(_) => return (RetCode::NoMem, ""),
+        }
+    } else {
+        None
+    };
+    {
+        let _frozen = dev.disk.freeze();
+        let mut guard = dev.io.ldev.lock();
+        if let Some(io) = guard.as_mut() {
+            if let Some(slots) = new_slots {
+                match ActLog::new(slots, io.al.tr_number()) {
+                    Ok(al) if io.al.idle() => io.al = al,
+                    _ => {
+                        return (
+                            RetCode::NoMem,
+                            "Try again without changing current al-extents setting",
+                        )
+                    }
+                }
+            }
+            io.al_updates = al_updates;
+        }
+    }
+    ldev.conf = conf;
+    ldev.al_updates = al_updates;
+    ldev.update_flags(&state);
+    if write_superblock(ldev).is_err() {
+        log(res, dev, &"meta data write failed");
+    }
     (RetCode::NoError, "")
 }

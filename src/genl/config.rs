@@ -6,7 +6,7 @@
 
 use crate::genl::nla::{Fields, NlaWriter, Overflow, ParseError, Value, NLA_F_NESTED};
 use crate::genl::schema::{Default, StructDef, GENLA_F_MANDATORY};
-use crate::genl::schema::{FieldType, F_SENSITIVE};
+use crate::genl::schema::{FieldType, F_INVARIANT, F_SENSITIVE};
 use crate::genl::structs::{
     CFG_CONTEXT, DEVICE_INFO, DEVICE_STATISTICS, RESOURCE_INFO, RESOURCE_OPTS, RESOURCE_STATISTICS,
     STATE_INFO,
@@ -170,6 +170,37 @@ impl Conf {
             str_index += usize::from(matches!(f.ty, FieldType::Str { .. }));
         }
         None
+    }
+
+    /// Sets a number or flag field (an unknown name changes nothing).
+    pub(crate) fn set_num(&mut self, name: &str, value: i64) {
+        if let Some(i) = self.def.fields.iter().position(|f| f.name == name) {
+            if let Some(n) = self.nums.get_mut(i) {
+                *n = value;
+            }
+        }
+    }
+
+    /// `set_*_defaults` for a change (`--set-defaults`): every field that may change goes back
+    /// to its default; the invariant ones (the devices of a disk) stay.
+    pub(crate) fn reset_changeable(&mut self) {
+        let mut str_index = 0;
+        for (i, f) in self.def.fields.iter().enumerate() {
+            let is_str = matches!(f.ty, FieldType::Str { .. });
+            if f.flags & F_INVARIANT == 0 {
+                if is_str {
+                    if let Some(slot) = self.strs.get_mut(str_index) {
+                        *slot = ([0; CONF_STR_MAX], 0);
+                    }
+                } else if let Some(n) = self.nums.get_mut(i) {
+                    *n = match f.default {
+                        Default::Num(v) => v,
+                        _ => 0,
+                    };
+                }
+            }
+            str_index += usize::from(is_str);
+        }
     }
 
     /// A number or flag field's value (0 for an unknown name).

@@ -399,6 +399,10 @@ impl Handler for Admin {
                     }
                 }
                 (schema::INVALIDATE, _, Some(d)) => with_device(&mut config, d, role::invalidate),
+                (schema::CHG_DISK_OPTS, _, Some(d)) => with_device(&mut config, d, |name, dev| {
+                    let defaults = req.user_flags & schema::F_SET_DEFAULTS != 0;
+                    attach::disk_options(name, dev, &p.top, defaults)
+                }),
                 (schema::DEL_RESOURCE, Some(i), _) => del_resource(&mut config, i),
                 (schema::DOWN, Some(i), _) => down(&mut config, i),
                 (schema::RESOURCE_OPTS, Some(i), _) => resource_options(&mut config, i, req, &p),

@@ -149,6 +149,7 @@ pub(crate) const SECONDARY: u8 = 15;
 pub(crate) const NEW_C_UUID: u8 = 16;
 pub(crate) const DETACH: u8 = 18;
 pub(crate) const INVALIDATE: u8 = 19;
+pub(crate) const CHG_DISK_OPTS: u8 = 28;
 pub(crate) const DOWN: u8 = 27;
 pub(crate) const GET_RESOURCES: u8 = 30;
 pub(crate) const GET_DEVICES: u8 = 31;
@@ -176,7 +177,7 @@ pub(crate) const OPS: [Op; 31] = [
     admin(29, "net-options", Connection),
     admin(11, "disconnect", Connection),
     admin(ATTACH, "attach", Minor),
-    admin(28, "disk-options", Minor),
+    admin(CHG_DISK_OPTS, "disk-options", Minor),
     admin(13, "resize", Minor),
     admin(PRIMARY, "primary", Minor),
     admin(SECONDARY, "secondary", Minor),

@@ -83,6 +83,23 @@ pub(crate) fn attach_disk_states(
     (disk, pdsk)
 }
 
+/// `DRBD_AL_EXTENTS_MIN` and `DRBD_AL_EXTENTS_MAX` (drbd_limits.h).
+pub(crate) const AL_EXTENTS_MIN: i64 = 7;
+pub(crate) const AL_EXTENTS_MAX: i64 = 0xfffe;
+
+/// `al-extents` as sanitize_disk_conf() corrects it: at least 7, and no more than the on-disk
+/// ring can describe (919 slots of context per 4 KiB transaction, one transaction may be torn).
+pub(crate) fn sanitize_al_extents(requested: i64, al_size_4k: u64) -> u32 {
+    const CONTEXT: u64 = 919;
+    let sufficient_on_disk = (AL_EXTENTS_MAX as u64).div_ceil(CONTEXT);
+    let max = if al_size_4k > sufficient_on_disk {
+        AL_EXTENTS_MAX
+    } else {
+        (al_size_4k.saturating_sub(1) * CONTEXT) as i64
+    };
+    requested.max(AL_EXTENTS_MIN).min(max).max(0) as u32
+}
+
 /// Whether the superblock flags tell of a Primary that crashed: its Primary indicator was left
 /// on disk, or an earlier attach found one (drbd_adm_attach()).
 pub(crate) fn crashed_primary(flags: u32) -> bool {
@@ -162,6 +179,19 @@ mod tests {
         assert_eq!((big.sectors, big.user_too_big), (1000, true));
         assert!(size(0, 0, 0, 0).both_diskless);
         assert!(!size(0, 1000, 0, 0).both_diskless);
+    }
+
+    #[test]
+    fn al_extents_as_sanitize_disk_conf() {
+        // the default ring: 8 blocks of 4 KiB
+        assert_eq!(sanitize_al_extents(1237, 8), 1237);
+        assert_eq!(sanitize_al_extents(3, 8), 7);
+        assert_eq!(sanitize_al_extents(65534, 8), 7 * 919);
+        // beyond 72 blocks (ceil(65534 / 919)) the slot numbers are the limit
+        assert_eq!(sanitize_al_extents(65534, 72), 71 * 919);
+        assert_eq!(sanitize_al_extents(65534, 73), 65534);
+        assert_eq!(sanitize_al_extents(70000, 1000), 65534);
+        assert_eq!(sanitize_al_extents(-5, 8), 7);
     }
 
     #[test]

@@ -27,11 +27,14 @@ jobs() {
 	job seqwrite-1m --rw=write --bs=1M --iodepth=4
 }
 
-# up_standalone UP-COMMAND...: a fresh r0 brought up, with a clean bitmap (so that the activity
-# log works as on a synced device, not suspended), then Primary.
+# up_standalone: a fresh r0 attached, StandAlone (drbd-rs has no connect yet, and C wants
+# StandAlone for the next step), with a clean bitmap (so that the activity log works as on a
+# synced device, not suspended), then Primary.
 up_standalone() {
 	step "create-md" drbdadm create-md --force r0
-	step "up" "$@"
+	step "new-resource" drbdadm new-resource r0
+	step "new-minor" drbdadm new-minor r0
+	step "attach" drbdadm attach r0
 	step "clean bitmap" /lib/drbd/drbdsetup-84 new-current-uuid 0 --clear-bitmap
 	step "primary" drbdadm primary --force r0
 }
@@ -40,16 +43,14 @@ g1() {
 	TARGET=/dev/vda TNAME=raw jobs
 
 	two_node_res r0
-	ip addr add 10.0.0.1/32 dev lo
 	step "load the C module" /sbin/modprobe drbd
-	up_standalone drbdadm up r0
+	up_standalone
 	TARGET=/dev/drbd0 TNAME=c jobs
 	step "down" drbdadm down r0
 	step "unload the C module" /sbin/rmmod drbd
 
-	# drbd-rs has no connect yet: "up" without it (the C module waits for its peer meanwhile)
 	step "load drbd-rs" /sbin/insmod /lib/modules/drbd-rs/drbd.ko
-	up_standalone sh -c "drbdadm new-resource r0 && drbdadm new-minor r0 && drbdadm attach r0"
+	up_standalone
 	TARGET=/dev/drbd0 TNAME=ours jobs
 	step "down" drbdadm down r0
 	step "unload drbd-rs" /sbin/rmmod drbd

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-# primary, secondary, new-current-uuid and invalidate with raw drbdsetup-84, including the
-# refusals (Inconsistent without --force, secondary or down while open, invalidate of a Primary,
-# Diskless), the same with drbd-rs as with C: messages, exit codes, /proc/drbd, show-gi and the
+# primary, secondary, new-current-uuid, invalidate and disk-options with raw drbdsetup-84,
+# including the refusals (Inconsistent without --force, secondary or down while open, invalidate
+# of a Primary, Diskless), the same with drbd-rs as with C: messages, exit codes, /proc/drbd, show-gi and the
 # meta data. UUIDs are random, so they are masked, except the fixed ones.
 #@ guests: 1
 #@ disks: 64M
@@ -50,8 +50,17 @@ commands() {
 	s84 invalidate 0
 	show_proc
 	gi
+	echo "== disk-options"
+	s84 disk-options 0 --al-extents=3001 --resync-rate=100M
+	s84 disk-options 0 --al-extents=100000 --al-updates=no
+	s84 show
+	gi
+	s84 disk-options 0 /dev/vdb
+	s84 disk-options 0 --set-defaults
+	s84 show
 	s84 detach 0
 	s84 new-current-uuid 0
+	s84 disk-options 0 --al-extents=3001
 	s84 invalidate 0
 	s84 down r0
 	echo "== dump-md"
