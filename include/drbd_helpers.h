@@ -38,6 +38,7 @@ struct sk_buff *drbd_rs_genlmsg_new(size_t payload);
 void drbd_rs_genlmsg_end(struct sk_buff *skb, void *hdr);
 int drbd_rs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
 void drbd_rs_nlmsg_free(struct sk_buff *skb);
+int drbd_rs_genlmsg_multicast_events(const struct genl_family *family, struct sk_buff *skb);
 unsigned int drbd_rs_skb_tailroom(const struct sk_buff *skb);
 unsigned int drbd_rs_skb_len(const struct sk_buff *skb);
 

@@ -438,6 +438,8 @@ pub(crate) struct Device {
     pub(crate) size: u64,
     /// The backing disk, while attached. Dropped before `disk`: the claims go first.
     pub(crate) ldev: Option<KBox<Ldev>>,
+    /// State changes not yet announced on the `events` group: (before, after).
+    pub(crate) changes: KVec<(DevState, DevState)>,
     /// Removes `/dev/drbdN` when dropped.
     pub(crate) disk: Disk<DevIo>,
     pub(crate) io: Arc<DevIo>,
@@ -469,6 +471,7 @@ impl Device {
             state,
             size: 0,
             ldev: None,
+            changes: KVec::new(),
             disk,
             io,
         })
@@ -479,6 +482,15 @@ impl Device {
     pub(crate) fn holder(&self) -> *const core::ffi::c_void {
         let io: &DevIo = &self.io;
         (io as *const DevIo).cast()
+    }
+
+    /// Changes the state, to be announced (C: the state change, and after_state_ch()'s
+    /// drbd_bcast_event()). A change that cannot be recorded is still made.
+    pub(crate) fn set_state(&mut self, new: DevState) {
+        if new != self.state {
+            let _ = self.changes.push((self.state, new), GFP_KERNEL);
+            self.state = new;
+        }
     }
 
     /// Whether `/dev/drbdN` is open.

@@ -20,7 +20,7 @@ use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN
 use crate::model::attach::{
     attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents, SizeInputs,
 };
-use crate::model::state::DiskState;
+use crate::model::state::{DevState, DiskState};
 use crate::resource::{AlBufs, Device, IoLdev, Ldev};
 use crate::sys::bdev::{Bdev, MD_IO_BYTES};
 use kernel::ffi::c_void;
@@ -232,135 +232,152 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
         return (RetCode::MdDiskTooSmall, "");
     }
 
-    // The device's size, and its bitmap.
-    let size = new_dev_size(SizeInputs {
-        la_size: sb.la_size_sect,
-        my_max: max,
-        peer: 0,
-        user: disk_size,
+    // From here on the disk is Attaching (C: NS(disk, D_ATTACHING)); a failure makes it
+    // Diskless again.
+    let diskless = dev.state;
+    dev.set_state(DevState {
+        disk: DiskState::Attaching,
+        ..diskless
     });
-    if size.user_too_big {
-        log(res, dev, &"Requested disk size is too big");
-    }
-    let bits = bits_for_capacity(size.sectors);
-    let Ok(words) = usize::try_from(words_for_bits(bits)) else {
-        return (RetCode::NoMemBitmap, "");
-    };
-    let Ok(mut bitmap) = KVVec::from_elem(0u64, words, GFP_KERNEL) else {
-        return (RetCode::NoMemBitmap, "");
-    };
-    let mut bits_set = match read_bitmap(&md, &layout, bitmap.as_mut_slice(), bits) {
-        Ok(n) => n,
-        Err(ret) => return (ret, ""),
-    };
-    if sb.flags & MDF_FULL_SYNC != 0 {
-        pr_info!(
-            "{}/{} drbd{}: Assuming that all blocks are out of sync (aka FullSync)\n",
-            res,
-            dev.volume,
-            dev.minor
-        );
-        if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), bits) {
-            view.set_range(0..bits);
-            bits_set = bits;
+    let answer = 'attaching: {
+        // The device's size, and its bitmap.
+        let size = new_dev_size(SizeInputs {
+            la_size: sb.la_size_sect,
+            my_max: max,
+            peer: 0,
+            user: disk_size,
+        });
+        if size.user_too_big {
+            log(res, dev, &"Requested disk size is too big");
         }
-    }
-
-    // A grown device: the new part is out of sync (drbd_bm_resize(..., set_new_bits)).
-    let old_bits = bits_for_capacity(sb.la_size_sect).min(bits);
-    let size_changed = sb.la_size_sect != size.sectors;
-    if size_changed {
-        if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), bits) {
-            bits_set += view.set_range(old_bits..bits);
-        }
-    }
-
-    // The disk states, and the meta data that records them.
-    let fencing_dont_care = conf.num("fencing") == 0;
-    let (disk, pdsk) = attach_disk_states(sb.flags, fencing_dont_care);
-    let pdsk = pdsk.unwrap_or(dev.state.pdsk);
-    let crashed = crashed_primary(sb.flags);
-    let al_updates = conf.num("al_updates") != 0;
-    sb.flags = md_flags(sb.flags, false, disk, pdsk, crashed, al_updates);
-    sb.la_size_sect = size.sectors;
-    sb.uuid[0] &= !1; // not Primary
-    sb.al_nr_extents = conf.num("al_extents") as u32;
-    sb.al_stripes = layout.al_stripes;
-    sb.al_stripe_size_4k = layout.al_stripe_size_4k;
-    sb.la_peer_max_bio_size = sb.la_peer_max_bio_size.max(MAX_BIO_SIZE_SAFE);
-    let (Ok(backing), Ok(md)) = (Arc::new(backing, GFP_KERNEL), Arc::new(md, GFP_KERNEL)) else {
-        return (RetCode::NoMem, "");
-    };
-    let al_extents = sanitize_al_extents(conf.num("al_extents"), layout.al_size_4k);
-    conf.set_num("al_extents", i64::from(al_extents));
-    if conf.num("resync_rate") < 1 {
-        conf.set_num("resync_rate", 1);
-    }
-    let al_extents = al_extents as usize;
-    let (Ok(slots), Ok(al_bufs)) = (
-        KVec::from_elem(Slot::FREE, al_extents, GFP_KERNEL),
-        AlBufs::new(),
-    ) else {
-        return (RetCode::NoMem, "");
-    };
-    let Ok(al) = ActLog::new(slots, 0) else {
-        return (RetCode::NoMem, "");
-    };
-    let io = IoLdev {
-        data: backing.clone(),
-        md: md.clone(),
-        layout,
-        bitmap,
-        bits,
-        bits_set,
-        al_writes: 0,
-        // all out of sync: nothing for the log to track (drbd_suspend_al())
-        al_suspended: bits_set == bits,
-        al_updates,
-        al,
-        al_bufs: Some(al_bufs),
-    };
-    let ldev = Ldev {
-        _backing: backing,
-        md,
-        layout,
-        sb,
-        conf,
-        crashed,
-        al_updates,
-    };
-    let (Ok(mut io), Ok(mut ldev)) = (KBox::new(io, GFP_KERNEL), KBox::new(ldev, GFP_KERNEL))
-    else {
-        return (RetCode::NoMem, "");
-    };
-    // drbd_determine_dev_size(): a new size rewrites the activity log and the whole bitmap.
-    let written = if size_changed {
-        initialize_al(&mut io).and_then(|()| write_bitmap(&mut io))
-    } else {
-        Ok(())
-    };
-    if let Err(ret) = written.and_then(|()| write_superblock(&mut ldev)) {
-        log(res, dev, &"meta data write failed");
-        return (ret, "");
-    }
-    {
-        // no request in flight while the disk and its limits change
-        let frozen = dev.disk.freeze();
-        if dev.disk.stack_limits(&frozen, &io.data).is_err() {
-            log(
+        let bits = bits_for_capacity(size.sectors);
+        let Ok(words) = usize::try_from(words_for_bits(bits)) else {
+            break 'attaching (RetCode::NoMemBitmap, "");
+        };
+        let Ok(mut bitmap) = KVVec::from_elem(0u64, words, GFP_KERNEL) else {
+            break 'attaching (RetCode::NoMemBitmap, "");
+        };
+        let mut bits_set = match read_bitmap(&md, &layout, bitmap.as_mut_slice(), bits) {
+            Ok(n) => n,
+            Err(ret) => break 'attaching (ret, ""),
+        };
+        if sb.flags & MDF_FULL_SYNC != 0 {
+            pr_info!(
+                "{}/{} drbd{}: Assuming that all blocks are out of sync (aka FullSync)\n",
                 res,
-                dev,
-                &"could not take the backing device's queue limits",
+                dev.volume,
+                dev.minor
             );
+            if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), bits) {
+                view.set_range(0..bits);
+                bits_set = bits;
+            }
         }
-        *dev.io.ldev.lock() = Some(io);
+
+        // A grown device: the new part is out of sync (drbd_bm_resize(..., set_new_bits)).
+        let old_bits = bits_for_capacity(sb.la_size_sect).min(bits);
+        let size_changed = sb.la_size_sect != size.sectors;
+        if size_changed {
+            if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), bits) {
+                bits_set += view.set_range(old_bits..bits);
+            }
+        }
+
+        // The disk states, and the meta data that records them.
+        let fencing_dont_care = conf.num("fencing") == 0;
+        let (disk, pdsk) = attach_disk_states(sb.flags, fencing_dont_care);
+        let pdsk = pdsk.unwrap_or(dev.state.pdsk);
+        let crashed = crashed_primary(sb.flags);
+        let al_updates = conf.num("al_updates") != 0;
+        sb.flags = md_flags(sb.flags, false, disk, pdsk, crashed, al_updates);
+        sb.la_size_sect = size.sectors;
+        sb.uuid[0] &= !1; // not Primary
+        sb.al_nr_extents = conf.num("al_extents") as u32;
+        sb.al_stripes = layout.al_stripes;
+        sb.al_stripe_size_4k = layout.al_stripe_size_4k;
+        sb.la_peer_max_bio_size = sb.la_peer_max_bio_size.max(MAX_BIO_SIZE_SAFE);
+        let (Ok(backing), Ok(md)) = (Arc::new(backing, GFP_KERNEL), Arc::new(md, GFP_KERNEL))
+        else {
+            break 'attaching (RetCode::NoMem, "");
+        };
+        let al_extents = sanitize_al_extents(conf.num("al_extents"), layout.al_size_4k);
+        conf.set_num("al_extents", i64::from(al_extents));
+        if conf.num("resync_rate") < 1 {
+            conf.set_num("resync_rate", 1);
+        }
+        let al_extents = al_extents as usize;
+        let (Ok(slots), Ok(al_bufs)) = (
+            KVec::from_elem(Slot::FREE, al_extents, GFP_KERNEL),
+            AlBufs::new(),
+        ) else {
+            break 'attaching (RetCode::NoMem, "");
+        };
+        let Ok(al) = ActLog::new(slots, 0) else {
+            break 'attaching (RetCode::NoMem, "");
+        };
+        let io = IoLdev {
+            data: backing.clone(),
+            md: md.clone(),
+            layout,
+            bitmap,
+            bits,
+            bits_set,
+            al_writes: 0,
+            // all out of sync: nothing for the log to track (drbd_suspend_al())
+            al_suspended: bits_set == bits,
+            al_updates,
+            al,
+            al_bufs: Some(al_bufs),
+        };
+        let ldev = Ldev {
+            _backing: backing,
+            md,
+            layout,
+            sb,
+            conf,
+            crashed,
+            al_updates,
+        };
+        let (Ok(mut io), Ok(mut ldev)) = (KBox::new(io, GFP_KERNEL), KBox::new(ldev, GFP_KERNEL))
+        else {
+            break 'attaching (RetCode::NoMem, "");
+        };
+        // drbd_determine_dev_size(): a new size rewrites the activity log and the whole bitmap.
+        let written = if size_changed {
+            initialize_al(&mut io).and_then(|()| write_bitmap(&mut io))
+        } else {
+            Ok(())
+        };
+        if let Err(ret) = written.and_then(|()| write_superblock(&mut ldev)) {
+            log(res, dev, &"meta data write failed");
+            break 'attaching (ret, "");
+        }
+        {
+            // no request in flight while the disk and its limits change
+            let frozen = dev.disk.freeze();
+            if dev.disk.stack_limits(&frozen, &io.data).is_err() {
+                log(
+                    res,
+                    dev,
+                    &"could not take the backing device's queue limits",
+                );
+            }
+            *dev.io.ldev.lock() = Some(io);
+        }
+        dev.set_state(DevState {
+            disk,
+            pdsk,
+            ..dev.state
+        });
+        dev.size = size.sectors;
+        dev.disk.set_capacity(size.sectors);
+        dev.ldev = Some(ldev);
+        (RetCode::NoError, "")
+    };
+    if answer.0 != RetCode::NoError {
+        dev.set_state(diskless);
     }
-    dev.state.disk = disk;
-    dev.state.pdsk = pdsk;
-    dev.size = size.sectors;
-    dev.disk.set_capacity(size.sectors);
-    dev.ldev = Some(ldev);
-    (RetCode::NoError, "")
+    answer
 }
 
 /// `adm_detach`: write the bitmap and the meta data back, release the disk, go Diskless.
@@ -380,8 +397,16 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
         log(res, dev, &"meta data write failed while detaching");
     }
     drop(ldev);
-    dev.state.disk = DiskState::Diskless;
-    dev.state.pdsk = DiskState::Unknown;
+    // C goes through Failed, announcing both changes
+    dev.set_state(DevState {
+        disk: DiskState::Failed,
+        ..dev.state
+    });
+    dev.set_state(DevState {
+        disk: DiskState::Diskless,
+        pdsk: DiskState::Unknown,
+        ..dev.state
+    });
     dev.size = 0;
     dev.disk.set_capacity(0);
     (RetCode::NoError, "")

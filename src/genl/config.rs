@@ -394,38 +394,52 @@ pub(crate) struct DiskStatus {
     pub(crate) bits_oos: u64,
 }
 
-/// `sib_reason` of a status reply (`SIB_GET_STATUS_REPLY`).
-const SIB_GET_STATUS_REPLY: u32 = 1;
+/// `sib_reason` of a status reply and of a state change event (`enum
+/// drbd_state_info_bcast_reason`).
+pub(crate) const SIB_GET_STATUS_REPLY: u32 = 1;
+pub(crate) const SIB_STATE_CHANGE: u32 = 2;
 
-/// What nla_put_status_info() reports of a device: its state word (`union drbd_state`), its
-/// size, counters (all zero until there is I/O), and with a disk its UUIDs, flags and bitmap
-/// totals.
-pub(crate) fn put_state_info(
-    out: &mut NlaWriter<'_>,
-    state: u32,
-    capacity: u64,
-    disk: Option<&DiskStatus>,
-) -> Result<(), Overflow> {
+/// What `DRBD_NLA_STATE_INFO` reports (nla_put_status_info()).
+pub(crate) struct StateInfo<'a> {
+    /// `SIB_*`.
+    pub(crate) reason: u32,
+    /// The state word (`union drbd_state`).
+    pub(crate) state: u32,
+    /// Sectors.
+    pub(crate) capacity: u64,
+    /// Sectors read and written, activity log transactions.
+    pub(crate) read_cnt: u64,
+    pub(crate) writ_cnt: u64,
+    pub(crate) al_writ_cnt: u64,
+    pub(crate) disk: Option<&'a DiskStatus>,
+    /// For a state change: the state words before and after.
+    pub(crate) change: Option<(u32, u32)>,
+}
+
+/// What nla_put_status_info() reports of a device: why, its state word, its size, counters
+/// (network ones zero while there is no peer), with a disk its UUIDs, flags and bitmap totals,
+/// and for a state change the states before and after.
+pub(crate) fn put_state_info(out: &mut NlaWriter<'_>, si: &StateInfo<'_>) -> Result<(), Overflow> {
     let def = &STATE_INFO;
     out.nest(def.tla, |w| {
-        w.put(tag(def, "sib_reason"), &SIB_GET_STATUS_REPLY.to_ne_bytes())?;
-        w.put(tag(def, "current_state"), &state.to_ne_bytes())?;
+        w.put(tag(def, "sib_reason"), &si.reason.to_ne_bytes())?;
+        w.put(tag(def, "current_state"), &si.state.to_ne_bytes())?;
         w.put(tag(def, "ed_uuid"), &0u64.to_ne_bytes())?;
-        w.put(tag(def, "capacity"), &capacity.to_ne_bytes())?;
-        for counter in [
-            "send_cnt",
-            "recv_cnt",
-            "read_cnt",
-            "writ_cnt",
-            "al_writ_cnt",
-            "bm_writ_cnt",
+        w.put(tag(def, "capacity"), &si.capacity.to_ne_bytes())?;
+        for (counter, value) in [
+            ("send_cnt", 0),
+            ("recv_cnt", 0),
+            ("read_cnt", si.read_cnt),
+            ("writ_cnt", si.writ_cnt),
+            ("al_writ_cnt", si.al_writ_cnt),
+            ("bm_writ_cnt", 0),
         ] {
-            w.put(tag(def, counter), &0u64.to_ne_bytes())?;
+            w.put(tag(def, counter), &value.to_ne_bytes())?;
         }
         for counter in ["ap_bio_cnt", "ap_pending_cnt", "rs_pending_cnt"] {
             w.put(tag(def, counter), &0u32.to_ne_bytes())?;
         }
-        if let Some(d) = disk {
+        if let Some(d) = si.disk {
             let mut uuids = [0u8; 32];
             for (i, u) in d.uuids.iter().enumerate() {
                 uuids[i * 8..i * 8 + 8].copy_from_slice(&u.to_ne_bytes());
@@ -434,6 +448,10 @@ pub(crate) fn put_state_info(
             w.put(tag(def, "disk_flags"), &d.flags.to_ne_bytes())?;
             w.put(tag(def, "bits_total"), &d.bits_total.to_ne_bytes())?;
             w.put(tag(def, "bits_oos"), &d.bits_oos.to_ne_bytes())?;
+        }
+        if let Some((prev, new)) = si.change {
+            w.put(tag(def, "prev_state"), &prev.to_ne_bytes())?;
+            w.put(tag(def, "new_state"), &new.to_ne_bytes())?;
         }
         Ok(())
     })
@@ -457,7 +475,17 @@ mod tests {
         let mut w = NlaWriter::new(&mut buf);
         ResOpts::defaults().put(&mut w).unwrap();
         put_resource_status(&mut w, Role::Secondary, WriteOrdering::BdevFlush).unwrap();
-        put_state_info(&mut w, 0x1234, 77, None).unwrap();
+        let si = StateInfo {
+            reason: SIB_STATE_CHANGE,
+            state: 0x1234,
+            capacity: 77,
+            read_cnt: 8,
+            writ_cnt: 16,
+            al_writ_cnt: 3,
+            disk: None,
+            change: Some((0x1000, 0x1234)),
+        };
+        put_state_info(&mut w, &si).unwrap();
         let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
         let opts = Fields::parse(&RESOURCE_OPTS, top.get(4).unwrap().payload).unwrap();
         assert_eq!(opts.get("cpu_mask"), Some(Value::Str(b"")));
@@ -471,6 +499,10 @@ mod tests {
         assert_eq!(si.get("current_state"), Some(Value::U32(0x1234)));
         assert_eq!(si.get("capacity"), Some(Value::U64(77)));
         assert_eq!(si.get("rs_pending_cnt"), Some(Value::U32(0)));
+        assert_eq!(si.get("sib_reason"), Some(Value::U32(2)));
+        assert_eq!(si.get("writ_cnt"), Some(Value::U64(16)));
+        assert_eq!(si.get("prev_state"), Some(Value::U32(0x1000)));
+        assert_eq!(si.get("new_state"), Some(Value::U32(0x1234)));
         assert_eq!(tag(&STATE_INFO, "sib_reason"), 1 | GENLA_F_MANDATORY);
         assert_eq!(tag(&STATE_INFO, "current_state"), 2);
         let mut buf = [0u8; 512];

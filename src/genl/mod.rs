@@ -14,12 +14,14 @@ pub(crate) mod structs;
 
 use crate::model::state::{ConnState, DiskState, Role};
 use crate::resource::{insert_at, remove_at, Config, Device, Drbd, Resource};
-use crate::sys::genl::{DumpCursor, DumpItem, Handler, Request};
+use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
 use config::{
     check_name, context_name, context_volume, put_context, put_device_status, put_resource_status,
-    put_state_info, BadName, ResOpts, WriteOrdering,
+    put_state_info, BadName, ResOpts, StateInfo, WriteOrdering, SIB_GET_STATUS_REPLY,
+    SIB_STATE_CHANGE,
 };
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use nla::{Fields, NlaWriter, ParseError, TopLevel};
 use retcode::RetCode;
@@ -229,7 +231,7 @@ fn with_device(
 
 /// `drbd_adm_down` as far as there is anything to undo: detach and delete the volumes, then
 /// the resource.
-fn down(config: &mut Config, index: usize) -> (RetCode, &'static str) {
+fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'static str) {
     let minors: KVec<u32> = match config.resources.get(index) {
         Some(r) => {
             let mut minors = KVec::new();
@@ -259,6 +261,8 @@ fn down(config: &mut Config, index: usize) -> (RetCode, &'static str) {
             continue;
         };
         let (ret, _) = with_device(config, at, attach::detach);
+        // the volume's changes are announced before it goes
+        announce_resource(config, at.0, events);
         if ret != RetCode::NoError {
             return (ret, "failed to detach");
         }
@@ -294,18 +298,86 @@ fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(),
     if let Some(ldev) = &d.ldev {
         ldev.conf.put(out)?;
     }
+    put_state_info_of(out, d, SIB_GET_STATUS_REPLY, None)
+}
+
+/// The state info of `d`, for a status reply or an event.
+fn put_state_info_of(
+    out: &mut NlaWriter<'_>,
+    d: &Device,
+    reason: u32,
+    change: Option<(u32, u32)>,
+) -> Result<(), nla::Overflow> {
     let counters = d.counters();
     let disk = d
         .ldev
         .as_ref()
-        .zip(counters)
+        .zip(counters.as_ref())
         .map(|(l, c)| config::DiskStatus {
             uuids: l.sb.uuid,
             flags: l.sb.flags,
             bits_total: c.bits,
             bits_oos: c.bits_set,
         });
-    put_state_info(out, d.state.to_u32(), d.size, disk.as_ref())
+    let io = d.io_counters();
+    let si = StateInfo {
+        reason,
+        state: change.map_or(d.state.to_u32(), |(_, new)| new),
+        capacity: d.size,
+        read_cnt: u64::from(io.read_kib) * 2,
+        writ_cnt: u64::from(io.write_kib) * 2,
+        al_writ_cnt: u64::from(counters.map_or(0, |c| c.al_writes)),
+        disk: disk.as_ref(),
+        change,
+    };
+    put_state_info(out, &si)
+}
+
+/// `drbd_genl_seq`: the sequence numbers of events, the first one 3 as in C.
+static EVENT_SEQ: AtomicU32 = AtomicU32::new(2);
+
+/// Announces the recorded state changes of `d` on the `events` group (drbd_bcast_event() with
+/// SIB_STATE_CHANGE): what `drbdsetup-84 events` prints as ST-prev, ST-new and ST lines.
+fn announce(name: &config::Name, opts: &ResOpts, d: &mut Device, events: &mut Events) {
+    let changes = core::mem::take(&mut d.changes);
+    for (prev, new) in changes.iter() {
+        let Ok(mut buf) = KVec::from_elem(0u8, EVENT_ROOM, GFP_KERNEL) else {
+            pr_err!("drbd: out of memory for a state change event\n");
+            continue;
+        };
+        let mut w = NlaWriter::new(&mut buf);
+        let put = put_context(&mut w, name, Some(d.volume))
+            .and_then(|()| opts.put(&mut w))
+            .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(&mut w)))
+            .and_then(|()| {
+                let change = Some((prev.to_u32(), new.to_u32()));
+                put_state_info_of(&mut w, d, SIB_STATE_CHANGE, change)
+            });
+        let len = w.as_bytes().len();
+        let mut attrs = KVec::new();
+        if put.is_err() || attrs.extend_from_slice(&buf[..len], GFP_KERNEL).is_err() {
+            pr_err!("drbd: state change event of minor {} too large\n", d.minor);
+            continue;
+        }
+        events.push(Event {
+            seq: EVENT_SEQ.fetch_add(1, Ordering::Relaxed).wrapping_add(1),
+            minor: d.minor,
+            attrs,
+        });
+    }
+}
+
+/// Room for one event's attributes: context, resource and disk options, state info.
+const EVENT_ROOM: usize = 2048;
+
+/// Announces the state changes of every device of resource `index`.
+fn announce_resource(config: &mut Config, index: usize, events: &mut Events) {
+    if let Some(res) = config.resources.as_mut_slice().get_mut(index) {
+        let (name, opts) = (res.name, res.opts);
+        for d in res.devices.as_mut_slice() {
+            announce(&name, &opts, d, events);
+        }
+    }
 }
 
 // Not inlined: its decoded attributes (about 1 KiB) stay off the handler's frame.
@@ -336,7 +408,12 @@ fn resource_options(
 impl Handler for Admin {
     type Ctx = Drbd;
 
-    fn doit(ctx: &Drbd, req: &Request<'_>, reply: &mut NlaWriter<'_>) -> Result<RetCode, i32> {
+    fn doit(
+        ctx: &Drbd,
+        req: &Request<'_>,
+        reply: &mut NlaWriter<'_>,
+        events: &mut Events,
+    ) -> Result<RetCode, i32> {
         // genl core only calls us for registered commands, all of which are in the table.
         let Some(op) = schema::op(req.cmd) else {
             return Ok(RetCode::InvalidRequest);
@@ -404,7 +481,7 @@ impl Handler for Admin {
                     attach::disk_options(name, dev, &p.top, defaults)
                 }),
                 (schema::DEL_RESOURCE, Some(i), _) => del_resource(&mut config, i),
-                (schema::DOWN, Some(i), _) => down(&mut config, i),
+                (schema::DOWN, Some(i), _) => down(&mut config, i, events),
                 (schema::RESOURCE_OPTS, Some(i), _) => resource_options(&mut config, i, req, &p),
                 _ => {
                     if ratelimit() {
@@ -414,6 +491,9 @@ impl Handler for Admin {
                 }
             },
         };
+        for r in 0..config.resources.len() {
+            announce_resource(&mut config, r, events);
+        }
         if !text.is_empty() {
             put_info(reply, text);
         }

@@ -12,7 +12,7 @@ use super::retcode::RetCode;
 use super::schema::StructDef;
 use crate::bitmap::math::Bits;
 use crate::model::role::{self, StateRv, UI_BITMAP};
-use crate::model::state::{ConnState, DiskState, Role};
+use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::resource::Device;
 use crate::sys::random_u64;
 use kernel::prelude::*;
@@ -103,7 +103,7 @@ pub(crate) fn set_role(
             dev.minor
         );
     }
-    dev.state = change.state;
+    dev.set_state(change.state);
     let primary = role == Role::Primary;
     let mut new_uuid = false;
     if let Some(ldev) = dev.ldev.as_mut() {
@@ -190,8 +190,11 @@ pub(crate) fn invalidate(res: &Name, dev: &mut Device) -> (RetCode, &'static str
         );
         return (rv.into(), "");
     }
-    dev.state.disk = DiskState::Inconsistent;
-    let state = dev.state;
+    let state = DevState {
+        disk: DiskState::Inconsistent,
+        ..dev.state
+    };
+    dev.set_state(state);
     if let Some(ldev) = dev.ldev.as_mut() {
         ldev.update_flags(&state);
     }

@@ -53,7 +53,12 @@ pub(crate) trait Handler {
     /// Answers a request with a DRBD result code, and attributes written to `reply` after the
     /// reply's user header; or refuses it with a negative errno, which genl core sends back as
     /// a netlink error instead of a reply.
-    fn doit(ctx: &Self::Ctx, req: &Request<'_>, reply: &mut NlaWriter<'_>) -> Result<RetCode, i32>;
+    fn doit(
+        ctx: &Self::Ctx,
+        req: &Request<'_>,
+        reply: &mut NlaWriter<'_>,
+        events: &mut Events,
+    ) -> Result<RetCode, i32>;
 
     /// Writes the attributes of the dump item at `cursor` to `out` and advances `cursor`;
     /// returns the item's minor, or `None` at the end of the dump. `cursor` starts zeroed.
@@ -63,6 +68,76 @@ pub(crate) trait Handler {
         cursor: &mut DumpCursor,
         out: &mut NlaWriter<'_>,
     ) -> Result<DumpItem, i32>;
+}
+
+/// `DRBD_EVENT`, the family's notification (drbd_genl.h).
+const DRBD_EVENT: u8 = 1;
+
+/// A notification for the `events` group: one minor's attributes, with its sequence number.
+pub(crate) struct Event {
+    pub(crate) seq: u32,
+    pub(crate) minor: u32,
+    pub(crate) attrs: KVec<u8>,
+}
+
+/// The notifications a request caused, multicast after its reply.
+pub(crate) struct Events {
+    list: KVec<Event>,
+}
+
+impl Events {
+    /// Adds a notification; one that cannot be kept is logged and dropped, as C logs a failed
+    /// broadcast.
+    pub(crate) fn push(&mut self, event: Event) {
+        if self.list.push(event, GFP_KERNEL).is_err() {
+            pr_err!("drbd: out of memory for a state change event\n");
+        }
+    }
+}
+
+/// Multicasts `event` to the `events` group (drbd_bcast_event()). Nobody listening is fine.
+///
+/// # Safety
+///
+/// `family` is a registered family with `hdrsize == USER_HDR_LEN`.
+unsafe fn multicast(family: *const bindings::genl_family, event: &Event) {
+    // SAFETY: no preconditions.
+    let skb = unsafe { bindings::drbd_rs_genlmsg_new(USER_HDR_LEN + event.attrs.len()) };
+    if skb.is_null() {
+        pr_err!(
+            "drbd: out of memory while broadcasting event {}\n",
+            event.seq
+        );
+        return;
+    }
+    let to = (0, event.seq, 0);
+    // SAFETY: `skb` is a fresh message sized for the headers and the attributes; the family is
+    // registered (the function's contract).
+    let err = unsafe {
+        match put_message(
+            skb,
+            family,
+            to,
+            DRBD_EVENT,
+            event.minor,
+            RetCode::NoError,
+            &event.attrs,
+        ) {
+            // consumes `skb`
+            Ok(()) => bindings::drbd_rs_genlmsg_multicast_events(family, skb),
+            Err(e) => {
+                bindings::drbd_rs_nlmsg_free(skb);
+                e.to_errno()
+            }
+        }
+    };
+    if err != 0 && err != -(kernel::bindings::ESRCH as c_int) {
+        pr_err!(
+            "drbd: Error {} while broadcasting event. Event seq:{}\n",
+            err,
+            event.seq
+        );
+    }
 }
 
 /// The structures genl core keeps pointers to while the family is registered, and the state
@@ -297,15 +372,21 @@ unsafe extern "C" fn doit<H: Handler>(
         Err(_) => return ENOMEM.to_errno(),
     };
     let mut reply = NlaWriter::new(&mut buf);
-    let ret = match H::doit(ctx, &req, &mut reply) {
+    let mut events = Events { list: KVec::new() };
+    let ret = match H::doit(ctx, &req, &mut reply, &mut events) {
         Ok(ret) => ret,
         Err(errno) => return errno,
     };
     // SAFETY: `info` is the request being served.
-    match unsafe { send_reply(info, req.minor, ret, reply.as_bytes()) } {
+    let sent = match unsafe { send_reply(info, req.minor, ret, reply.as_bytes()) } {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
+    };
+    for event in events.list.iter() {
+        // SAFETY: the family of the request being served is ours and registered.
+        unsafe { multicast(info.family, event) };
     }
+    sent
 }
 
 /// Fills one skb of a dump with as many items as fit; genl core calls again until an empty one.

@@ -55,6 +55,12 @@ int drbd_rs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info)
 
 void drbd_rs_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
 
+/* consumes skb; -ESRCH when nobody listens */
+int drbd_rs_genlmsg_multicast_events(const struct genl_family *family, struct sk_buff *skb)
+{
+	return genlmsg_multicast(family, skb, 0, 0, GFP_KERNEL);
+}
+
 unsigned int drbd_rs_skb_tailroom(const struct sk_buff *skb) { return skb_tailroom(skb); }
 unsigned int drbd_rs_skb_len(const struct sk_buff *skb) { return skb->len; }
 
