@@ -12,15 +12,17 @@ use super::config::{Conf, Name};
 use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
 use super::schema::F_INVARIANT;
-use super::structs::DISK_CONF;
+use super::structs::{DISK_CONF, RESIZE_PARMS};
 use crate::actlog::lru::{ActLog, Slot};
 use crate::actlog::transaction::al_tr_number_to_on_disk_sector;
 use crate::bitmap::math::{bits_for_capacity, pages_for_bits, words_for_bits, Bits, PAGE_BYTES};
-use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN, MDF_FULL_SYNC};
+use crate::meta::layout::{
+    check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN, MDF_AL_DISABLED, MDF_FULL_SYNC,
+};
 use crate::model::attach::{
     attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents, SizeInputs,
 };
-use crate::model::state::{DevState, DiskState};
+use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::resource::{AlBufs, Device, IoLdev, Ldev};
 use crate::sys::bdev::{Bdev, MD_IO_BYTES};
 use kernel::ffi::c_void;
@@ -248,7 +250,12 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
             user: disk_size,
         });
         if size.user_too_big {
-            log(res, dev, &"Requested disk size is too big");
+            let msg = kernel::fmt!(
+                "Requested disk size is too big ({} > {})",
+                disk_size / 2,
+                size.sectors / 2
+            );
+            log(res, dev, &msg);
         }
         let bits = bits_for_capacity(size.sectors);
         let Ok(words) = usize::try_from(words_for_bits(bits)) else {
@@ -489,4 +496,180 @@ pub(crate) fn disk_options(
         log(res, dev, &"meta data write failed");
     }
     (RetCode::NoError, "")
+}
+
+/// The parameters of a `resize` request (`resize_parms_from_attrs()`).
+struct ResizeParms {
+    /// `--size`, sectors; 0 for "as large as possible".
+    size: u64,
+    force: bool,
+    no_resync: bool,
+    al_stripes: u32,
+    /// KiB.
+    al_stripe_size: u32,
+}
+
+/// Decodes the resize parameters; the activity log layout defaults to the current one. Not
+/// inlined: the decoded fields stay off the handler's frame.
+#[inline(never)]
+fn resize_parms(top: &TopLevel<'_>, layout: &Layout) -> Result<ResizeParms, &'static str> {
+    let mut rs = ResizeParms {
+        size: 0,
+        force: false,
+        no_resync: false,
+        al_stripes: layout.al_stripes,
+        al_stripe_size: layout.al_stripe_size_4k.saturating_mul(4),
+    };
+    let Some(nest) = top.get(RESIZE_PARMS.tla) else {
+        return Ok(rs);
+    };
+    let fields =
+        Fields::parse(&RESIZE_PARMS, nest.payload).map_err(|_| "invalid attribute value")?;
+    if let Some(Value::U64(v)) = fields.get("resize_size") {
+        rs.size = v;
+    }
+    if let Some(Value::Flag(v)) = fields.get("resize_force") {
+        rs.force = v;
+    }
+    if let Some(Value::Flag(v)) = fields.get("no_resync") {
+        rs.no_resync = v;
+    }
+    if let Some(Value::U32(v)) = fields.get("al_stripes") {
+        rs.al_stripes = v;
+    }
+    if let Some(Value::U32(v)) = fields.get("al_stripe_size") {
+        rs.al_stripe_size = v;
+    }
+    Ok(rs)
+}
+
+/// `drbd_adm_resize` without a peer: the device takes the size `--size` asks for (0: all the
+/// backing device offers with the current meta data layout). A new size gets a resized bitmap
+/// (new blocks out of sync; `--assume-clean` needs a peer of protocol 93, as in C), a rewritten
+/// activity log and bitmap, and the new size in the superblock (drbd_determine_dev_size()).
+/// Not yet: moving internal meta data to the end of a grown backing device, and changing the
+/// activity log layout.
+#[inline(never)]
+pub(crate) fn resize(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCode, &'static str) {
+    let state = dev.state;
+    let Some(ldev) = dev.ldev.as_mut() else {
+        return (RetCode::NoDisk, "");
+    };
+    let rs = match resize_parms(top, &ldev.layout) {
+        Ok(rs) => rs,
+        Err(text) => return (RetCode::MandatoryTag, text),
+    };
+    if state.conn > ConnState::Connected {
+        return (RetCode::ResizeResync, "");
+    }
+    if state.role == Role::Secondary && state.peer == Role::Secondary {
+        return (RetCode::NoPrimary, "");
+    }
+    if rs.no_resync {
+        // the peer must agree on protocol 93 or later; without one there is no agreement
+        return (RetCode::NeedApv93, "");
+    }
+    let l = ldev.layout;
+    if l.al_stripes != rs.al_stripes || l.al_stripe_size_4k != rs.al_stripe_size / 4 {
+        let al_size_k = u64::from(rs.al_stripes) * u64::from(rs.al_stripe_size);
+        if al_size_k > 16 * 1024 * 1024 {
+            return (RetCode::MdLayoutTooBig, "");
+        }
+        if al_size_k < 32 {
+            return (RetCode::MdLayoutTooSmall, "");
+        }
+        if state.conn != ConnState::Connected && !rs.force {
+            return (RetCode::MdLayoutConnected, "");
+        }
+        return (
+            RetCode::InvalidRequest,
+            "changing the activity log layout is not implemented yet by drbd-rs",
+        );
+    }
+    let max = l.max_capacity(ldev._backing.capacity());
+    let size = new_dev_size(SizeInputs {
+        la_size: ldev.sb.la_size_sect,
+        my_max: max,
+        peer: 0,
+        user: rs.size,
+    });
+    let no_fit = size.sectors < ldev.sb.la_size_sect && rs.size > size.sectors;
+    if size.user_too_big {
+        let msg = kernel::fmt!(
+            "Requested disk size is too big ({} > {})",
+            rs.size / 2,
+            size.sectors / 2
+        );
+        log(res, dev, &msg);
+    }
+    if no_fit {
+        return (RetCode::MdLayoutNoFit, "");
+    }
+    let Some(ldev) = dev.ldev.as_mut() else {
+        return (RetCode::NoDisk, "");
+    };
+    ldev.conf.set_num("disk_size", rs.size as i64);
+    let new_sectors = size.sectors;
+    if new_sectors == dev.size && new_sectors == ldev.sb.la_size_sect {
+        let _ = write_superblock(ldev);
+        return (RetCode::NoError, "");
+    }
+
+    // A bitmap of the new size, filled outside the lock.
+    let new_bits = bits_for_capacity(new_sectors);
+    let Ok(words) = usize::try_from(words_for_bits(new_bits)) else {
+        return (RetCode::NoMemBitmap, "");
+    };
+    let Ok(mut bitmap) = KVVec::from_elem(0u64, words, GFP_KERNEL) else {
+        return (RetCode::NoMemBitmap, "");
+    };
+    let frozen = dev.disk.freeze();
+    let Some(mut io) = dev.io.ldev.lock().take() else {
+        return (RetCode::NoDisk, "");
+    };
+    let old_bits = io.bits;
+    let keep = words.min(io.bitmap.len());
+    bitmap.as_mut_slice()[..keep].copy_from_slice(&io.bitmap.as_slice()[..keep]);
+    if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), new_bits) {
+        // (new() clears the bits beyond the new end, left from a larger device); new blocks
+        // are out of sync
+        view.set_range(old_bits.min(new_bits)..new_bits);
+        io.bits_set = view.count();
+    }
+    io.bitmap = bitmap;
+    io.bits = new_bits;
+
+    // The on-disk bitmap and log are unreliable until rewritten (drbd_determine_dev_size()).
+    let ldev = dev.ldev.as_mut();
+    let written = match ldev {
+        Some(ldev) => {
+            let flags = ldev.sb.flags;
+            ldev.sb.flags |= MDF_FULL_SYNC | MDF_AL_DISABLED;
+            ldev.sb.la_size_sect = new_sectors;
+            let w = write_superblock(ldev)
+                .and_then(|()| initialize_al(&mut io))
+                .and_then(|()| write_bitmap(&mut io));
+            ldev.sb.flags = flags;
+            w.and_then(|()| write_superblock(ldev))
+        }
+        None => Err(RetCode::NoDisk),
+    };
+    *dev.io.ldev.lock() = Some(io);
+    drop(frozen);
+    dev.size = new_sectors;
+    dev.disk.set_capacity(new_sectors);
+    pr_info!(
+        "{}/{} drbd{}: size = {} KiB\n",
+        res,
+        dev.volume,
+        dev.minor,
+        new_sectors / 2
+    );
+    match written {
+        Ok(()) => (RetCode::NoError, ""),
+        Err(ret) => {
+            log(res, dev, &"meta data write failed while resizing");
+            (ret, "")
+        }
+    }
 }

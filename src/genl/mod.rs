@@ -476,6 +476,9 @@ impl Handler for Admin {
                     }
                 }
                 (schema::INVALIDATE, _, Some(d)) => with_device(&mut config, d, role::invalidate),
+                (schema::RESIZE, _, Some(d)) => with_device(&mut config, d, |name, dev| {
+                    attach::resize(name, dev, &p.top)
+                }),
                 (schema::CHG_DISK_OPTS, _, Some(d)) => with_device(&mut config, d, |name, dev| {
                     let defaults = req.user_flags & schema::F_SET_DEFAULTS != 0;
                     attach::disk_options(name, dev, &p.top, defaults)

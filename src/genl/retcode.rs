@@ -30,6 +30,13 @@ pub(crate) enum RetCode {
     MdUnclean = 165,
     InvalidRequest = 162,
     NoDisk = 138,
+    ResizeResync = 130,
+    NoPrimary = 131,
+    NeedApv93 = 153,
+    MdLayoutConnected = 166,
+    MdLayoutTooBig = 167,
+    MdLayoutTooSmall = 168,
+    MdLayoutNoFit = 169,
     Connected = 151,
     /// State changes (`enum drbd_state_rv`, see [`crate::model::role::StateRv`]).
     StateNothingToDo = 2,
@@ -85,6 +92,13 @@ mod tests {
         assert_eq!(RetCode::MinorOrVolumeExists.code(), 161);
         assert_eq!(RetCode::InvalidRequest.code(), 162);
         assert_eq!(RetCode::NoDisk.code(), 138);
+        assert_eq!(RetCode::ResizeResync.code(), 130);
+        assert_eq!(RetCode::NoPrimary.code(), 131);
+        assert_eq!(RetCode::NeedApv93.code(), 153);
+        assert_eq!(RetCode::MdLayoutConnected.code(), 166);
+        assert_eq!(RetCode::MdLayoutTooBig.code(), 167);
+        assert_eq!(RetCode::MdLayoutTooSmall.code(), 168);
+        assert_eq!(RetCode::MdLayoutNoFit.code(), 169);
         assert_eq!(RetCode::Connected.code(), 151);
         for rv in [
             StateRv::NothingToDo,

@@ -144,6 +144,7 @@ pub(crate) const NEW_RESOURCE: u8 = 7;
 pub(crate) const DEL_RESOURCE: u8 = 8;
 pub(crate) const RESOURCE_OPTS: u8 = 9;
 pub(crate) const ATTACH: u8 = 12;
+pub(crate) const RESIZE: u8 = 13;
 pub(crate) const PRIMARY: u8 = 14;
 pub(crate) const SECONDARY: u8 = 15;
 pub(crate) const NEW_C_UUID: u8 = 16;
@@ -178,7 +179,7 @@ pub(crate) const OPS: [Op; 31] = [
     admin(11, "disconnect", Connection),
     admin(ATTACH, "attach", Minor),
     admin(CHG_DISK_OPTS, "disk-options", Minor),
-    admin(13, "resize", Minor),
+    admin(RESIZE, "resize", Minor),
     admin(PRIMARY, "primary", Minor),
     admin(SECONDARY, "secondary", Minor),
     admin(NEW_C_UUID, "new-current-uuid", Minor),

@@ -8,12 +8,12 @@ g1() {
 	step "new-resource" /lib/drbd/drbdsetup-84 new-resource r0
 	step "new-minor" /lib/drbd/drbdsetup-84 new-minor r0 0 0
 	# drbdsetup-84 exits 10 when the kernel answers with an error code, and prints its text.
-	/lib/drbd/drbdsetup-84 resize 0 >/tmp/out 2>&1
-	expect "resize refused" 10 echo $?
+	/lib/drbd/drbdsetup-84 outdate 0 >/tmp/out 2>&1
+	expect "outdate refused" 10 echo $?
 	cat /tmp/out
 	step "ERR_INVALID_REQUEST text" grep -q '(162) Invalid configuration request' /tmp/out
 	step "info text" grep -q 'not implemented yet by drbd-rs' /tmp/out
-	step "kernel log line" sh -c "dmesg | grep -q 'drbd: resize: not implemented yet'"
+	step "kernel log line" sh -c "dmesg | grep -q 'drbd: outdate: not implemented yet'"
 	expect_rc "verify refused" 10 /lib/drbd/drbdsetup-84 verify 0
 	expect_rc "connect refused" 10 /lib/drbd/drbdsetup-84 connect r0 ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789
 	step "still unconfigured" grep -qx ' 0: cs:Unconfigured' /proc/drbd
