@@ -171,6 +171,14 @@ fetch() {
 	esac
 }
 
+# power_cut: the harness kills this guest at once (no shutdown, nothing flushed) and boots it
+# again with the same disks; the scenario's function runs again with $drbdrs_boot one higher.
+power_cut() {
+	say "power cut"
+	_ctl "POWERCUT"
+	sleep 600
+}
+
 harness_finish() {
 	_ctl "RESULT $1"
 	sync
