@@ -58,12 +58,14 @@ module! {
 ///
 /// Fields drop in declaration order, the reverse of `init`: netlink first so that no new
 /// command arrives, then `/proc/drbd`, then the configuration with its `/dev/drbdN` (the
-/// others' references to it are gone by then), then the major.
+/// others' references to it are gone by then), then the major, and last the submitter
+/// workqueue, drained once no device can queue work any more.
 struct Drbd {
     _genl: sys::genl::Family<genl::Admin>,
     _proc: sys::proc::ProcEntry<proc::DrbdProc>,
     _state: Arc<resource::Drbd>,
     _major: sys::blkdev::Major,
+    _submit: sys::wq::SubmitQueue,
 }
 
 impl kernel::Module for Drbd {
@@ -73,6 +75,7 @@ impl kernel::Module for Drbd {
             pr_err!("invalid minor_count ({})\n", minor_count);
             return Err(EINVAL);
         }
+        let submit = sys::wq::SubmitQueue::create()?;
         let major = sys::blkdev::Major::register(DRBD_MAJOR, c_str!("drbd")).inspect_err(|_| {
             pr_err!("unable to register block device major {}\n", DRBD_MAJOR);
         })?;
@@ -104,6 +107,7 @@ impl kernel::Module for Drbd {
             _proc: proc,
             _major: major,
             _state: state,
+            _submit: submit,
         })
     }
 }

@@ -24,6 +24,7 @@ struct bio;
 struct blk_mq_hw_ctx;
 struct request_queue;
 struct lock_class_key;
+struct workqueue_struct;
 
 /* module parameters, defined with module_param() in helpers.c */
 unsigned int drbd_rs_param_minor_count(void);
@@ -55,6 +56,9 @@ void *drbd_rs_rq_to_pdu(struct request *rq);
 void drbd_rs_submit_bio_unplugged(struct bio *bio);
 void drbd_rs_set_fq_lock_class(struct blk_mq_hw_ctx *hctx);
 struct queue_limits drbd_rs_queue_limits_start_update(struct request_queue *q);
+
+/* the submitter workqueue */
+struct workqueue_struct *drbd_rs_alloc_submit_wq(void);
 
 /* spinlocks with interrupts disabled */
 void drbd_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);

@@ -27,7 +27,8 @@ use kernel::prelude::*;
 use kernel::sync::lock::Guard;
 use kernel::sync::{new_condvar, CondVar};
 use kernel::sync::{Arc, Mutex};
-use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
+use crate::sys::wq::submit_queue;
+use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 /// What the block layer's callbacks share with the configuration of a device: the open rules,
 /// and while attached the backing disk with the bitmap and activity log its writes update.
@@ -100,7 +101,7 @@ impl DiskOps for DevIo {
                     drop(guard);
                     this.deferred.lock().push(rq);
                     // already queued: the worker will find this one too
-                    let _ = workqueue::system().enqueue(this.clone());
+                    let _ = submit_queue().enqueue(this.clone());
                     return;
                 }
                 logged = true;

@@ -7,6 +7,7 @@
 #include <linux/moduleparam.h>
 #include <linux/blk-mq.h>
 #include <linux/sched.h>
+#include <linux/workqueue.h>
 #include <net/genetlink.h>
 
 #include "drbd_helpers.h"
@@ -129,4 +130,10 @@ unsigned long drbd_rs_spin_lock_irqsave(spinlock_t *lock)
 void drbd_rs_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
 {
 	spin_unlock_irqrestore(lock, flags);
+}
+
+/* alloc_ordered_workqueue() is a macro */
+struct workqueue_struct *drbd_rs_alloc_submit_wq(void)
+{
+	return alloc_ordered_workqueue("drbd_submit", WQ_MEM_RECLAIM);
 }

@@ -38,6 +38,7 @@ pub(crate) mod lock;
 pub(crate) mod module;
 pub(crate) mod print;
 pub(crate) mod proc;
+pub(crate) mod wq;
 
 /// 64 random bits from the kernel's generator (C: get_random_bytes()), for UUIDs.
 pub(crate) fn random_u64() -> u64 {
