@@ -19,6 +19,7 @@ use crate::sys::bdev::Bdev;
 use crate::sys::blk::{Disk, DiskOps, Op, Refusal, Request, RequestList};
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
 use crate::sys::print::ratelimit;
+use crate::sys::wq::submit_queue;
 use core::ops::RangeInclusive;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::alloc::AllocError;
@@ -27,7 +28,6 @@ use kernel::prelude::*;
 use kernel::sync::lock::Guard;
 use kernel::sync::{new_condvar, CondVar};
 use kernel::sync::{Arc, Mutex};
-use crate::sys::wq::submit_queue;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 /// What the block layer's callbacks share with the configuration of a device: the open rules,
