@@ -11,7 +11,7 @@ use crate::actlog::transaction::{
 };
 use crate::bitmap::math::{al_extent_bits, al_extents, bit_to_page, sect_to_bit, Bits, PAGE_BYTES};
 use crate::genl::attach::bitmap_start;
-use crate::genl::config::{Conf, Name, ResOpts};
+use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::meta::layout::{Layout, Superblock};
 use crate::model::attach::md_flags;
 use crate::model::state::{DevState, Role};
@@ -529,6 +529,8 @@ impl Device {
 pub(crate) struct Resource {
     pub(crate) name: Name,
     pub(crate) opts: ResOpts,
+    /// How writes are ordered (`/proc/drbd` wo:), see [`Resource::bump_write_ordering`].
+    pub(crate) write_ordering: WriteOrdering,
     /// Ordered by volume number.
     pub(crate) devices: KVec<Device>,
 }
@@ -538,7 +540,39 @@ impl Resource {
         Self {
             name,
             opts,
+            write_ordering: WriteOrdering::BdevFlush,
             devices: KVec::new(),
+        }
+    }
+
+    /// drbd_bump_write_ordering(resource, WO_BDEV_FLUSH): the strongest method the options of
+    /// every attached disk allow, logged as C logs it.
+    pub(crate) fn bump_write_ordering(&mut self) {
+        let wo = self.devices.iter().filter_map(|d| d.ldev.as_ref()).fold(
+            WriteOrdering::BdevFlush,
+            |wo, l| {
+                wo.allowed(
+                    l.conf.num("disk_flushes") != 0,
+                    l.conf.num("disk_drain") != 0,
+                )
+            },
+        );
+        let previous = core::mem::replace(&mut self.write_ordering, wo);
+        if previous != wo || wo == WriteOrdering::BdevFlush {
+            pr_info!(
+                "{}: Method to ensure write ordering: {}\n",
+                self.name,
+                wo.name()
+            );
+        }
+    }
+
+    /// The highest role of the resource's volumes (conn_highest_role()).
+    pub(crate) fn role(&self) -> Role {
+        if self.devices.iter().any(|d| d.state.role == Role::Primary) {
+            Role::Primary
+        } else {
+            Role::Secondary
         }
     }
 }

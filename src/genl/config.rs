@@ -318,10 +318,45 @@ impl ResOpts {
     }
 }
 
-/// `enum write_ordering_e`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `enum write_ordering_e`: how the resource orders writes across an epoch, the strongest
+/// method every attached disk's options allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum WriteOrdering {
+    None = 0,
+    DrainIo = 1,
     BdevFlush = 2,
+}
+
+impl WriteOrdering {
+    /// max_allowed_wo(): flushes need `disk-flushes`, draining needs `disk-drain`.
+    pub(crate) fn allowed(self, disk_flushes: bool, disk_drain: bool) -> Self {
+        let mut wo = self;
+        if wo == WriteOrdering::BdevFlush && !disk_flushes {
+            wo = WriteOrdering::DrainIo;
+        }
+        if wo == WriteOrdering::DrainIo && !disk_drain {
+            wo = WriteOrdering::None;
+        }
+        wo
+    }
+
+    /// The `wo:` character of `/proc/drbd`.
+    pub(crate) fn proc_char(self) -> char {
+        match self {
+            WriteOrdering::None => 'n',
+            WriteOrdering::DrainIo => 'd',
+            WriteOrdering::BdevFlush => 'f',
+        }
+    }
+
+    /// write_ordering_str[], as the C module logs it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            WriteOrdering::None => "none",
+            WriteOrdering::DrainIo => "drain",
+            WriteOrdering::BdevFlush => "flush",
+        }
+    }
 }
 
 /// What `drbd_adm_dump_resources` reports of a resource beside its options: `resource_info`
@@ -467,6 +502,20 @@ mod tests {
         let mut w = NlaWriter::new(&mut buf);
         w.put(ty, payload).unwrap();
         w.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn write_ordering_as_max_allowed_wo() {
+        use WriteOrdering::*;
+        assert_eq!(BdevFlush.allowed(true, true), BdevFlush);
+        assert_eq!(BdevFlush.allowed(false, true), DrainIo);
+        assert_eq!(BdevFlush.allowed(false, false), None);
+        assert_eq!(BdevFlush.allowed(true, false), BdevFlush);
+        assert_eq!(DrainIo.allowed(true, true), DrainIo);
+        assert_eq!(
+            [None, DrainIo, BdevFlush].map(WriteOrdering::proc_char),
+            ['n', 'd', 'f']
+        );
     }
 
     #[test]

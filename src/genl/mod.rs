@@ -18,8 +18,7 @@ use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
 use config::{
     check_name, context_name, context_volume, put_context, put_device_status, put_resource_status,
-    put_state_info, BadName, ResOpts, StateInfo, WriteOrdering, SIB_GET_STATUS_REPLY,
-    SIB_STATE_CHANGE,
+    put_state_info, BadName, ResOpts, StateInfo, SIB_GET_STATUS_REPLY, SIB_STATE_CHANGE,
 };
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
@@ -494,6 +493,12 @@ impl Handler for Admin {
                 }
             },
         };
+        if ret == RetCode::NoError && matches!(op.cmd, schema::ATTACH | schema::CHG_DISK_OPTS) {
+            if let Some(res) = device.and_then(|(r, _)| config.resources.as_mut_slice().get_mut(r))
+            {
+                res.bump_write_ordering();
+            }
+        }
         for r in 0..config.resources.len() {
             announce_resource(&mut config, r, events);
         }
@@ -537,8 +542,7 @@ fn dump_resources(
     };
     put_context(out, &r.name, None)
         .and_then(|()| r.opts.put(out))
-        // Every volume is Secondary (primary is not implemented): conn_highest_role() is too.
-        .and_then(|()| put_resource_status(out, Role::Secondary, WriteOrdering::BdevFlush))
+        .and_then(|()| put_resource_status(out, r.role(), r.write_ordering))
         .map_err(|_| EMSGSIZE)?;
     cursor[0] += 1;
     Ok(Some(!0))

@@ -6,7 +6,7 @@
 pub(crate) mod render;
 
 use crate::bitmap::math::bit_to_kib;
-use crate::resource::{Config, Device, Drbd};
+use crate::resource::{Config, Device, Drbd, Resource};
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
 use render::{BuildTag, DeviceLine};
@@ -21,8 +21,8 @@ impl Show for DrbdProc {
         render::render_header(out, build_tag())?;
         let config = ctx.config.lock();
         let mut prev = None;
-        while let Some(d) = next_device(&config, prev) {
-            render::render_device(out, prev, &line(d))?;
+        while let Some((r, d)) = next_device(&config, prev) {
+            render::render_device(out, prev, &line(r, d))?;
             prev = Some(d.minor);
         }
         Ok(())
@@ -31,26 +31,26 @@ impl Show for DrbdProc {
 
 /// The device with the lowest minor above `prev`: devices in minor order, as C walks its idr,
 /// without allocating under the lock.
-fn next_device(config: &Config, prev: Option<u32>) -> Option<&Device> {
+fn next_device(config: &Config, prev: Option<u32>) -> Option<(&Resource, &Device)> {
     config
         .resources
         .iter()
-        .flat_map(|r| r.devices.iter())
-        .filter(|d| prev.map_or(true, |p| d.minor > p))
-        .min_by_key(|d| d.minor)
+        .flat_map(|r| r.devices.iter().map(move |d| (r, d)))
+        .filter(|(_, d)| prev.map_or(true, |p| d.minor > p))
+        .min_by_key(|(_, d)| d.minor)
 }
 
-/// What a device shows. There is no I/O and no connection yet, so its counters are zero, its
-/// resource's write ordering is the initial flush ('f') and `ep` is 1, as a new connection's
-/// epoch count starts (conn_create()); `oos` is what its bitmap holds.
-fn line(d: &Device) -> DeviceLine {
+/// What a device shows: its local I/O counters (network ones are zero: there is no connection
+/// yet), its resource's write ordering, `ep` 1 as a new connection's epoch count starts
+/// (conn_create()), and `oos` from its bitmap.
+fn line(r: &Resource, d: &Device) -> DeviceLine {
     let counters = d.counters();
     let io = d.io_counters();
     DeviceLine {
         minor: d.minor,
         state: d.state,
         protocol: None,
-        write_ordering: 'f',
+        write_ordering: r.write_ordering.proc_char(),
         congestion: None,
         al_suspended: counters.as_ref().is_some_and(|c| c.al_suspended),
         ns: 0,

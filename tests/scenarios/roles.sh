@@ -53,6 +53,10 @@ commands() {
 	echo "== disk-options"
 	s84 disk-options 0 --al-extents=3001 --resync-rate=100M
 	s84 disk-options 0 --al-extents=100000 --al-updates=no
+	s84 disk-options 0 --disk-flushes=no
+	show_proc
+	s84 disk-options 0 --disk-drain=no
+	show_proc
 	s84 show
 	gi
 	s84 disk-options 0 /dev/vdb
