@@ -18,7 +18,11 @@
 //! # Lock order
 //!
 //! genl_mutex (generic netlink serialises all commands and dumps of the family, which is not
-//! `parallel_ops`) → `Drbd::config` (src/resource.rs). `/proc/drbd` readers take `config` alone.
+//! `parallel_ops`) → `Drbd::config` (src/resource.rs) → a device's queue freeze
+//! (`Disk::freeze`, which waits for its requests) → `DevIo::ldev` (irq-safe spinlock, also
+//! taken by request completions) → `DevIo::deferred` (irq-safe spinlock). `/proc/drbd` readers
+//! take `config`, then `ldev`. The data path never takes `config`; it sleeps (activity log
+//! I/O, waiting for room in the active set) only in the submitter work, holding no lock.
 
 // Pure and host-tested whole; the kernel uses part of them so far.
 #[allow(dead_code)]

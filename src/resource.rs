@@ -262,22 +262,22 @@ impl DevIo {
             let layout = io.layout;
             let logged = io.al_updates;
             let b = &mut *bufs;
-            let mut ok = io.al.transaction(&plan, &mut b.tr).is_ok();
+            let mut written = io.al.transaction(&plan, &mut b.tr).is_ok();
             b.tr.encode(&mut b.block);
+            // The bitmap pages of the evicted extents go first (drbd_bm_write_hinted()); a
+            // request of at most 1 MiB evicts at most two. Without al-updates nothing is written.
             let mut pages = [u64::MAX; 2];
-            for (slot, enr) in pages.iter_mut().zip(io.al.evicted(&plan)) {
-                *slot = bit_to_page(al_extent_bits(enr).start);
+            if logged {
+                for (slot, enr) in pages.iter_mut().zip(io.al.evicted(&plan)) {
+                    *slot = bit_to_page(al_extent_bits(enr).start);
+                }
+                written &= io.al.evicted(&plan).nth(2).is_none();
             }
             if pages[0] == pages[1] {
                 pages[1] = u64::MAX;
             }
-            if io.al.evicted(&plan).nth(2).is_some() {
-                // more than a request can span: the plan is not ours to write
-                ok = false;
-            }
             // The I/O goes without the lock; the plan keeps the slots it changes, and a frozen
             // queue (detach) waits for this request.
-            let mut written = ok;
             for page in pages {
                 if !written || page == u64::MAX {
                     continue;
