@@ -47,3 +47,10 @@ pub mod meta {
 pub mod proc {
     pub mod render;
 }
+
+#[path = "../../../src/wire"]
+pub mod wire {
+    pub mod bitmap_codec;
+    pub mod packet;
+    pub mod sync;
+}
