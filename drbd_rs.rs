@@ -13,6 +13,7 @@
 //! - `src/genl/`, `src/proc/`: netlink admin interface (with attach) and `/proc/drbd`; their pure
 //!   parts (schema, attribute coding, configuration structs, text rendering) are host-tested too.
 //! - `src/resource.rs`: the configuration: resources, devices, attached disks.
+//! - `src/conn.rs`: a resource's connection and its receiver thread.
 //! - `src/sys/`: the FFI layer, the one place for code the compiler cannot check.
 //!
 //! # Lock order
@@ -32,6 +33,8 @@ mod actlog;
 #[path = "src/bitmap/mod.rs"]
 mod bitmap;
 // The wire protocol for the replication to come (issue 4); pure and host-tested meanwhile.
+#[path = "src/conn.rs"]
+mod conn;
 #[path = "src/genl/mod.rs"]
 mod genl;
 #[path = "src/meta/mod.rs"]

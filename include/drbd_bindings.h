@@ -10,6 +10,8 @@
 #include <linux/seq_file.h>
 #include <linux/printk.h>
 #include <linux/random.h>
+#include <linux/net.h>
+#include <linux/kthread.h>
 #include <net/genetlink.h>
 #include <linux/drbd_genl_api.h>
 

@@ -25,6 +25,8 @@ struct blk_mq_hw_ctx;
 struct request_queue;
 struct lock_class_key;
 struct workqueue_struct;
+struct task_struct;
+struct socket;
 
 /* module parameters, defined with module_param() in helpers.c */
 unsigned int drbd_rs_param_minor_count(void);
@@ -59,6 +61,22 @@ struct queue_limits drbd_rs_queue_limits_start_update(struct request_queue *q);
 
 /* the submitter workqueue */
 struct workqueue_struct *drbd_rs_alloc_submit_wq(void);
+
+/* kernel threads */
+struct task_struct *drbd_rs_kthread_create(int (*fn)(void *), void *data, const char *name);
+void drbd_rs_get_task_struct(struct task_struct *t);
+void drbd_rs_thread_idle(void);
+void drbd_rs_sleep_ms(unsigned int ms);
+unsigned long drbd_rs_msecs_to_jiffies(unsigned int ms);
+
+/* kernel sockets */
+int drbd_rs_sock_create_tcp(int family, struct socket **res);
+void drbd_rs_sock_reuse(struct socket *sock);
+void drbd_rs_sock_set_timeouts(struct socket *sock, long rcv, long snd);
+void drbd_rs_sock_tune(struct socket *sock, unsigned int snd, unsigned int rcv);
+int drbd_rs_sock_send(struct socket *sock, const void *buf, size_t len, bool more);
+int drbd_rs_sock_recv(struct socket *sock, void *buf, size_t len);
+void drbd_rs_sock_shutdown(struct socket *sock);
 
 /* spinlocks with interrupts disabled */
 void drbd_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);

@@ -10,11 +10,12 @@ use crate::actlog::transaction::{
     al_tr_number_to_on_disk_sector, Transaction, AL_TRANSACTION_BYTES,
 };
 use crate::bitmap::math::{al_extent_bits, al_extents, bit_to_page, sect_to_bit, Bits, PAGE_BYTES};
+use crate::conn::Connection;
 use crate::genl::attach::bitmap_start;
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::meta::layout::{Layout, Superblock};
 use crate::model::attach::md_flags;
-use crate::model::state::{DevState, Role};
+use crate::model::state::{ConnState, DevState, Role};
 use crate::sys::bdev::Bdev;
 use crate::sys::blk::{Disk, DiskOps, Op, Refusal, Request, RequestList};
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
@@ -531,6 +532,8 @@ pub(crate) struct Resource {
     pub(crate) opts: ResOpts,
     /// How writes are ordered (`/proc/drbd` wo:), see [`Resource::bump_write_ordering`].
     pub(crate) write_ordering: WriteOrdering,
+    /// The connection to the peer, once `connect` configured it.
+    pub(crate) conn: Option<Connection>,
     /// Ordered by volume number.
     pub(crate) devices: KVec<Device>,
 }
@@ -541,7 +544,37 @@ impl Resource {
             name,
             opts,
             write_ordering: WriteOrdering::BdevFlush,
+            conn: None,
             devices: KVec::new(),
+        }
+    }
+
+    /// The connection state (`cstate`): StandAlone without a connection.
+    pub(crate) fn conn_state(&self) -> ConnState {
+        self.conn
+            .as_ref()
+            .map_or(ConnState::StandAlone, |c| c.shared.state())
+    }
+
+    /// The connection's endpoints, for the context of replies.
+    pub(crate) fn addrs(&self) -> Option<(&[u8], &[u8])> {
+        self.conn
+            .as_ref()
+            .map(|c| (c.my.as_bytes(), c.peer.as_bytes()))
+    }
+
+    /// Brings the volumes' connection state up to date with the connection's (which its
+    /// thread moves), recording the changes for the `events` group.
+    pub(crate) fn sync_conn_state(&mut self) {
+        let cs = self.conn_state();
+        for d in self.devices.as_mut_slice() {
+            if d.state.conn != cs {
+                let new = DevState {
+                    conn: cs,
+                    ..d.state
+                };
+                d.set_state(new);
+            }
         }
     }
 
@@ -610,6 +643,15 @@ impl Config {
         self.resources
             .iter()
             .position(|r| r.name.as_bytes() == name)
+    }
+
+    /// The resource whose connection has these endpoints (conn_get_by_addrs()).
+    pub(crate) fn find_connection(&self, my: &[u8], peer: &[u8]) -> Option<usize> {
+        self.resources.iter().position(|r| {
+            r.conn
+                .as_ref()
+                .is_some_and(|c| c.my.as_bytes() == my && c.peer.as_bytes() == peer)
+        })
     }
 
     /// The resource and volume index of `minor`.

@@ -73,18 +73,37 @@ pub(crate) fn context_name<'a>(ctx: &Fields<'a>) -> Option<&'a [u8]> {
     }
 }
 
-/// Writes a `CFG_CONTEXT` naming a resource (and a volume), as nla_put_drbd_cfg_context().
+/// A connection's endpoints (`my_addr`, `peer_addr`) as `struct sockaddr_*` bytes, if any.
+pub(crate) type Addrs<'a> = Option<(&'a [u8], &'a [u8])>;
+
+/// Writes a `CFG_CONTEXT` naming a resource (and a volume, and a connection's endpoints), as
+/// nla_put_drbd_cfg_context().
 pub(crate) fn put_context(
     out: &mut NlaWriter<'_>,
     name: &Name,
     volume: Option<u32>,
+    addrs: Addrs<'_>,
 ) -> Result<(), Overflow> {
     out.nest(CFG_CONTEXT.tla, |w| {
         if let Some(v) = volume {
             w.put(1 | GENLA_F_MANDATORY, &v.to_ne_bytes())?;
         }
-        w.put_bytes_nul(2 | GENLA_F_MANDATORY, name.as_bytes())
+        w.put_bytes_nul(2 | GENLA_F_MANDATORY, name.as_bytes())?;
+        if let Some((my, peer)) = addrs {
+            w.put(3 | GENLA_F_MANDATORY, my)?;
+            w.put(4 | GENLA_F_MANDATORY, peer)?;
+        }
+        Ok(())
     })
+}
+
+/// The endpoints of a connection's context (`ctx_my_addr`, `ctx_peer_addr`), as sent.
+pub(crate) fn context_addrs<'a>(ctx: &Fields<'a>) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+    let bin = |name| match ctx.get(name) {
+        Some(Value::Bin(b)) => Some(b),
+        _ => None,
+    };
+    (bin("ctx_my_addr"), bin("ctx_peer_addr"))
 }
 
 /// Longest string field of a configuration struct, without its NUL (backing_dev, meta_dev).
@@ -621,11 +640,15 @@ mod tests {
         let name = check_name(Some(b"r0")).unwrap();
         let mut buf = [0u8; 64];
         let mut w = NlaWriter::new(&mut buf);
-        put_context(&mut w, &name, Some(3)).unwrap();
+        put_context(&mut w, &name, Some(3), Some((&[2, 0, 1, 2], &[2, 0, 3, 4]))).unwrap();
         let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
         let ctx = Fields::parse(&CFG_CONTEXT, top.get(2).unwrap().payload).unwrap();
         assert_eq!(context_name(&ctx), Some(&b"r0"[..]));
         assert_eq!(ctx.get("ctx_volume"), Some(Value::U32(3)));
+        assert_eq!(
+            context_addrs(&ctx),
+            (Some(&[2u8, 0, 1, 2][..]), Some(&[2u8, 0, 3, 4][..]))
+        );
     }
 
     #[test]

@@ -4,21 +4,24 @@
 //! C counterpart: drbd_nl.c. The pure parts (schema, attribute coding, configuration structs,
 //! result codes) are compiled by the host tests too.
 
+pub(crate) mod addr;
 pub(crate) mod attach;
 pub(crate) mod config;
+pub(crate) mod connect;
 pub(crate) mod nla;
 pub(crate) mod retcode;
 pub(crate) mod role;
 pub(crate) mod schema;
 pub(crate) mod structs;
 
-use crate::model::state::{ConnState, DiskState, Role};
+use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::resource::{insert_at, remove_at, Config, Device, Drbd, Resource};
 use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
 use config::{
-    check_name, context_name, context_volume, put_context, put_device_status, put_resource_status,
-    put_state_info, BadName, ResOpts, StateInfo, SIB_GET_STATUS_REPLY, SIB_STATE_CHANGE,
+    check_name, context_addrs, context_name, context_volume, put_context, put_device_status,
+    put_resource_status, put_state_info, BadName, ResOpts, StateInfo, SIB_GET_STATUS_REPLY,
+    SIB_STATE_CHANGE,
 };
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
@@ -61,6 +64,9 @@ pub(crate) struct Prepared<'a> {
     name: Option<&'a [u8]>,
     /// The volume the context names, if it does.
     volume: Option<u32>,
+    /// The connection endpoints the context names (`struct sockaddr_*` bytes), if it does.
+    my_addr: Option<&'a [u8]>,
+    peer_addr: Option<&'a [u8]>,
 }
 
 /// Checks a request's attributes, decodes its context (`DRBD_NLA_CFG_CONTEXT`) and copies the
@@ -78,6 +84,8 @@ fn prepare<'a>(
             top,
             name: None,
             volume: None,
+            my_addr: None,
+            peer_addr: None,
         });
     };
     let fields = Fields::parse(&structs::CFG_CONTEXT, ctx.payload)?;
@@ -85,10 +93,13 @@ fn prepare<'a>(
     if reply.put_raw(ctx.raw).is_err() {
         pr_warn!("{}: netlink reply too small for the context\n", op.name);
     }
+    let (my_addr, peer_addr) = context_addrs(&fields);
     Ok(Prepared {
         top,
         name: context_name(&fields),
         volume: context_volume(&fields),
+        my_addr,
+        peer_addr,
     })
 }
 
@@ -132,12 +143,10 @@ fn new_resource(
 /// `adm_del_resource`: only a resource without volumes (and connections, of which none can
 /// exist yet) can go.
 fn del_resource(config: &mut Config, index: usize) -> (RetCode, &'static str) {
-    if config
-        .resources
-        .get(index)
-        .is_some_and(|r| !r.devices.is_empty())
-    {
-        return (RetCode::ResInUse, "");
+    match config.resources.get(index) {
+        Some(r) if r.conn.is_some() => return (RetCode::NetConfigured, ""),
+        Some(r) if !r.devices.is_empty() => return (RetCode::ResInUse, ""),
+        _ => {}
     }
     match remove_at(&mut config.resources, index) {
         Ok(()) => (RetCode::NoError, ""),
@@ -255,6 +264,9 @@ fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'s
             return (ret, "failed to demote");
         }
     }
+    if let Some(res) = config.resources.as_mut_slice().get_mut(index) {
+        connect::disconnect(res);
+    }
     for minor in minors.iter() {
         let Some(at) = config.find_minor(*minor) else {
             continue;
@@ -292,18 +304,22 @@ fn get_status(
 
 /// nla_put_status_info() without a connection.
 fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(), nla::Overflow> {
-    put_context(out, &res.name, Some(d.volume))?;
+    put_context(out, &res.name, Some(d.volume), res.addrs())?;
     res.opts.put(out)?;
     if let Some(ldev) = &d.ldev {
         ldev.conf.put(out)?;
     }
-    put_state_info_of(out, d, SIB_GET_STATUS_REPLY, None)
+    if let Some(conn) = &res.conn {
+        conn.net_conf.put(out)?;
+    }
+    put_state_info_of(out, d, res.conn_state(), SIB_GET_STATUS_REPLY, None)
 }
 
 /// The state info of `d`, for a status reply or an event.
 fn put_state_info_of(
     out: &mut NlaWriter<'_>,
     d: &Device,
+    cs: ConnState,
     reason: u32,
     change: Option<(u32, u32)>,
 ) -> Result<(), nla::Overflow> {
@@ -321,7 +337,14 @@ fn put_state_info_of(
     let io = d.io_counters();
     let si = StateInfo {
         reason,
-        state: change.map_or(d.state.to_u32(), |(_, new)| new),
+        state: change.map_or(
+            DevState {
+                conn: cs,
+                ..d.state
+            }
+            .to_u32(),
+            |(_, new)| new,
+        ),
         capacity: d.size,
         read_cnt: u64::from(io.read_kib) * 2,
         writ_cnt: u64::from(io.write_kib) * 2,
@@ -337,7 +360,11 @@ static EVENT_SEQ: AtomicU32 = AtomicU32::new(2);
 
 /// Announces the recorded state changes of `d` on the `events` group (drbd_bcast_event() with
 /// SIB_STATE_CHANGE): what `drbdsetup-84 events` prints as ST-prev, ST-new and ST lines.
-fn announce(name: &config::Name, opts: &ResOpts, d: &mut Device, events: &mut Events) {
+fn announce(
+    (name, opts, addrs): (&config::Name, &ResOpts, config::Addrs<'_>),
+    d: &mut Device,
+    events: &mut Events,
+) {
     let changes = core::mem::take(&mut d.changes);
     for (prev, new) in changes.iter() {
         let Ok(mut buf) = KVec::from_elem(0u8, EVENT_ROOM, GFP_KERNEL) else {
@@ -345,12 +372,12 @@ fn announce(name: &config::Name, opts: &ResOpts, d: &mut Device, events: &mut Ev
             continue;
         };
         let mut w = NlaWriter::new(&mut buf);
-        let put = put_context(&mut w, name, Some(d.volume))
+        let put = put_context(&mut w, name, Some(d.volume), addrs)
             .and_then(|()| opts.put(&mut w))
             .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(&mut w)))
             .and_then(|()| {
                 let change = Some((prev.to_u32(), new.to_u32()));
-                put_state_info_of(&mut w, d, SIB_STATE_CHANGE, change)
+                put_state_info_of(&mut w, d, new.conn, SIB_STATE_CHANGE, change)
             });
         let len = w.as_bytes().len();
         let mut attrs = KVec::new();
@@ -372,9 +399,16 @@ const EVENT_ROOM: usize = 2048;
 /// Announces the state changes of every device of resource `index`.
 fn announce_resource(config: &mut Config, index: usize, events: &mut Events) {
     if let Some(res) = config.resources.as_mut_slice().get_mut(index) {
-        let (name, opts) = (res.name, res.opts);
-        for d in res.devices.as_mut_slice() {
-            announce(&name, &opts, d, events);
+        let Resource {
+            name,
+            opts,
+            devices,
+            conn,
+            ..
+        } = res;
+        let addrs = conn.as_ref().map(|c| (c.my.as_bytes(), c.peer.as_bytes()));
+        for d in devices.as_mut_slice() {
+            announce((name, opts, addrs), d, events);
         }
     }
 }
@@ -419,9 +453,17 @@ impl Handler for Admin {
         };
         let p = prepare(op, req.attrs, reply).map_err(|e| refuse(op, e))?;
         let mut config = ctx.config.lock();
+        // what the receiver threads changed since the last command
+        for r in config.resources.as_mut_slice() {
+            r.sync_conn_state();
+        }
         let resource = p.name.and_then(|n| config.find(n));
         let device = config.find_minor(req.minor);
-        // The checks of drbd_adm_prepare, in its order. No connection exists yet.
+        let connection = match (p.my_addr, p.peer_addr) {
+            (Some(my), Some(peer)) => config.find_connection(my, peer),
+            _ => None,
+        };
+        // The checks of drbd_adm_prepare, in its order.
         let (ret, text) = match op.needs {
             Needs::Minor if device.is_none() => (RetCode::MinorInvalid, "unknown minor"),
             _ if device.is_some_and(|(r, _)| resource.is_some_and(|res| res != r)) => (
@@ -445,7 +487,9 @@ impl Handler for Admin {
             Needs::Connection if device.is_some() => {
                 (RetCode::InvalidRequest, "no minor number expected")
             }
-            Needs::Connection => (RetCode::InvalidRequest, "unknown connection"),
+            Needs::Connection if connection.is_none() => {
+                (RetCode::InvalidRequest, "unknown connection")
+            }
             _ => match (op.cmd, resource, device) {
                 (schema::NEW_RESOURCE, _, _) => new_resource(&mut config, req, &p),
                 (schema::NEW_MINOR, Some(i), d) => new_minor(&mut config, i, req, &p, d.is_some()),
@@ -482,6 +526,24 @@ impl Handler for Admin {
                     let defaults = req.user_flags & schema::F_SET_DEFAULTS != 0;
                     attach::disk_options(name, dev, &p.top, defaults)
                 }),
+                (schema::CONNECT, Some(i), _) => {
+                    connect::connect(&mut config, i, &p.top, (p.my_addr, p.peer_addr))
+                }
+                (schema::DISCONNECT, _, _) => {
+                    match connection.and_then(|i| config.resources.as_mut_slice().get_mut(i)) {
+                        Some(res) => connect::disconnect(res),
+                        None => (RetCode::InvalidRequest, "unknown connection"),
+                    }
+                }
+                (schema::CHG_NET_OPTS, _, _) => {
+                    match connection.and_then(|i| config.resources.as_mut_slice().get_mut(i)) {
+                        Some(res) => {
+                            let defaults = req.user_flags & schema::F_SET_DEFAULTS != 0;
+                            connect::net_options(res, &p.top, defaults)
+                        }
+                        None => (RetCode::InvalidRequest, "unknown connection"),
+                    }
+                }
                 (schema::DEL_RESOURCE, Some(i), _) => del_resource(&mut config, i),
                 (schema::DOWN, Some(i), _) => down(&mut config, i, events),
                 (schema::RESOURCE_OPTS, Some(i), _) => resource_options(&mut config, i, req, &p),
@@ -540,7 +602,7 @@ fn dump_resources(
     else {
         return Ok(None);
     };
-    put_context(out, &r.name, None)
+    put_context(out, &r.name, None, None)
         .and_then(|()| r.opts.put(out))
         .and_then(|()| put_resource_status(out, r.role(), r.write_ordering))
         .map_err(|_| EMSGSIZE)?;
@@ -603,7 +665,7 @@ fn dump_devices(
     let Some((res, d, key)) = next else {
         return Ok(None);
     };
-    put_context(out, &res.name, Some(d.volume))
+    put_context(out, &res.name, Some(d.volume), None)
         .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(out)))
         .and_then(|()| {
             let uuids = d.ldev.as_ref().map(|l| (l.sb.uuid, l.sb.flags));
@@ -653,7 +715,7 @@ fn dump_status(
             }
             // A resource without volumes: one message about the resource.
             None if cursor[1] == 0 => {
-                put_context(out, &res.name, None).map_err(|_| EMSGSIZE)?;
+                put_context(out, &res.name, None, res.addrs()).map_err(|_| EMSGSIZE)?;
                 cursor[0] += 1;
                 return Ok(Some(!0));
             }

@@ -11,6 +11,8 @@ use crate::model::role::StateRv;
 #[repr(i32)]
 pub(crate) enum RetCode {
     NoError = 101,
+    LocalAddr = 102,
+    PeerAddr = 103,
     OpenDisk = 104,
     OpenMdDisk = 105,
     DiskTooSmall = 111,
@@ -20,6 +22,7 @@ pub(crate) enum RetCode {
     MdInvalid = 119,
     NoMem = 122,
     DiskConfigured = 124,
+    NetConfigured = 125,
     NoMemBitmap = 140,
     MandatoryTag = 126,
     MinorInvalid = 127,
@@ -92,6 +95,9 @@ mod tests {
         assert_eq!(RetCode::MinorOrVolumeExists.code(), 161);
         assert_eq!(RetCode::InvalidRequest.code(), 162);
         assert_eq!(RetCode::NoDisk.code(), 138);
+        assert_eq!(RetCode::LocalAddr.code(), 102);
+        assert_eq!(RetCode::PeerAddr.code(), 103);
+        assert_eq!(RetCode::NetConfigured.code(), 125);
         assert_eq!(RetCode::ResizeResync.code(), 130);
         assert_eq!(RetCode::NoPrimary.code(), 131);
         assert_eq!(RetCode::NeedApv93.code(), 153);

@@ -143,6 +143,8 @@ pub(crate) const DEL_MINOR: u8 = 6;
 pub(crate) const NEW_RESOURCE: u8 = 7;
 pub(crate) const DEL_RESOURCE: u8 = 8;
 pub(crate) const RESOURCE_OPTS: u8 = 9;
+pub(crate) const CONNECT: u8 = 10;
+pub(crate) const DISCONNECT: u8 = 11;
 pub(crate) const ATTACH: u8 = 12;
 pub(crate) const RESIZE: u8 = 13;
 pub(crate) const PRIMARY: u8 = 14;
@@ -151,6 +153,7 @@ pub(crate) const NEW_C_UUID: u8 = 16;
 pub(crate) const DETACH: u8 = 18;
 pub(crate) const INVALIDATE: u8 = 19;
 pub(crate) const CHG_DISK_OPTS: u8 = 28;
+pub(crate) const CHG_NET_OPTS: u8 = 29;
 pub(crate) const DOWN: u8 = 27;
 pub(crate) const GET_RESOURCES: u8 = 30;
 pub(crate) const GET_DEVICES: u8 = 31;
@@ -174,9 +177,9 @@ pub(crate) const OPS: [Op; 31] = [
     admin(NEW_RESOURCE, "new-resource", Nothing),
     admin(DEL_RESOURCE, "del-resource", Resource),
     admin(RESOURCE_OPTS, "resource-options", Resource),
-    admin(10, "connect", Resource),
-    admin(29, "net-options", Connection),
-    admin(11, "disconnect", Connection),
+    admin(CONNECT, "connect", Resource),
+    admin(CHG_NET_OPTS, "net-options", Connection),
+    admin(DISCONNECT, "disconnect", Connection),
     admin(ATTACH, "attach", Minor),
     admin(CHG_DISK_OPTS, "disk-options", Minor),
     admin(RESIZE, "resize", Minor),

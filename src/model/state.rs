@@ -68,6 +68,42 @@ pub(crate) enum ConnState {
 }
 
 impl ConnState {
+    /// The state of number `n` (`enum drbd_conns`).
+    pub(crate) const fn from_u8(n: u8) -> Option<Self> {
+        use ConnState::*;
+        const ALL: [ConnState; 24] = [
+            StandAlone,
+            Disconnecting,
+            Unconnected,
+            Timeout,
+            BrokenPipe,
+            NetworkFailure,
+            ProtocolError,
+            TearDown,
+            WfConnection,
+            WfReportParams,
+            Connected,
+            StartingSyncS,
+            StartingSyncT,
+            WfBitMapS,
+            WfBitMapT,
+            WfSyncUuid,
+            SyncSource,
+            SyncTarget,
+            VerifyS,
+            VerifyT,
+            PausedSyncS,
+            PausedSyncT,
+            Ahead,
+            Behind,
+        ];
+        if (n as usize) < ALL.len() {
+            Some(ALL[n as usize])
+        } else {
+            None
+        }
+    }
+
     /// The name drbd_strings.c gives the state, as /proc/drbd and drbdsetup print it.
     pub(crate) const fn name(self) -> &'static str {
         match self {
@@ -276,6 +312,14 @@ mod tests {
         for (d, n, s) in DISKS {
             assert_eq!((d as u8, d.name()), (n, s));
         }
+    }
+
+    #[test]
+    fn conn_states_by_number() {
+        for n in 0..24u8 {
+            assert_eq!(ConnState::from_u8(n).map(|c| c as u8), Some(n));
+        }
+        assert_eq!(ConnState::from_u8(24), None);
     }
 
     #[test]

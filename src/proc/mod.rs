@@ -6,6 +6,7 @@
 pub(crate) mod render;
 
 use crate::bitmap::math::bit_to_kib;
+use crate::model::state::DevState;
 use crate::resource::{Config, Device, Drbd, Resource};
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
@@ -48,8 +49,19 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
     let io = d.io_counters();
     DeviceLine {
         minor: d.minor,
-        state: d.state,
-        protocol: None,
+        state: DevState {
+            conn: r.conn_state(),
+            ..d.state
+        },
+        // the protocol letter once a connection is configured
+        protocol: r
+            .conn
+            .as_ref()
+            .map(|c| match c.net_conf.num("wire_protocol") {
+                1 => 'A',
+                2 => 'B',
+                _ => 'C',
+            }),
         write_ordering: r.write_ordering.proc_char(),
         congestion: None,
         al_suspended: counters.as_ref().is_some_and(|c| c.al_suspended),

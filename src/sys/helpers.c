@@ -8,6 +8,13 @@
 #include <linux/blk-mq.h>
 #include <linux/sched.h>
 #include <linux/workqueue.h>
+#include <linux/kthread.h>
+#include <linux/net.h>
+#include <linux/socket.h>
+#include <linux/tcp.h>
+#include <net/sock.h>
+#include <net/net_namespace.h>
+#include <linux/sched/task.h>
 #include <net/genetlink.h>
 
 #include "drbd_helpers.h"
@@ -137,3 +144,86 @@ struct workqueue_struct *drbd_rs_alloc_submit_wq(void)
 {
 	return alloc_ordered_workqueue("drbd_submit", WQ_MEM_RECLAIM);
 }
+
+/* kthread_create() is a macro; the name is no format */
+struct task_struct *drbd_rs_kthread_create(int (*fn)(void *), void *data, const char *name)
+{
+	return kthread_create(fn, data, "%s", name);
+}
+
+void drbd_rs_get_task_struct(struct task_struct *t) { get_task_struct(t); }
+
+/* a thread whose work is done waits to be stopped */
+void drbd_rs_thread_idle(void)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+	if (!kthread_should_stop())
+		schedule();
+	__set_current_state(TASK_RUNNING);
+}
+
+/* sockets: thin wrappers of what is inline, a macro, or struct fields */
+int drbd_rs_sock_create_tcp(int family, struct socket **res)
+{
+	return sock_create_kern(&init_net, family, SOCK_STREAM, IPPROTO_TCP, res);
+}
+
+/* SO_REUSEADDR, as the C module sets it on its listening and connecting sockets */
+void drbd_rs_sock_reuse(struct socket *sock)
+{
+	sock->sk->sk_reuse = SK_CAN_REUSE;
+}
+
+void drbd_rs_sock_set_timeouts(struct socket *sock, long rcv, long snd)
+{
+	sock->sk->sk_rcvtimeo = rcv;
+	sock->sk->sk_sndtimeo = snd;
+}
+
+/* drbd_setbufsize() and TCP_NODELAY, as the C module sets them */
+void drbd_rs_sock_tune(struct socket *sock, unsigned int snd, unsigned int rcv)
+{
+	lock_sock(sock->sk);
+	if (snd) {
+		sock->sk->sk_sndbuf = snd;
+		sock->sk->sk_userlocks |= SOCK_SNDBUF_LOCK;
+	}
+	if (rcv) {
+		sock->sk->sk_rcvbuf = rcv;
+		sock->sk->sk_userlocks |= SOCK_RCVBUF_LOCK;
+	}
+	release_sock(sock->sk);
+	tcp_sock_set_nodelay(sock->sk);
+}
+
+int drbd_rs_sock_send(struct socket *sock, const void *buf, size_t len, bool more)
+{
+	struct kvec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0) };
+
+	return kernel_sendmsg(sock, &msg, &iov, 1, len);
+}
+
+int drbd_rs_sock_recv(struct socket *sock, void *buf, size_t len)
+{
+	struct kvec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+
+	return kernel_recvmsg(sock, &msg, &iov, 1, len, MSG_WAITALL | MSG_NOSIGNAL);
+}
+
+void drbd_rs_sock_shutdown(struct socket *sock)
+{
+	kernel_sock_shutdown(sock, SHUT_RDWR);
+}
+
+/* an interruptible sleep that kthread_stop() ends early */
+void drbd_rs_sleep_ms(unsigned int ms)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+	if (!kthread_should_stop())
+		schedule_timeout(msecs_to_jiffies(ms));
+	__set_current_state(TASK_RUNNING);
+}
+
+unsigned long drbd_rs_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }

@@ -36,8 +36,10 @@ pub(crate) mod blkdev;
 pub(crate) mod genl;
 pub(crate) mod lock;
 pub(crate) mod module;
+pub(crate) mod net;
 pub(crate) mod print;
 pub(crate) mod proc;
+pub(crate) mod thread;
 pub(crate) mod wq;
 
 /// 64 random bits from the kernel's generator (C: get_random_bytes()), for UUIDs.
@@ -50,3 +52,16 @@ pub(crate) fn random_u64() -> u64 {
 unsafe impl kernel::init::Zeroable for crate::actlog::transaction::Transaction {}
 // SAFETY: a Transaction (see above) and byte arrays: all zeroes is a valid value.
 unsafe impl kernel::init::Zeroable for crate::resource::AlBufs {}
+
+/// Sleeps `ms` milliseconds, or until the current kernel thread is told to stop.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: process context, nothing held.
+    unsafe { bindings::drbd_rs_sleep_ms(ms) };
+}
+
+/// `ms` milliseconds in jiffies.
+pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
+    // SAFETY: a pure computation.
+    let j = unsafe { bindings::drbd_rs_msecs_to_jiffies(ms) };
+    j as u64
+}

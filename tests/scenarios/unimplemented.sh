@@ -15,7 +15,7 @@ g1() {
 	step "info text" grep -q 'not implemented yet by drbd-rs' /tmp/out
 	step "kernel log line" sh -c "dmesg | grep -q 'drbd: outdate: not implemented yet'"
 	expect_rc "verify refused" 10 /lib/drbd/drbdsetup-84 verify 0
-	expect_rc "connect refused" 10 /lib/drbd/drbdsetup-84 connect r0 ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789
+	expect_rc "suspend-io refused" 10 /lib/drbd/drbdsetup-84 suspend-io 0
 	step "still unconfigured" grep -qx ' 0: cs:Unconfigured' /proc/drbd
 	step "down" /lib/drbd/drbdsetup-84 down r0
 	step "unload" unload_drbd

@@ -1,22 +1,22 @@
 # SPDX-License-Identifier: GPL-2.0
 # The DRBD user's guide on one node, with stock drbdadm and a resource file: create-md, bring the
 # resource up, primary --force, mkfs.ext4, mount, write, unmount, down; the meta data drbdmeta
-# dumps; up again and the data is intact; then fio with verify=crc32c through /dev/drbd0.
-# drbd-rs has no `connect` yet, so "up" is drbdadm's new-resource, new-minor and attach (what
-# `drbdadm up` runs before connect).
+# dumps; up again and the data is intact; then fio with verify=crc32c through /dev/drbd0. The
+# peer named in the resource file never comes: the node waits for it (WFConnection).
 #@ guests: 1
 #@ disks: 256M
 #@ timeout: 300
 
 up() {
-	step "drbdadm new-resource" drbdadm new-resource r0
-	step "drbdadm new-minor" drbdadm new-minor r0
-	step "drbdadm attach (runs drbdmeta apply-al first)" drbdadm attach r0
+	step "drbdadm up (runs drbdmeta apply-al before attaching)" drbdadm up r0
+	step "waiting for the peer" grep -q 'cs:WFConnection' /proc/drbd
 }
 
 g1() {
 	step "load" load_drbd
 	two_node_res r0
+	# this node's address from the resource file (a single guest has no network)
+	ip addr add 10.0.0.1/32 dev lo
 	step "drbdadm create-md" drbdadm --force create-md r0
 	up
 	expect_rc "primary refused while Inconsistent" 17 drbdadm primary r0

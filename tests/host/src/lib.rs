@@ -31,6 +31,7 @@ pub mod bitmap {
 
 #[path = "../../../src/genl"]
 pub mod genl {
+    pub mod addr;
     pub mod config;
     pub mod nla;
     pub mod retcode;

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A resource's connection to its peer: the net configuration, and the receiver thread that
+//! establishes the data and meta sockets as the C module does (both nodes listen and connect;
+//! the first packet on each socket says which it is) and negotiates the protocol version.
+//!
+//! C counterpart: conn_connect(), drbd_try_connect(), prepare_listen_socket(),
+//! drbd_wait_for_connect(), receive_first_packet() and drbd_do_features() of drbd_receiver.c.
+//! Not yet: authentication, the rest of the handshake and replication (issue 4); once the
+//! version is agreed the connection is dropped with a log line and tried again.
+
+use crate::genl::addr::Endpoint;
+use crate::genl::config::{Conf, Name};
+use crate::model::state::ConnState;
+use crate::sys::net::Socket;
+use crate::sys::sleep_ms;
+use crate::sys::thread::{should_stop, Thread};
+use crate::wire::packet;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use kernel::c_str;
+use kernel::error::Error;
+use kernel::prelude::*;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+/// What the receiver thread shares with the configuration.
+#[pin_data]
+pub(crate) struct ConnShared {
+    /// The connection state (`cstate`), as the thread moves it.
+    cstate: AtomicU8,
+    /// Set once `disconnect` began: sockets are shut down as soon as they are held.
+    stopping: AtomicBool,
+    /// The sockets in use (listening, data, meta, connecting), for `disconnect` to shut down.
+    #[pin]
+    sockets: Mutex<[Option<Arc<Socket>>; SLOTS]>,
+}
+
+/// Socket slots of [`ConnShared`].
+const LISTEN: usize = 0;
+const DATA: usize = 1;
+const META: usize = 2;
+const CONNECTING: usize = 3;
+const SLOTS: usize = 4;
+
+impl ConnShared {
+    pub(crate) fn state(&self) -> ConnState {
+        ConnState::from_u8(self.cstate.load(Ordering::Acquire)).unwrap_or(ConnState::StandAlone)
+    }
+
+    fn set_state(&self, s: ConnState) {
+        self.cstate.store(s as u8, Ordering::Release);
+    }
+
+    /// Keeps `sock` where `disconnect` finds it; once disconnecting, shuts it down at once.
+    fn hold(&self, slot: usize, sock: Option<Arc<Socket>>) {
+        let mut sockets = self.sockets.lock();
+        if self.stopping.load(Ordering::Acquire) {
+            if let Some(s) = &sock {
+                s.shutdown();
+            }
+        }
+        if let Some(s) = sockets.get_mut(slot) {
+            *s = sock;
+        }
+    }
+
+    /// Makes every blocked socket call of the thread return, now and from now on.
+    fn shutdown_all(&self) {
+        let sockets = self.sockets.lock();
+        self.stopping.store(true, Ordering::Release);
+        for s in sockets.iter().flatten() {
+            s.shutdown();
+        }
+    }
+}
+
+/// The settings the thread works with, copied out of the net configuration.
+struct Settings {
+    name: Name,
+    my: Endpoint,
+    peer: Endpoint,
+    /// Seconds between connection attempts.
+    connect_int: u32,
+    /// Tenths of a second to wait for a peer's packet during the handshake.
+    ping_timeo: u32,
+    sndbuf: u32,
+    rcvbuf: u32,
+}
+
+/// A configured connection (`connect` ran; `disconnect` ends it).
+pub(crate) struct Connection {
+    pub(crate) net_conf: KBox<Conf>,
+    pub(crate) my: Endpoint,
+    pub(crate) peer: Endpoint,
+    pub(crate) shared: Arc<ConnShared>,
+    thread: Option<Thread>,
+}
+
+/// `EPROTO`: the peer broke the protocol.
+fn eproto() -> Error {
+    Error::from_errno(-(kernel::bindings::EPROTO as i32))
+}
+
+/// A timeout in jiffies.
+fn jiffies(ms: u32) -> isize {
+    crate::sys::msecs_to_jiffies(ms) as isize
+}
+
+impl Connection {
+    /// Starts trying to connect: the state becomes WFConnection.
+    pub(crate) fn start(
+        name: &Name,
+        net_conf: KBox<Conf>,
+        my: Endpoint,
+        peer: Endpoint,
+    ) -> Result<Self> {
+        let shared = Arc::pin_init(
+            pin_init!(ConnShared {
+                cstate: AtomicU8::new(ConnState::Unconnected as u8),
+                stopping: AtomicBool::new(false),
+                sockets <- new_mutex!([None, None, None, None], "drbd_conn_sockets"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let num = |n: &str| u32::try_from(net_conf.num(n)).unwrap_or(0);
+        let settings = Settings {
+            name: *name,
+            my,
+            peer,
+            connect_int: num("connect_int").max(1),
+            ping_timeo: num("ping_timeo").max(1),
+            sndbuf: num("sndbuf_size"),
+            rcvbuf: num("rcvbuf_size"),
+        };
+        let thread_shared = shared.clone();
+        shared.set_state(ConnState::WfConnection);
+        let thread = Thread::spawn(c_str!("drbd_r"), move || receiver(thread_shared, settings))?;
+        Ok(Self {
+            net_conf,
+            my,
+            peer,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and closes the sockets: StandAlone again.
+    pub(crate) fn stop(mut self) {
+        self.shared.set_state(ConnState::Disconnecting);
+        self.shared.shutdown_all();
+        if let Some(t) = self.thread.take() {
+            t.stop();
+        }
+        self.shared.set_state(ConnState::StandAlone);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.shutdown_all();
+        if let Some(t) = self.thread.take() {
+            t.stop();
+        }
+    }
+}
+
+/// The receiver thread: connect, negotiate, and (until replication exists) start over.
+fn receiver(shared: Arc<ConnShared>, s: Settings) {
+    let mut logged = false;
+    while !should_stop() {
+        shared.set_state(ConnState::WfConnection);
+        match connect(&shared, &s) {
+            Ok(Some(version)) => {
+                pr_info!(
+                    "{}: Handshake successful: Agreed network protocol version {}\n",
+                    s.name,
+                    version
+                );
+                pr_warn!(
+                    "{}: drbd-rs cannot replicate yet (no handshake beyond the protocol \
+                     version); dropping the connection\n",
+                    s.name
+                );
+                logged = false;
+            }
+            Ok(None) => {}
+            // disconnect shut the sockets down
+            Err(_) if should_stop() => break,
+            Err(e) => {
+                if !logged {
+                    pr_err!("{}: connecting failed: {:?}\n", s.name, e);
+                    logged = true;
+                }
+            }
+        }
+        for slot in 0..SLOTS {
+            shared.hold(slot, None);
+        }
+        shared.set_state(ConnState::Unconnected);
+        if !should_stop() {
+            sleep_ms(s.connect_int.saturating_mul(1000));
+        }
+    }
+}
+
+/// One round of conn_connect(): until the thread is stopped or `connect-int` passes without a
+/// peer, connect to it and accept from it until a data and a meta socket exist, then agree on
+/// the protocol version. `None` when the round ended without a peer.
+fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<u32>> {
+    let listen = Arc::new(Socket::tcp(s.my.family())?, GFP_KERNEL)?;
+    listen.reuse_addr();
+    listen.bind(s.my.as_bytes())?;
+    listen.listen(5)?;
+    shared.hold(LISTEN, Some(listen.clone()));
+    let connect_int_ms = s.connect_int.saturating_mul(1000);
+    listen.set_timeouts(jiffies(connect_int_ms), jiffies(connect_int_ms));
+
+    let mut data: Option<Arc<Socket>> = None;
+    let mut meta: Option<Arc<Socket>> = None;
+    while !should_stop() && (data.is_none() || meta.is_none()) {
+        // drbd_try_connect(): from our address, any port, to the peer
+        if let Ok(sock) = try_connect(shared, s) {
+            if data.is_none() {
+                send_first(&sock, packet::P_INITIAL_DATA)?;
+                data = Some(sock);
+            } else {
+                send_first(&sock, packet::P_INITIAL_META)?;
+                meta = Some(sock);
+            }
+            shared.hold(DATA, data.clone());
+            shared.hold(META, meta.clone());
+            if data.is_some() && meta.is_some() {
+                break;
+            }
+        }
+        // drbd_wait_for_connect(): the peer's connections, told apart by their first packet
+        if let Ok(sock) = listen.accept() {
+            let sock = Arc::new(sock, GFP_KERNEL)?;
+            sock.set_timeouts(jiffies(s.ping_timeo * 400), jiffies(s.ping_timeo * 400));
+            match receive_first(&sock) {
+                Ok(packet::P_INITIAL_DATA) => {
+                    if data.is_some() {
+                        pr_warn!("{}: initial packet S crossed\n", s.name);
+                    }
+                    data = Some(sock);
+                }
+                Ok(packet::P_INITIAL_META) => {
+                    if meta.is_some() {
+                        pr_warn!("{}: initial packet M crossed\n", s.name);
+                    }
+                    meta = Some(sock);
+                }
+                _ => pr_warn!("{}: Error receiving initial packet\n", s.name),
+            }
+            shared.hold(DATA, data.clone());
+            shared.hold(META, meta.clone());
+        }
+    }
+    let (Some(data), Some(meta)) = (data, meta) else {
+        return Ok(None);
+    };
+    shared.hold(LISTEN, None);
+    drop(listen);
+    data.reuse_addr();
+    meta.reuse_addr();
+    data.tune(s.sndbuf, s.rcvbuf);
+    data.set_timeouts(jiffies(s.ping_timeo * 400), jiffies(s.ping_timeo * 400));
+    features(&data).map(Some)
+}
+
+/// A socket connected from our address to the peer's, or an error after `connect-int`.
+fn try_connect(shared: &ConnShared, s: &Settings) -> Result<Arc<Socket>> {
+    let sock = Arc::new(Socket::tcp(s.my.family())?, GFP_KERNEL)?;
+    let t = jiffies(s.connect_int.saturating_mul(1000));
+    sock.set_timeouts(t, t);
+    sock.bind(s.my.any_port().as_bytes())?;
+    shared.hold(CONNECTING, Some(sock.clone()));
+    let connected = sock.connect(s.peer.as_bytes());
+    shared.hold(CONNECTING, None);
+    connected.map(|()| sock)
+}
+
+/// send_first_packet(): a bare header of the pre-agreement format.
+fn send_first(sock: &Socket, cmd: u16) -> Result {
+    let mut hdr = [0u8; packet::HEADER_MAX];
+    let len = packet::encode_header(packet::PRE_AGREEMENT_VERSION, cmd, 0, 0, &mut hdr)
+        .map_err(|_| EINVAL)?;
+    sock.send(&hdr[..len], false)
+}
+
+/// receive_first_packet(): the command of the first header on an accepted socket.
+fn receive_first(sock: &Socket) -> Result<u16> {
+    let mut hdr = [0u8; packet::HEADER_H80_LEN];
+    sock.recv(&mut hdr)?;
+    let h = packet::decode_header(packet::PRE_AGREEMENT_VERSION, &hdr).map_err(|_| eproto())?;
+    Ok(h.command)
+}
+
+/// drbd_do_features(): both sides send their version range; the agreed version is the highest
+/// both speak.
+fn features(data: &Socket) -> Result<u32> {
+    let mut buf = [0u8; packet::FEATURES_PACKET_LEN];
+    let len = packet::encode_features(&mut buf).map_err(|_| EINVAL)?;
+    data.send(&buf[..len], false)?;
+    let mut hdr = [0u8; packet::HEADER_H80_LEN];
+    data.recv(&mut hdr)?;
+    let h = packet::decode_header(packet::PRE_AGREEMENT_VERSION, &hdr).map_err(|_| eproto())?;
+    if h.command != packet::P_CONNECTION_FEATURES || h.length as usize != packet::FEATURES_LEN {
+        pr_err!(
+            "expected ConnectionFeatures packet, received: {:#x} ({} bytes)\n",
+            h.command,
+            h.length
+        );
+        return Err(eproto());
+    }
+    let mut payload = [0u8; packet::FEATURES_LEN];
+    data.recv(&mut payload)?;
+    packet::agree(&payload).map_err(|e| {
+        pr_err!("incompatible DRBD dialects: {:?}\n", e);
+        eproto()
+    })
+}

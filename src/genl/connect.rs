@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `connect`, `disconnect` and `net-options`: a resource's connection configuration and its
+//! receiver thread.
+//!
+//! C counterpart: drbd_adm_connect(), drbd_adm_disconnect() / conn_try_disconnect() and
+//! drbd_adm_net_opts() of drbd_nl.c. Not yet: the crypto checks of alloc_crypto() (algorithm
+//! names are stored, not tried) and check_net_options().
+
+use super::addr::Endpoint;
+use super::config::Conf;
+use super::nla::{Fields, TopLevel};
+use super::retcode::RetCode;
+use super::structs::NET_CONF;
+use crate::conn::Connection;
+use crate::model::state::{ConnState, DevState};
+use crate::resource::{Config, Resource};
+use kernel::prelude::*;
+
+/// Records a connection state change on every volume (C: the state change of the connection,
+/// announced per device).
+fn set_conn(res: &mut Resource, cs: ConnState) {
+    for d in res.devices.as_mut_slice() {
+        let new = DevState {
+            conn: cs,
+            ..d.state
+        };
+        d.set_state(new);
+    }
+}
+
+/// The net configuration of a request: defaults, then the request's fields; `None` for a
+/// malformed one. Not inlined: the decoded fields stay off the handler's frame.
+#[inline(never)]
+fn net_conf(
+    top: &TopLevel<'_>,
+    base: Option<&Conf>,
+) -> Result<KBox<Conf>, (RetCode, &'static str)> {
+    let invalid = (RetCode::MandatoryTag, "invalid attribute value");
+    let mut conf = match base {
+        Some(b) => KBox::new(*b, GFP_KERNEL),
+        None => KBox::new(Conf::defaults(&NET_CONF), GFP_KERNEL),
+    }
+    .map_err(|_| (RetCode::NoMem, ""))?;
+    if let Some(nest) = top.get(NET_CONF.tla) {
+        let fields = Fields::parse(&NET_CONF, nest.payload).map_err(|_| invalid)?;
+        if base.is_some()
+            && NET_CONF
+                .fields
+                .iter()
+                .any(|f| f.flags & super::schema::F_INVARIANT != 0 && fields.get(f.name).is_some())
+        {
+            return Err((RetCode::MandatoryTag, "can not change invariant setting"));
+        }
+        conf.update(&fields).map_err(|_| invalid)?;
+    }
+    Ok(conf)
+}
+
+/// `drbd_adm_connect`: configures the connection to the peer and starts connecting to it.
+pub(crate) fn connect(
+    config: &mut Config,
+    index: usize,
+    top: &TopLevel<'_>,
+    (my, peer): (Option<&[u8]>, Option<&[u8]>),
+) -> (RetCode, &'static str) {
+    let (Some(my), Some(peer)) = (my, peer) else {
+        return (RetCode::InvalidRequest, "connection endpoint(s) missing");
+    };
+    // Endpoints in use by another connection.
+    for r in config.resources.iter() {
+        if let Some(c) = &r.conn {
+            if c.my.as_bytes() == my {
+                return (RetCode::LocalAddr, "");
+            }
+            if c.peer.as_bytes() == peer {
+                return (RetCode::PeerAddr, "");
+            }
+        }
+    }
+    let (Ok(my), Ok(peer)) = (Endpoint::parse(my), Endpoint::parse(peer)) else {
+        return (RetCode::InvalidRequest, "invalid connection endpoint");
+    };
+    let Some(res) = config.resources.as_mut_slice().get_mut(index) else {
+        return (RetCode::ResNotKnown, "unknown resource");
+    };
+    if res.conn.is_some() {
+        return (RetCode::NetConfigured, "");
+    }
+    let conf = match net_conf(top, None) {
+        Ok(conf) => conf,
+        Err(answer) => return answer,
+    };
+    set_conn(res, ConnState::Unconnected);
+    match Connection::start(&res.name, conf, my, peer) {
+        Ok(conn) => {
+            res.conn = Some(conn);
+            set_conn(res, ConnState::WfConnection);
+            (RetCode::NoError, "")
+        }
+        Err(_) => {
+            set_conn(res, ConnState::StandAlone);
+            (RetCode::NoMem, "")
+        }
+    }
+}
+
+/// conn_try_disconnect(): stops the connection; the volumes are StandAlone again.
+pub(crate) fn disconnect(res: &mut Resource) -> (RetCode, &'static str) {
+    let Some(conn) = res.conn.take() else {
+        return (RetCode::NoError, "");
+    };
+    set_conn(res, ConnState::Disconnecting);
+    conn.stop();
+    set_conn(res, ConnState::StandAlone);
+    (RetCode::NoError, "")
+}
+
+/// `drbd_adm_net_opts`: changes the options of a configured connection; the new values take
+/// effect at the next connection attempt.
+pub(crate) fn net_options(
+    res: &mut Resource,
+    top: &TopLevel<'_>,
+    set_defaults: bool,
+) -> (RetCode, &'static str) {
+    let Some(conn) = res.conn.as_mut() else {
+        return (RetCode::InvalidRequest, "unknown connection");
+    };
+    let base = if set_defaults {
+        let mut d = *conn.net_conf;
+        d.reset_changeable();
+        d
+    } else {
+        *conn.net_conf
+    };
+    match net_conf(top, Some(&base)) {
+        Ok(conf) => {
+            conn.net_conf = conf;
+            (RetCode::NoError, "")
+        }
+        Err(answer) => answer,
+    }
+}

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Kernel TCP sockets for the data and meta connections: created in the initial network
+//! namespace, bound, listening, accepting, connecting, and blocking sends and receives with
+//! timeouts. 6.12's `kernel` crate has no socket API.
+//!
+//! C counterpart: drbd_try_connect(), prepare_listen_socket(), drbd_wait_for_connect(),
+//! drbd_setbufsize() of drbd_receiver.c and drbd_send()/drbd_recv_short() of drbd_main.c.
+//!
+//! Addresses are the raw `struct sockaddr_in`/`sockaddr_in6` bytes drbdsetup sends in the
+//! netlink request; the caller checks them (length, family) before they come here.
+
+use super::bindings;
+use kernel::error::{to_result, Error, Result};
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+
+/// An open kernel socket, released when dropped.
+///
+/// # Invariants
+///
+/// `sock` was created by `sock_create_kern` or `kernel_accept` and is released only by `drop`.
+pub(crate) struct Socket {
+    sock: *mut bindings::socket,
+}
+
+// SAFETY: a socket may be used and released from any thread; the kernel serialises each
+// direction internally (one thread sends, another receives, as the C module does).
+unsafe impl Send for Socket {}
+// SAFETY: see above: concurrent send, receive and shutdown are what kernel sockets allow.
+unsafe impl Sync for Socket {}
+
+fn check(ret: c_int) -> Result {
+    to_result(ret)
+}
+
+impl Socket {
+    /// A TCP socket of the family of `addr` (AF_INET or AF_INET6, its first two bytes).
+    pub(crate) fn tcp(family: u16) -> Result<Self> {
+        let mut sock = core::ptr::null_mut();
+        // SAFETY: `sock` is written on success; init_net lives as long as the kernel.
+        check(unsafe { bindings::drbd_rs_sock_create_tcp(c_int::from(family), &mut sock) })?;
+        // INVARIANT: created just above.
+        Ok(Self { sock })
+    }
+
+    /// Allows binding an address still in TIME_WAIT (SO_REUSEADDR).
+    pub(crate) fn reuse_addr(&self) {
+        // SAFETY: the socket is open.
+        unsafe { bindings::drbd_rs_sock_reuse(self.sock) };
+    }
+
+    /// Binds to `addr`, a `struct sockaddr_*` as bytes.
+    pub(crate) fn bind(&self, addr: &[u8]) -> Result {
+        let len = c_int::try_from(addr.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the socket is open; the kernel copies at most `len` bytes of `addr`.
+        check(unsafe { bindings::kernel_bind(self.sock, addr.as_ptr() as *mut _, len) })
+    }
+
+    /// Listens with room for `backlog` pending connections.
+    pub(crate) fn listen(&self, backlog: i32) -> Result {
+        // SAFETY: the socket is open and bound.
+        check(unsafe { bindings::kernel_listen(self.sock, backlog) })
+    }
+
+    /// Waits (up to the receive timeout) for a connection and returns it.
+    pub(crate) fn accept(&self) -> Result<Socket> {
+        let mut sock = core::ptr::null_mut();
+        // SAFETY: the socket is listening; `sock` is written on success.
+        check(unsafe { bindings::kernel_accept(self.sock, &mut sock, 0) })?;
+        // INVARIANT: created by kernel_accept.
+        Ok(Socket { sock })
+    }
+
+    /// Connects to `addr` (blocking, up to the send timeout).
+    pub(crate) fn connect(&self, addr: &[u8]) -> Result {
+        let len = c_int::try_from(addr.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the socket is open; the kernel copies at most `len` bytes of `addr`.
+        check(unsafe { bindings::kernel_connect(self.sock, addr.as_ptr() as *mut _, len, 0) })
+    }
+
+    /// Receive and send timeouts in jiffies (`MAX_SCHEDULE_TIMEOUT` for none).
+    pub(crate) fn set_timeouts(&self, rcv: isize, snd: isize) {
+        // SAFETY: the socket is open.
+        unsafe { bindings::drbd_rs_sock_set_timeouts(self.sock, rcv, snd) };
+    }
+
+    /// TCP_NODELAY, and the buffer sizes of `sndbuf-size`/`rcvbuf-size` (0: automatic).
+    pub(crate) fn tune(&self, sndbuf: u32, rcvbuf: u32) {
+        // SAFETY: the socket is open.
+        unsafe { bindings::drbd_rs_sock_tune(self.sock, sndbuf, rcvbuf) };
+    }
+
+    /// Sends all of `buf`; `more` says more follows at once (MSG_MORE).
+    pub(crate) fn send(&self, buf: &[u8], more: bool) -> Result {
+        let mut sent = 0;
+        while sent < buf.len() {
+            let rest = &buf[sent..];
+            // SAFETY: the socket is open; `rest` is readable for its length.
+            let n = unsafe {
+                bindings::drbd_rs_sock_send(self.sock, rest.as_ptr().cast(), rest.len(), more)
+            };
+            if n < 0 {
+                return Err(Error::from_errno(n));
+            }
+            if n == 0 {
+                return Err(EPIPE);
+            }
+            sent += n as usize;
+        }
+        Ok(())
+    }
+
+    /// Receives exactly `buf.len()` bytes; a closed connection is `ECONNRESET`.
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result {
+        let mut got = 0;
+        while got < buf.len() {
+            let rest = &mut buf[got..];
+            // SAFETY: the socket is open; `rest` is writable for its length.
+            let n = unsafe {
+                bindings::drbd_rs_sock_recv(self.sock, rest.as_mut_ptr().cast(), rest.len())
+            };
+            if n < 0 {
+                return Err(Error::from_errno(n));
+            }
+            if n == 0 {
+                return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)));
+            }
+            got += n as usize;
+        }
+        Ok(())
+    }
+
+    /// Shuts both directions down: blocked sends and receives return at once.
+    pub(crate) fn shutdown(&self) {
+        // SAFETY: the socket is open.
+        unsafe { bindings::drbd_rs_sock_shutdown(self.sock) };
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the socket is ours and released once, here.
+        unsafe { bindings::sock_release(self.sock) };
+    }
+}

@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0
+# Two nodes find each other: drbd-rs on g1, the in-tree C module on g2 (handshake.sh has
+# drbd-rs on both). Both listen and connect as conn_connect() does, tell the data socket
+# from the meta socket by their first packets, and agree on protocol version 101 with
+# P_CONNECTION_FEATURES; both kernels log it. drbd-rs then drops the connection (it cannot
+# replicate yet) and waits for the next attempt; down ends it all cleanly on both.
+#@ guests: 2
+#@ disks: 64M
+#@ module: g1=ours g2=c
+#@ timeout: 180
+
+common() {
+	step "load" load_drbd
+	two_node_res r0
+	step "create-md" drbdadm --force create-md r0
+	step "up" drbdadm up r0
+	barrier up
+	wait_for "protocol version agreed" 30 \
+		sh -c "dmesg | grep -q 'Agreed network protocol version 101'"
+	barrier agreed
+}
+
+g1() {
+	step "waiting or trying again" grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
+	step "down" drbdadm down r0
+	barrier down
+	step "unload" unload_drbd
+}
+
+g2() {
+	barrier down
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
