@@ -10,11 +10,13 @@
 
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
+use crate::genl::nla::Value;
 use crate::model::state::ConnState;
 use crate::sys::net::Socket;
 use crate::sys::sleep_ms;
 use crate::sys::thread::{should_stop, Thread};
 use crate::wire::packet;
+use crate::wire::sync::AfterSb;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::c_str;
 use kernel::error::Error;
@@ -83,6 +85,13 @@ struct Settings {
     ping_timeo: u32,
     sndbuf: u32,
     rcvbuf: u32,
+    /// What P_PROTOCOL says of us, and what the peer's must match.
+    wire_protocol: u32,
+    after_sb: [u32; 3],
+    two_primaries: u32,
+    discard_my_data: bool,
+    dry_run: bool,
+    integrity_alg: KVec<u8>,
 }
 
 /// A configured connection (`connect` ran; `disconnect` ends it).
@@ -129,6 +138,19 @@ impl Connection {
             ping_timeo: num("ping_timeo").max(1),
             sndbuf: num("sndbuf_size"),
             rcvbuf: num("rcvbuf_size"),
+            wire_protocol: num("wire_protocol"),
+            after_sb: [num("after_sb_0p"), num("after_sb_1p"), num("after_sb_2p")],
+            two_primaries: num("two_primaries"),
+            discard_my_data: num("discard_my_data") != 0,
+            dry_run: num("tentative") != 0,
+            integrity_alg: match net_conf.value("integrity_alg") {
+                Some(Value::Str(alg)) => {
+                    let mut v = KVec::new();
+                    v.extend_from_slice(alg, GFP_KERNEL)?;
+                    v
+                }
+                _ => KVec::new(),
+            },
         };
         let thread_shared = shared.clone();
         shared.set_state(ConnState::WfConnection);
@@ -168,18 +190,24 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
     while !should_stop() {
         shared.set_state(ConnState::WfConnection);
         match connect(&shared, &s) {
-            Ok(Some(version)) => {
-                pr_info!(
-                    "{}: Handshake successful: Agreed network protocol version {}\n",
-                    s.name,
-                    version
-                );
+            Ok(Some(Outcome::Agreed)) => {
                 pr_warn!(
                     "{}: drbd-rs cannot replicate yet (no handshake beyond the protocol \
-                     version); dropping the connection\n",
+                     settings); dropping the connection\n",
                     s.name
                 );
                 logged = false;
+            }
+            Ok(Some(Outcome::Incompatible)) => {
+                // as C: Disconnecting, then StandAlone; the net configuration is discarded
+                // with the next command (Resource::sync_conn_state)
+                shared.set_state(ConnState::Disconnecting);
+                for slot in 0..SLOTS {
+                    shared.hold(slot, None);
+                }
+                shared.set_state(ConnState::StandAlone);
+                pr_info!("{}: Discarding network configuration.\n", s.name);
+                return;
             }
             Ok(None) => {}
             // disconnect shut the sockets down
@@ -201,10 +229,18 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
     }
 }
 
-/// One round of conn_connect(): until the thread is stopped or `connect-int` passes without a
-/// peer, connect to it and accept from it until a data and a meta socket exist, then agree on
-/// the protocol version. `None` when the round ended without a peer.
-fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<u32>> {
+/// How far a connection got.
+enum Outcome {
+    /// Protocol version and settings agree: the rest of the handshake would follow.
+    Agreed,
+    /// The peer's settings differ (receive_protocol()): connecting again would not help.
+    Incompatible,
+}
+
+/// One round of conn_connect(): until the thread is stopped, connect to the peer and accept
+/// from it until a data and a meta socket exist, agree on the protocol version, then exchange
+/// and compare P_PROTOCOL. `None` when the round ended without a peer.
+fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
     let listen = Arc::new(Socket::tcp(s.my.family())?, GFP_KERNEL)?;
     listen.reuse_addr();
     listen.bind(s.my.as_bytes())?;
@@ -262,8 +298,107 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<u32>> {
     data.reuse_addr();
     meta.reuse_addr();
     data.tune(s.sndbuf, s.rcvbuf);
+    meta.tune(s.sndbuf, s.rcvbuf);
     data.set_timeouts(jiffies(s.ping_timeo * 400), jiffies(s.ping_timeo * 400));
-    features(&data).map(Some)
+    let agreed = features(&data)?;
+    pr_info!(
+        "{}: Handshake successful: Agreed network protocol version {}\n",
+        s.name,
+        agreed
+    );
+    send_protocol(&data, s, agreed)?;
+    let outcome = receive_protocol(&data, s, agreed)?;
+    // Let the peer read what we sent before the connection goes: closing with its packets
+    // unread would reset the connection under its feet (its P_PROTOCOL check included).
+    drain(&data);
+    Ok(Some(outcome))
+}
+
+/// Reads and drops what the peer sends until it closes or a second passes.
+fn drain(data: &Socket) {
+    data.set_timeouts(jiffies(1000), jiffies(1000));
+    let mut sink = [0u8; 64];
+    while !should_stop() && data.recv(&mut sink).is_ok() {}
+}
+
+/// __drbd_send_protocol(): our replication protocol and split-brain settings.
+fn send_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result {
+    let mut conn_flags = 0;
+    if s.discard_my_data {
+        conn_flags |= packet::CF_DISCARD_MY_DATA;
+    }
+    if s.dry_run {
+        if agreed < 92 {
+            pr_err!("{}: --dry-run is not supported by peer\n", s.name);
+            return Err(EINVAL);
+        }
+        conn_flags |= packet::CF_DRY_RUN;
+    }
+    let p = packet::Protocol {
+        protocol: s.wire_protocol,
+        after_sb_0p: s.after_sb[0],
+        after_sb_1p: s.after_sb[1],
+        after_sb_2p: s.after_sb[2],
+        conn_flags,
+        two_primaries: s.two_primaries,
+        integrity_alg: &s.integrity_alg,
+    };
+    let mut buf = [0u8; packet::HEADER_MAX + packet::Protocol::FIXED_SIZE + 64];
+    let size = p.wire_size(agreed);
+    let len = u32::try_from(size).map_err(|_| EINVAL)?;
+    let h =
+        packet::encode_header(agreed, packet::P_PROTOCOL, 0, len, &mut buf).map_err(|_| EINVAL)?;
+    let n = p
+        .encode(agreed, buf.get_mut(h..).ok_or(EINVAL)?)
+        .map_err(|_| EINVAL)?;
+    data.send(buf.get(..h + n).ok_or(EINVAL)?, false)
+}
+
+/// receive_protocol(): the peer's settings must equal ours, as the C module requires.
+fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<Outcome> {
+    let mut hdr = [0u8; packet::HEADER_MAX];
+    let hlen = packet::header_size(agreed);
+    data.recv(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
+    let h = packet::decode_header(agreed, &hdr[..hlen]).map_err(|_| eproto())?;
+    if h.command != packet::P_PROTOCOL {
+        pr_err!(
+            "{}: expected P_PROTOCOL, received {:#x}: authentication (cram-hmac) is not \
+             implemented yet by drbd-rs\n",
+            s.name,
+            h.command
+        );
+        return Err(eproto());
+    }
+    let cmd = packet::Command::from_u16(h.command).ok_or_else(eproto)?;
+    packet::check_payload_len(cmd, agreed, 0, h.length).map_err(|_| eproto())?;
+    let mut payload = [0u8; packet::Protocol::FIXED_SIZE + packet::SHARED_SECRET_MAX];
+    let len = h.length as usize;
+    data.recv(payload.get_mut(..len).ok_or_else(eproto)?)?;
+    let p = packet::Protocol::decode(agreed, &payload[..len]).map_err(|_| eproto())?;
+    let incompatible = |what: &str| {
+        pr_err!("{}: incompatible {} settings\n", s.name, what);
+        Ok(Outcome::Incompatible)
+    };
+    if p.protocol != s.wire_protocol {
+        return incompatible("protocol");
+    }
+    let names = ["after-sb-0pri", "after-sb-1pri", "after-sb-2pri"];
+    let theirs = [p.after_sb_0p, p.after_sb_1p, p.after_sb_2p];
+    for i in 0..3 {
+        if AfterSb::peer_view(theirs[i]) != s.after_sb[i] {
+            return incompatible(names[i]);
+        }
+    }
+    if p.conn_flags & packet::CF_DISCARD_MY_DATA != 0 && s.discard_my_data {
+        return incompatible("discard-my-data");
+    }
+    if p.two_primaries != s.two_primaries {
+        return incompatible("allow-two-primaries");
+    }
+    if p.integrity_alg != &s.integrity_alg[..] {
+        return incompatible("data-integrity-alg");
+    }
+    Ok(Outcome::Agreed)
 }
 
 /// A socket connected from our address to the peer's, or an error after `connect-int`.

@@ -567,6 +567,12 @@ impl Resource {
     /// thread moves), recording the changes for the `events` group.
     pub(crate) fn sync_conn_state(&mut self) {
         let cs = self.conn_state();
+        // a connection its thread ended (incompatible peer) goes with its configuration
+        if cs == ConnState::StandAlone {
+            if let Some(conn) = self.conn.take() {
+                conn.stop();
+            }
+        }
         for d in self.devices.as_mut_slice() {
             if d.state.conn != cs {
                 let new = DevState {

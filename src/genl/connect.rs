@@ -8,7 +8,7 @@
 
 use super::addr::Endpoint;
 use super::config::Conf;
-use super::nla::{Fields, TopLevel};
+use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::NET_CONF;
 use crate::conn::Connection;
@@ -90,6 +90,12 @@ pub(crate) fn connect(
         Ok(conf) => conf,
         Err(answer) => return answer,
     };
+    if matches!(conf.value("cram_hmac_alg"), Some(Value::Str(alg)) if !alg.is_empty()) {
+        return (
+            RetCode::InvalidRequest,
+            "cram-hmac-alg (authentication) is not implemented yet by drbd-rs",
+        );
+    }
     set_conn(res, ConnState::Unconnected);
     match Connection::start(&res.name, conf, my, peer) {
         Ok(conn) => {

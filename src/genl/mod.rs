@@ -580,7 +580,12 @@ impl Handler for Admin {
         cursor: &mut DumpCursor,
         out: &mut NlaWriter<'_>,
     ) -> Result<DumpItem, i32> {
-        let config = ctx.config.lock();
+        let mut config = ctx.config.lock();
+        // a connection its thread gave up is gone (its changes are announced by the next
+        // command: dumps have no event sink)
+        for r in config.resources.as_mut_slice() {
+            r.sync_conn_state();
+        }
         match req.cmd {
             schema::GET_STATUS => dump_status(&config, req, cursor, out),
             schema::GET_RESOURCES => dump_resources(&config, cursor, out),

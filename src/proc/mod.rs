@@ -6,7 +6,7 @@
 pub(crate) mod render;
 
 use crate::bitmap::math::bit_to_kib;
-use crate::model::state::DevState;
+use crate::model::state::{ConnState, DevState};
 use crate::resource::{Config, Device, Drbd, Resource};
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
@@ -57,6 +57,7 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
         protocol: r
             .conn
             .as_ref()
+            .filter(|c| c.shared.state() != ConnState::StandAlone)
             .map(|c| match c.net_conf.num("wire_protocol") {
                 1 => 'A',
                 2 => 'B',
