@@ -13,6 +13,7 @@ use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
 use crate::model::state::ConnState;
 use crate::sys::net::Socket;
+use crate::sys::print::ratelimit;
 use crate::sys::sleep_ms;
 use crate::sys::thread::{should_stop, Thread};
 use crate::wire::packet;
@@ -186,7 +187,6 @@ impl Drop for Connection {
 
 /// The receiver thread: connect, negotiate, and (until replication exists) start over.
 fn receiver(shared: Arc<ConnShared>, s: Settings) {
-    let mut logged = false;
     while !should_stop() {
         shared.set_state(ConnState::WfConnection);
         match connect(&shared, &s) {
@@ -196,7 +196,6 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
                      settings); dropping the connection\n",
                     s.name
                 );
-                logged = false;
             }
             Ok(Some(Outcome::Incompatible)) => {
                 // as C: Disconnecting, then StandAlone; the net configuration is discarded
@@ -212,10 +211,10 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
             Ok(None) => {}
             // disconnect shut the sockets down
             Err(_) if should_stop() => break,
+            // every failure is logged, but a peer failing in a loop does not flood the log
             Err(e) => {
-                if !logged {
+                if ratelimit() {
                     pr_err!("{}: connecting failed: {:?}\n", s.name, e);
-                    logged = true;
                 }
             }
         }
@@ -284,7 +283,11 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
                     }
                     meta = Some(sock);
                 }
-                _ => pr_warn!("{}: Error receiving initial packet\n", s.name),
+                _ => {
+                    if ratelimit() {
+                        pr_warn!("{}: Error receiving initial packet\n", s.name);
+                    }
+                }
             }
             shared.hold(DATA, data.clone());
             shared.hold(META, meta.clone());
@@ -300,7 +303,7 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
     data.tune(s.sndbuf, s.rcvbuf);
     meta.tune(s.sndbuf, s.rcvbuf);
     data.set_timeouts(jiffies(s.ping_timeo * 400), jiffies(s.ping_timeo * 400));
-    let agreed = features(&data)?;
+    let agreed = features(&data, &s.name)?;
     pr_info!(
         "{}: Handshake successful: Agreed network protocol version {}\n",
         s.name,
@@ -359,7 +362,10 @@ fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<Outcome>
     let mut hdr = [0u8; packet::HEADER_MAX];
     let hlen = packet::header_size(agreed);
     data.recv(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
-    let h = packet::decode_header(agreed, &hdr[..hlen]).map_err(|_| eproto())?;
+    let h = packet::decode_header(agreed, &hdr[..hlen]).map_err(|e| {
+        pr_err!("{}: protocol exchange: {}\n", s.name, e);
+        eproto()
+    })?;
     if h.command != packet::P_PROTOCOL {
         pr_err!(
             "{}: expected P_PROTOCOL, received {:#x}: authentication (cram-hmac) is not \
@@ -370,11 +376,17 @@ fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<Outcome>
         return Err(eproto());
     }
     let cmd = packet::Command::from_u16(h.command).ok_or_else(eproto)?;
-    packet::check_payload_len(cmd, agreed, 0, h.length).map_err(|_| eproto())?;
+    packet::check_payload_len(cmd, agreed, 0, h.length).map_err(|e| {
+        pr_err!("{}: protocol exchange: {}\n", s.name, e);
+        eproto()
+    })?;
     let mut payload = [0u8; packet::Protocol::FIXED_SIZE + packet::SHARED_SECRET_MAX];
     let len = h.length as usize;
     data.recv(payload.get_mut(..len).ok_or_else(eproto)?)?;
-    let p = packet::Protocol::decode(agreed, &payload[..len]).map_err(|_| eproto())?;
+    let p = packet::Protocol::decode(agreed, &payload[..len]).map_err(|e| {
+        pr_err!("{}: protocol exchange: {}\n", s.name, e);
+        eproto()
+    })?;
     let incompatible = |what: &str| {
         pr_err!("{}: incompatible {} settings\n", s.name, what);
         Ok(Outcome::Incompatible)
@@ -431,16 +443,20 @@ fn receive_first(sock: &Socket) -> Result<u16> {
 
 /// drbd_do_features(): both sides send their version range; the agreed version is the highest
 /// both speak.
-fn features(data: &Socket) -> Result<u32> {
+fn features(data: &Socket, name: &Name) -> Result<u32> {
     let mut buf = [0u8; packet::FEATURES_PACKET_LEN];
     let len = packet::encode_features(&mut buf).map_err(|_| EINVAL)?;
     data.send(&buf[..len], false)?;
     let mut hdr = [0u8; packet::HEADER_H80_LEN];
     data.recv(&mut hdr)?;
-    let h = packet::decode_header(packet::PRE_AGREEMENT_VERSION, &hdr).map_err(|_| eproto())?;
+    let h = packet::decode_header(packet::PRE_AGREEMENT_VERSION, &hdr).map_err(|e| {
+        pr_err!("{}: feature exchange: {}\n", name, e);
+        eproto()
+    })?;
     if h.command != packet::P_CONNECTION_FEATURES || h.length as usize != packet::FEATURES_LEN {
         pr_err!(
-            "expected ConnectionFeatures packet, received: {:#x} ({} bytes)\n",
+            "{}: expected ConnectionFeatures packet, received: {:#x} ({} bytes)\n",
+            name,
             h.command,
             h.length
         );
@@ -449,7 +465,7 @@ fn features(data: &Socket) -> Result<u32> {
     let mut payload = [0u8; packet::FEATURES_LEN];
     data.recv(&mut payload)?;
     packet::agree(&payload).map_err(|e| {
-        pr_err!("incompatible DRBD dialects: {:?}\n", e);
+        pr_err!("{}: incompatible DRBD dialects: {}\n", name, e);
         eproto()
     })
 }
