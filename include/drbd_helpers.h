@@ -67,6 +67,8 @@ struct task_struct *drbd_rs_kthread_create(int (*fn)(void *), void *data, const 
 void drbd_rs_get_task_struct(struct task_struct *t);
 void drbd_rs_thread_idle(void);
 void drbd_rs_sleep_ms(unsigned int ms);
+unsigned int drbd_rs_noio_save(void);
+void drbd_rs_noio_restore(unsigned int flags);
 unsigned long drbd_rs_msecs_to_jiffies(unsigned int ms);
 
 /* kernel sockets */

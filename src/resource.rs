@@ -20,6 +20,7 @@ use crate::sys::bdev::Bdev;
 use crate::sys::blk::{Disk, DiskOps, Op, Refusal, Request, RequestList};
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
 use crate::sys::print::ratelimit;
+use crate::sys::without_io_reclaim;
 use crate::sys::wq::submit_queue;
 use core::ops::RangeInclusive;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -166,19 +167,27 @@ impl WorkItem for DevIo {
     type Pointer = Arc<DevIo>;
 
     /// The submitter: the deferred writes, in order, each after its activity log transaction.
+    /// Its meta data I/O allocates: never with reclaim that could write to this device.
     fn run(this: Arc<DevIo>) {
+        without_io_reclaim(|| this.submit_deferred());
+    }
+}
+
+impl DevIo {
+    /// The deferred writes, in order.
+    fn submit_deferred(&self) {
         loop {
-            let Some(rq) = this.deferred.lock().pop() else {
+            let Some(rq) = self.deferred.lock().pop() else {
                 return;
             };
             let ext = write_extents(&rq);
-            let guard = this.ldev.lock();
+            let guard = self.ldev.lock();
             let (guard, began) = match &ext {
-                Some(ext) => this.al_begin(guard, ext.clone()),
+                Some(ext) => self.al_begin(guard, ext.clone()),
                 None => (guard, Ok(false)),
             };
             match began {
-                Ok(logged) => this.submit(guard, rq, ext, logged),
+                Ok(logged) => self.submit(guard, rq, ext, logged),
                 Err(()) => {
                     drop(guard);
                     rq.end(false);
@@ -186,9 +195,7 @@ impl WorkItem for DevIo {
             }
         }
     }
-}
 
-impl DevIo {
     /// Marks a write's blocks out of sync and forwards the request to the backing disk; its
     /// activity log references are taken already if `logged`.
     fn submit(

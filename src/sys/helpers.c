@@ -15,6 +15,7 @@
 #include <net/sock.h>
 #include <net/net_namespace.h>
 #include <linux/sched/task.h>
+#include <linux/sched/mm.h>
 #include <net/genetlink.h>
 
 #include "drbd_helpers.h"
@@ -227,3 +228,7 @@ void drbd_rs_sleep_ms(unsigned int ms)
 }
 
 unsigned long drbd_rs_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
+
+/* allocations of the I/O path must not recurse into I/O (memalloc_noio_save() is inline) */
+unsigned int drbd_rs_noio_save(void) { return memalloc_noio_save(); }
+void drbd_rs_noio_restore(unsigned int flags) { memalloc_noio_restore(flags); }

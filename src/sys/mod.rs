@@ -65,3 +65,14 @@ pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
     let j = unsafe { bindings::drbd_rs_msecs_to_jiffies(ms) };
     j as u64
 }
+
+/// Runs `f` with every allocation it makes implicitly `GFP_NOIO` (memalloc_noio_save()): for
+/// the data path, whose allocations must not wait for I/O to our own device.
+pub(crate) fn without_io_reclaim<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: saves and sets a flag of the current task; restored below in the same task.
+    let flags = unsafe { bindings::drbd_rs_noio_save() };
+    let r = f();
+    // SAFETY: the flags saved above, in the same task, in LIFO order.
+    unsafe { bindings::drbd_rs_noio_restore(flags) };
+    r
+}
