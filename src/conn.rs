@@ -11,18 +11,39 @@
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
-use crate::model::state::ConnState;
+use crate::model::state::{ConnState, DevState, DiskState};
 use crate::sys::net::Socket;
 use crate::sys::print::ratelimit;
 use crate::sys::sleep_ms;
 use crate::sys::thread::{should_stop, Thread};
 use crate::wire::packet;
-use crate::wire::sync::AfterSb;
+use crate::wire::sync::{self, AfterSb};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::c_str;
 use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
+
+/// What the receiver sends of a volume in the handshake and decides the sync with: a copy the
+/// configuration hands over after every command (the thread never takes the configuration
+/// lock: `disconnect` holds it while stopping the thread).
+#[derive(Clone, Copy)]
+pub(crate) struct VolInfo {
+    pub(crate) volume: u32,
+    pub(crate) minor: u32,
+    pub(crate) state: DevState,
+    /// Attached (D_NEGOTIATING or better): the sizes and UUIDs are there to send.
+    pub(crate) attached: bool,
+    pub(crate) uuids: [u64; 4],
+    pub(crate) bits_set: u64,
+    pub(crate) crashed: bool,
+    /// Sectors: what the backing disk can hold, what the user asked for, the current size.
+    pub(crate) d_size: u64,
+    pub(crate) u_size: u64,
+    pub(crate) c_size: u64,
+    /// The resync controller settings of the disk configuration (P_SYNC_PARAM).
+    pub(crate) resync: [u32; 5],
+}
 
 /// What the receiver thread shares with the configuration.
 #[pin_data]
@@ -34,6 +55,9 @@ pub(crate) struct ConnShared {
     /// The sockets in use (listening, data, meta, connecting), for `disconnect` to shut down.
     #[pin]
     sockets: Mutex<[Option<Arc<Socket>>; SLOTS]>,
+    /// The volumes as of the last command.
+    #[pin]
+    volumes: Mutex<KVec<VolInfo>>,
 }
 
 /// Socket slots of [`ConnShared`].
@@ -92,6 +116,8 @@ struct Settings {
     two_primaries: u32,
     discard_my_data: bool,
     dry_run: bool,
+    rr_conflict: u32,
+    always_asbp: bool,
     integrity_alg: KVec<u8>,
 }
 
@@ -127,6 +153,7 @@ impl Connection {
                 cstate: AtomicU8::new(ConnState::Unconnected as u8),
                 stopping: AtomicBool::new(false),
                 sockets <- new_mutex!([None, None, None, None], "drbd_conn_sockets"),
+                volumes <- new_mutex!(KVec::new(), "drbd_conn_volumes"),
             }),
             GFP_KERNEL,
         )?;
@@ -144,6 +171,8 @@ impl Connection {
             two_primaries: num("two_primaries"),
             discard_my_data: num("discard_my_data") != 0,
             dry_run: num("tentative") != 0,
+            rr_conflict: num("rr_conflict"),
+            always_asbp: num("always_asbp") != 0,
             integrity_alg: match net_conf.value("integrity_alg") {
                 Some(Value::Str(alg)) => {
                     let mut v = KVec::new();
@@ -163,6 +192,11 @@ impl Connection {
             shared,
             thread: Some(thread),
         })
+    }
+
+    /// Hands the volumes' current state to the thread.
+    pub(crate) fn publish(&self, volumes: KVec<VolInfo>) {
+        *self.shared.volumes.lock() = volumes;
     }
 
     /// Stops the thread and closes the sockets: StandAlone again.
@@ -250,6 +284,8 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
 
     let mut data: Option<Arc<Socket>> = None;
     let mut meta: Option<Arc<Socket>> = None;
+    // whoever receives P_INITIAL_META breaks ties (RESOLVE_CONFLICTS)
+    let mut resolve_conflicts = false;
     while !should_stop() && (data.is_none() || meta.is_none()) {
         // drbd_try_connect(): from our address, any port, to the peer
         if let Ok(sock) = try_connect(shared, s) {
@@ -258,6 +294,7 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
                 data = Some(sock);
             } else {
                 send_first(&sock, packet::P_INITIAL_META)?;
+                resolve_conflicts = false;
                 meta = Some(sock);
             }
             shared.hold(DATA, data.clone());
@@ -278,6 +315,7 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
                     data = Some(sock);
                 }
                 Ok(packet::P_INITIAL_META) => {
+                    resolve_conflicts = true;
                     if meta.is_some() {
                         pr_warn!("{}: initial packet M crossed\n", s.name);
                     }
@@ -307,14 +345,243 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
     pr_info!(
         "{}: Handshake successful: Agreed network protocol version {}\n",
         s.name,
-        agreed
+        agreed.version
     );
-    send_protocol(&data, s, agreed)?;
-    let outcome = receive_protocol(&data, s, agreed)?;
+    send_protocol(&data, s, agreed.version)?;
+    let mut outcome = receive_protocol(&data, s, agreed.version)?;
+    if let Outcome::Agreed = outcome {
+        outcome = exchange(shared, &data, s, agreed, resolve_conflicts)?;
+    }
     // Let the peer read what we sent before the connection goes: closing with its packets
     // unread would reset the connection under its feet (its P_PROTOCOL check included).
     drain(&data);
     Ok(Some(outcome))
+}
+
+/// Sends one packet: header (the agreed format, for `volume`) and payload.
+fn send_packet(
+    data: &Socket,
+    agreed: u32,
+    cmd: u16,
+    volume: u32,
+    payload: impl FnOnce(&mut [u8]) -> core::result::Result<usize, packet::WireError>,
+) -> Result {
+    let mut buf = [0u8; 256];
+    let hlen = packet::header_size(agreed);
+    let n = payload(buf.get_mut(hlen..).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
+    let vol = u16::try_from(volume).map_err(|_| EINVAL)?;
+    let len = u32::try_from(n).map_err(|_| EINVAL)?;
+    packet::encode_header(agreed, cmd, vol, len, &mut buf).map_err(|_| EINVAL)?;
+    data.send(buf.get(..hlen + n).ok_or(EINVAL)?, false)
+}
+
+/// drbd_connected(): what a volume tells its peer (sync parameters, sizes, UUIDs, state).
+fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo) -> Result {
+    let apv = agreed.version;
+    let empty: &[u8] = &[];
+    let sp = packet::SyncParam {
+        resync_rate: v.resync[0],
+        verify_alg: empty,
+        csums_alg: empty,
+        c_plan_ahead: v.resync[1],
+        c_delay_target: v.resync[2],
+        c_fill_target: v.resync[3],
+        c_max_rate: v.resync[4],
+    };
+    let cmd = packet::SyncParam::command(apv).as_u16();
+    send_packet(data, apv, cmd, v.volume, |out| sp.encode(apv, out))?;
+    let qlim = (agreed.features & packet::FF_WSAME != 0).then_some(packet::Qlim {
+        physical_block_size: 512,
+        logical_block_size: 512,
+        alignment_offset: 0,
+        io_min: 512,
+        io_opt: 0,
+        discard_enabled: 0,
+        discard_zeroes_data: 0,
+        write_same_capable: 0,
+    });
+    let sizes = packet::Sizes {
+        d_size: v.d_size,
+        u_size: v.u_size,
+        c_size: v.c_size,
+        max_bio_size: packet::DRBD_MAX_BIO_SIZE,
+        queue_order_type: 0,
+        dds_flags: 0,
+        qlim,
+    };
+    send_packet(data, apv, packet::P_SIZES, v.volume, |out| {
+        sizes.encode(agreed.features, out)
+    })?;
+    if v.attached {
+        let inconsistent = v.state.disk == DiskState::Inconsistent;
+        let uuids = packet::Uuids {
+            uuid: v.uuids,
+            bitmap_bits: v.bits_set,
+            flags: sync::uuid_flags(s.discard_my_data, v.crashed, inconsistent, false),
+        };
+        send_packet(data, apv, packet::P_UUIDS, v.volume, |out| {
+            uuids.encode(out)
+        })?;
+    }
+    let state = DevState {
+        conn: ConnState::WfReportParams,
+        ..v.state
+    };
+    let st = packet::State {
+        state: state.to_u32(),
+    };
+    send_packet(data, apv, packet::P_STATE, v.volume, |out| st.encode(out))
+}
+
+/// What the peer told of one volume.
+#[derive(Clone, Copy, Default)]
+struct PeerVol {
+    uuids: Option<[u64; 6]>,
+    state: Option<u32>,
+}
+
+/// Logs the handshake's lines as the C module does, prefixed with the device.
+struct Log<'a> {
+    s: &'a Settings,
+    v: &'a VolInfo,
+}
+
+impl sync::Env for Log<'_> {
+    fn log(&mut self, msg: sync::Msg) {
+        let (name, vol, minor) = (&self.s.name, self.v.volume, self.v.minor);
+        match msg.level() {
+            sync::Level::Info => pr_info!("{}/{} drbd{}: {}\n", name, vol, minor, msg),
+            sync::Level::Warn => pr_warn!("{}/{} drbd{}: {}\n", name, vol, minor, msg),
+            _ => pr_err!("{}/{} drbd{}: {}\n", name, vol, minor, msg),
+        }
+    }
+
+    fn helper(&mut self, helper: sync::Helper) {
+        pr_warn!(
+            "{}/{} drbd{}: helper command: {} (usermode helpers are not run by drbd-rs yet)\n",
+            self.s.name,
+            self.v.volume,
+            self.v.minor,
+            helper.name()
+        );
+    }
+
+    fn demote(&mut self) -> bool {
+        false
+    }
+}
+
+/// The per-volume part of the handshake: send each volume's parameters, read the peer's,
+/// and decide the sync as drbd_sync_handshake() does, logging what C logs.
+fn exchange(
+    shared: &ConnShared,
+    data: &Socket,
+    s: &Settings,
+    agreed: packet::Agreed,
+    resolve_conflicts: bool,
+) -> Result<Outcome> {
+    let mut vols = KVec::new();
+    for v in shared.volumes.lock().iter() {
+        vols.push(*v, GFP_KERNEL)?;
+    }
+    for v in vols.iter() {
+        send_volume(data, s, agreed, v)?;
+    }
+    let apv = agreed.version;
+    let mut peers = KVec::from_elem(PeerVol::default(), vols.len(), GFP_KERNEL)?;
+    let mut decided = 0;
+    let mut payload = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL)?;
+    while decided < vols.len() {
+        let mut hdr = [0u8; packet::HEADER_MAX];
+        let hlen = packet::header_size(apv);
+        data.recv(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
+        let bad = |e: packet::WireError| {
+            pr_err!("{}: handshake: {}\n", s.name, e);
+            eproto()
+        };
+        let h = packet::decode_header(apv, &hdr[..hlen]).map_err(bad)?;
+        let cmd = h.known_command().map_err(bad)?;
+        let split = packet::check_payload_len(cmd, apv, agreed.features, h.length).map_err(bad)?;
+        let len = split.fixed + split.extra;
+        let body = payload.get_mut(..len).ok_or_else(|| {
+            pr_err!("{}: handshake: {} packet too large\n", s.name, cmd.name());
+            eproto()
+        })?;
+        data.recv(body)?;
+        let Some(i) = vols.iter().position(|v| u32::from(h.volume) == v.volume) else {
+            pr_err!(
+                "{}: handshake: packet for unknown volume {}\n",
+                s.name,
+                h.volume
+            );
+            return Err(eproto());
+        };
+        match h.command {
+            packet::P_UUIDS => {
+                let u = packet::Uuids::decode(body).map_err(bad)?;
+                let mut all = [0u64; 6];
+                all[..4].copy_from_slice(&u.uuid);
+                all[4] = u.bitmap_bits;
+                all[5] = u.flags;
+                peers[i].uuids = Some(all);
+            }
+            packet::P_STATE => {
+                let st = packet::State::decode(body).map_err(bad)?;
+                peers[i].state = Some(st.state);
+                decide(
+                    s,
+                    &vols[i],
+                    &peers[i],
+                    apv,
+                    agreed.features,
+                    resolve_conflicts,
+                );
+                decided += 1;
+            }
+            // sync parameters and sizes: checked above, used once data flows
+            _ => {}
+        }
+    }
+    Ok(Outcome::Agreed)
+}
+
+/// drbd_sync_handshake() for one volume with what the peer sent.
+fn decide(s: &Settings, v: &VolInfo, peer: &PeerVol, apv: u32, features: u32, resolve: bool) {
+    let Some((peer_role, peer_disk)) = peer.state.and_then(DevState::role_and_disk) else {
+        pr_err!("{}: handshake: invalid peer state\n", s.name);
+        return;
+    };
+    let (Some(pu), true) = (peer.uuids, v.attached) else {
+        // a diskless side has nothing to sync (C connects without a handshake decision)
+        return;
+    };
+    let mut me = sync::Side {
+        uuids: v.uuids,
+        bits: v.bits_set,
+        flags: sync::uuid_flags(s.discard_my_data, v.crashed, false, false),
+        role: v.state.role,
+        disk: v.state.disk,
+    };
+    let mut them = sync::Side::from_p_uuids(&pu, peer_role, peer_disk);
+    let net = sync::Net {
+        agreed_features: features,
+        after_sb_0p: s.after_sb[0],
+        after_sb_1p: s.after_sb[1],
+        after_sb_2p: s.after_sb[2],
+        rr_conflict: s.rr_conflict,
+        always_asbp: s.always_asbp,
+        dry_run: s.dry_run,
+        ..sync::Net::new(apv, resolve)
+    };
+    let mut log = Log { s, v };
+    let hs = sync::sync_handshake(&mut me, &mut them, &net, v.state.disk, &mut log);
+    pr_info!(
+        "{}/{} drbd{}: sync decision: {:?} (drbd-rs does not resync yet)\n",
+        s.name,
+        v.volume,
+        v.minor,
+        hs.decision
+    );
 }
 
 /// Reads and drops what the peer sends until it closes or a second passes.
@@ -443,7 +710,7 @@ fn receive_first(sock: &Socket) -> Result<u16> {
 
 /// drbd_do_features(): both sides send their version range; the agreed version is the highest
 /// both speak.
-fn features(data: &Socket, name: &Name) -> Result<u32> {
+fn features(data: &Socket, name: &Name) -> Result<packet::Agreed> {
     let mut buf = [0u8; packet::FEATURES_PACKET_LEN];
     let len = packet::encode_features(&mut buf).map_err(|_| EINVAL)?;
     data.send(&buf[..len], false)?;
@@ -464,8 +731,10 @@ fn features(data: &Socket, name: &Name) -> Result<u32> {
     }
     let mut payload = [0u8; packet::FEATURES_LEN];
     data.recv(&mut payload)?;
-    packet::agree(&payload).map_err(|e| {
-        pr_err!("{}: incompatible DRBD dialects: {}\n", name, e);
-        eproto()
-    })
+    packet::ConnectionFeatures::decode(&payload)
+        .and_then(|f| packet::agree_with_peer(&f))
+        .map_err(|e| {
+            pr_err!("{}: incompatible DRBD dialects: {}\n", name, e);
+            eproto()
+        })
 }

@@ -10,7 +10,7 @@ use crate::actlog::transaction::{
     al_tr_number_to_on_disk_sector, Transaction, AL_TRANSACTION_BYTES,
 };
 use crate::bitmap::math::{al_extent_bits, al_extents, bit_to_page, sect_to_bit, Bits, PAGE_BYTES};
-use crate::conn::Connection;
+use crate::conn::{Connection, VolInfo};
 use crate::genl::attach::bitmap_start;
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::meta::layout::{Layout, Superblock};
@@ -568,6 +568,45 @@ impl Resource {
         self.conn
             .as_ref()
             .map(|c| (c.my.as_bytes(), c.peer.as_bytes()))
+    }
+
+    /// Hands the volumes' state to the connection's thread (see [`VolInfo`]).
+    pub(crate) fn publish_volumes(&self) {
+        let Some(conn) = &self.conn else {
+            return;
+        };
+        let mut volumes = KVec::new();
+        for d in self.devices.iter() {
+            let bits_set = d.counters().map_or(0, |c| c.bits_set);
+            let l = d.ldev.as_ref();
+            let num = |n: &str, default: u32| {
+                l.map_or(default, |l| u32::try_from(l.conf.num(n)).unwrap_or(0))
+            };
+            let info = VolInfo {
+                volume: d.volume,
+                minor: d.minor,
+                state: d.state,
+                attached: l.is_some(),
+                uuids: l.map_or([0; 4], |l| l.sb.uuid),
+                bits_set,
+                crashed: l.is_some_and(|l| l.crashed),
+                d_size: l.map_or(0, |l| l.layout.max_capacity(l._backing.capacity())),
+                u_size: l.map_or(0, |l| l.conf.num("disk_size") as u64),
+                c_size: d.size,
+                // drbd_limits.h defaults without a disk
+                resync: [
+                    num("resync_rate", 250),
+                    num("c_plan_ahead", 20),
+                    num("c_delay_target", 10),
+                    num("c_fill_target", 100),
+                    num("c_max_rate", 102400),
+                ],
+            };
+            if volumes.push(info, GFP_KERNEL).is_err() {
+                return;
+            }
+        }
+        conn.publish(volumes);
     }
 
     /// Brings the volumes' connection state up to date with the connection's (which its

@@ -101,6 +101,7 @@ pub(crate) fn connect(
         Ok(conn) => {
             res.conn = Some(conn);
             set_conn(res, ConnState::WfConnection);
+            res.publish_volumes();
             (RetCode::NoError, "")
         }
         Err(_) => {

@@ -19,6 +19,29 @@ pub(crate) enum Role {
     Secondary = 2,
 }
 
+impl DiskState {
+    /// The state of number `n` (`enum drbd_disk_state`).
+    pub(crate) const fn from_u8(n: u8) -> Option<Self> {
+        use DiskState::*;
+        const ALL: [DiskState; 9] = [
+            Diskless,
+            Attaching,
+            Failed,
+            Negotiating,
+            Inconsistent,
+            Outdated,
+            Unknown,
+            Consistent,
+            UpToDate,
+        ];
+        if (n as usize) < ALL.len() {
+            Some(ALL[n as usize])
+        } else {
+            None
+        }
+    }
+}
+
 impl Role {
     /// The name drbd_strings.c gives the role, as /proc/drbd and drbdsetup print it.
     pub(crate) const fn name(self) -> &'static str {
@@ -236,6 +259,19 @@ impl DevState {
 
     /// `union drbd_state.i` on a little-endian machine: the value netlink carries as is and
     /// P_STATE carries big-endian. The enums all fit their fields, so no masking is needed.
+    /// The role and disk state a peer's P_STATE word reports of itself (`union drbd_state`
+    /// bits 0-1 and 9-12); `None` for numbers no state has.
+    pub(crate) fn role_and_disk(word: u32) -> Option<(Role, DiskState)> {
+        let role = match word & 3 {
+            0 => Role::Unknown,
+            1 => Role::Primary,
+            2 => Role::Secondary,
+            _ => return None,
+        };
+        let disk = DiskState::from_u8(((word >> DISK_SHIFT) & 0xf) as u8)?;
+        Some((role, disk))
+    }
+
     pub(crate) fn to_u32(self) -> u32 {
         // role sits at bit 0.
         (self.role as u32)
@@ -311,6 +347,25 @@ mod tests {
         }
         for (d, n, s) in DISKS {
             assert_eq!((d as u8, d.name()), (n, s));
+        }
+    }
+
+    #[test]
+    fn peer_words() {
+        let s = DevState {
+            role: Role::Primary,
+            disk: DiskState::UpToDate,
+            conn: ConnState::WfReportParams,
+            ..DevState::new_minor()
+        };
+        assert_eq!(
+            DevState::role_and_disk(s.to_u32()),
+            Some((Role::Primary, DiskState::UpToDate))
+        );
+        assert_eq!(DevState::role_and_disk(3), None);
+        assert_eq!(DevState::role_and_disk(2 | (15 << 9)), None);
+        for n in 0..9u8 {
+            assert_eq!(DiskState::from_u8(n).map(|d| d as u8), Some(n));
         }
     }
 
