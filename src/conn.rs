@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A resource's connection to its peer: the net configuration, and the receiver thread that
 //! establishes the data and meta sockets as the C module does (both nodes listen and connect;
-//! the first packet on each socket says which it is) and negotiates the protocol version.
+//! the first packet on each socket says which it is), negotiates the protocol version and
+//! settings, exchanges each volume's parameters and decides the sync.
 //!
 //! C counterpart: conn_connect(), drbd_try_connect(), prepare_listen_socket(),
-//! drbd_wait_for_connect(), receive_first_packet() and drbd_do_features() of drbd_receiver.c.
-//! Not yet: authentication, the rest of the handshake and replication (issue 4); once the
-//! version is agreed the connection is dropped with a log line and tried again.
+//! drbd_wait_for_connect(), receive_first_packet(), drbd_do_features(), receive_protocol(),
+//! drbd_connected() and drbd_sync_handshake() of drbd_receiver.c. Not yet: authentication,
+//! the bitmap exchange, resync and replication (issue 4); once the sync is decided the
+//! connection is dropped with a log line and tried again.
 
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
@@ -226,8 +228,8 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
         match connect(&shared, &s) {
             Ok(Some(Outcome::Agreed)) => {
                 pr_warn!(
-                    "{}: drbd-rs cannot replicate yet (no handshake beyond the protocol \
-                     settings); dropping the connection\n",
+                    "{}: drbd-rs cannot replicate yet (no bitmap exchange, resync or data \
+                     after the sync decision); dropping the connection\n",
                     s.name
                 );
             }
@@ -264,7 +266,8 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
 
 /// How far a connection got.
 enum Outcome {
-    /// Protocol version and settings agree: the rest of the handshake would follow.
+    /// Protocol version and settings agree, the sync is decided: the bitmap exchange would
+    /// follow.
     Agreed,
     /// The peer's settings differ (receive_protocol()): connecting again would not help.
     Incompatible,
