@@ -12,6 +12,7 @@
 #include <linux/random.h>
 #include <linux/net.h>
 #include <linux/kthread.h>
+#include <linux/capability.h>
 #include <net/genetlink.h>
 #include <linux/drbd_genl_api.h>
 

@@ -231,9 +231,14 @@ impl Conf {
             .map_or(0, |i| self.nums[i])
     }
 
-    /// Writes the struct as `*_to_skb` does.
+    /// Writes the struct as `*_to_skb` does, without its sensitive fields.
     pub(crate) fn put(&self, out: &mut NlaWriter<'_>) -> Result<(), Overflow> {
         put_struct(out, self.def, |name| self.value(name))
+    }
+
+    /// Writes the struct with its sensitive fields too (for a caller with CAP_SYS_ADMIN).
+    pub(crate) fn put_all(&self, out: &mut NlaWriter<'_>) -> Result<(), Overflow> {
+        put_struct_with(out, self.def, true, |name| self.value(name))
     }
 }
 
@@ -294,14 +299,29 @@ impl ResOpts {
 
 /// Writes a whole struct as the generated `*_to_skb` does: a flagged nest holding every field
 /// in schema order under its plain number, with the value `value` gives it, zero (or empty) for
-/// `None`. Sensitive fields are left out: nothing sends one yet.
+/// `None`. Sensitive fields are left out.
 pub(crate) fn put_struct<'v>(
     out: &mut NlaWriter<'_>,
     def: &StructDef,
     value: impl Fn(&str) -> Option<Value<'v>>,
 ) -> Result<(), Overflow> {
+    put_struct_with(out, def, false, value)
+}
+
+/// [`put_struct`], with the sensitive fields (the shared secret) too when `sensitive`: what
+/// `*_to_skb(skb, s, exclude_sensitive)` sends to a caller with CAP_SYS_ADMIN.
+pub(crate) fn put_struct_with<'v>(
+    out: &mut NlaWriter<'_>,
+    def: &StructDef,
+    sensitive: bool,
+    value: impl Fn(&str) -> Option<Value<'v>>,
+) -> Result<(), Overflow> {
     out.nest(def.tla | NLA_F_NESTED, |w| {
-        for f in def.fields.iter().filter(|f| f.flags & F_SENSITIVE == 0) {
+        for f in def
+            .fields
+            .iter()
+            .filter(|f| sensitive || f.flags & F_SENSITIVE == 0)
+        {
             match (f.ty, value(f.name)) {
                 (FieldType::U32, v) => {
                     let n = if let Some(Value::U32(n)) = v { n } else { 0 };

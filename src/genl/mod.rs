@@ -310,7 +310,12 @@ fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(),
         ldev.conf.put(out)?;
     }
     if let Some(conn) = &res.conn {
-        conn.net_conf.put(out)?;
+        // the shared secret only for the administrator (exclude_sensitive in C)
+        if crate::sys::capable_sys_admin() {
+            conn.net_conf.put_all(out)?;
+        } else {
+            conn.net_conf.put(out)?;
+        }
     }
     put_state_info_of(out, d, res.conn_state(), SIB_GET_STATUS_REPLY, None)
 }

@@ -76,3 +76,11 @@ pub(crate) fn without_io_reclaim<R>(f: impl FnOnce() -> R) -> R {
     unsafe { bindings::drbd_rs_noio_restore(flags) };
     r
 }
+
+/// Whether the current task has CAP_SYS_ADMIN (who may see the shared secret in `show`).
+pub(crate) fn capable_sys_admin() -> bool {
+    /// `CAP_SYS_ADMIN` (include/uapi/linux/capability.h).
+    const CAP_SYS_ADMIN: i32 = 21;
+    // SAFETY: a check of the current task's credentials, from process context.
+    unsafe { bindings::capable(CAP_SYS_ADMIN) }
+}

@@ -24,6 +24,9 @@ commands() {
 	show84 net-options ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789 --ping-int=3 --protocol=B
 	show_proc
 	show84 show
+	show84 net-options ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789 --shared-secret=geheim
+	echo "== show, as root: with the secret"
+	/lib/drbd/drbdsetup-84 show | grep secret
 	show84 net-options ipv4:10.0.0.1:7789 ipv4:10.0.0.9:7789 --ping-int=3
 	show84 disconnect ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789
 	show_proc
