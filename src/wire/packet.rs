@@ -28,10 +28,8 @@ pub(crate) const DRBD_MAGIC_BIG: u16 = 0x835a;
 /// `DRBD_MAGIC_100`: the magic of [`HeaderKind::H100`].
 pub(crate) const DRBD_MAGIC_100: u32 = 0x8620_ec20;
 
-/// Oldest protocol version this driver speaks (`PRO_VERSION_MIN`, drbd_config.h).
-pub(crate) const PRO_VERSION_MIN: u32 = 86;
-/// Newest protocol version this driver speaks (`PRO_VERSION_MAX`).
-pub(crate) const PRO_VERSION_MAX: u32 = 101;
+/// The protocol versions this driver speaks (drbd_config.h), defined with the module's version.
+pub(crate) use crate::model::version::{PRO_VERSION_MAX, PRO_VERSION_MIN};
 /// The version conn_connect() assumes until drbd_do_features() agreed on one: the first packets
 /// of a connection (P_INITIAL_DATA/META, P_CONNECTION_FEATURES) travel with 8-byte headers.
 pub(crate) const PRE_AGREEMENT_VERSION: u32 = 80;
@@ -118,14 +116,14 @@ pub(crate) const DRBD_PROT_C: u32 = 3;
 pub(crate) const CF_DISCARD_MY_DATA: u32 = 1;
 pub(crate) const CF_DRY_RUN: u32 = 2;
 
-/// `enum drbd_uuid_index` (drbd.h): indexes of [`Uuids::uuid`].
-pub(crate) const UI_CURRENT: usize = 0;
-pub(crate) const UI_BITMAP: usize = 1;
-pub(crate) const UI_HISTORY_START: usize = 2;
-pub(crate) const UI_HISTORY_END: usize = 3;
-/// The four UUIDs proper; on the wire `uuid[UI_SIZE]` is the number of set bitmap bits and
-/// `uuid[UI_FLAGS]` the flags ([`Uuids::bitmap_bits`], [`Uuids::flags`]).
-pub(crate) const UI_SIZE: usize = 4;
+/// `enum drbd_uuid_index` (drbd.h; the indexes in `crate::model::role`): the four UUIDs proper
+/// (`UI_SIZE`, as the meta data keeps them); on the wire `uuid[UI_SIZE]` is the number of set
+/// bitmap bits and `uuid[UI_FLAGS]` the flags ([`Uuids::bitmap_bits`], [`Uuids::flags`]).
+pub(crate) use crate::meta::layout::UI_SIZE;
+/// P_UUIDS' word with the `UUID_FLAG_*` bits.
+pub(crate) const UI_FLAGS: usize = 5;
+/// Number of words of P_UUIDS.
+pub(crate) const UI_EXTENDED_SIZE: usize = 6;
 
 /// Bits of [`Uuids::flags`] (_drbd_send_uuids(), receive_uuids(), drbd_sync_handshake()):
 /// the sender has `discard-my-data` set ...

@@ -37,32 +37,16 @@
 use crate::model::role::{UI_BITMAP, UI_CURRENT, UI_HISTORY_END, UI_HISTORY_START};
 use crate::model::state::{ConnState, DiskState, Role};
 use crate::model::version::PRO_VERSION_MAX;
+use crate::wire::packet::{
+    FF_WSAME as DRBD_FF_WSAME, UI_EXTENDED_SIZE, UI_FLAGS, UI_SIZE, UUID_FLAG_CRASHED_PRIMARY,
+    UUID_FLAG_DISCARD_MY_DATA, UUID_FLAG_INCONSISTENT, UUID_FLAG_SKIP_INITIAL_SYNC,
+};
 use core::fmt;
-
-/// P_UUIDS' word with the number of out-of-sync bits (`enum drbd_uuid_index`).
-pub(crate) const UI_SIZE: usize = 4;
-/// P_UUIDS' word with the `UUID_FLAG_*` bits.
-pub(crate) const UI_FLAGS: usize = 5;
-/// Number of words of P_UUIDS.
-pub(crate) const UI_EXTENDED_SIZE: usize = 6;
 
 /// The current UUID of meta data that `create-md` has just written.
 pub(crate) const UUID_JUST_CREATED: u64 = 4;
 /// What a sync source adds to its bitmap UUID to make the sync UUID (drbd_int.h).
 pub(crate) const UUID_NEW_BM_OFFSET: u64 = 0x0001_0000_0000_0000;
-
-/// Bits of `uuid[UI_FLAGS]` as _drbd_send_uuids() sets them (8.4 leaves them unnamed; the names
-/// are DRBD 9's): the sender's net option `discard-my-data`.
-pub(crate) const UUID_FLAG_DISCARD_MY_DATA: u64 = 1;
-/// The sender's CRASHED_PRIMARY device flag: it was Primary when it went down.
-pub(crate) const UUID_FLAG_CRASHED_PRIMARY: u64 = 2;
-/// The sender is attaching and its disk will be Inconsistent (`new_state_tmp.disk`).
-pub(crate) const UUID_FLAG_INCONSISTENT: u64 = 4;
-/// Sent by `new-current-uuid --clear-bitmap` on a connected pair that was just created.
-pub(crate) const UUID_FLAG_SKIP_INITIAL_SYNC: u64 = 8;
-
-/// `DRBD_FF_WSAME` (drbd_protocol.h): rule 41 needs a peer new enough to have it.
-pub(crate) const DRBD_FF_WSAME: u32 = 4;
 
 /// The value rule 41 returns when the peer lacks `DRBD_FF_WSAME`:
 /// `-(0x10000 | PRO_VERSION_MAX | (DRBD_FF_WSAME << 8))`.
