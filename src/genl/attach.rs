@@ -11,7 +11,6 @@
 use super::config::{Conf, Name};
 use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
-use super::schema::F_INVARIANT;
 use super::structs::{DISK_CONF, RESIZE_PARMS};
 use crate::actlog::lru::{ActLog, Slot};
 use crate::actlog::transaction::al_tr_number_to_on_disk_sector;
@@ -439,20 +438,8 @@ pub(crate) fn disk_options(
     if set_defaults {
         conf.reset_changeable();
     }
-    if let Some(nest) = top.get(DISK_CONF.tla) {
-        let Ok(fields) = Fields::parse(&DISK_CONF, nest.payload) else {
-            return (RetCode::MandatoryTag, "invalid attribute value");
-        };
-        let invariant = DISK_CONF
-            .fields
-            .iter()
-            .any(|f| f.flags & F_INVARIANT != 0 && fields.get(f.name).is_some());
-        if invariant {
-            return (RetCode::MandatoryTag, "can not change invariant setting");
-        }
-        if conf.update(&fields).is_err() {
-            return (RetCode::MandatoryTag, "invalid attribute value");
-        }
+    if let Err(answer) = conf.apply(top, true) {
+        return answer;
     }
     if conf.num("resync_rate") < 1 {
         conf.set_num("resync_rate", 1);

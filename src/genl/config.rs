@@ -4,7 +4,8 @@
 //! C counterpart: the `*_from_attrs`, `set_*_defaults` and `*_to_skb` functions that
 //! genl_magic_func.h generates, and drbd_check_resource_name() of drbd_nl.c.
 
-use crate::genl::nla::{Fields, NlaWriter, Overflow, ParseError, Value, NLA_F_NESTED};
+use crate::genl::nla::{Fields, NlaWriter, Overflow, ParseError, TopLevel, Value, NLA_F_NESTED};
+use crate::genl::retcode::RetCode;
 use crate::genl::schema::{Default, StructDef, GENLA_F_MANDATORY};
 use crate::genl::schema::{FieldType, F_INVARIANT, F_SENSITIVE};
 use crate::genl::structs::{
@@ -166,6 +167,33 @@ impl Conf {
             str_index += usize::from(is_str);
         }
         Ok(())
+    }
+
+    /// The fields the request's nest of this struct carries, if it has one (`*_from_attrs()`);
+    /// for a configuration in use (`for_change`, `*_from_attrs_for_change()`) a field that
+    /// cannot change refuses the request. Answers as drbd_nl.c does. Not inlined: the decoded
+    /// fields (about 1 KiB) stay off the handler's frame.
+    #[inline(never)]
+    pub(crate) fn apply(
+        &mut self,
+        top: &TopLevel<'_>,
+        for_change: bool,
+    ) -> Result<(), (RetCode, &'static str)> {
+        let invalid = (RetCode::MandatoryTag, "invalid attribute value");
+        let Some(nest) = top.get(self.def.tla) else {
+            return Ok(());
+        };
+        let fields = Fields::parse(self.def, nest.payload).map_err(|_| invalid)?;
+        if for_change
+            && self
+                .def
+                .fields
+                .iter()
+                .any(|f| f.flags & F_INVARIANT != 0 && fields.get(f.name).is_some())
+        {
+            return Err((RetCode::MandatoryTag, "can not change invariant setting"));
+        }
+        self.update(&fields).map_err(|_| invalid)
     }
 
     /// A field's value as the generated `*_to_skb` writes it.

@@ -8,7 +8,7 @@
 
 use super::addr::Endpoint;
 use super::config::Conf;
-use super::nla::{Fields, TopLevel, Value};
+use super::nla::{TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::NET_CONF;
 use crate::conn::Connection;
@@ -35,24 +35,12 @@ fn net_conf(
     top: &TopLevel<'_>,
     base: Option<&Conf>,
 ) -> Result<KBox<Conf>, (RetCode, &'static str)> {
-    let invalid = (RetCode::MandatoryTag, "invalid attribute value");
     let mut conf = match base {
         Some(b) => KBox::new(*b, GFP_KERNEL),
         None => KBox::new(Conf::defaults(&NET_CONF), GFP_KERNEL),
     }
     .map_err(|_| (RetCode::NoMem, ""))?;
-    if let Some(nest) = top.get(NET_CONF.tla) {
-        let fields = Fields::parse(&NET_CONF, nest.payload).map_err(|_| invalid)?;
-        if base.is_some()
-            && NET_CONF
-                .fields
-                .iter()
-                .any(|f| f.flags & super::schema::F_INVARIANT != 0 && fields.get(f.name).is_some())
-        {
-            return Err((RetCode::MandatoryTag, "can not change invariant setting"));
-        }
-        conf.update(&fields).map_err(|_| invalid)?;
-    }
+    conf.apply(top, base.is_some())?;
     Ok(conf)
 }
 
