@@ -91,6 +91,13 @@ impl ConnShared {
         }
     }
 
+    /// Lets go of every socket (they close once the thread drops its own references).
+    fn release_all(&self) {
+        for slot in 0..SLOTS {
+            self.hold(slot, None);
+        }
+    }
+
     /// Makes every blocked socket call of the thread return, now and from now on.
     fn shutdown_all(&self) {
         let sockets = self.sockets.lock();
@@ -237,9 +244,7 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
                 // as C: Disconnecting, then StandAlone; the net configuration is discarded
                 // with the next command (Resource::sync_conn_state)
                 shared.set_state(ConnState::Disconnecting);
-                for slot in 0..SLOTS {
-                    shared.hold(slot, None);
-                }
+                shared.release_all();
                 shared.set_state(ConnState::StandAlone);
                 pr_info!("{}: Discarding network configuration.\n", s.name);
                 return;
@@ -254,9 +259,7 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
                 }
             }
         }
-        for slot in 0..SLOTS {
-            shared.hold(slot, None);
-        }
+        shared.release_all();
         shared.set_state(ConnState::Unconnected);
         if !should_stop() {
             sleep_ms(s.connect_int.saturating_mul(1000));
@@ -495,14 +498,11 @@ fn exchange(
     let mut decided = 0;
     let mut payload = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL)?;
     while decided < vols.len() {
-        let mut hdr = [0u8; packet::HEADER_MAX];
-        let hlen = packet::header_size(apv);
-        data.recv(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
+        let h = recv_header(data, apv, &s.name, "handshake")?;
         let bad = |e: packet::WireError| {
             pr_err!("{}: handshake: {}\n", s.name, e);
             eproto()
         };
-        let h = packet::decode_header(apv, &hdr[..hlen]).map_err(bad)?;
         let cmd = h.known_command().map_err(bad)?;
         let split = packet::check_payload_len(cmd, apv, agreed.features, h.length).map_err(bad)?;
         let len = split.fixed + split.extra;
@@ -629,13 +629,7 @@ fn send_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result {
 
 /// receive_protocol(): the peer's settings must equal ours, as the C module requires.
 fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<Outcome> {
-    let mut hdr = [0u8; packet::HEADER_MAX];
-    let hlen = packet::header_size(agreed);
-    data.recv(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
-    let h = packet::decode_header(agreed, &hdr[..hlen]).map_err(|e| {
-        pr_err!("{}: protocol exchange: {}\n", s.name, e);
-        eproto()
-    })?;
+    let h = recv_header(data, agreed, &s.name, "protocol exchange")?;
     if h.command != packet::P_PROTOCOL {
         pr_err!(
             "{}: expected P_PROTOCOL, received {:#x}: authentication (cram-hmac) is not \
@@ -695,6 +689,18 @@ fn try_connect(shared: &ConnShared, s: &Settings) -> Result<Arc<Socket>> {
     connected.map(|()| sock)
 }
 
+/// drbd_recv_header(): one packet header in the format of protocol `agreed`; a malformed one
+/// is logged with the handshake step `what` and breaks the connection.
+fn recv_header(sock: &Socket, agreed: u32, name: &Name, what: &str) -> Result<packet::Header> {
+    let mut hdr = [0u8; packet::HEADER_MAX];
+    let hlen = packet::header_size(agreed);
+    sock.recv(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
+    packet::decode_header(agreed, &hdr[..hlen]).map_err(|e| {
+        pr_err!("{}: {}: {}\n", name, what, e);
+        eproto()
+    })
+}
+
 /// send_first_packet(): a bare header of the pre-agreement format.
 fn send_first(sock: &Socket, cmd: u16) -> Result {
     let mut hdr = [0u8; packet::HEADER_MAX];
@@ -717,12 +723,12 @@ fn features(data: &Socket, name: &Name) -> Result<packet::Agreed> {
     let mut buf = [0u8; packet::FEATURES_PACKET_LEN];
     let len = packet::encode_features(&mut buf).map_err(|_| EINVAL)?;
     data.send(&buf[..len], false)?;
-    let mut hdr = [0u8; packet::HEADER_H80_LEN];
-    data.recv(&mut hdr)?;
-    let h = packet::decode_header(packet::PRE_AGREEMENT_VERSION, &hdr).map_err(|e| {
-        pr_err!("{}: feature exchange: {}\n", name, e);
-        eproto()
-    })?;
+    let h = recv_header(
+        data,
+        packet::PRE_AGREEMENT_VERSION,
+        name,
+        "feature exchange",
+    )?;
     if h.command != packet::P_CONNECTION_FEATURES || h.length as usize != packet::FEATURES_LEN {
         pr_err!(
             "{}: expected ConnectionFeatures packet, received: {:#x} ({} bytes)\n",
