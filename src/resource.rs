@@ -96,9 +96,9 @@ impl DiskOps for DevIo {
         let mut guard = this.ldev.lock();
         let mut logged = false;
         if let Some(ext) = &ext {
-            // lock order: ldev, then deferred; writes queue up behind deferred ones
-            let first_in_line = this.deferred.lock().is_empty();
             if let Some(io) = guard.as_mut().filter(|io| !io.al_suspended) {
+                // lock order: ldev, then deferred; writes queue up behind deferred ones
+                let first_in_line = this.deferred.lock().is_empty();
                 if !first_in_line || !matches!(io.al.begin(ext.clone()), Ok(Begin::Hot)) {
                     drop(guard);
                     this.deferred.lock().push(rq);
