@@ -6,3 +6,4 @@
 pub(crate) mod bitmap_codec;
 pub(crate) mod packet;
 pub(crate) mod sync;
+pub(crate) mod tl;

@@ -54,4 +54,5 @@ pub mod wire {
     pub mod bitmap_codec;
     pub mod packet;
     pub mod sync;
+    pub mod tl;
 }

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The transfer log of a Primary: the writes sent to the peer, grouped into epochs, until the
+//! peer acknowledges their epoch's barrier.
+//!
+//! Each write gets a block id (the cookie the peer echoes in its acks) that names its slot and
+//! a sequence number, so an ack a peer made up never reaches the wrong write. An epoch is closed
+//! when one of its writes completes to the upper layer, or when it holds `max-epoch-size`
+//! writes; the next write (or the idle sender) then sends a P_BARRIER with the epoch's number,
+//! and the peer's P_BARRIER_ACK must name the oldest open barrier and the number of writes in
+//! its epoch, as tl_release() checks.
+//!
+//! C counterpart: the transfer log of drbd_req.c/drbd_main.c (start_new_tl_epoch(),
+//! maybe_send_barrier(), tl_release(), tl_clear()) and the request lookup of got_BlockAck().
+
+use core::fmt;
+use core::ops::DerefMut;
+
+/// A write in the log.
+pub(crate) struct Write<H> {
+    /// Its block id on the wire.
+    pub(crate) id: u64,
+    pub(crate) epoch: u32,
+    pub(crate) sector: u64,
+    /// Bytes.
+    pub(crate) size: u32,
+    /// What completes the write for the upper layer once the peer acknowledged it (per the
+    /// protocol); `None` once released.
+    pub(crate) hold: Option<H>,
+}
+
+/// A slot of the log's storage.
+pub(crate) type Slot<H> = Option<Write<H>>;
+
+/// Why an ack does not fit the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlError {
+    /// The block id names no write in the log (or one already acknowledged).
+    UnknownBlock { block_id: u64, sector: u64 },
+    /// A barrier ack for another barrier than the oldest one sent.
+    BarrierNumber { got: u32, expected: u32 },
+    /// A barrier ack whose write count is not that of its epoch.
+    BarrierSize {
+        barrier: u32,
+        got: u32,
+        expected: u32,
+    },
+}
+
+impl fmt::Display for TlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            TlError::UnknownBlock { block_id, sector } => write!(
+                f,
+                "ack for an unknown request (block_id {:#x}, sector {})",
+                block_id, sector
+            ),
+            TlError::BarrierNumber { got, expected } => write!(
+                f,
+                "BAD! BarrierAck #{} received, expected #{}!",
+                got, expected
+            ),
+            TlError::BarrierSize {
+                barrier,
+                got,
+                expected,
+            } => write!(
+                f,
+                "BAD! BarrierAck #{} received with n_writes={}, expected n_writes={}!",
+                barrier, got, expected
+            ),
+        }
+    }
+}
+
+/// A write entered into the log, to be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Started {
+    pub(crate) block_id: u64,
+    /// Its P_DATA sequence number.
+    pub(crate) seq_num: u32,
+    /// A P_BARRIER with this number goes first: it closes the previous epoch.
+    pub(crate) barrier: Option<u32>,
+}
+
+/// The log, in the caller's storage (its length bounds the writes in flight).
+pub(crate) struct TransferLog<H, S> {
+    slots: S,
+    /// The epoch new writes join, and how many it holds.
+    current: u32,
+    current_writes: u32,
+    /// The current epoch takes no more writes: its barrier goes before the next one.
+    closed: bool,
+    /// The oldest barrier sent and not yet acknowledged; `current` when none is.
+    oldest: u32,
+    max_epoch_size: u32,
+    seq: u32,
+    used: usize,
+    /// Where the search for a free slot starts.
+    hint: usize,
+    _hold: core::marker::PhantomData<H>,
+}
+
+impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
+    /// An empty log in `slots` (all `None`), numbering epochs from `first_epoch`.
+    pub(crate) fn new(slots: S, first_epoch: u32, max_epoch_size: u32) -> Self {
+        Self {
+            slots,
+            current: first_epoch,
+            current_writes: 0,
+            closed: false,
+            oldest: first_epoch,
+            max_epoch_size: max_epoch_size.max(1),
+            seq: 0,
+            used: 0,
+            hint: 0,
+            _hold: core::marker::PhantomData,
+        }
+    }
+
+    /// Writes in the log.
+    pub(crate) fn len(&self) -> usize {
+        self.used
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.used == self.slots.len()
+    }
+
+    /// The epoch a new write would join.
+    pub(crate) fn current_epoch(&self) -> u32 {
+        self.current
+    }
+
+    /// Enters a write (`Err` gives the hold back when the log is full).
+    pub(crate) fn start(&mut self, sector: u64, size: u32, hold: H) -> Result<Started, H> {
+        let n = self.slots.len();
+        let Some(index) = (0..n)
+            .map(|i| (self.hint + i) % n)
+            .find(|&i| self.slots[i].is_none())
+        else {
+            return Err(hold);
+        };
+        let barrier = self.take_barrier();
+        self.seq = self.seq.wrapping_add(1);
+        let id = (u64::from(self.seq) << 32) | index as u64;
+        self.slots[index] = Some(Write {
+            id,
+            epoch: self.current,
+            sector,
+            size,
+            hold: Some(hold),
+        });
+        self.used += 1;
+        self.hint = (index + 1) % n;
+        self.current_writes += 1;
+        if self.current_writes >= self.max_epoch_size {
+            self.closed = true;
+        }
+        Ok(Started {
+            block_id: id,
+            seq_num: self.seq,
+            barrier,
+        })
+    }
+
+    /// Closes `epoch` if it is the current one (start_new_tl_epoch(), as a write of it
+    /// completes to the upper layer).
+    pub(crate) fn close(&mut self, epoch: u32) {
+        if epoch == self.current && self.current_writes > 0 {
+            self.closed = true;
+        }
+    }
+
+    /// The barrier to send now, if the current epoch is closed and has writes; the epoch after
+    /// it becomes the current one.
+    pub(crate) fn take_barrier(&mut self) -> Option<u32> {
+        if !self.closed || self.current_writes == 0 {
+            return None;
+        }
+        let nr = self.current;
+        self.current = self.current.wrapping_add(1);
+        self.current_writes = 0;
+        self.closed = false;
+        Some(nr)
+    }
+
+    /// The write an ack names: its slot, if the id and sector are those of a write in the log.
+    fn find(&mut self, block_id: u64, sector: u64) -> Result<&mut Write<H>, TlError> {
+        let index = (block_id & 0xffff_ffff) as usize;
+        match self.slots.get_mut(index) {
+            Some(Some(w)) if w.id == block_id && w.sector == sector => Ok(w),
+            _ => Err(TlError::UnknownBlock { block_id, sector }),
+        }
+    }
+
+    /// P_RECV_ACK / P_WRITE_ACK: the write's hold, the first time; `None` for a repeated ack.
+    pub(crate) fn acked(&mut self, block_id: u64, sector: u64) -> Result<Option<H>, TlError> {
+        Ok(self.find(block_id, sector)?.hold.take())
+    }
+
+    /// The epoch of a write in the log.
+    pub(crate) fn epoch_of(&mut self, block_id: u64, sector: u64) -> Result<u32, TlError> {
+        Ok(self.find(block_id, sector)?.epoch)
+    }
+
+    /// P_BARRIER_ACK: the oldest epoch is on the peer's stable storage; its writes leave the
+    /// log (`release` gets the holds still held).
+    pub(crate) fn barrier_acked(
+        &mut self,
+        barrier: u32,
+        set_size: u32,
+        mut release: impl FnMut(H),
+    ) -> Result<(), TlError> {
+        // only barriers sent can be acknowledged: oldest..current
+        if barrier != self.oldest || self.oldest == self.current {
+            return Err(TlError::BarrierNumber {
+                got: barrier,
+                expected: self.oldest,
+            });
+        }
+        let count = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|w| w.epoch == barrier)
+            .count() as u32;
+        if count != set_size {
+            return Err(TlError::BarrierSize {
+                barrier,
+                got: set_size,
+                expected: count,
+            });
+        }
+        for slot in self.slots.iter_mut() {
+            if slot.as_ref().is_some_and(|w| w.epoch == barrier) {
+                if let Some(h) = slot.take().and_then(|w| w.hold) {
+                    release(h);
+                }
+                self.used -= 1;
+            }
+        }
+        self.oldest = self.oldest.wrapping_add(1);
+        Ok(())
+    }
+
+    /// The connection is gone (tl_clear()): every write still in the log is handed to `f`
+    /// (its blocks are out of sync with the peer) with its hold, if still held. The epochs start
+    /// over after the current one.
+    pub(crate) fn clear(&mut self, mut f: impl FnMut(u64, u32, Option<H>)) {
+        for slot in self.slots.iter_mut() {
+            if let Some(w) = slot.take() {
+                f(w.sector, w.size, w.hold);
+            }
+        }
+        self.used = 0;
+        self.current = self.current.wrapping_add(1);
+        self.current_writes = 0;
+        self.closed = false;
+        self.oldest = self.current;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn log(n: usize, max_epoch: u32) -> TransferLog<u32, Vec<Slot<u32>>> {
+        TransferLog::new((0..n).map(|_| None).collect(), 7, max_epoch)
+    }
+
+    #[test]
+    fn writes_join_the_current_epoch_until_it_closes() {
+        let mut tl = log(8, 100);
+        let a = tl.start(0, 4096, 1).unwrap();
+        let b = tl.start(8, 4096, 2).unwrap();
+        assert_eq!((a.barrier, b.barrier), (None, None));
+        assert_ne!(a.block_id, b.block_id);
+        tl.close(7);
+        let c = tl.start(16, 4096, 3).unwrap();
+        assert_eq!(c.barrier, Some(7));
+        assert_eq!(tl.current_epoch(), 8);
+        // closing an old epoch does nothing
+        tl.close(7);
+        assert_eq!(tl.take_barrier(), None);
+    }
+
+    #[test]
+    fn max_epoch_size_closes_the_epoch() {
+        let mut tl = log(8, 2);
+        tl.start(0, 512, 1).unwrap();
+        tl.start(1, 512, 2).unwrap();
+        assert_eq!(tl.start(2, 512, 3).unwrap().barrier, Some(7));
+    }
+
+    #[test]
+    fn acks_release_holds_once_and_check_the_block() {
+        let mut tl = log(4, 100);
+        let a = tl.start(40, 4096, 11).unwrap();
+        assert_eq!(tl.acked(a.block_id, 40), Ok(Some(11)));
+        assert_eq!(tl.acked(a.block_id, 40), Ok(None));
+        assert!(tl.acked(a.block_id, 41).is_err());
+        assert!(tl.acked(a.block_id ^ (1 << 40), 40).is_err());
+        assert!(tl.acked(u64::MAX, 40).is_err());
+        assert!(tl.acked(3, 0).is_err());
+    }
+
+    #[test]
+    fn barrier_ack_checks_number_and_size_and_frees_the_epoch() {
+        let mut tl = log(4, 100);
+        let a = tl.start(0, 4096, 1).unwrap();
+        tl.start(8, 4096, 2).unwrap();
+        // nothing sent yet: no barrier can be acknowledged
+        assert!(tl.barrier_acked(7, 2, |_| {}).is_err());
+        tl.close(7);
+        assert_eq!(tl.take_barrier(), Some(7));
+        tl.start(16, 4096, 3).unwrap();
+        assert_eq!(
+            tl.barrier_acked(8, 1, |_| {}),
+            Err(TlError::BarrierNumber {
+                got: 8,
+                expected: 7
+            })
+        );
+        assert_eq!(
+            tl.barrier_acked(7, 3, |_| {}),
+            Err(TlError::BarrierSize {
+                barrier: 7,
+                got: 3,
+                expected: 2
+            })
+        );
+        assert_eq!(tl.acked(a.block_id, 0), Ok(Some(1)));
+        let mut released = vec![];
+        tl.barrier_acked(7, 2, |h| released.push(h)).unwrap();
+        assert_eq!(released, vec![2]);
+        assert_eq!(tl.len(), 1);
+        assert!(tl.acked(a.block_id, 0).is_err());
+    }
+
+    #[test]
+    fn a_full_log_refuses_and_slots_are_reused() {
+        let mut tl = log(2, 100);
+        tl.start(0, 512, 1).unwrap();
+        tl.start(1, 512, 2).unwrap();
+        assert!(tl.is_full());
+        assert_eq!(tl.start(2, 512, 3), Err(3));
+        tl.close(7);
+        assert_eq!(tl.take_barrier(), Some(7));
+        tl.barrier_acked(7, 2, |_| {}).unwrap();
+        let c = tl.start(2, 512, 3).unwrap();
+        assert!(tl.acked(c.block_id, 2).is_ok());
+    }
+
+    #[test]
+    fn clear_hands_back_every_write() {
+        let mut tl = log(4, 100);
+        let a = tl.start(0, 4096, 1).unwrap();
+        tl.start(8, 8192, 2).unwrap();
+        tl.acked(a.block_id, 0).unwrap();
+        let mut seen = vec![];
+        tl.clear(|s, n, h| seen.push((s, n, h)));
+        seen.sort();
+        assert_eq!(seen, vec![(0, 4096, None), (8, 8192, Some(2))]);
+        assert_eq!(tl.len(), 0);
+        assert!(tl.barrier_acked(7, 2, |_| {}).is_err());
+        // epochs go on after the one cleared
+        assert_eq!(tl.current_epoch(), 8);
+    }
+
+    #[test]
+    fn random_acks_never_panic() {
+        let mut tl = log(16, 3);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 5 {
+                0 => {
+                    let _ = tl.start(i, 512, i as u32);
+                }
+                1 => {
+                    let _ = tl.acked(x >> 8, x & 0xff);
+                }
+                2 => {
+                    let _ = tl.barrier_acked((x >> 3) as u32 % 12, (x >> 40) as u32 % 4, |_| {});
+                }
+                3 => tl.close((x >> 5) as u32 % 12),
+                _ => {
+                    let _ = tl.take_barrier();
+                }
+            }
+            assert!(tl.len() <= 16);
+        }
+    }
+}
