@@ -79,6 +79,15 @@ void drbd_rs_sock_tune(struct socket *sock, unsigned int snd, unsigned int rcv);
 int drbd_rs_sock_send(struct socket *sock, const void *buf, size_t len, bool more);
 int drbd_rs_sock_recv(struct socket *sock, void *buf, size_t len);
 void drbd_rs_sock_shutdown(struct socket *sock);
+int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq);
+void drbd_rs_sock_noio(struct socket *sock);
+
+/* peer writes */
+struct page;
+void *drbd_rs_page_address(struct page *page);
+struct bio *drbd_rs_peer_bio(struct block_device *bdev, sector_t sector, unsigned int opf,
+			     struct page **pages, unsigned int nr, unsigned int size,
+			     void (*end)(struct bio *), void *private);
 
 /* spinlocks with interrupts disabled */
 void drbd_rs_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);

@@ -447,7 +447,7 @@ impl Handler for Admin {
     type Ctx = Drbd;
 
     fn doit(
-        ctx: &Drbd,
+        ctx: &Arc<Drbd>,
         req: &Request<'_>,
         reply: &mut NlaWriter<'_>,
         events: &mut Events,
@@ -583,7 +583,7 @@ impl Handler for Admin {
     /// only those); `get-initial-state` (for `events2`) is not implemented yet and comes back
     /// empty too.
     fn dump(
-        ctx: &Drbd,
+        ctx: &Arc<Drbd>,
         req: &Request<'_>,
         cursor: &mut DumpCursor,
         out: &mut NlaWriter<'_>,

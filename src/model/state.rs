@@ -288,6 +288,74 @@ impl DevState {
     }
 }
 
+/// The bits of one field of `union drbd_state`.
+const fn field(word: u32, shift: u32, bits: u32) -> u32 {
+    (word >> shift) & ((1 << bits) - 1)
+}
+
+/// convert_state(): a state word of the peer (a P_STATE_CHG_REQ mask or value) as seen from
+/// this side: role and peer, disk and pdsk swap; the peer's resync pause becomes `peer_isp`;
+/// connection states map as C's table does (Disconnecting becomes TearDown; states the table
+/// lacks become StandAlone, 0).
+pub(crate) const fn convert_peer_word(word: u32) -> u32 {
+    let conn = match field(word, CONN_SHIFT, 5) {
+        c if c == ConnState::WfReportParams as u32 => c,
+        c if c == ConnState::Connected as u32 => c,
+        c if c == ConnState::StartingSyncS as u32 => ConnState::StartingSyncT as u32,
+        c if c == ConnState::StartingSyncT as u32 => ConnState::StartingSyncS as u32,
+        c if c == ConnState::Disconnecting as u32 => ConnState::TearDown as u32,
+        c if c == ConnState::VerifyS as u32 => ConnState::VerifyT as u32,
+        0x1f => 0x1f,
+        _ => 0,
+    };
+    let role = field(word, 0, 2);
+    let peer = field(word, PEER_SHIFT, 2);
+    let disk = field(word, DISK_SHIFT, 4);
+    let pdsk = field(word, PDSK_SHIFT, 4);
+    let isp = field(word, AFTR_ISP_SHIFT, 1) | field(word, USER_ISP_SHIFT, 1);
+    let kept = word
+        & !(0x3 | (0x3 << PEER_SHIFT) | (0x1f << CONN_SHIFT) | (0xf << DISK_SHIFT))
+        & !((0xf << PDSK_SHIFT) | (1 << PEER_ISP_SHIFT));
+    kept | peer
+        | (role << PEER_SHIFT)
+        | (conn << CONN_SHIFT)
+        | (pdsk << DISK_SHIFT)
+        | (disk << PDSK_SHIFT)
+        | (isp << PEER_ISP_SHIFT)
+}
+
+impl DevState {
+    /// The state a word encodes (`union drbd_state.i`); `None` for numbers no state has.
+    pub(crate) fn from_u32(word: u32) -> Option<Self> {
+        let role = |n: u32| match n {
+            0 => Some(Role::Unknown),
+            1 => Some(Role::Primary),
+            2 => Some(Role::Secondary),
+            _ => None,
+        };
+        let bit = |shift: u32| field(word, shift, 1) != 0;
+        Some(DevState {
+            role: role(field(word, 0, 2))?,
+            peer: role(field(word, PEER_SHIFT, 2))?,
+            conn: ConnState::from_u8(field(word, CONN_SHIFT, 5) as u8)?,
+            disk: DiskState::from_u8(field(word, DISK_SHIFT, 4) as u8)?,
+            pdsk: DiskState::from_u8(field(word, PDSK_SHIFT, 4) as u8)?,
+            susp: bit(SUSP_SHIFT),
+            aftr_isp: bit(AFTR_ISP_SHIFT),
+            peer_isp: bit(PEER_ISP_SHIFT),
+            user_isp: bit(USER_ISP_SHIFT),
+            susp_nod: bit(SUSP_NOD_SHIFT),
+            susp_fen: bit(SUSP_FEN_SHIFT),
+        })
+    }
+
+    /// The state after a state change request: the fields of `mask` taken from `val` (both in
+    /// this side's view); `None` if that is no valid state.
+    pub(crate) fn masked(self, mask: u32, val: u32) -> Option<Self> {
+        Self::from_u32((self.to_u32() & !mask) | (val & mask))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,5 +510,33 @@ mod tests {
             ..s
         };
         assert_eq!(all_flags.to_u32() >> 23, 0);
+    }
+
+    #[test]
+    fn peer_words_convert_as_c() {
+        let peer = DevState {
+            role: Role::Primary,
+            peer: Role::Secondary,
+            conn: ConnState::Disconnecting,
+            disk: DiskState::UpToDate,
+            pdsk: DiskState::Inconsistent,
+            user_isp: true,
+            ..DevState::new_minor()
+        };
+        let mine = DevState::from_u32(convert_peer_word(peer.to_u32())).unwrap();
+        assert_eq!(mine.role, Role::Secondary);
+        assert_eq!(mine.peer, Role::Primary);
+        assert_eq!(mine.conn, ConnState::TearDown);
+        assert_eq!(mine.disk, DiskState::Inconsistent);
+        assert_eq!(mine.pdsk, DiskState::UpToDate);
+        assert!(mine.peer_isp && mine.user_isp);
+        // a mask of the role field becomes a mask of the peer field
+        assert_eq!(convert_peer_word(0x3), 0x3 << PEER_SHIFT);
+        assert_eq!(convert_peer_word(0x1f << CONN_SHIFT), 0x1f << CONN_SHIFT);
+        let s = DevState::new_minor()
+            .masked(0x3 << PEER_SHIFT, (Role::Primary as u32) << PEER_SHIFT)
+            .unwrap();
+        assert_eq!(s.peer, Role::Primary);
+        assert_eq!(DevState::from_u32(3), None);
     }
 }

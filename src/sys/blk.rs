@@ -170,15 +170,37 @@ impl<T: DiskOps> Request<T> {
         unsafe { bindings::blk_mq_end_request(rq, status) };
     }
 
+    /// Whether the request is a FUA write.
+    pub(crate) fn fua(&self) -> bool {
+        self.cmd_flags() & REQ_FUA != 0
+    }
+
     /// Sends the request's bios, cloned, to the same sectors of `to`; a flush becomes an empty
     /// flush bio. When the last clone completes, [`DiskOps::completed`] runs with `tag`, then
     /// the request ends with the first error of its clones.
     pub(crate) fn forward(self, to: &Bdev, tag: u64) {
+        self.forward_holding(to, tag, 1);
+    }
+
+    /// As [`Request::forward`], but the request also waits for the two returned [`Remote`]s:
+    /// the one its data is sent with, and the one the peer's acknowledgement releases.
+    pub(crate) fn forward_replicated(self, to: &Bdev, tag: u64) -> (Remote<T>, Remote<T>) {
+        let rq = self.rq;
+        self.forward_holding(to, tag, 3);
+        // INVARIANT: the second and third pending references are the Remotes'.
+        let remote = || Remote {
+            rq,
+            _ops: PhantomData,
+        };
+        (remote(), remote())
+    }
+
+    fn forward_holding(self, to: &Bdev, tag: u64, refs: u32) {
         let rq = self.rq;
         core::mem::forget(self);
         // SAFETY: the request is started and ours (type invariant); its PDU is a Pdu.
         let pdu = unsafe { pdu(rq) };
-        pdu.pending.store(1, Ordering::Relaxed);
+        pdu.pending.store(refs, Ordering::Relaxed);
         pdu.status.store(BLK_STS_OK, Ordering::Relaxed);
         // SAFETY: as above; the PDU is not shared yet.
         unsafe { (*bindings::drbd_rs_rq_to_pdu(rq).cast::<Pdu>()).tag = tag };
@@ -207,6 +229,44 @@ impl<T: DiskOps> Request<T> {
             }
             put_request::<T>(rq);
         }
+    }
+}
+
+/// The peer's part of a forwarded write: the request ends only once this is released too,
+/// and its data stays readable until then.
+///
+/// # Invariants
+///
+/// `rq` is a forwarded request of which this holds one pending reference.
+pub(crate) struct Remote<T: DiskOps> {
+    rq: *mut bindings::request,
+    _ops: PhantomData<T>,
+}
+
+// SAFETY: the reference may be released from any thread, interrupts included.
+unsafe impl<T: DiskOps> Send for Remote<T> {}
+
+impl<T: DiskOps> Remote<T> {
+    /// Sends the request's data on `sock`.
+    pub(crate) fn send_data(&self, sock: &super::net::Socket) -> Result {
+        // SAFETY: the request and its bios live until this reference is released (type
+        // invariant); the socket is open.
+        to_result(unsafe { bindings::drbd_rs_sock_send_rq(sock.raw(), self.rq) })
+    }
+
+    /// The peer is done with the request (its result does not change the request's).
+    pub(crate) fn release(self) {
+        let rq = self.rq;
+        core::mem::forget(self);
+        // SAFETY: we hold one pending reference (type invariant), given up here.
+        unsafe { put_request::<T>(rq) };
+    }
+}
+
+impl<T: DiskOps> Drop for Remote<T> {
+    fn drop(&mut self) {
+        // SAFETY: as in release().
+        unsafe { put_request::<T>(self.rq) };
     }
 }
 

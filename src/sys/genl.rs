@@ -54,7 +54,7 @@ pub(crate) trait Handler {
     /// reply's user header; or refuses it with a negative errno, which genl core sends back as
     /// a netlink error instead of a reply.
     fn doit(
-        ctx: &Self::Ctx,
+        ctx: &Arc<Self::Ctx>,
         req: &Request<'_>,
         reply: &mut NlaWriter<'_>,
         events: &mut Events,
@@ -63,7 +63,7 @@ pub(crate) trait Handler {
     /// Writes the attributes of the dump item at `cursor` to `out` and advances `cursor`;
     /// returns the item's minor, or `None` at the end of the dump. `cursor` starts zeroed.
     fn dump(
-        ctx: &Self::Ctx,
+        ctx: &Arc<Self::Ctx>,
         req: &Request<'_>,
         cursor: &mut DumpCursor,
         out: &mut NlaWriter<'_>,
@@ -167,7 +167,7 @@ pub(crate) struct Family<H: Handler> {
 /// # Safety
 ///
 /// `family` is the registered family of a live `Family<H>`.
-unsafe fn ctx_of<'a, H: Handler>(family: *const bindings::genl_family) -> &'a H::Ctx {
+unsafe fn ctx_of<'a, H: Handler>(family: *const bindings::genl_family) -> &'a Arc<H::Ctx> {
     // SAFETY: `Tables` is `repr(C)` with `family` first, so the family's address is the tables'
     // address; they live until the family is unregistered, which waits for all callbacks.
     unsafe { &(*family.cast::<Tables<H::Ctx>>()).ctx }

@@ -6,6 +6,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/blk-mq.h>
+#include <linux/highmem.h>
 #include <linux/sched.h>
 #include <linux/workqueue.h>
 #include <linux/kthread.h>
@@ -232,3 +233,75 @@ unsigned long drbd_rs_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffie
 /* allocations of the I/O path must not recurse into I/O (memalloc_noio_save() is inline) */
 unsigned int drbd_rs_noio_save(void) { return memalloc_noio_save(); }
 void drbd_rs_noio_restore(unsigned int flags) { memalloc_noio_restore(flags); }
+
+/* replication: the data of a write request, sent from its bios' pages */
+int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+	int err = 0;
+
+	rq_for_each_segment(bv, rq, iter) {
+		struct kvec iov;
+		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | MSG_MORE };
+		void *addr = kmap_local_page(bv.bv_page);
+		size_t off = 0;
+
+		while (off < bv.bv_len) {
+			int n;
+
+			iov.iov_base = addr + bv.bv_offset + off;
+			iov.iov_len = bv.bv_len - off;
+			n = kernel_sendmsg(sock, &msg, &iov, 1, iov.iov_len);
+			if (n <= 0) {
+				err = n < 0 ? n : -EPIPE;
+				break;
+			}
+			off += n;
+		}
+		kunmap_local(addr);
+		if (err)
+			break;
+	}
+	return err;
+}
+
+/* a peer write's buffer pages are lowmem (alloc_page without __GFP_HIGHMEM) */
+void *drbd_rs_page_address(struct page *page)
+{
+	return page_address(page);
+}
+
+/* the allocations of a replication socket must not recurse into block I/O */
+void drbd_rs_sock_noio(struct socket *sock)
+{
+	sock->sk->sk_allocation = GFP_NOIO;
+	sock->sk->sk_use_task_frag = false;
+}
+
+/* a bio of `opf` over `nr` pages (none for discard and write-zeroes), ending in `end` */
+struct bio *drbd_rs_peer_bio(struct block_device *bdev, sector_t sector, unsigned int opf,
+			     struct page **pages, unsigned int nr, unsigned int size,
+			     void (*end)(struct bio *), void *private)
+{
+	struct bio *bio = bio_alloc(bdev, nr, opf, GFP_NOIO);
+	unsigned int i, left = size;
+
+	if (!bio)
+		return NULL;
+	bio->bi_iter.bi_sector = sector;
+	for (i = 0; i < nr; i++) {
+		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
+
+		if (bio_add_page(bio, pages[i], len, 0) != len) {
+			bio_put(bio);
+			return NULL;
+		}
+		left -= len;
+	}
+	if (!nr)
+		bio->bi_iter.bi_size = size;
+	bio->bi_end_io = end;
+	bio->bi_private = private;
+	return bio;
+}

@@ -37,6 +37,7 @@ pub(crate) mod genl;
 pub(crate) mod lock;
 pub(crate) mod module;
 pub(crate) mod net;
+pub(crate) mod pio;
 pub(crate) mod print;
 pub(crate) mod proc;
 pub(crate) mod thread;

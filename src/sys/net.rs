@@ -130,6 +130,36 @@ impl Socket {
         Ok(())
     }
 
+    /// Receives exactly `buf.len()` bytes, or `None` if the receive timeout passes before the
+    /// first byte: the connection is idle.
+    pub(crate) fn recv_or_idle(&self, buf: &mut [u8]) -> Result<Option<()>> {
+        // SAFETY: the socket is open; `buf` is writable for its length.
+        let n = unsafe { bindings::drbd_rs_sock_recv(self.sock, buf.as_mut_ptr().cast(), buf.len()) };
+        if n == -(kernel::bindings::EAGAIN as c_int) {
+            return Ok(None);
+        }
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        if n == 0 {
+            return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)));
+        }
+        self.recv(buf.get_mut(n as usize..).unwrap_or_default())?;
+        Ok(Some(()))
+    }
+
+    /// Allocations for this socket never recurse into block I/O (it carries a block device's
+    /// writes).
+    pub(crate) fn set_noio(&self) {
+        // SAFETY: the socket is open.
+        unsafe { bindings::drbd_rs_sock_noio(self.sock) };
+    }
+
+    /// The socket, for the rest of the FFI layer.
+    pub(super) fn raw(&self) -> *mut bindings::socket {
+        self.sock
+    }
+
     /// Shuts both directions down: blocked sends and receives return at once.
     pub(crate) fn shutdown(&self) {
         // SAFETY: the socket is open.

@@ -20,6 +20,8 @@ pub(crate) struct Write<H> {
     /// Its block id on the wire.
     pub(crate) id: u64,
     pub(crate) epoch: u32,
+    /// The volume written to.
+    pub(crate) volume: u32,
     pub(crate) sector: u64,
     /// Bytes.
     pub(crate) size: u32,
@@ -132,7 +134,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
     }
 
     /// Enters a write (`Err` gives the hold back when the log is full).
-    pub(crate) fn start(&mut self, sector: u64, size: u32, hold: H) -> Result<Started, H> {
+    pub(crate) fn start(&mut self, volume: u32, sector: u64, size: u32, hold: H) -> Result<Started, H> {
         let n = self.slots.len();
         let Some(index) = (0..n)
             .map(|i| (self.hint + i) % n)
@@ -146,6 +148,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         self.slots[index] = Some(Write {
             id,
             epoch: self.current,
+            volume,
             sector,
             size,
             hold: Some(hold),
@@ -244,12 +247,12 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
     }
 
     /// The connection is gone (tl_clear()): every write still in the log is handed to `f`
-    /// (its blocks are out of sync with the peer) with its hold, if still held. The epochs start
-    /// over after the current one.
-    pub(crate) fn clear(&mut self, mut f: impl FnMut(u64, u32, Option<H>)) {
+    /// (volume, sector, bytes: its blocks are out of sync with the peer) with its hold, if
+    /// still held. The epochs go on after the current one.
+    pub(crate) fn clear(&mut self, mut f: impl FnMut(u32, u64, u32, Option<H>)) {
         for slot in self.slots.iter_mut() {
             if let Some(w) = slot.take() {
-                f(w.sector, w.size, w.hold);
+                f(w.volume, w.sector, w.size, w.hold);
             }
         }
         self.used = 0;
@@ -273,12 +276,12 @@ mod tests {
     #[test]
     fn writes_join_the_current_epoch_until_it_closes() {
         let mut tl = log(8, 100);
-        let a = tl.start(0, 4096, 1).unwrap();
-        let b = tl.start(8, 4096, 2).unwrap();
+        let a = tl.start(0, 0, 4096, 1).unwrap();
+        let b = tl.start(0, 8, 4096, 2).unwrap();
         assert_eq!((a.barrier, b.barrier), (None, None));
         assert_ne!(a.block_id, b.block_id);
         tl.close(7);
-        let c = tl.start(16, 4096, 3).unwrap();
+        let c = tl.start(0, 16, 4096, 3).unwrap();
         assert_eq!(c.barrier, Some(7));
         assert_eq!(tl.current_epoch(), 8);
         // closing an old epoch does nothing
@@ -289,15 +292,15 @@ mod tests {
     #[test]
     fn max_epoch_size_closes_the_epoch() {
         let mut tl = log(8, 2);
-        tl.start(0, 512, 1).unwrap();
-        tl.start(1, 512, 2).unwrap();
-        assert_eq!(tl.start(2, 512, 3).unwrap().barrier, Some(7));
+        tl.start(0, 0, 512, 1).unwrap();
+        tl.start(0, 1, 512, 2).unwrap();
+        assert_eq!(tl.start(0, 2, 512, 3).unwrap().barrier, Some(7));
     }
 
     #[test]
     fn acks_release_holds_once_and_check_the_block() {
         let mut tl = log(4, 100);
-        let a = tl.start(40, 4096, 11).unwrap();
+        let a = tl.start(0, 40, 4096, 11).unwrap();
         assert_eq!(tl.acked(a.block_id, 40), Ok(Some(11)));
         assert_eq!(tl.acked(a.block_id, 40), Ok(None));
         assert!(tl.acked(a.block_id, 41).is_err());
@@ -309,13 +312,13 @@ mod tests {
     #[test]
     fn barrier_ack_checks_number_and_size_and_frees_the_epoch() {
         let mut tl = log(4, 100);
-        let a = tl.start(0, 4096, 1).unwrap();
-        tl.start(8, 4096, 2).unwrap();
+        let a = tl.start(0, 0, 4096, 1).unwrap();
+        tl.start(0, 8, 4096, 2).unwrap();
         // nothing sent yet: no barrier can be acknowledged
         assert!(tl.barrier_acked(7, 2, |_| {}).is_err());
         tl.close(7);
         assert_eq!(tl.take_barrier(), Some(7));
-        tl.start(16, 4096, 3).unwrap();
+        tl.start(0, 16, 4096, 3).unwrap();
         assert_eq!(
             tl.barrier_acked(8, 1, |_| {}),
             Err(TlError::BarrierNumber {
@@ -342,25 +345,25 @@ mod tests {
     #[test]
     fn a_full_log_refuses_and_slots_are_reused() {
         let mut tl = log(2, 100);
-        tl.start(0, 512, 1).unwrap();
-        tl.start(1, 512, 2).unwrap();
+        tl.start(0, 0, 512, 1).unwrap();
+        tl.start(0, 1, 512, 2).unwrap();
         assert!(tl.is_full());
-        assert_eq!(tl.start(2, 512, 3), Err(3));
+        assert_eq!(tl.start(0, 2, 512, 3), Err(3));
         tl.close(7);
         assert_eq!(tl.take_barrier(), Some(7));
         tl.barrier_acked(7, 2, |_| {}).unwrap();
-        let c = tl.start(2, 512, 3).unwrap();
+        let c = tl.start(0, 2, 512, 3).unwrap();
         assert!(tl.acked(c.block_id, 2).is_ok());
     }
 
     #[test]
     fn clear_hands_back_every_write() {
         let mut tl = log(4, 100);
-        let a = tl.start(0, 4096, 1).unwrap();
-        tl.start(8, 8192, 2).unwrap();
+        let a = tl.start(0, 0, 4096, 1).unwrap();
+        tl.start(0, 8, 8192, 2).unwrap();
         tl.acked(a.block_id, 0).unwrap();
         let mut seen = vec![];
-        tl.clear(|s, n, h| seen.push((s, n, h)));
+        tl.clear(|_, s, n, h| seen.push((s, n, h)));
         seen.sort();
         assert_eq!(seen, vec![(0, 4096, None), (8, 8192, Some(2))]);
         assert_eq!(tl.len(), 0);
@@ -379,7 +382,7 @@ mod tests {
             x ^= x << 17;
             match x % 5 {
                 0 => {
-                    let _ = tl.start(i, 512, i as u32);
+                    let _ = tl.start(0, i, 512, i as u32);
                 }
                 1 => {
                     let _ = tl.acked(x >> 8, x & 0xff);

@@ -1,0 +1,666 @@
+// SPDX-License-Identifier: GPL-2.0
+//! An established connection: the data and meta sockets after the handshake, and what
+//! replication runs on them.
+//!
+//! - The Primary sends each write as P_DATA (with P_BARRIERs between epochs) from the data path
+//!   itself, and keeps it in the transfer log until the peer acknowledges it as the protocol
+//!   says: A once sent, B on P_RECV_ACK, C on P_WRITE_ACK.
+//! - The Secondary writes what P_DATA brings (the receiver thread, in src/conn.rs) and the
+//!   sender thread here sends the acks once the writes completed; a P_BARRIER waits for the
+//!   epoch's writes, flushes, and is acknowledged.
+//! - The ack receiver thread reads the meta socket: acks, barrier acks, state change replies,
+//!   and pings, and sends a ping when the peer is quiet for `ping-int`; no answer within
+//!   `ping-timeout` breaks the connection.
+//!
+//! C counterpart: drbd_send_dblock(), maybe_send_barrier(), the asender (drbd_ack_receiver(),
+//! got_BlockAck(), got_BarrierAck(), got_RqSReply(), got_Ping()) and e_end_block(),
+//! receive_Barrier() of drbd_receiver.c. Lock order (see drbd_rs.rs): `data_lock` →
+//! `tl` → a device's `ldev`; `acks` alone.
+
+use crate::genl::config::Name;
+use crate::resource::DevIo;
+use crate::sys::blk::Remote;
+use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
+use crate::sys::net::Socket;
+use crate::sys::pio::{PeerDone, PeerIo};
+use crate::sys::print::ratelimit;
+use crate::sys::thread::should_stop;
+use crate::sys::msecs_to_jiffies;
+use crate::wire::packet::{self, Agreed};
+use crate::wire::tl::{Slot, TransferLog};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+
+/// Writes in flight to the peer at most (the transfer log's size).
+const TL_SLOTS: usize = 4096;
+
+/// The transfer log as the link keeps it.
+type Tl = TransferLog<Remote<DevIo>, KVec<Slot<Remote<DevIo>>>>;
+
+/// A peer write, from its P_DATA to its ack.
+pub(crate) struct PeerWrite {
+    pub(crate) link: Arc<Link>,
+    pub(crate) volume: u16,
+    pub(crate) sector: u64,
+    pub(crate) block_id: u64,
+    pub(crate) seq_num: u32,
+    pub(crate) size: u32,
+    /// P_WRITE_ACK is owed once written (protocol C).
+    pub(crate) write_ack: bool,
+    ok: bool,
+    next: Option<KBox<PeerIo<PeerWrite>>>,
+}
+
+impl PeerWrite {
+    pub(crate) fn new(
+        link: Arc<Link>,
+        volume: u16,
+        d: &packet::Data,
+        size: u32,
+        write_ack: bool,
+    ) -> Self {
+        Self {
+            link,
+            volume,
+            sector: d.sector,
+            block_id: d.block_id,
+            seq_num: d.seq_num,
+            size,
+            write_ack,
+            ok: false,
+            next: None,
+        }
+    }
+}
+
+impl PeerDone for PeerWrite {
+    /// e_end_block(): the sender thread sends the ack.
+    fn done(mut io: KBox<PeerIo<Self>>, ok: bool) {
+        io.ctx.ok = ok;
+        let link = io.ctx.link.clone();
+        let mut acks = link.acks.lock();
+        io.ctx.next = acks.done.take();
+        acks.done = Some(io);
+        drop(acks);
+        link.wake.notify_all();
+    }
+}
+
+/// The Secondary's writes in flight and completed.
+struct Acks {
+    /// Completed, ack not sent yet (newest first).
+    done: Option<KBox<PeerIo<PeerWrite>>>,
+    /// Submitted and not yet acknowledged (or dropped).
+    in_flight: u32,
+    in_flight_bytes: u64,
+}
+
+/// What a state change request of ours came back with.
+#[derive(Clone, Copy)]
+enum Reply {
+    None,
+    Got(i32),
+}
+
+/// An established connection.
+#[pin_data]
+pub(crate) struct Link {
+    pub(crate) name: Name,
+    pub(crate) data: Arc<Socket>,
+    pub(crate) meta: Arc<Socket>,
+    pub(crate) agreed: Agreed,
+    /// The replication protocol (`DRBD_PROT_*`).
+    pub(crate) protocol: u32,
+    ping_int_ms: u32,
+    ping_timeo_ms: u32,
+    /// `max-buffers`, in bytes of peer writes in flight.
+    max_buffer_bytes: u64,
+    broken: AtomicBool,
+    /// An epoch was closed: the sender thread sends its barrier.
+    barrier_due: AtomicBool,
+    /// When the last packet arrived on the meta socket (jiffies, for nothing but logs).
+    pub(crate) last_ack: AtomicU64,
+    /// Serialises the packets on the data socket.
+    #[pin]
+    data_lock: Mutex<()>,
+    /// Serialises the packets on the meta socket.
+    #[pin]
+    meta_lock: Mutex<()>,
+    #[pin]
+    tl: IrqSpinLock<Tl>,
+    /// Writers waiting for room in the transfer log.
+    #[pin]
+    tl_wait: CondVar,
+    #[pin]
+    acks: IrqSpinLock<Acks>,
+    /// The sender thread's wake-up, and the receiver's wait for the writes of an epoch.
+    #[pin]
+    wake: CondVar,
+    #[pin]
+    reply: Mutex<Reply>,
+    #[pin]
+    reply_wait: CondVar,
+}
+
+/// A timeout in jiffies for the socket and wait calls.
+fn jiffies(ms: u32) -> isize {
+    msecs_to_jiffies(ms) as isize
+}
+
+impl Link {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        name: Name,
+        data: Arc<Socket>,
+        meta: Arc<Socket>,
+        agreed: Agreed,
+        protocol: u32,
+        ping_int_s: u32,
+        ping_timeo_ds: u32,
+        max_buffers: u32,
+        max_epoch_size: u32,
+    ) -> Result<Arc<Self>> {
+        let mut slots = KVec::with_capacity(TL_SLOTS, GFP_KERNEL)?;
+        for _ in 0..TL_SLOTS {
+            slots.push(None, GFP_KERNEL)?;
+        }
+        let first_epoch = crate::sys::random_u64() as u32;
+        Arc::pin_init(
+            pin_init!(Self {
+                name,
+                data,
+                meta,
+                agreed,
+                protocol,
+                ping_int_ms: ping_int_s.max(1).saturating_mul(1000),
+                ping_timeo_ms: ping_timeo_ds.max(1).saturating_mul(100),
+                max_buffer_bytes: u64::from(max_buffers.max(32)) * 4096,
+                broken: AtomicBool::new(false),
+                barrier_due: AtomicBool::new(false),
+                last_ack: AtomicU64::new(0),
+                data_lock <- new_mutex!((), "drbd_link_data"),
+                meta_lock <- new_mutex!((), "drbd_link_meta"),
+                tl <- new_irq_spinlock!(
+                    TransferLog::new(slots, first_epoch, max_epoch_size),
+                    "drbd_tl"
+                ),
+                tl_wait <- new_condvar!("drbd_tl_wait"),
+                acks <- new_irq_spinlock!(
+                    Acks { done: None, in_flight: 0, in_flight_bytes: 0 },
+                    "drbd_acks"
+                ),
+                wake <- new_condvar!("drbd_link_wake"),
+                reply <- new_mutex!(Reply::None, "drbd_link_reply"),
+                reply_wait <- new_condvar!("drbd_link_reply_wait"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+
+    /// Breaks the connection: every blocked socket call returns, every waiter wakes up.
+    pub(crate) fn fail(&self) {
+        {
+            let _tl = self.tl.lock();
+            self.broken.store(true, Ordering::Release);
+        }
+        self.data.shutdown();
+        self.meta.shutdown();
+        self.tl_wait.notify_all();
+        self.wake.notify_all();
+        self.reply_wait.notify_all();
+    }
+
+    /// Sends one packet whose payload `payload` writes (at most 64 bytes) on `sock`, holding
+    /// that socket's lock already.
+    fn send_locked(
+        &self,
+        sock: &Socket,
+        cmd: u16,
+        volume: u16,
+        payload: impl FnOnce(&mut [u8]) -> core::result::Result<usize, packet::WireError>,
+        more: bool,
+    ) -> Result {
+        let apv = self.agreed.version;
+        let mut buf = [0u8; packet::HEADER_MAX + 64];
+        let hlen = packet::header_size(apv);
+        let n = payload(buf.get_mut(hlen..).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
+        let len = u32::try_from(n).map_err(|_| EINVAL)?;
+        packet::encode_header(apv, cmd, volume, len, &mut buf).map_err(|_| EINVAL)?;
+        sock.send(buf.get(..hlen + n).ok_or(EINVAL)?, more)
+    }
+
+    /// Sends a packet on the meta socket; a failure breaks the connection.
+    pub(crate) fn send_meta(
+        &self,
+        cmd: u16,
+        volume: u16,
+        payload: impl FnOnce(&mut [u8]) -> core::result::Result<usize, packet::WireError>,
+    ) -> Result {
+        let _g = self.meta_lock.lock();
+        let sent = self.send_locked(&self.meta, cmd, volume, payload, false);
+        if sent.is_err() {
+            self.fail();
+        }
+        sent
+    }
+
+    /// Sends a packet on the data socket; a failure breaks the connection.
+    pub(crate) fn send_data(
+        &self,
+        cmd: u16,
+        volume: u16,
+        payload: impl FnOnce(&mut [u8]) -> core::result::Result<usize, packet::WireError>,
+    ) -> Result {
+        let _g = self.data_lock.lock();
+        let sent = self.send_locked(&self.data, cmd, volume, payload, false);
+        if sent.is_err() {
+            self.fail();
+        }
+        sent
+    }
+
+    /// drbd_send_dblock(): replicates a write of `volume` (its data in `send`, its completion
+    /// held by `ack` until the peer acknowledges it). `false` when the write could not be sent
+    /// (the connection is gone): its blocks are then out of sync.
+    pub(crate) fn send_write(
+        &self,
+        volume: u16,
+        send: Remote<DevIo>,
+        ack: Remote<DevIo>,
+        sector: u64,
+        size: u32,
+        fua: bool,
+    ) -> bool {
+        let guard = self.data_lock.lock();
+        let mut hold = ack;
+        let started = loop {
+            let mut tl = self.tl.lock();
+            if self.is_broken() {
+                return false;
+            }
+            match tl.start(u32::from(volume), sector, size, hold) {
+                Ok(s) => break s,
+                Err(h) => hold = h,
+            }
+            // full: make sure the oldest epochs get their barriers, then wait for acks
+            let current = tl.current_epoch();
+            tl.close(current);
+            let barrier = tl.take_barrier();
+            drop(tl);
+            if let Some(nr) = barrier {
+                if self.send_barrier_locked(nr).is_err() {
+                    return false;
+                }
+            }
+            let mut tl = self.tl.lock();
+            if tl.is_full() && !self.is_broken() {
+                let _ = self.tl_wait.wait_interruptible_timeout(&mut tl, jiffies(100));
+            }
+        };
+        let sent = (|| -> Result {
+            if let Some(nr) = started.barrier {
+                self.send_barrier_locked(nr)?;
+            }
+            let mut dp_flags = if fua { packet::DP_FUA } else { 0 };
+            if self.agreed.version >= 100 {
+                dp_flags |= match self.protocol {
+                    packet::DRBD_PROT_C => packet::DP_SEND_WRITE_ACK,
+                    packet::DRBD_PROT_B => packet::DP_SEND_RECEIVE_ACK,
+                    _ => 0,
+                };
+            }
+            let d = packet::Data {
+                sector,
+                block_id: started.block_id,
+                seq_num: started.seq_num,
+                dp_flags,
+            };
+            let apv = self.agreed.version;
+            let mut buf = [0u8; packet::HEADER_MAX + packet::Data::SIZE];
+            let hlen = packet::header_size(apv);
+            let n = d.encode(&mut buf[hlen..]).map_err(|_| EINVAL)?;
+            let len = (n as u32).checked_add(size).ok_or(EINVAL)?;
+            packet::encode_header(apv, packet::P_DATA, volume, len, &mut buf)
+                .map_err(|_| EINVAL)?;
+            self.data.send(&buf[..hlen + n], true)?;
+            send.send_data(&self.data)
+        })();
+        drop(send);
+        drop(guard);
+        if sent.is_err() {
+            self.fail();
+            return false;
+        }
+        if self.protocol == packet::DRBD_PROT_A {
+            // done once sent: the hold goes, and with it the epoch
+            self.acked(started.block_id, sector);
+        }
+        true
+    }
+
+    /// Sends P_BARRIER `nr`, holding the data socket's lock.
+    fn send_barrier_locked(&self, nr: u32) -> Result {
+        let b = packet::Barrier { barrier: nr };
+        self.send_locked(&self.data, packet::P_BARRIER, 0, |out| b.encode(out), false)
+    }
+
+    /// A write of ours is acknowledged: its hold goes, and its epoch is closed (as C closes it
+    /// when the write completes to the upper layer). `false` for an ack of no write we sent.
+    fn acked(&self, block_id: u64, sector: u64) -> bool {
+        let mut tl = self.tl.lock();
+        let Ok(epoch) = tl.epoch_of(block_id, sector) else {
+            return false;
+        };
+        let hold = tl.acked(block_id, sector).ok().flatten();
+        tl.close(epoch);
+        drop(tl);
+        self.barrier_due.store(true, Ordering::Release);
+        self.wake.notify_all();
+        if let Some(h) = hold {
+            h.release();
+        }
+        true
+    }
+
+    /// An upper-layer flush: the current epoch ends, its barrier is sent.
+    pub(crate) fn close_epoch(&self) {
+        let mut tl = self.tl.lock();
+        let current = tl.current_epoch();
+        tl.close(current);
+        drop(tl);
+        self.barrier_due.store(true, Ordering::Release);
+        self.wake.notify_all();
+    }
+
+    /// tl_clear(): the connection is gone; every write still in the log is handed to `f`
+    /// (volume, sector, bytes) to be marked out of sync, and completes.
+    pub(crate) fn clear(&self, mut f: impl FnMut(u32, u64, u32)) {
+        let mut holds = KVec::new();
+        let mut tl = self.tl.lock();
+        tl.clear(|vol, sector, size, hold| {
+            f(vol, sector, size);
+            if let Some(h) = hold {
+                // a hold that cannot be kept aside is released under the lock (TL → ldev)
+                if let Err(e) = holds.push(h, GFP_ATOMIC) {
+                    drop(e);
+                }
+            }
+        });
+        drop(tl);
+        self.tl_wait.notify_all();
+        for h in holds {
+            h.release();
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The Secondary's side
+
+    /// Waits until a new peer write of `size` bytes fits `max-buffers`, then counts it in
+    /// flight. `false` once the connection broke.
+    pub(crate) fn reserve_peer_write(&self, size: u32) -> bool {
+        let mut acks = self.acks.lock();
+        while acks.in_flight > 0
+            && acks.in_flight_bytes + u64::from(size) > self.max_buffer_bytes
+            && !self.is_broken()
+        {
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+        }
+        acks.in_flight += 1;
+        acks.in_flight_bytes += u64::from(size);
+        !self.is_broken()
+    }
+
+    /// receive_Barrier(): waits until every peer write so far completed and was acknowledged.
+    /// `false` once the connection broke.
+    pub(crate) fn drain_peer_writes(&self) -> bool {
+        let mut acks = self.acks.lock();
+        while acks.in_flight > 0 && !self.is_broken() {
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+        }
+        !self.is_broken()
+    }
+
+    /// After the connection broke and the sender stopped: waits for the peer writes still at
+    /// the disk, and drops them unacknowledged.
+    pub(crate) fn forget_peer_writes(&self) {
+        loop {
+            let mut acks = self.acks.lock();
+            let mut done = acks.done.take();
+            while let Some(mut io) = done {
+                done = io.ctx.next.take();
+                acks.in_flight = acks.in_flight.saturating_sub(1);
+                acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
+            }
+            if acks.in_flight == 0 {
+                return;
+            }
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+        }
+    }
+
+    /// The sender thread: acks for completed peer writes, barriers for closed epochs.
+    pub(crate) fn sender(self: Arc<Self>) {
+        while !should_stop() && !self.is_broken() {
+            let mut acks = self.acks.lock();
+            if acks.done.is_none() && !self.barrier_due.load(Ordering::Acquire) {
+                let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+            }
+            let mut done = acks.done.take();
+            drop(acks);
+            // oldest first
+            let mut ordered: Option<KBox<PeerIo<PeerWrite>>> = None;
+            while let Some(mut io) = done {
+                done = io.ctx.next.take();
+                io.ctx.next = ordered;
+                ordered = Some(io);
+            }
+            while let Some(mut io) = ordered {
+                ordered = io.ctx.next.take();
+                let w = &io.ctx;
+                if w.write_ack || !w.ok {
+                    let cmd = if w.ok {
+                        packet::P_WRITE_ACK
+                    } else {
+                        packet::P_NEG_ACK
+                    };
+                    let a = packet::BlockAck {
+                        sector: w.sector,
+                        block_id: w.block_id,
+                        blksize: w.size,
+                        seq_num: w.seq_num,
+                    };
+                    let _ = self.send_meta(cmd, w.volume, |out| a.encode(out));
+                }
+                let mut acks = self.acks.lock();
+                acks.in_flight = acks.in_flight.saturating_sub(1);
+                acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(w.size));
+                drop(acks);
+                self.wake.notify_all();
+            }
+            if self.barrier_due.swap(false, Ordering::AcqRel) {
+                let _g = self.data_lock.lock();
+                let barrier = self.tl.lock().take_barrier();
+                if let Some(nr) = barrier {
+                    if self.send_barrier_locked(nr).is_err() {
+                        self.fail();
+                    }
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // State changes
+
+    /// Sends a state change request (P_STATE_CHG_REQ, or P_CONN_ST_CHG_REQ for the connection)
+    /// and waits for the peer's reply: its `drbd_state_rv`, or `None` without one.
+    pub(crate) fn request_state(&self, volume: u16, mask: u32, val: u32, conn: bool) -> Option<i32> {
+        *self.reply.lock() = Reply::None;
+        let cmd = if conn {
+            packet::ReqState::conn_command(self.agreed.version)
+        } else {
+            packet::Command::StateChgReq
+        };
+        let r = packet::ReqState { mask, val };
+        self.send_data(cmd.as_u16(), volume, |out| r.encode(out)).ok()?;
+        let mut reply = self.reply.lock();
+        // C waits without a limit; the ping timeout ends a dead connection sooner than this
+        for _ in 0..100 {
+            if let Reply::Got(rv) = *reply {
+                return Some(rv);
+            }
+            if self.is_broken() {
+                return None;
+            }
+            let _ = self.reply_wait.wait_interruptible_timeout(&mut reply, jiffies(100));
+        }
+        None
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The meta socket
+
+    /// The ack receiver thread (drbd_ack_receiver()).
+    pub(crate) fn ack_receiver(self: Arc<Self>) {
+        let apv = self.agreed.version;
+        let hlen = packet::header_size(apv);
+        let mut ping_pending = false;
+        self.meta
+            .set_timeouts(jiffies(self.ping_int_ms), jiffies(self.ping_timeo_ms * 4));
+        while !should_stop() && !self.is_broken() {
+            let mut hdr = [0u8; packet::HEADER_MAX];
+            let got = self.meta.recv_or_idle(&mut hdr[..hlen]);
+            match got {
+                Ok(Some(())) => {}
+                Ok(None) if ping_pending => {
+                    pr_err!("{}: PingAck did not arrive in time.\n", self.name);
+                    break;
+                }
+                Ok(None) => {
+                    if self.send_meta(packet::P_PING, 0, |_| Ok(0)).is_err() {
+                        break;
+                    }
+                    ping_pending = true;
+                    self.meta
+                        .set_timeouts(jiffies(self.ping_timeo_ms), jiffies(self.ping_timeo_ms));
+                    continue;
+                }
+                Err(e) => {
+                    if !should_stop() && !self.is_broken() && ratelimit() {
+                        pr_err!("{}: meta connection shut down by peer ({:?})\n", self.name, e);
+                    }
+                    break;
+                }
+            }
+            if let Err(e) = self.got_packet(&hdr[..hlen], &mut ping_pending) {
+                if ratelimit() {
+                    pr_err!("{}: meta socket: {}\n", self.name, e);
+                }
+                break;
+            }
+        }
+        self.fail();
+    }
+
+    /// One packet on the meta socket, its header in `hdr`.
+    fn got_packet(&self, hdr: &[u8], ping_pending: &mut bool) -> core::result::Result<(), Bad> {
+        let apv = self.agreed.version;
+        let h = packet::decode_header(apv, hdr).map_err(Bad::Wire)?;
+        let cmd = h.known_command().map_err(Bad::Wire)?;
+        if cmd.socket() != packet::SocketKind::Meta {
+            return Err(Bad::Unexpected(h.command));
+        }
+        let split = packet::check_payload_len(cmd, apv, self.agreed.features, h.length)
+            .map_err(Bad::Wire)?;
+        let mut payload = [0u8; 64];
+        let body = payload
+            .get_mut(..split.fixed + split.extra)
+            .ok_or(Bad::Unexpected(h.command))?;
+        self.meta.recv(body).map_err(|_| Bad::Io)?;
+        match h.command {
+            packet::P_PING => {
+                self.send_meta(packet::P_PING_ACK, 0, |_| Ok(0))
+                    .map_err(|_| Bad::Io)?;
+            }
+            packet::P_PING_ACK => {
+                if *ping_pending {
+                    *ping_pending = false;
+                    self.meta
+                        .set_timeouts(jiffies(self.ping_int_ms), jiffies(self.ping_timeo_ms * 4));
+                }
+            }
+            packet::P_RECV_ACK | packet::P_WRITE_ACK | packet::P_NEG_ACK => {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                if h.command == packet::P_NEG_ACK && ratelimit() {
+                    pr_warn!(
+                        "{}/{}: the peer failed to write sector {}+{}\n",
+                        self.name,
+                        h.volume,
+                        a.sector,
+                        a.blksize >> 9
+                    );
+                }
+                // a P_RECV_ACK before the P_WRITE_ACK of protocol C releases nothing
+                let releases = !(self.protocol == packet::DRBD_PROT_C
+                    && h.command == packet::P_RECV_ACK);
+                if releases && !self.acked(a.block_id, a.sector) {
+                    return Err(Bad::Block(a.block_id, a.sector));
+                }
+            }
+            packet::P_BARRIER_ACK => {
+                let b = packet::BarrierAck::decode(body).map_err(Bad::Wire)?;
+                let mut holds = KVec::new();
+                let mut tl = self.tl.lock();
+                let r = tl.barrier_acked(b.barrier, b.set_size, |h| {
+                    if let Err(e) = holds.push(h, GFP_ATOMIC) {
+                        drop(e);
+                    }
+                });
+                drop(tl);
+                self.tl_wait.notify_all();
+                for h in holds {
+                    h.release();
+                }
+                r.map_err(Bad::Tl)?;
+            }
+            packet::P_STATE_CHG_REPLY | packet::P_CONN_ST_CHG_REPLY => {
+                let r = packet::ReqStateReply::decode(body).map_err(Bad::Wire)?;
+                *self.reply.lock() = Reply::Got(r.retcode as i32);
+                self.reply_wait.notify_all();
+            }
+            _ => return Err(Bad::Unexpected(h.command)),
+        }
+        Ok(())
+    }
+}
+
+/// Why the ack receiver gave up.
+enum Bad {
+    Wire(packet::WireError),
+    Tl(crate::wire::tl::TlError),
+    Block(u64, u64),
+    Unexpected(u16),
+    Io,
+}
+
+impl core::fmt::Display for Bad {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Bad::Wire(e) => write!(f, "{}", e),
+            Bad::Tl(e) => write!(f, "{}", e),
+            Bad::Block(id, sector) => write!(
+                f,
+                "ack for no request of ours (block_id {:#x}, sector {})",
+                id, sector
+            ),
+            Bad::Unexpected(cmd) => write!(f, "unexpected packet {:#x}", cmd),
+            Bad::Io => write!(f, "send or receive failed"),
+        }
+    }
+}

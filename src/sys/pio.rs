@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Peer I/O: the pages of a block the peer sent, received straight from the socket, and the
+//! bio that writes them (or discards, or zeroes the range) on the backing device.
+//!
+//! C counterpart: drbd_alloc_pages() and read_in_block() of drbd_receiver.c, and
+//! drbd_submit_peer_request() with drbd_peer_request_endio() of drbd_worker.c.
+
+use super::bdev::Bdev;
+use super::bindings;
+use super::net::Socket;
+use kernel::page::{Page, PAGE_SIZE};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
+const REQ_PREFLUSH: u32 = 1 << bindings::req_flag_bits___REQ_PREFLUSH;
+/// `BLK_STS_OK`.
+const BLK_STS_OK: u8 = 0;
+
+/// A block's data, in whole pages (lowmem: they are addressed directly).
+pub(crate) struct PeerBuf {
+    pages: KVec<Page>,
+    len: usize,
+}
+
+impl PeerBuf {
+    /// Room for `len` bytes. Callers run in a memalloc_noio scope.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        let n = len.div_ceil(PAGE_SIZE);
+        let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Self { pages, len })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Fills the buffer from `sock`.
+    pub(crate) fn recv(&mut self, sock: &Socket) -> Result {
+        let mut left = self.len;
+        for page in self.pages.iter() {
+            let n = left.min(PAGE_SIZE);
+            // SAFETY: alloc_page() without __GFP_HIGHMEM gives a lowmem page, mapped at its
+            // page_address() for PAGE_SIZE bytes and owned by us alone.
+            let bytes = unsafe {
+                let at = bindings::drbd_rs_page_address(page.as_ptr()).cast::<u8>();
+                core::slice::from_raw_parts_mut(at, n)
+            };
+            sock.recv(bytes)?;
+            left -= n;
+        }
+        Ok(())
+    }
+}
+
+/// What a peer request does on the backing device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerOp {
+    /// Write the buffer; with FUA and a preceding cache flush as the peer's request had them.
+    Write { fua: bool, flush: bool },
+    /// Discard `len` bytes (no buffer).
+    Discard,
+    /// Zero `len` bytes (no buffer).
+    Zeroes,
+}
+
+/// Told when a submitted peer request finished.
+pub(crate) trait PeerDone: Send + Sized + 'static {
+    /// Runs in any context, interrupts included: must not sleep.
+    fn done(io: KBox<PeerIo<Self>>, ok: bool);
+}
+
+/// A request of the peer, with what its completion needs (`ctx`).
+pub(crate) struct PeerIo<C> {
+    pub(crate) ctx: C,
+    buf: Option<PeerBuf>,
+    /// Bytes the request covers.
+    len: u32,
+    /// Held until the bio completes.
+    bdev: Option<Arc<Bdev>>,
+}
+
+impl<C: PeerDone> PeerIo<C> {
+    pub(crate) fn new(ctx: C, buf: Option<PeerBuf>, len: u32) -> Result<KBox<Self>> {
+        Ok(KBox::new(
+            Self {
+                ctx,
+                buf,
+                len,
+                bdev: None,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Submits the request at `sector` of `bdev`; [`PeerDone::done`] follows, also when the bio
+    /// cannot be built.
+    pub(crate) fn submit(mut io: KBox<Self>, bdev: Arc<Bdev>, sector: u64, op: PeerOp) {
+        let opf = match op {
+            PeerOp::Write { fua, flush } => {
+                bindings::req_op_REQ_OP_WRITE
+                    | if fua { REQ_FUA } else { 0 }
+                    | if flush { REQ_PREFLUSH } else { 0 }
+            }
+            PeerOp::Discard => bindings::req_op_REQ_OP_DISCARD,
+            PeerOp::Zeroes => bindings::req_op_REQ_OP_WRITE_ZEROES,
+        };
+        let mut pages = KVec::new();
+        if let (PeerOp::Write { .. }, Some(buf)) = (op, &io.buf) {
+            if pages.reserve(buf.pages.len(), GFP_KERNEL).is_err() {
+                C::done(io, false);
+                return;
+            }
+            for p in buf.pages.iter() {
+                // within the capacity reserved
+                let _ = pages.push(p.as_ptr(), GFP_KERNEL);
+            }
+        }
+        let raw = bdev.raw();
+        io.bdev = Some(bdev);
+        let len = io.len;
+        let private = KBox::into_raw(io);
+        // SAFETY: the pages belong to `io`, which lives (leaked into `private`) until the end_io
+        // callback takes it back; the block device is held by `io.bdev` until then.
+        let bio = unsafe {
+            bindings::drbd_rs_peer_bio(
+                raw,
+                sector,
+                opf,
+                pages.as_mut_ptr(),
+                pages.len() as u32,
+                len,
+                Some(peer_endio::<C>),
+                private.cast(),
+            )
+        };
+        if bio.is_null() {
+            // SAFETY: `private` came from KBox::into_raw just above and was not handed out.
+            let io = unsafe { KBox::from_raw(private) };
+            C::done(io, false);
+            return;
+        }
+        // SAFETY: a fresh, complete bio; its completion frees it.
+        unsafe { bindings::drbd_rs_submit_bio_unplugged(bio) };
+    }
+}
+
+/// # Safety
+///
+/// Called by the block layer once for a bio made by [`PeerIo::submit`].
+unsafe extern "C" fn peer_endio<C: PeerDone>(bio: *mut bindings::bio) {
+    // SAFETY: `bi_private` is the leaked PeerIo, ours again now that the bio is done.
+    let (io, ok) = unsafe {
+        let io = KBox::from_raw((*bio).bi_private.cast::<PeerIo<C>>());
+        let ok = (*bio).bi_status == BLK_STS_OK;
+        bindings::bio_put(bio);
+        (io, ok)
+    };
+    C::done(io, ok);
+}
+
+/// Flushes the volatile cache of `bdev` (blkdev_issue_flush()), synchronously.
+pub(crate) fn flush(bdev: &Bdev) -> Result {
+    // SAFETY: the block device is open.
+    kernel::error::to_result(unsafe { bindings::blkdev_issue_flush(bdev.raw()) })
+}
