@@ -13,7 +13,8 @@
 //! - `src/genl/`, `src/proc/`: netlink admin interface (with attach) and `/proc/drbd`; their pure
 //!   parts (schema, attribute coding, configuration structs, text rendering) are host-tested too.
 //! - `src/resource.rs`: the configuration: resources, devices, attached disks.
-//! - `src/conn.rs`: a resource's connection and its receiver thread.
+//! - `src/conn.rs`: a resource's connection and its receiver thread; `src/link.rs`: an
+//!   established connection (replication, acks, pings).
 //! - `src/sys/`: the FFI layer, the one place for code the compiler cannot check.
 //!
 //! # Lock order
@@ -25,6 +26,8 @@
 //! take `config`, then `ldev`. The data path never takes `config`; it sleeps (activity log
 //! I/O, waiting for room in the active set) only in the submitter work, holding no lock.
 
+#![recursion_limit = "256"]
+
 // Pure and host-tested whole; the kernel uses part of them so far.
 #[allow(dead_code)]
 #[path = "src/actlog/mod.rs"]
@@ -32,11 +35,12 @@ mod actlog;
 #[allow(dead_code)]
 #[path = "src/bitmap/mod.rs"]
 mod bitmap;
-// The wire protocol for the replication to come (issue 4); pure and host-tested meanwhile.
 #[path = "src/conn.rs"]
 mod conn;
 #[path = "src/genl/mod.rs"]
 mod genl;
+#[path = "src/link.rs"]
+mod link;
 #[path = "src/meta/mod.rs"]
 mod meta;
 #[path = "src/model/mod.rs"]
@@ -77,6 +81,13 @@ struct Drbd {
     _state: Arc<resource::Drbd>,
     _major: sys::blkdev::Major,
     _submit: sys::wq::SubmitQueue,
+}
+
+impl Drop for Drbd {
+    /// The connections' threads stop before anything they use goes.
+    fn drop(&mut self) {
+        self._state.stop_connections();
+    }
 }
 
 impl kernel::Module for Drbd {

@@ -13,13 +13,16 @@
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
-use crate::model::state::{ConnState, DevState, DiskState};
+use crate::link::{Link, PeerWrite};
+use crate::model::state::{convert_peer_word, ConnState, DevState, DiskState, Role};
+use crate::resource::{DevIo, Drbd, Resource};
 use crate::sys::net::Socket;
+use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
 use crate::sys::print::ratelimit;
-use crate::sys::sleep_ms;
 use crate::sys::thread::{should_stop, Thread};
+use crate::sys::{sleep_ms, without_io_reclaim};
 use crate::wire::packet;
-use crate::wire::sync::{self, AfterSb};
+use crate::wire::sync::{self, AfterSb, Decision};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::c_str;
 use kernel::error::Error;
@@ -128,6 +131,10 @@ struct Settings {
     rr_conflict: u32,
     always_asbp: bool,
     integrity_alg: KVec<u8>,
+    /// Seconds of quiet on the meta socket before a ping.
+    ping_int: u32,
+    max_buffers: u32,
+    max_epoch_size: u32,
 }
 
 /// A configured connection (`connect` ran; `disconnect` ends it).
@@ -156,6 +163,7 @@ impl Connection {
         net_conf: KBox<Conf>,
         my: Endpoint,
         peer: Endpoint,
+        drbd: Arc<Drbd>,
     ) -> Result<Self> {
         let shared = Arc::pin_init(
             pin_init!(ConnShared {
@@ -182,6 +190,9 @@ impl Connection {
             dry_run: num("tentative") != 0,
             rr_conflict: num("rr_conflict"),
             always_asbp: num("always_asbp") != 0,
+            ping_int: num("ping_int").max(1),
+            max_buffers: num("max_buffers"),
+            max_epoch_size: num("max_epoch_size"),
             integrity_alg: match net_conf.value("integrity_alg") {
                 Some(Value::Str(alg)) => {
                     let mut v = KVec::new();
@@ -193,7 +204,11 @@ impl Connection {
         };
         let thread_shared = shared.clone();
         shared.set_state(ConnState::WfConnection);
-        let thread = Thread::spawn(c_str!("drbd_r"), move || receiver(thread_shared, settings))?;
+        let thread = Thread::spawn(c_str!("drbd_r"), move || {
+            // the receiver writes what the peer sends: its allocations must not recurse into
+            // block I/O
+            without_io_reclaim(|| receiver(drbd, thread_shared, settings))
+        })?;
         Ok(Self {
             net_conf,
             my,
@@ -208,10 +223,18 @@ impl Connection {
         *self.shared.volumes.lock() = volumes;
     }
 
-    /// Stops the thread and closes the sockets: StandAlone again.
-    pub(crate) fn stop(mut self) {
+    /// Makes the thread give up: its sockets are shut down, its changes of the configuration
+    /// are not made any more. [`Connection::stop`] then waits for it, without the configuration
+    /// lock.
+    pub(crate) fn shutdown(&self) {
         self.shared.set_state(ConnState::Disconnecting);
         self.shared.shutdown_all();
+    }
+
+    /// Stops the thread and closes the sockets: StandAlone again. Must not run under the
+    /// configuration lock, which the thread takes.
+    pub(crate) fn stop(mut self) {
+        self.shutdown();
         if let Some(t) = self.thread.take() {
             t.stop();
         }
@@ -228,17 +251,26 @@ impl Drop for Connection {
     }
 }
 
-/// The receiver thread: connect, negotiate, and (until replication exists) start over.
-fn receiver(shared: Arc<ConnShared>, s: Settings) {
+/// The receiver thread: connect, negotiate, replicate while connected, and start over when
+/// the connection breaks.
+fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, s: Settings) {
     while !should_stop() {
         shared.set_state(ConnState::WfConnection);
         match connect(&shared, &s) {
-            Ok(Some(Outcome::Agreed)) => {
-                pr_warn!(
-                    "{}: drbd-rs cannot replicate yet (no bitmap exchange, resync or data \
-                     after the sync decision); dropping the connection\n",
-                    s.name
-                );
+            Ok(Some(Outcome::Agreed(peer))) => {
+                if all_connected(&peer.vols) {
+                    established(&drbd, &shared, &s, peer);
+                    // a lost connection is looked for again at once, as C does
+                    shared.release_all();
+                    continue;
+                } else {
+                    pr_warn!(
+                        "{}: drbd-rs cannot resync yet (no bitmap exchange or resync); \
+                         dropping the connection\n",
+                        s.name
+                    );
+                    drain(&peer.data);
+                }
             }
             Ok(Some(Outcome::Incompatible)) => {
                 // as C: Disconnecting, then StandAlone; the net configuration is discarded
@@ -251,7 +283,7 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
             }
             Ok(None) => {}
             // disconnect shut the sockets down
-            Err(_) if should_stop() => break,
+            Err(_) if should_stop() || shared.stopping.load(Ordering::Acquire) => break,
             // every failure is logged, but a peer failing in a loop does not flood the log
             Err(e) => {
                 if ratelimit() {
@@ -267,11 +299,23 @@ fn receiver(shared: Arc<ConnShared>, s: Settings) {
     }
 }
 
+/// Whether every volume may go Connected without a resync.
+fn all_connected(vols: &[Negotiated]) -> bool {
+    vols.iter().all(|v| v.decision == Decision::Connected)
+}
+
+/// A connection whose handshake succeeded.
+struct Peer {
+    data: Arc<Socket>,
+    meta: Arc<Socket>,
+    agreed: packet::Agreed,
+    vols: KVec<Negotiated>,
+}
+
 /// How far a connection got.
 enum Outcome {
-    /// Protocol version and settings agree, the sync is decided: the bitmap exchange would
-    /// follow.
-    Agreed,
+    /// Protocol version and settings agree, the sync is decided for every volume.
+    Agreed(Peer),
     /// The peer's settings differ (receive_protocol()): connecting again would not help.
     Incompatible,
 }
@@ -354,14 +398,19 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
         agreed.version
     );
     send_protocol(&data, s, agreed.version)?;
-    let mut outcome = receive_protocol(&data, s, agreed.version)?;
-    if let Outcome::Agreed = outcome {
-        outcome = exchange(shared, &data, s, agreed, resolve_conflicts)?;
+    if !receive_protocol(&data, s, agreed.version)? {
+        // Let the peer read what we sent before the connection goes: closing with its packets
+        // unread would reset the connection under its feet (its P_PROTOCOL check included).
+        drain(&data);
+        return Ok(Some(Outcome::Incompatible));
     }
-    // Let the peer read what we sent before the connection goes: closing with its packets
-    // unread would reset the connection under its feet (its P_PROTOCOL check included).
-    drain(&data);
-    Ok(Some(outcome))
+    let vols = exchange(shared, &data, s, agreed, resolve_conflicts)?;
+    Ok(Some(Outcome::Agreed(Peer {
+        data,
+        meta,
+        agreed,
+        vols,
+    })))
 }
 
 /// Sends one packet: header (the agreed format, for `volume`) and payload.
@@ -444,6 +493,21 @@ fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo)
 struct PeerVol {
     uuids: Option<[u64; 6]>,
     state: Option<u32>,
+    /// Its backing disk's size in sectors (P_SIZES `d_size`).
+    d_size: u64,
+}
+
+/// A volume after the handshake.
+#[derive(Clone, Copy)]
+struct Negotiated {
+    volume: u32,
+    decision: Decision,
+    peer_role: Role,
+    /// The peer's disk as this side takes it (D_NEGOTIATING resolved by its UUID flags).
+    peer_disk: DiskState,
+    /// Our UUIDs after the handshake's fixups.
+    uuids: [u64; 4],
+    peer_d_size: u64,
 }
 
 /// Logs the handshake's lines as the C module does, prefixed with the device.
@@ -485,7 +549,7 @@ fn exchange(
     s: &Settings,
     agreed: packet::Agreed,
     resolve_conflicts: bool,
-) -> Result<Outcome> {
+) -> Result<KVec<Negotiated>> {
     let mut vols = KVec::new();
     for v in shared.volumes.lock().iter() {
         vols.push(*v, GFP_KERNEL)?;
@@ -495,9 +559,9 @@ fn exchange(
     }
     let apv = agreed.version;
     let mut peers = KVec::from_elem(PeerVol::default(), vols.len(), GFP_KERNEL)?;
-    let mut decided = 0;
+    let mut decided = KVec::new();
     let mut payload = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL)?;
-    while decided < vols.len() {
+    while decided.len() < vols.len() {
         let h = recv_header(data, apv, &s.name, "handshake")?;
         let bad = |e: packet::WireError| {
             pr_err!("{}: handshake: {}\n", s.name, e);
@@ -528,36 +592,69 @@ fn exchange(
                 all[5] = u.flags;
                 peers[i].uuids = Some(all);
             }
+            packet::P_SIZES => {
+                let sz = packet::Sizes::decode(agreed.features, body).map_err(bad)?;
+                peers[i].d_size = sz.d_size;
+            }
             packet::P_STATE => {
                 let st = packet::State::decode(body).map_err(bad)?;
                 peers[i].state = Some(st.state);
-                decide(
+                let n = decide(
                     s,
                     &vols[i],
                     &peers[i],
                     apv,
                     agreed.features,
                     resolve_conflicts,
-                );
-                decided += 1;
+                )?;
+                decided.push(n, GFP_KERNEL)?;
             }
-            // sync parameters and sizes: checked above, used once data flows
+            // the sync parameters matter once resync exists
             _ => {}
         }
     }
-    Ok(Outcome::Agreed)
+    Ok(decided)
 }
 
-/// drbd_sync_handshake() for one volume with what the peer sent.
-fn decide(s: &Settings, v: &VolInfo, peer: &PeerVol, apv: u32, features: u32, resolve: bool) {
+/// drbd_sync_handshake() for one volume with what the peer sent (receive_state() of a new
+/// connection).
+fn decide(
+    s: &Settings,
+    v: &VolInfo,
+    peer: &PeerVol,
+    apv: u32,
+    features: u32,
+    resolve: bool,
+) -> Result<Negotiated> {
     let Some((peer_role, peer_disk)) = peer.state.and_then(DevState::role_and_disk) else {
         pr_err!("{}: handshake: invalid peer state\n", s.name);
-        return;
+        return Err(eproto());
+    };
+    let flags = peer.uuids.map_or(0, |u| u[packet::UI_FLAGS]);
+    let real_peer_disk = if peer_disk == DiskState::Negotiating {
+        if flags & packet::UUID_FLAG_INCONSISTENT != 0 {
+            DiskState::Inconsistent
+        } else {
+            DiskState::Consistent
+        }
+    } else {
+        peer_disk
+    };
+    let mut n = Negotiated {
+        volume: v.volume,
+        decision: Decision::Connected,
+        peer_role,
+        peer_disk: real_peer_disk,
+        uuids: v.uuids,
+        peer_d_size: peer.d_size,
     };
     let (Some(pu), true) = (peer.uuids, v.attached) else {
-        // a diskless side has nothing to sync (C connects without a handshake decision)
-        return;
+        // a diskless side has nothing to sync
+        return Ok(n);
     };
+    if peer_disk < DiskState::Negotiating {
+        return Ok(n);
+    }
     let mut me = sync::Side {
         uuids: v.uuids,
         bits: v.bits_set,
@@ -565,7 +662,7 @@ fn decide(s: &Settings, v: &VolInfo, peer: &PeerVol, apv: u32, features: u32, re
         role: v.state.role,
         disk: v.state.disk,
     };
-    let mut them = sync::Side::from_p_uuids(&pu, peer_role, peer_disk);
+    let mut them = sync::Side::from_p_uuids(&pu, peer_role, real_peer_disk);
     let net = sync::Net {
         agreed_features: features,
         after_sb_0p: s.after_sb[0],
@@ -578,13 +675,9 @@ fn decide(s: &Settings, v: &VolInfo, peer: &PeerVol, apv: u32, features: u32, re
     };
     let mut log = Log { s, v };
     let hs = sync::sync_handshake(&mut me, &mut them, &net, v.state.disk, &mut log);
-    pr_info!(
-        "{}/{} drbd{}: sync decision: {:?} (drbd-rs does not resync yet)\n",
-        s.name,
-        v.volume,
-        v.minor,
-        hs.decision
-    );
+    n.decision = hs.decision;
+    n.uuids = me.uuids;
+    Ok(n)
 }
 
 /// Reads and drops what the peer sends until it closes or a second passes.
@@ -628,7 +721,8 @@ fn send_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result {
 }
 
 /// receive_protocol(): the peer's settings must equal ours, as the C module requires.
-fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<Outcome> {
+/// `false` when the settings are incompatible.
+fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<bool> {
     let h = recv_header(data, agreed, &s.name, "protocol exchange")?;
     if h.command != packet::P_PROTOCOL {
         pr_err!(
@@ -653,7 +747,7 @@ fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<Outcome>
     })?;
     let incompatible = |what: &str| {
         pr_err!("{}: incompatible {} settings\n", s.name, what);
-        Ok(Outcome::Incompatible)
+        Ok(false)
     };
     if p.protocol != s.wire_protocol {
         return incompatible("protocol");
@@ -674,7 +768,7 @@ fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<Outcome>
     if p.integrity_alg != &s.integrity_alg[..] {
         return incompatible("data-integrity-alg");
     }
-    Ok(Outcome::Agreed)
+    Ok(true)
 }
 
 /// A socket connected from our address to the peer's, or an error after `connect-int`.
@@ -746,4 +840,527 @@ fn features(data: &Socket, name: &Name) -> Result<packet::Agreed> {
             pr_err!("{}: incompatible DRBD dialects: {}\n", name, e);
             eproto()
         })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connected
+
+/// What the receiver knows of a connected volume.
+struct Vol {
+    volume: u16,
+    io: Arc<DevIo>,
+    /// The device's size in sectors: peer writes beyond it are refused.
+    size: u64,
+}
+
+/// Runs `f` on the resource of this connection under the configuration lock; `None` if the
+/// connection was removed meanwhile (`disconnect`, `down`).
+fn with_resource<R>(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    f: impl FnOnce(&mut Resource) -> R,
+) -> Option<R> {
+    let mut config = drbd.config.lock();
+    let i = config.find(s.name.as_bytes())?;
+    let res = config.resources.as_mut_slice().get_mut(i)?;
+    let ours = res
+        .conn
+        .as_ref()
+        .is_some_and(|c| core::ptr::eq(&*c.shared, shared));
+    if !ours || shared.stopping.load(Ordering::Acquire) {
+        return None;
+    }
+    Some(f(res))
+}
+
+/// The connection is up: the volumes go Connected, the ack threads start, and this thread
+/// serves the data socket until the connection breaks; then the volumes go back to Unconnected
+/// and what the peer did not acknowledge is out of sync.
+fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: Peer) {
+    let Ok(link) = Link::new(
+        s.name,
+        peer.data.clone(),
+        peer.meta.clone(),
+        peer.agreed,
+        s.wire_protocol,
+        s.ping_int,
+        s.ping_timeo,
+        s.max_buffers,
+        s.max_epoch_size,
+        s.two_primaries != 0,
+    ) else {
+        return;
+    };
+    peer.data.set_noio();
+    peer.meta.set_noio();
+    // no timeout on the data socket while connected: the meta socket's pings watch the peer
+    peer.data.set_timeouts(isize::MAX, isize::MAX);
+    let vols = with_resource(drbd, shared, s, |res| {
+        connect_volumes(res, &link, &peer.vols)
+    });
+    let Some(Ok(vols)) = vols else {
+        return;
+    };
+    shared.set_state(ConnState::Connected);
+    let (l1, l2) = (link.clone(), link.clone());
+    let acker = Thread::spawn(c_str!("drbd_a"), move || l1.ack_receiver());
+    let sender = Thread::spawn(c_str!("drbd_w"), move || l2.sender());
+    if let (Ok(_), Ok(_)) = (&acker, &sender) {
+        serve(drbd, shared, s, &link, &vols);
+    }
+    link.fail();
+    for t in [acker, sender].into_iter().flatten() {
+        t.stop();
+    }
+    link.forget_peer_writes();
+    shared.set_state(ConnState::NetworkFailure);
+    with_resource(drbd, shared, s, |res| {
+        for d in res.devices.as_mut_slice() {
+            d.io.set_link(None);
+            let new = DevState {
+                conn: ConnState::Unconnected,
+                peer: Role::Unknown,
+                pdsk: DiskState::Unknown,
+                ..d.state
+            };
+            d.set_state(new);
+        }
+    });
+    // writes the peer did not acknowledge are out of sync
+    link.clear(|volume, sector, size| {
+        if let Some(v) = vols.iter().find(|v| u32::from(v.volume) == volume) {
+            v.io.mark_out_of_sync(sector, u64::from(size >> 9));
+        }
+    });
+    pr_info!("{}: Connection closed\n", s.name);
+}
+
+/// receive_state() of a new connection, for every volume: the connection state, the peer's
+/// role and disk, the UUIDs the handshake fixed up; and the data path starts replicating.
+fn connect_volumes(
+    res: &mut Resource,
+    link: &Arc<Link>,
+    negotiated: &[Negotiated],
+) -> Result<KVec<Vol>> {
+    let mut vols = KVec::new();
+    for n in negotiated {
+        let Some(d) = res
+            .devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == n.volume)
+        else {
+            continue;
+        };
+        let mut new = DevState {
+            conn: ConnState::Connected,
+            peer: n.peer_role,
+            pdsk: n.peer_disk,
+            ..d.state
+        };
+        // D_CONSISTENT and D_OUTDATED vanish when connected (sanitize_state())
+        for disk in [&mut new.disk, &mut new.pdsk] {
+            if matches!(*disk, DiskState::Consistent | DiskState::Outdated) {
+                *disk = DiskState::UpToDate;
+            }
+        }
+        if let Some(l) = d.ldev.as_mut() {
+            l.sb.uuid = n.uuids;
+            l.update_flags(&new);
+            if crate::genl::attach::write_superblock(l).is_err() {
+                pr_err!(
+                    "{}/{} drbd{}: meta data write failed\n",
+                    res.name,
+                    d.volume,
+                    d.minor
+                );
+            }
+        }
+        d.set_state(new);
+        if n.peer_d_size != 0 && n.peer_d_size < d.size {
+            pr_warn!(
+                "{}/{} drbd{}: the peer's disk is smaller ({} < {} sectors); drbd-rs does not \
+                 shrink a connected device yet\n",
+                res.name,
+                d.volume,
+                d.minor,
+                n.peer_d_size,
+                d.size
+            );
+        }
+        let volume = u16::try_from(d.volume).map_err(|_| EINVAL)?;
+        d.io.set_link(Some((link.clone(), volume)));
+        vols.push(
+            Vol {
+                volume,
+                io: d.io.clone(),
+                size: d.size,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(vols)
+}
+
+/// drbdd(): the packets of the data socket while connected.
+fn serve(drbd: &Drbd, shared: &ConnShared, s: &Settings, link: &Arc<Link>, vols: &[Vol]) {
+    let apv = link.agreed.version;
+    let Ok(mut payload) = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL) else {
+        return;
+    };
+    // writes received since the last barrier
+    let mut epoch_size: u32 = 0;
+    while !should_stop() && !link.is_broken() {
+        let Ok(h) = recv_header(&link.data, apv, &s.name, "receiver") else {
+            break;
+        };
+        let bad = |e: packet::WireError| {
+            if ratelimit() {
+                pr_err!("{}: receiver: {}\n", s.name, e);
+            }
+        };
+        let Ok(cmd) = h.known_command().map_err(bad) else {
+            break;
+        };
+        if cmd.socket() == packet::SocketKind::Meta {
+            bad(packet::WireError::UnexpectedCommand(cmd));
+            break;
+        }
+        let Ok(split) =
+            packet::check_payload_len(cmd, apv, link.agreed.features, h.length).map_err(bad)
+        else {
+            break;
+        };
+        let vol = vols.iter().find(|v| v.volume == h.volume);
+        let data_like = matches!(
+            h.command,
+            packet::P_DATA | packet::P_TRIM | packet::P_ZEROES
+        );
+        // the payload after the fixed part is read here only for packets other than data
+        let rest = if data_like { 0 } else { split.extra };
+        let Some(body) = payload.get_mut(..split.fixed + rest) else {
+            if ratelimit() {
+                pr_err!("{}: receiver: {} packet too large\n", s.name, cmd.name());
+            }
+            break;
+        };
+        if link.data.recv(body).is_err() {
+            break;
+        }
+        let ok = match h.command {
+            packet::P_DATA | packet::P_TRIM | packet::P_ZEROES => match vol {
+                Some(v) => receive_data(s, link, v, h.command, body, split.extra),
+                None => false,
+            },
+            packet::P_BARRIER => {
+                let ok = receive_barrier(link, vols, body, epoch_size);
+                epoch_size = 0;
+                ok
+            }
+            packet::P_STATE
+            | packet::P_UUIDS
+            | packet::P_STATE_CHG_REQ
+            | packet::P_CONN_ST_CHG_REQ
+            | packet::P_OUT_OF_SYNC => {
+                receive_state_packet(drbd, shared, s, link, h.command, h.volume, body)
+            }
+            // settings that matter once resync and resizing exist; unplug hints
+            packet::P_SIZES
+            | packet::P_SYNC_PARAM
+            | packet::P_SYNC_PARAM89
+            | packet::P_PROTOCOL_UPDATE
+            | packet::P_UNPLUG_REMOTE
+            | packet::P_DELAY_PROBE => true,
+            _ => {
+                if ratelimit() {
+                    pr_err!(
+                        "{}: unexpected data packet {} (0x{:04x}): drbd-rs does not resync yet\n",
+                        s.name,
+                        cmd.name(),
+                        h.command
+                    );
+                }
+                false
+            }
+        };
+        if data_like && ok {
+            epoch_size = epoch_size.wrapping_add(1);
+        }
+        if !ok {
+            break;
+        }
+    }
+}
+
+/// receive_Data(), and P_TRIM/P_ZEROES: the write is checked against the device, submitted,
+/// and acknowledged as the protocol asks (P_RECV_ACK now, P_WRITE_ACK once written).
+fn receive_data(
+    s: &Settings,
+    link: &Arc<Link>,
+    v: &Vol,
+    cmd: u16,
+    body: &[u8],
+    extra: usize,
+) -> bool {
+    let decoded = if cmd == packet::P_DATA {
+        packet::Data::decode(body).map(|d| (d, extra as u32))
+    } else {
+        packet::Trim::decode(body).map(|t| (t.data, t.size))
+    };
+    let Ok((d, size)) = decoded else {
+        return false;
+    };
+    let cmd_kind = packet::Command::from_u16(cmd);
+    if let Some(c) = cmd_kind {
+        if packet::check_block_size(c, size).is_err() {
+            pr_err!("{}: peer sent a write of invalid size {}\n", s.name, size);
+            return false;
+        }
+    }
+    let end = d.sector.checked_add(u64::from(size >> 9));
+    if end.map_or(true, |e| e > v.size) {
+        pr_err!(
+            "{}/{}: peer wrote beyond the end of the device (sector {} + {} bytes > {} sectors)\n",
+            s.name,
+            v.volume,
+            d.sector,
+            size,
+            v.size
+        );
+        return false;
+    }
+    let buf = if cmd == packet::P_DATA {
+        let Ok(mut buf) = PeerBuf::new(size as usize) else {
+            return false;
+        };
+        if buf.recv(&link.data).is_err() {
+            return false;
+        }
+        Some(buf)
+    } else {
+        None
+    };
+    let (write_ack, recv_ack) = if link.agreed.version >= 100 {
+        (
+            d.dp_flags & packet::DP_SEND_WRITE_ACK != 0,
+            d.dp_flags & packet::DP_SEND_RECEIVE_ACK != 0,
+        )
+    } else {
+        (
+            link.protocol == packet::DRBD_PROT_C,
+            link.protocol == packet::DRBD_PROT_B,
+        )
+    };
+    let Some(bdev) = v.io.backing() else {
+        // diskless: nothing to write to
+        let a = packet::BlockAck {
+            sector: d.sector,
+            block_id: d.block_id,
+            blksize: size,
+            seq_num: d.seq_num,
+        };
+        return link
+            .send_meta(packet::P_NEG_ACK, v.volume, |out| a.encode(out))
+            .is_ok();
+    };
+    if !link.reserve_peer_write(size) {
+        return false;
+    }
+    if recv_ack {
+        let a = packet::BlockAck {
+            sector: d.sector,
+            block_id: d.block_id,
+            blksize: size,
+            seq_num: d.seq_num,
+        };
+        if link
+            .send_meta(packet::P_RECV_ACK, v.volume, |out| a.encode(out))
+            .is_err()
+        {
+            return false;
+        }
+    }
+    v.io.count_received(size);
+    let op = match cmd {
+        packet::P_TRIM => PeerOp::Discard,
+        packet::P_ZEROES => PeerOp::Zeroes,
+        _ => PeerOp::Write {
+            fua: d.dp_flags & packet::DP_FUA != 0,
+            flush: d.dp_flags & packet::DP_FLUSH != 0,
+        },
+    };
+    let w = PeerWrite::new(link.clone(), v.volume, &d, size, write_ack);
+    match PeerIo::new(w, buf, size) {
+        Ok(io) => PeerIo::submit(io, bdev, d.sector, op),
+        Err(_) => return false,
+    }
+    true
+}
+
+/// receive_Barrier(): once the epoch's writes are on disk (and flushed), P_BARRIER_ACK.
+fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> bool {
+    let Ok(b) = packet::Barrier::decode(body) else {
+        return false;
+    };
+    if !link.drain_peer_writes() {
+        return false;
+    }
+    if epoch_size != 0 {
+        for v in vols {
+            if let Some(bdev) = v.io.backing() {
+                // a failed flush is the backing device's error, reported by it
+                let _ = pio::flush(&bdev);
+            }
+        }
+    }
+    let ack = packet::BarrierAck {
+        barrier: b.barrier,
+        set_size: epoch_size,
+    };
+    link.send_meta(packet::P_BARRIER_ACK, 0, |out| ack.encode(out))
+        .is_ok()
+}
+
+/// `drbd_state_rv` values of the replies.
+const SS_SUCCESS: i32 = 1;
+const SS_TWO_PRIMARIES: i32 = -1;
+const SS_UNKNOWN_ERROR: i32 = 0;
+
+/// The state packets of a connected peer: P_STATE, P_UUIDS (skip initial sync), state change
+/// requests (answered on the meta socket), P_OUT_OF_SYNC.
+fn receive_state_packet(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    cmd: u16,
+    volume: u16,
+    body: &[u8],
+) -> bool {
+    let outcome = with_resource(drbd, shared, s, |res| -> Option<i32> {
+        let conn_wide = cmd == packet::P_CONN_ST_CHG_REQ;
+        let name = res.name;
+        let two_primaries = s.two_primaries != 0;
+        let mut reply = None;
+        for d in res.devices.as_mut_slice() {
+            if !conn_wide && d.volume != u32::from(volume) {
+                continue;
+            }
+            match cmd {
+                packet::P_STATE => {
+                    let st = packet::State::decode(body).ok()?;
+                    let (role, disk) = DevState::role_and_disk(st.state)?;
+                    let mut new = DevState {
+                        peer: role,
+                        pdsk: disk,
+                        ..d.state
+                    };
+                    if matches!(new.pdsk, DiskState::Consistent | DiskState::Outdated) {
+                        new.pdsk = DiskState::UpToDate;
+                    }
+                    d.set_state(new);
+                }
+                packet::P_UUIDS => {
+                    let u = packet::Uuids::decode(body).ok()?;
+                    skip_initial_sync(&name, d, &u, link.agreed.version);
+                }
+                packet::P_OUT_OF_SYNC => {
+                    let b = packet::BlockDesc::decode(body).ok()?;
+                    d.io.mark_out_of_sync(b.sector, u64::from(b.blksize >> 9));
+                }
+                _ => {
+                    let r = packet::ReqState::decode(body).ok()?;
+                    let mask = convert_peer_word(r.mask);
+                    let val = convert_peer_word(r.val);
+                    let rv = match d.state.masked(mask, val) {
+                        None => SS_UNKNOWN_ERROR,
+                        Some(new)
+                            if new.role == Role::Primary
+                                && new.peer == Role::Primary
+                                && !two_primaries =>
+                        {
+                            SS_TWO_PRIMARIES
+                        }
+                        Some(new) => {
+                            d.set_state(new);
+                            SS_SUCCESS
+                        }
+                    };
+                    reply = Some(reply.map_or(rv, |r: i32| r.min(rv)));
+                }
+            }
+        }
+        reply.or(Some(SS_SUCCESS))
+    });
+    let Some(Some(rv)) = outcome else {
+        // the connection is being removed, or the packet was malformed
+        return false;
+    };
+    if matches!(cmd, packet::P_STATE_CHG_REQ | packet::P_CONN_ST_CHG_REQ) {
+        let reply_cmd = if cmd == packet::P_CONN_ST_CHG_REQ {
+            packet::ReqStateReply::conn_command(link.agreed.version).as_u16()
+        } else {
+            packet::P_STATE_CHG_REPLY
+        };
+        let r = packet::ReqStateReply { retcode: rv };
+        if link
+            .send_meta(reply_cmd, volume, |out| r.encode(out))
+            .is_err()
+        {
+            return false;
+        }
+        if rv == SS_SUCCESS && cmd == packet::P_CONN_ST_CHG_REQ {
+            shared.set_state(ConnState::TearDown);
+        }
+    }
+    true
+}
+
+/// receive_uuids() while connected: a peer that created a new current UUID with
+/// `--clear-bitmap` on fresh meta data lets both sides skip the initial sync.
+fn skip_initial_sync(name: &Name, d: &mut crate::resource::Device, u: &packet::Uuids, apv: u32) {
+    let skip = d.state.conn == ConnState::Connected
+        && apv >= 90
+        && d.ldev
+            .as_ref()
+            .is_some_and(|l| l.sb.uuid[0] == sync::UUID_JUST_CREATED)
+        && u.flags & packet::UUID_FLAG_SKIP_INITIAL_SYNC != 0;
+    if !skip {
+        return;
+    }
+    pr_info!(
+        "{}/{} drbd{}: Accepted new current UUID, preparing to skip initial sync\n",
+        name,
+        d.volume,
+        d.minor
+    );
+    if crate::genl::role::rewrite_bitmap(d, false).is_err() {
+        pr_err!(
+            "{}/{} drbd{}: Writing bitmap failed\n",
+            name,
+            d.volume,
+            d.minor
+        );
+    }
+    let Some(l) = d.ldev.as_mut() else {
+        return;
+    };
+    l.sb.uuid[0] = u.uuid[0];
+    l.sb.uuid[1] = 0;
+    let new = DevState {
+        disk: DiskState::UpToDate,
+        pdsk: DiskState::UpToDate,
+        ..d.state
+    };
+    l.update_flags(&new);
+    if crate::genl::attach::write_superblock(l).is_err() {
+        pr_err!(
+            "{}/{} drbd{}: meta data write failed\n",
+            name,
+            d.volume,
+            d.minor
+        );
+    }
+    d.set_state(new);
 }

@@ -21,11 +21,11 @@ use crate::genl::config::Name;
 use crate::resource::DevIo;
 use crate::sys::blk::Remote;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
+use crate::sys::msecs_to_jiffies;
 use crate::sys::net::Socket;
 use crate::sys::pio::{PeerDone, PeerIo};
 use crate::sys::print::ratelimit;
 use crate::sys::thread::should_stop;
-use crate::sys::msecs_to_jiffies;
 use crate::wire::packet::{self, Agreed};
 use crate::wire::tl::{Slot, TransferLog};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -112,6 +112,8 @@ pub(crate) struct Link {
     pub(crate) agreed: Agreed,
     /// The replication protocol (`DRBD_PROT_*`).
     pub(crate) protocol: u32,
+    /// `allow-two-primaries`.
+    pub(crate) two_primaries: bool,
     ping_int_ms: u32,
     ping_timeo_ms: u32,
     /// `max-buffers`, in bytes of peer writes in flight.
@@ -143,9 +145,14 @@ pub(crate) struct Link {
     reply_wait: CondVar,
 }
 
-/// A timeout in jiffies for the socket and wait calls.
+/// A socket timeout in jiffies.
 fn jiffies(ms: u32) -> isize {
     msecs_to_jiffies(ms) as isize
+}
+
+/// A wait's timeout in jiffies.
+fn ticks(ms: u32) -> kernel::time::Jiffies {
+    msecs_to_jiffies(ms) as kernel::time::Jiffies
 }
 
 impl Link {
@@ -160,6 +167,7 @@ impl Link {
         ping_timeo_ds: u32,
         max_buffers: u32,
         max_epoch_size: u32,
+        two_primaries: bool,
     ) -> Result<Arc<Self>> {
         let mut slots = KVec::with_capacity(TL_SLOTS, GFP_KERNEL)?;
         for _ in 0..TL_SLOTS {
@@ -173,6 +181,7 @@ impl Link {
                 meta,
                 agreed,
                 protocol,
+                two_primaries,
                 ping_int_ms: ping_int_s.max(1).saturating_mul(1000),
                 ping_timeo_ms: ping_timeo_ds.max(1).saturating_mul(100),
                 max_buffer_bytes: u64::from(max_buffers.max(32)) * 4096,
@@ -264,12 +273,14 @@ impl Link {
         sent
     }
 
-    /// drbd_send_dblock(): replicates a write of `volume` (its data in `send`, its completion
-    /// held by `ack` until the peer acknowledges it). `false` when the write could not be sent
+    /// drbd_send_dblock(): replicates a write of `volume` as `kind` (P_DATA with the data of
+    /// `send`, or P_TRIM/P_ZEROES), its completion held by `ack` until the peer acknowledges it. `false` when the write could not be sent
     /// (the connection is gone): its blocks are then out of sync.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_write(
         &self,
         volume: u16,
+        kind: u16,
         send: Remote<DevIo>,
         ack: Remote<DevIo>,
         sector: u64,
@@ -299,7 +310,7 @@ impl Link {
             }
             let mut tl = self.tl.lock();
             if tl.is_full() && !self.is_broken() {
-                let _ = self.tl_wait.wait_interruptible_timeout(&mut tl, jiffies(100));
+                let _ = self.tl_wait.wait_interruptible_timeout(&mut tl, ticks(100));
             }
         };
         let sent = (|| -> Result {
@@ -321,8 +332,14 @@ impl Link {
                 dp_flags,
             };
             let apv = self.agreed.version;
-            let mut buf = [0u8; packet::HEADER_MAX + packet::Data::SIZE];
+            let mut buf = [0u8; packet::HEADER_MAX + packet::Trim::SIZE];
             let hlen = packet::header_size(apv);
+            if kind != packet::P_DATA {
+                let t = packet::Trim { data: d, size };
+                let n = t.encode(&mut buf[hlen..]).map_err(|_| EINVAL)?;
+                packet::encode_header(apv, kind, volume, n as u32, &mut buf).map_err(|_| EINVAL)?;
+                return self.data.send(&buf[..hlen + n], false);
+            }
             let n = d.encode(&mut buf[hlen..]).map_err(|_| EINVAL)?;
             let len = (n as u32).checked_add(size).ok_or(EINVAL)?;
             packet::encode_header(apv, packet::P_DATA, volume, len, &mut buf)
@@ -386,9 +403,7 @@ impl Link {
             f(vol, sector, size);
             if let Some(h) = hold {
                 // a hold that cannot be kept aside is released under the lock (TL → ldev)
-                if let Err(e) = holds.push(h, GFP_ATOMIC) {
-                    drop(e);
-                }
+                let _ = holds.push(h, GFP_ATOMIC);
             }
         });
         drop(tl);
@@ -409,7 +424,7 @@ impl Link {
             && acks.in_flight_bytes + u64::from(size) > self.max_buffer_bytes
             && !self.is_broken()
         {
-            let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
         }
         acks.in_flight += 1;
         acks.in_flight_bytes += u64::from(size);
@@ -421,7 +436,7 @@ impl Link {
     pub(crate) fn drain_peer_writes(&self) -> bool {
         let mut acks = self.acks.lock();
         while acks.in_flight > 0 && !self.is_broken() {
-            let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
         }
         !self.is_broken()
     }
@@ -440,7 +455,7 @@ impl Link {
             if acks.in_flight == 0 {
                 return;
             }
-            let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
         }
     }
 
@@ -449,7 +464,7 @@ impl Link {
         while !should_stop() && !self.is_broken() {
             let mut acks = self.acks.lock();
             if acks.done.is_none() && !self.barrier_due.load(Ordering::Acquire) {
-                let _ = self.wake.wait_interruptible_timeout(&mut acks, jiffies(100));
+                let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
             }
             let mut done = acks.done.take();
             drop(acks);
@@ -500,7 +515,13 @@ impl Link {
 
     /// Sends a state change request (P_STATE_CHG_REQ, or P_CONN_ST_CHG_REQ for the connection)
     /// and waits for the peer's reply: its `drbd_state_rv`, or `None` without one.
-    pub(crate) fn request_state(&self, volume: u16, mask: u32, val: u32, conn: bool) -> Option<i32> {
+    pub(crate) fn request_state(
+        &self,
+        volume: u16,
+        mask: u32,
+        val: u32,
+        conn: bool,
+    ) -> Option<i32> {
         *self.reply.lock() = Reply::None;
         let cmd = if conn {
             packet::ReqState::conn_command(self.agreed.version)
@@ -508,7 +529,8 @@ impl Link {
             packet::Command::StateChgReq
         };
         let r = packet::ReqState { mask, val };
-        self.send_data(cmd.as_u16(), volume, |out| r.encode(out)).ok()?;
+        self.send_data(cmd.as_u16(), volume, |out| r.encode(out))
+            .ok()?;
         let mut reply = self.reply.lock();
         // C waits without a limit; the ping timeout ends a dead connection sooner than this
         for _ in 0..100 {
@@ -518,7 +540,9 @@ impl Link {
             if self.is_broken() {
                 return None;
             }
-            let _ = self.reply_wait.wait_interruptible_timeout(&mut reply, jiffies(100));
+            let _ = self
+                .reply_wait
+                .wait_interruptible_timeout(&mut reply, ticks(100));
         }
         None
     }
@@ -553,7 +577,11 @@ impl Link {
                 }
                 Err(e) => {
                     if !should_stop() && !self.is_broken() && ratelimit() {
-                        pr_err!("{}: meta connection shut down by peer ({:?})\n", self.name, e);
+                        pr_err!(
+                            "{}: meta connection shut down by peer ({:?})\n",
+                            self.name,
+                            e
+                        );
                     }
                     break;
                 }
@@ -573,7 +601,7 @@ impl Link {
         let apv = self.agreed.version;
         let h = packet::decode_header(apv, hdr).map_err(Bad::Wire)?;
         let cmd = h.known_command().map_err(Bad::Wire)?;
-        if cmd.socket() != packet::SocketKind::Meta {
+        if cmd.socket() == packet::SocketKind::Data {
             return Err(Bad::Unexpected(h.command));
         }
         let split = packet::check_payload_len(cmd, apv, self.agreed.features, h.length)
@@ -607,8 +635,8 @@ impl Link {
                     );
                 }
                 // a P_RECV_ACK before the P_WRITE_ACK of protocol C releases nothing
-                let releases = !(self.protocol == packet::DRBD_PROT_C
-                    && h.command == packet::P_RECV_ACK);
+                let releases =
+                    !(self.protocol == packet::DRBD_PROT_C && h.command == packet::P_RECV_ACK);
                 if releases && !self.acked(a.block_id, a.sector) {
                     return Err(Bad::Block(a.block_id, a.sector));
                 }
@@ -618,9 +646,7 @@ impl Link {
                 let mut holds = KVec::new();
                 let mut tl = self.tl.lock();
                 let r = tl.barrier_acked(b.barrier, b.set_size, |h| {
-                    if let Err(e) = holds.push(h, GFP_ATOMIC) {
-                        drop(e);
-                    }
+                    let _ = holds.push(h, GFP_ATOMIC);
                 });
                 drop(tl);
                 self.tl_wait.notify_all();
@@ -631,7 +657,7 @@ impl Link {
             }
             packet::P_STATE_CHG_REPLY | packet::P_CONN_ST_CHG_REPLY => {
                 let r = packet::ReqStateReply::decode(body).map_err(Bad::Wire)?;
-                *self.reply.lock() = Reply::Got(r.retcode as i32);
+                *self.reply.lock() = Reply::Got(r.retcode);
                 self.reply_wait.notify_all();
             }
             _ => return Err(Bad::Unexpected(h.command)),

@@ -13,6 +13,7 @@ use crate::bitmap::math::{al_extent_bits, al_extents, bit_to_page, sect_to_bit, 
 use crate::conn::{Connection, VolInfo};
 use crate::genl::attach::bitmap_start;
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
+use crate::link::Link;
 use crate::meta::layout::{Layout, Superblock};
 use crate::model::attach::md_flags;
 use crate::model::state::{ConnState, DevState, Role};
@@ -22,6 +23,7 @@ use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
 use crate::sys::print::ratelimit;
 use crate::sys::without_io_reclaim;
 use crate::sys::wq::submit_queue;
+use crate::wire::packet;
 use core::ops::RangeInclusive;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::alloc::AllocError;
@@ -48,6 +50,12 @@ pub(crate) struct DevIo {
     write_sectors: AtomicU32,
     /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo).
     local: AtomicU32,
+    /// Sectors sent to and received from the peer (`/proc/drbd` ns and nr, in KiB).
+    net_sent_sectors: AtomicU32,
+    net_recv_sectors: AtomicU32,
+    /// The established connection writes are replicated over, with our volume number on it.
+    #[pin]
+    link: IrqSpinLock<Option<(Arc<Link>, u16)>>,
     /// The attached disk as the data path uses it; `None` while Diskless. Taken with interrupts
     /// off, as completions update it.
     #[pin]
@@ -210,7 +218,18 @@ impl DevIo {
             rq.end(false);
             return;
         };
-        if ext.is_some() {
+        // writes go to the peer too while connected; else their blocks are out of sync
+        let link = match rq.op() {
+            Op::Flush => {
+                if let Some((link, _)) = self.link() {
+                    link.close_epoch();
+                }
+                None
+            }
+            _ if ext.is_some() => self.link(),
+            _ => None,
+        };
+        if ext.is_some() && link.is_none() {
             io.mark_out_of_sync(rq.sector(), rq.sectors());
         }
         let to = io.data.clone();
@@ -227,7 +246,56 @@ impl DevIo {
             Some(ext) if logged => Tag::encode(ext),
             _ => Tag::NONE,
         };
-        rq.forward(&to, tag);
+        let Some((link, volume)) = link else {
+            rq.forward(&to, tag);
+            return;
+        };
+        let (sector, sectors, fua) = (rq.sector(), rq.sectors(), rq.fua());
+        let kind = match rq.op() {
+            Op::Discard => packet::P_TRIM,
+            Op::WriteZeroes => packet::P_ZEROES,
+            _ => packet::P_DATA,
+        };
+        let (send, ack) = rq.forward_replicated(&to, tag);
+        // at most 1 MiB, or 128 MiB for a discard
+        let bytes = (sectors << 9) as u32;
+        if link.send_write(volume, kind, send, ack, sector, bytes, fua) {
+            self.net_sent_sectors
+                .fetch_add(sectors as u32, Ordering::Relaxed);
+        } else {
+            self.mark_out_of_sync(sector, sectors);
+        }
+    }
+
+    /// The connection writes are replicated over, if any.
+    pub(crate) fn link(&self) -> Option<(Arc<Link>, u16)> {
+        self.link.lock().clone()
+    }
+
+    /// Starts or stops replicating over `link`.
+    pub(crate) fn set_link(&self, link: Option<(Arc<Link>, u16)>) {
+        *self.link.lock() = link;
+    }
+
+    /// The backing device, while attached.
+    pub(crate) fn backing(&self) -> Option<Arc<Bdev>> {
+        self.ldev.lock().as_ref().map(|io| io.data.clone())
+    }
+
+    /// Marks `sectors` from `sector` out of sync, while attached.
+    pub(crate) fn mark_out_of_sync(&self, sector: u64, sectors: u64) {
+        if sectors == 0 {
+            return;
+        }
+        if let Some(io) = self.ldev.lock().as_mut() {
+            io.mark_out_of_sync(sector, sectors);
+        }
+    }
+
+    /// `bytes` written for the peer.
+    pub(crate) fn count_received(&self, bytes: u32) {
+        self.net_recv_sectors
+            .fetch_add(bytes >> 9, Ordering::Relaxed);
     }
 
     /// drbd_al_begin_io(): takes a reference on each of `ext`, making them active first with a
@@ -425,6 +493,8 @@ impl Ldev {
 
 /// The I/O counters of a device, in KiB and requests, as `/proc/drbd` shows them.
 pub(crate) struct IoCounters {
+    pub(crate) sent_kib: u32,
+    pub(crate) received_kib: u32,
     pub(crate) read_kib: u32,
     pub(crate) write_kib: u32,
     pub(crate) local: u32,
@@ -466,6 +536,9 @@ impl Device {
                 read_sectors: AtomicU32::new(0),
                 write_sectors: AtomicU32::new(0),
                 local: AtomicU32::new(0),
+                net_sent_sectors: AtomicU32::new(0),
+                net_recv_sectors: AtomicU32::new(0),
+                link <- new_irq_spinlock!(None, "drbd_io_link"),
                 ldev <- new_irq_spinlock!(None, "drbd_io"),
                 al_wait <- new_condvar!("drbd_al_wait"),
                 deferred <- new_irq_spinlock!(RequestList::new(), "drbd_deferred"),
@@ -515,6 +588,8 @@ impl Device {
     /// The I/O counters.
     pub(crate) fn io_counters(&self) -> IoCounters {
         IoCounters {
+            sent_kib: self.io.net_sent_sectors.load(Ordering::Relaxed) / 2,
+            received_kib: self.io.net_recv_sectors.load(Ordering::Relaxed) / 2,
             read_kib: self.io.read_sectors.load(Ordering::Relaxed) / 2,
             write_kib: self.io.write_sectors.load(Ordering::Relaxed) / 2,
             local: self.io.local.load(Ordering::Relaxed),
@@ -611,14 +686,15 @@ impl Resource {
 
     /// Brings the volumes' connection state up to date with the connection's (which its
     /// thread moves), recording the changes for the `events` group.
-    pub(crate) fn sync_conn_state(&mut self) {
+    /// A connection its thread ended (incompatible peer) goes with its configuration: it is
+    /// returned, to be stopped.
+    pub(crate) fn sync_conn_state(&mut self) -> Option<Connection> {
         let cs = self.conn_state();
-        // a connection its thread ended (incompatible peer) goes with its configuration
-        if cs == ConnState::StandAlone {
-            if let Some(conn) = self.conn.take() {
-                conn.stop();
-            }
-        }
+        let ended = if cs == ConnState::StandAlone {
+            self.conn.take()
+        } else {
+            None
+        };
         for d in self.devices.as_mut_slice() {
             if d.state.conn != cs {
                 let new = DevState {
@@ -628,6 +704,7 @@ impl Resource {
                 d.set_state(new);
             }
         }
+        ended
     }
 
     /// drbd_bump_write_ordering(resource, WO_BDEV_FLUSH): the strongest method the options of
@@ -666,6 +743,8 @@ impl Resource {
 pub(crate) struct Config {
     /// In creation order, which is the order the C module lists them in.
     pub(crate) resources: KVec<Resource>,
+    /// Connections taken down, whose threads are to be joined once the lock is released.
+    pub(crate) retired: KVec<Connection>,
 }
 
 /// Removes `v[index]`, keeping the others in order (6.12's KVec has no remove()).
@@ -690,6 +769,22 @@ pub(crate) fn insert_at<T>(v: &mut KVec<T>, index: usize, item: T) -> Result<(),
 }
 
 impl Config {
+    /// Keeps a connection that was shut down to be stopped without the lock (see
+    /// [`Drbd::reap`]); if it cannot be kept, it is stopped at once (its thread does not wait
+    /// for the lock once shut down, so this cannot deadlock, only wait longer).
+    pub(crate) fn retire(&mut self, conn: Connection) {
+        let _ = self.retired.push(conn, GFP_KERNEL);
+    }
+
+    /// Brings every resource up to date with its connection's thread.
+    pub(crate) fn sync_conn_states(&mut self) {
+        for i in 0..self.resources.len() {
+            if let Some(conn) = self.resources[i].sync_conn_state() {
+                self.retire(conn);
+            }
+        }
+    }
+
     /// The index of the resource named `name`.
     pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
         self.resources
@@ -727,7 +822,35 @@ pub(crate) struct Drbd {
 impl Drbd {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            config <- new_mutex!(Config { resources: KVec::new() }, "drbd_config"),
+            config <- new_mutex!(
+                Config { resources: KVec::new(), retired: KVec::new() },
+                "drbd_config"
+            ),
         })
+    }
+
+    /// Stops the connections retired under `config`, after releasing it.
+    pub(crate) fn reap(mut config: Guard<'_, Config, kernel::sync::lock::mutex::MutexBackend>) {
+        let retired = core::mem::take(&mut config.retired);
+        drop(config);
+        for conn in retired {
+            conn.stop();
+        }
+    }
+
+    /// Module unload: every connection stops.
+    pub(crate) fn stop_connections(&self) {
+        let mut config = self.config.lock();
+        for i in 0..config.resources.len() {
+            let res = &mut config.resources.as_mut_slice()[i];
+            for d in res.devices.iter() {
+                d.io.set_link(None);
+            }
+            if let Some(conn) = res.conn.take() {
+                conn.shutdown();
+                config.retire(conn);
+            }
+        }
+        Self::reap(config);
     }
 }

@@ -13,8 +13,9 @@ use super::retcode::RetCode;
 use super::structs::NET_CONF;
 use crate::conn::Connection;
 use crate::model::state::{ConnState, DevState};
-use crate::resource::{Config, Resource};
+use crate::resource::{Config, Drbd, Resource};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// Records a connection state change on every volume (C: the state change of the connection,
 /// announced per device).
@@ -50,6 +51,7 @@ pub(crate) fn connect(
     index: usize,
     top: &TopLevel<'_>,
     (my, peer): (Option<&[u8]>, Option<&[u8]>),
+    drbd: &Arc<Drbd>,
 ) -> (RetCode, &'static str) {
     let (Some(my), Some(peer)) = (my, peer) else {
         return (RetCode::InvalidRequest, "connection endpoint(s) missing");
@@ -84,8 +86,14 @@ pub(crate) fn connect(
             "cram-hmac-alg (authentication) is not implemented yet by drbd-rs",
         );
     }
+    if matches!(conf.value("integrity_alg"), Some(Value::Str(alg)) if !alg.is_empty()) {
+        return (
+            RetCode::InvalidRequest,
+            "data-integrity-alg is not implemented yet by drbd-rs",
+        );
+    }
     set_conn(res, ConnState::Unconnected);
-    match Connection::start(&res.name, conf, my, peer) {
+    match Connection::start(&res.name, conf, my, peer, drbd.clone()) {
         Ok(conn) => {
             res.conn = Some(conn);
             set_conn(res, ConnState::WfConnection);
@@ -99,16 +107,35 @@ pub(crate) fn connect(
     }
 }
 
-/// conn_try_disconnect(): stops the connection; the volumes are StandAlone again.
-pub(crate) fn disconnect(res: &mut Resource) -> (RetCode, &'static str) {
+/// conn_try_disconnect(): tells a connected peer (a cluster-wide change to Disconnecting),
+/// then stops the connection; the volumes are StandAlone again. The receiver thread is joined
+/// once the configuration lock is released (it may be waiting for it).
+pub(crate) fn disconnect(config: &mut Config, index: usize) -> (RetCode, &'static str) {
+    let Some(res) = config.resources.as_mut_slice().get_mut(index) else {
+        return (RetCode::ResNotKnown, "");
+    };
     let Some(conn) = res.conn.take() else {
         return (RetCode::NoError, "");
     };
+    if let Some((link, volume)) = res.devices.iter().find_map(|d| d.io.link()) {
+        let mask = CONN_MASK;
+        let val = (ConnState::Disconnecting as u32) << CONN_SHIFT;
+        // a peer that does not answer is left anyway
+        let _ = link.request_state(volume, mask, val, true);
+    }
+    for d in res.devices.iter() {
+        d.io.set_link(None);
+    }
     set_conn(res, ConnState::Disconnecting);
-    conn.stop();
+    conn.shutdown();
     set_conn(res, ConnState::StandAlone);
+    config.retire(conn);
     (RetCode::NoError, "")
 }
+
+/// The connection field of a state word (`union drbd_state` bits 4-8).
+const CONN_SHIFT: u32 = 4;
+const CONN_MASK: u32 = 0x1f << CONN_SHIFT;
 
 /// `drbd_adm_net_opts`: changes the options of a configured connection; the new values take
 /// effect at the next connection attempt.

@@ -25,6 +25,7 @@ use config::{
 };
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use nla::{Fields, NlaWriter, ParseError, TopLevel};
 use retcode::RetCode;
 use schema::{Needs, Op, T_INFO_TEXT};
@@ -264,9 +265,7 @@ fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'s
             return (ret, "failed to demote");
         }
     }
-    if let Some(res) = config.resources.as_mut_slice().get_mut(index) {
-        connect::disconnect(res);
-    }
+    connect::disconnect(config, index);
     for minor in minors.iter() {
         let Some(at) = config.find_minor(*minor) else {
             continue;
@@ -459,9 +458,7 @@ impl Handler for Admin {
         let p = prepare(op, req.attrs, reply).map_err(|e| refuse(op, e))?;
         let mut config = ctx.config.lock();
         // what the receiver threads changed since the last command
-        for r in config.resources.as_mut_slice() {
-            r.sync_conn_state();
-        }
+        config.sync_conn_states();
         let resource = p.name.and_then(|n| config.find(n));
         let device = config.find_minor(req.minor);
         let connection = match (p.my_addr, p.peer_addr) {
@@ -532,14 +529,12 @@ impl Handler for Admin {
                     attach::disk_options(name, dev, &p.top, defaults)
                 }),
                 (schema::CONNECT, Some(i), _) => {
-                    connect::connect(&mut config, i, &p.top, (p.my_addr, p.peer_addr))
+                    connect::connect(&mut config, i, &p.top, (p.my_addr, p.peer_addr), ctx)
                 }
-                (schema::DISCONNECT, _, _) => {
-                    match connection.and_then(|i| config.resources.as_mut_slice().get_mut(i)) {
-                        Some(res) => connect::disconnect(res),
-                        None => (RetCode::InvalidRequest, "unknown connection"),
-                    }
-                }
+                (schema::DISCONNECT, _, _) => match connection {
+                    Some(i) => connect::disconnect(&mut config, i),
+                    None => (RetCode::InvalidRequest, "unknown connection"),
+                },
                 (schema::CHG_NET_OPTS, _, _) => {
                     match connection.and_then(|i| config.resources.as_mut_slice().get_mut(i)) {
                         Some(res) => {
@@ -575,6 +570,7 @@ impl Handler for Admin {
         if !text.is_empty() {
             put_info(reply, text);
         }
+        Drbd::reap(config);
         Ok(ret)
     }
 
@@ -591,15 +587,15 @@ impl Handler for Admin {
         let mut config = ctx.config.lock();
         // a connection its thread gave up is gone (its changes are announced by the next
         // command: dumps have no event sink)
-        for r in config.resources.as_mut_slice() {
-            r.sync_conn_state();
-        }
-        match req.cmd {
+        config.sync_conn_states();
+        let item = match req.cmd {
             schema::GET_STATUS => dump_status(&config, req, cursor, out),
             schema::GET_RESOURCES => dump_resources(&config, cursor, out),
             schema::GET_DEVICES => dump_devices(&config, req, cursor, out),
             _ => Ok(None),
-        }
+        };
+        Drbd::reap(config);
+        item
     }
 }
 

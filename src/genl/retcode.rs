@@ -44,8 +44,10 @@ pub(crate) enum RetCode {
     /// State changes (`enum drbd_state_rv`, see [`crate::model::role::StateRv`]).
     StateNothingToDo = 2,
     StateSuccess = 1,
+    StateTwoPrimaries = -1,
     StateNoUpToDateDisk = -2,
     StatePrimaryNop = -7,
+    StateCwFailedByPeer = -10,
     StateDeviceInUse = -12,
     StateNeedConnection = -15,
 }
@@ -55,6 +57,8 @@ impl From<StateRv> for RetCode {
         match rv {
             StateRv::NothingToDo => RetCode::StateNothingToDo,
             StateRv::Success => RetCode::StateSuccess,
+            StateRv::TwoPrimaries => RetCode::StateTwoPrimaries,
+            StateRv::CwFailedByPeer => RetCode::StateCwFailedByPeer,
             StateRv::NoUpToDateDisk => RetCode::StateNoUpToDateDisk,
             StateRv::PrimaryNop => RetCode::StatePrimaryNop,
             StateRv::DeviceInUse => RetCode::StateDeviceInUse,

@@ -11,10 +11,13 @@ use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
 use super::schema::StructDef;
 use crate::bitmap::math::Bits;
+use crate::link::Link;
 use crate::model::role::{self, StateRv, UI_BITMAP};
 use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::resource::Device;
 use crate::sys::random_u64;
+use crate::wire::packet;
+use crate::wire::sync::{self, UUID_JUST_CREATED};
 use kernel::prelude::*;
 
 /// A flag of an optional parameter struct (`set_role_parms_from_attrs()` and the like): false
@@ -75,6 +78,18 @@ pub(crate) fn set_role(
         .ldev
         .as_ref()
         .is_some_and(|l| l.conf.num("fencing") >= 1);
+    let link = dev.io.link();
+    if let Some((l, _)) = &link {
+        if role == Role::Primary && dev.state.peer == Role::Primary && !l.two_primaries {
+            let rv = StateRv::TwoPrimaries;
+            log(
+                res,
+                dev,
+                &kernel::fmt!("State change failed: {}", rv.text()),
+            );
+            return (rv.into(), "");
+        }
+    }
     let change = match role::set_role(dev.state, role, force, fencing, dev.is_open()) {
         Ok(change) => change,
         Err(StateRv::NothingToDo) => return (RetCode::StateNothingToDo, ""),
@@ -103,6 +118,20 @@ pub(crate) fn set_role(
             dev.minor
         );
     }
+    // becoming Primary while connected is a cluster-wide state change (cl_wide_st_chg())
+    if let (Some((l, volume)), Role::Primary) = (&link, role) {
+        let rv = l
+            .request_state(*volume, ROLE_MASK, Role::Primary as u32, false)
+            .map_or(StateRv::CwFailedByPeer, StateRv::from_peer);
+        if rv != StateRv::Success {
+            log(
+                res,
+                dev,
+                &kernel::fmt!("State change failed: {}", rv.text()),
+            );
+            return (rv.into(), "");
+        }
+    }
     dev.set_state(change.state);
     let primary = role == Role::Primary;
     let mut new_uuid = false;
@@ -117,12 +146,40 @@ pub(crate) fn set_role(
     let _ = md_sync(res, dev);
     dev.disk.set_read_only(!primary);
     dev.set_primary(primary);
+    if let Some((l, volume)) = link {
+        // the peer learns the new role (drbd_send_current_state()), and after --force the
+        // new data generation
+        if change.forced {
+            let _ = send_uuids(&l, volume, dev, 0);
+        }
+        let st = packet::State {
+            state: dev.state.to_u32(),
+        };
+        let _ = l.send_data(packet::P_STATE, volume, |out| st.encode(out));
+    }
     (RetCode::StateSuccess, "")
+}
+
+/// The role field of a state word (`union drbd_state` bits 0-1).
+const ROLE_MASK: u32 = 0x3;
+
+/// drbd_send_uuids(): the device's UUIDs with the flags of `_drbd_send_uuids()` and `extra`.
+fn send_uuids(l: &Link, volume: u16, dev: &Device, extra: u64) -> Result {
+    let Some(ldev) = &dev.ldev else {
+        return Ok(());
+    };
+    let inconsistent = dev.state.disk == DiskState::Inconsistent;
+    let u = packet::Uuids {
+        uuid: ldev.sb.uuid,
+        bitmap_bits: dev.counters().map_or(0, |c| c.bits_set),
+        flags: sync::uuid_flags(false, ldev.crashed, inconsistent, false) | extra,
+    };
+    l.send_data(packet::P_UUIDS, volume, |out| u.encode(out))
 }
 
 /// Sets (`all`) or clears every bit of the bitmap and writes it, with no request in flight
 /// (drbd_bmio_set_n_write() and drbd_bmio_clear_n_write()).
-fn rewrite_bitmap(dev: &mut Device, all: bool) -> Result<(), RetCode> {
+pub(crate) fn rewrite_bitmap(dev: &mut Device, all: bool) -> Result<(), RetCode> {
     let _frozen = dev.disk.freeze();
     let Some(mut io) = dev.io.ldev.lock().take() else {
         return Err(RetCode::NoDisk);
@@ -155,7 +212,24 @@ pub(crate) fn new_current_uuid(
     if dev.ldev.is_none() {
         return (RetCode::NoDisk, "");
     }
-    if dev.state.conn != ConnState::StandAlone {
+    // "skip initial sync": fresh meta data on both sides, connected, declared clean
+    let link = dev.io.link().filter(|(l, _)| {
+        dev.state.conn == ConnState::Connected
+            && l.agreed.version >= 90
+            && dev
+                .ldev
+                .as_ref()
+                .is_some_and(|l| l.sb.uuid[0] == UUID_JUST_CREATED)
+            && clear_bm
+    });
+    if link.is_some() {
+        pr_info!(
+            "{}/{} drbd{}: Preparing to skip initial sync\n",
+            res,
+            dev.volume,
+            dev.minor
+        );
+    } else if dev.state.conn != ConnState::StandAlone {
         return (RetCode::Connected, "");
     }
     let primary = dev.state.role == Role::Primary;
@@ -168,6 +242,22 @@ pub(crate) fn new_current_uuid(
     if clear_bm && rewrite_bitmap(dev, false).is_err() {
         log(res, dev, &"Writing bitmap failed");
         ret = RetCode::IoMdDisk;
+    }
+    if let Some((l, volume)) = link {
+        let _ = send_uuids(&l, volume, dev, packet::UUID_FLAG_SKIP_INITIAL_SYNC);
+        if let Some(ldev) = dev.ldev.as_mut() {
+            ldev.sb.uuid[UI_BITMAP] = 0;
+        }
+        print_uuids(res, dev, "cleared bitmap UUID");
+        let state = DevState {
+            disk: DiskState::UpToDate,
+            pdsk: DiskState::UpToDate,
+            ..dev.state
+        };
+        dev.set_state(state);
+        if let Some(ldev) = dev.ldev.as_mut() {
+            ldev.update_flags(&state);
+        }
     }
     if md_sync(res, dev).is_err() {
         ret = RetCode::IoMdDisk;

@@ -6,7 +6,7 @@
 //! drbd_uuid_set(), drbd_uuid_move_history()), and the role rules of is_valid_state()
 //! (drbd_state.c) that apply while StandAlone.
 
-use super::state::{DevState, DiskState, Role};
+use super::state::{ConnState, DevState, DiskState, Role};
 
 /// Index of the current, bitmap and first history UUID in the meta data (`enum drbd_uuid_index`).
 pub(crate) const UI_CURRENT: usize = 0;
@@ -20,17 +20,35 @@ pub(crate) const UI_HISTORY_END: usize = 3;
 pub(crate) enum StateRv {
     NothingToDo = 2,
     Success = 1,
+    TwoPrimaries = -1,
     NoUpToDateDisk = -2,
     PrimaryNop = -7,
+    CwFailedByPeer = -10,
     DeviceInUse = -12,
     NeedConnection = -15,
 }
 
 impl StateRv {
+    /// A peer's reply to a state change request of ours; refusals we do not tell apart are
+    /// the peer's refusal.
+    pub(crate) fn from_peer(rv: i32) -> Self {
+        match rv {
+            1 => StateRv::Success,
+            2 => StateRv::NothingToDo,
+            -1 => StateRv::TwoPrimaries,
+            -2 => StateRv::NoUpToDateDisk,
+            -7 => StateRv::PrimaryNop,
+            -12 => StateRv::DeviceInUse,
+            _ => StateRv::CwFailedByPeer,
+        }
+    }
+
     /// The text of drbd_set_st_err_str() for a refusal, as the C module logs it.
     pub(crate) fn text(self) -> &'static str {
         match self {
             StateRv::NothingToDo | StateRv::Success => "",
+            StateRv::TwoPrimaries => "Multiple primaries not allowed by config",
+            StateRv::CwFailedByPeer => "State change was refused by peer node",
             StateRv::NoUpToDateDisk => "Need access to UpToDate data",
             StateRv::PrimaryNop => "Refusing to be Primary without at least one UpToDate disk",
             StateRv::DeviceInUse => "Device is held open by someone",
@@ -145,7 +163,9 @@ pub(crate) fn role_uuids(uuids: &mut [u64; 4], change: &RoleChange, random: u64)
         uuids[UI_CURRENT] &= !1;
         return false;
     }
-    let new = uuids[UI_BITMAP] == 0 || change.forced;
+    // a connected peer with a disk keeps the generation: its copy is the same data
+    let alone = change.state.conn < ConnState::Connected || change.state.pdsk <= DiskState::Failed;
+    let new = (alone && uuids[UI_BITMAP] == 0) || change.forced;
     if new {
         uuid_new_current(uuids, random, true);
     }
@@ -243,6 +263,19 @@ mod tests {
         };
         assert!(!role_uuids(&mut u, &again, 0x1234));
         assert_eq!(u, [0xabcd_0001, 4, 0, 0]);
+        // connected to a peer with a disk: no new generation, even with a clear bitmap UUID
+        let mut c = [0x42, 0, 0, 0];
+        let connected = RoleChange {
+            state: DevState {
+                conn: ConnState::Connected,
+                pdsk: DiskState::UpToDate,
+                ..change.state
+            },
+            forced: false,
+            split_brain: false,
+        };
+        assert!(!role_uuids(&mut c, &connected, 0x1234));
+        assert_eq!(c, [0x43, 0, 0, 0]);
         // new-current-uuid: bitmap UUID into history, new generation
         uuid_set(&mut u, UI_BITMAP, 0, true);
         assert_eq!(u, [0xabcd_0001, 0, 4, 0]);

@@ -41,8 +41,7 @@ fn next_device(config: &Config, prev: Option<u32>) -> Option<(&Resource, &Device
         .min_by_key(|(_, d)| d.minor)
 }
 
-/// What a device shows: its local I/O counters (network ones are zero: there is no connection
-/// yet), its resource's write ordering, `ep` 1 as a new connection's epoch count starts
+/// What a device shows: its I/O counters, its resource's write ordering, `ep` 1 as a new connection's epoch count starts
 /// (conn_create()), and `oos` from its bitmap.
 fn line(r: &Resource, d: &Device) -> DeviceLine {
     let counters = d.counters();
@@ -66,8 +65,8 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
         write_ordering: r.write_ordering.proc_char(),
         congestion: None,
         al_suspended: counters.as_ref().is_some_and(|c| c.al_suspended),
-        ns: 0,
-        nr: 0,
+        ns: io.sent_kib,
+        nr: io.received_kib,
         dw: io.write_kib,
         dr: io.read_kib,
         al: counters.as_ref().map_or(0, |c| c.al_writes),

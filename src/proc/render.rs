@@ -80,9 +80,10 @@ pub(crate) struct DeviceLine {
 /// `prev_minor` is the minor printed before this one, `None` for the first: C starts its
 /// `prev_i` at -1, so the first device gets a blank line unless it is minor 0.
 ///
-/// The resync/verify progress lines (`drbd_syncer_progress`) come with resync. The lines C adds
-/// only when its `proc_details` module parameter is raised from the default 0 (LRU statistics,
-/// "blocked on activity log") are left out.
+/// The resync/verify progress lines that C prints next (`drbd_syncer_progress`) are written by
+/// [`write_syncer_progress`] when [`shows_syncer_progress`] says so. The lines C adds only when
+/// its `proc_details` module parameter is raised from the default 0 (LRU statistics, "blocked on
+/// activity log") are left out.
 pub(crate) fn render_device(
     out: &mut impl Write,
     prev_minor: Option<u32>,
@@ -140,6 +141,171 @@ pub(crate) fn render_device(
         d.write_ordering,
         d.oos_kib,
     )
+}
+
+/// Whether C prints the resync/verify progress lines under a device in this connection state.
+///
+/// C counterpart: the test before `drbd_syncer_progress()` in `drbd_seq_show()`. The paused
+/// resync states (PausedSyncS/PausedSyncT) print none.
+#[allow(dead_code)] // until the kernel side keeps the resync marks
+pub(crate) const fn shows_syncer_progress(conn: ConnState) -> bool {
+    matches!(
+        conn,
+        ConnState::SyncSource | ConnState::SyncTarget | ConnState::VerifyS | ConnState::VerifyT
+    )
+}
+
+/// What the resync/verify progress lines are computed from, read from the device under the
+/// same locks as its [`DeviceLine`].
+///
+/// C does this arithmetic in `unsigned long`, 64 bits wide on the architectures the kernel crate
+/// builds for; the fields are `u64` and the caller forms them with wrapping arithmetic, exactly
+/// as C does, so that even racy or odd counters print what C would. Times are in whole seconds,
+/// C's `… / HZ` of a jiffies difference. Bit counts are bitmap bits of 4 KiB.
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)] // until the kernel side keeps the resync marks
+pub(crate) struct SyncProgress {
+    /// The connection state: VerifyS/VerifyT print "verified:", SyncTarget and VerifyS print
+    /// the `want:` rate.
+    pub(crate) conn: ConnState,
+    /// `device->rs_total`: bits this resync or verify run covers.
+    pub(crate) rs_total: u64,
+    /// Bits still to do, before `drbd_get_syncer_progress()` clamps them to `rs_total`:
+    /// `ov_left` when verifying, else `drbd_bm_total_weight() - rs_failed` (wrapping).
+    pub(crate) bits_left: u64,
+    /// `rs_mark_left[i]` of the rolling mark C estimates from, `i = (rs_last_mark + 2) %
+    /// DRBD_SYNC_MARKS`: the bits left when that mark (about 18 s old) was set.
+    pub(crate) mark_left: u64,
+    /// `(jiffies - rs_mark_time[i]) / HZ` for the same mark: its age. Above 180 the resync is
+    /// "(stalled)".
+    pub(crate) mark_age_secs: u64,
+    /// `(jiffies - rs_start - rs_paused) / HZ`: how long the run has gone on, paused periods
+    /// left out; the long-term average speed divides by it.
+    pub(crate) run_secs: u64,
+    /// `device->c_sync_rate`: the resync rate the controller currently aims at, in KiB/s
+    /// (C's `int`).
+    pub(crate) c_sync_rate: i32,
+}
+
+/// The bits left, clamped to `rs_total`, and the per-mille done.
+///
+/// C counterpart: `drbd_get_syncer_progress()`. The totals are shifted right before the
+/// division (by 16 above `UINT_MAX` bits, else by 10), and 1 is added to the divisor, so a run
+/// of fewer than 1024 bits always shows 100.0% and a fresh run at least 0.1%; 0.0% comes only
+/// from the clamp.
+fn syncer_progress(rs_total: u64, bits_left: u64) -> (u64, u32) {
+    if bits_left > rs_total {
+        // "Maybe a logic bug somewhere. More likely just a race between state change and
+        // reset of rs_total."
+        return (rs_total, if rs_total != 0 { 0 } else { 1000 });
+    }
+    let shift = if rs_total > u64::from(u32::MAX) {
+        16
+    } else {
+        10
+    };
+    let left = bits_left >> shift;
+    let total = 1 + (rs_total >> shift);
+    // left < total, so this is at most 999 and the result at least 1
+    (bits_left, (1000 - left * 1000 / total) as u32)
+}
+
+/// KiB of `bits` bitmap bits, shifting bits out at the top as C's `Bit2KB()` does.
+const fn bit2kb(bits: u64) -> u64 {
+    bits << 2
+}
+
+/// Writes a rate in KiB/s with commas between groups of three digits.
+///
+/// C counterpart: `seq_printf_with_thousands_grouping()`, which takes a `long`: it groups at
+/// most two commas (so 10^9 and up print as "1000,000,000") and prints negatives plainly.
+fn write_grouped(out: &mut impl Write, v: i64) -> fmt::Result {
+    if v >= 1_000_000 {
+        let rest = v % 1_000_000;
+        write!(
+            out,
+            "{},{:03},{:03}",
+            v / 1_000_000,
+            rest / 1000,
+            rest % 1000
+        )
+    } else if v >= 1000 {
+        write!(out, "{},{:03}", v / 1000, v % 1000)
+    } else {
+        write!(out, "{v}")
+    }
+}
+
+/// Writes the two progress lines of a resync or online verify:
+///
+/// ```text
+/// \t[=====>..............] sync'ed: 33.5% (23456/123456)K
+/// \tfinish: 2:20:20 speed: 6,345 (6,456) K/sec
+/// ```
+///
+/// The bar has `permille / 50 - 1` '=', one '>' and `20 - permille / 50` '.'. Above 4 GiB of
+/// bits the sizes are in MiB. `finish` and the first speed are estimated from the rolling mark,
+/// the speed in parentheses is the average since the start; SyncTarget and VerifyS add
+/// " want: <c_sync_rate>", and a mark older than 180 s adds " (stalled)".
+///
+/// C counterpart: `drbd_syncer_progress()` with `proc_details` 0, down to its integer
+/// arithmetic.
+#[allow(dead_code)] // until the kernel side keeps the resync marks
+pub(crate) fn write_syncer_progress(out: &mut impl Write, p: &SyncProgress) -> fmt::Result {
+    let (rs_left, per_mil) = syncer_progress(p.rs_total, p.bits_left);
+    let verify = matches!(p.conn, ConnState::VerifyS | ConnState::VerifyT);
+
+    let x = per_mil / 50;
+    out.write_str("\t[")?;
+    for _ in 1..x {
+        out.write_char('=')?;
+    }
+    out.write_char('>')?;
+    for _ in x..20 {
+        out.write_char('.')?;
+    }
+    out.write_str("] ")?;
+    out.write_str(if verify { "verified:" } else { "sync'ed:" })?;
+    write!(out, "{:3}.{}% ", per_mil / 10, per_mil % 10)?;
+    // "if more than a few GB, display in MB"
+    if p.rs_total > 1 << 20 {
+        write!(
+            out,
+            "({}/{})M",
+            bit2kb(rs_left >> 10),
+            bit2kb(p.rs_total >> 10)
+        )?;
+    } else {
+        write!(out, "({}/{})K", bit2kb(rs_left), bit2kb(p.rs_total))?;
+    }
+    out.write_str("\n\t")?;
+
+    // From the mark about 18 s old: bits done since (wrapping when bits were added meanwhile)
+    // and the remaining time, divided so that nothing overflows.
+    let stalled = p.mark_age_secs > 180;
+    let dt = p.mark_age_secs.max(1);
+    let db = p.mark_left.wrapping_sub(rs_left);
+    let rt = dt.wrapping_mul(rs_left / (db / 100 + 1)) / 100;
+    write!(
+        out,
+        "finish: {}:{:02}:{:02}",
+        rt / 3600,
+        (rt % 3600) / 60,
+        rt % 60
+    )?;
+    out.write_str(" speed: ")?;
+    // C hands its unsigned long to a `long` parameter.
+    write_grouped(out, bit2kb(db / dt) as i64)?;
+    out.write_str(" (")?;
+    // The mean speed since the start, paused periods left out.
+    let dt = p.run_secs.max(1);
+    write_grouped(out, bit2kb((p.rs_total - rs_left) / dt) as i64)?;
+    out.write_char(')')?;
+    if matches!(p.conn, ConnState::SyncTarget | ConnState::VerifyS) {
+        out.write_str(" want: ")?;
+        write_grouped(out, i64::from(p.c_sync_rate))?;
+    }
+    writeln!(out, " K/sec{}", if stalled { " (stalled)" } else { "" })
 }
 
 #[cfg(test)]
@@ -358,5 +524,241 @@ mod tests {
         );
         assert!(render(None, &d)
             .starts_with(" 0: cs:StandAlone ro:Primary/Unknown ds:Diskless/DUnknown   r-----\n"));
+    }
+
+    /// A run's progress with no time passed, `bits_left` of `rs_total` to do.
+    fn progress(conn: ConnState, rs_total: u64, bits_left: u64) -> SyncProgress {
+        SyncProgress {
+            conn,
+            rs_total,
+            bits_left,
+            mark_left: bits_left,
+            mark_age_secs: 0,
+            run_secs: 0,
+            c_sync_rate: 0,
+        }
+    }
+
+    fn sync_lines(p: &SyncProgress) -> String {
+        let mut s = String::new();
+        write_syncer_progress(&mut s, p).unwrap();
+        s
+    }
+
+    // The expected lines were computed by drbd_syncer_progress()'s code, compiled on x86_64
+    // with seq_printf() replaced by printf(), and checked by hand where noted.
+
+    #[test]
+    fn progress_states() {
+        use ConnState::*;
+        for conn in [SyncSource, SyncTarget, VerifyS, VerifyT] {
+            assert!(shows_syncer_progress(conn));
+        }
+        for conn in [
+            Connected,
+            PausedSyncS,
+            PausedSyncT,
+            StartingSyncT,
+            WfSyncUuid,
+            Ahead,
+        ] {
+            assert!(!shows_syncer_progress(conn));
+        }
+    }
+
+    #[test]
+    fn progress_at_the_start_is_clamped_to_0_0() {
+        // More bits left than the run's total: C clamps them and shows 0.0%. With no mark age
+        // and no bits done: dt 1, db 0, rt = 1 * (1000000 / 1) / 100 s = 2:46:40.
+        let p = SyncProgress {
+            mark_left: 1_000_000,
+            c_sync_rate: 10240,
+            ..progress(ConnState::SyncTarget, 1_000_000, 1_000_001)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[>....................] sync'ed:  0.0% (4000000/4000000)K\n\
+             \tfinish: 2:46:40 speed: 0 (0) want: 10,240 K/sec\n"
+        );
+    }
+
+    #[test]
+    fn progress_in_the_middle() {
+        // By hand: left 41152 >> 10 = 40, total 1 + 123456 >> 10 = 121, 1000 - 40000 / 121 =
+        // 670; x 13: 12 '=', '>', 7 '.'. db = 60000 - 41152 = 18848, rt = 18 * (41152 / 189)
+        // / 100 = 39 s; speed 18848 / 18 * 4 = 4188; mean 82304 / 100 * 4 = 3292.
+        let p = SyncProgress {
+            mark_left: 60000,
+            mark_age_secs: 18,
+            run_secs: 100,
+            c_sync_rate: 10240,
+            ..progress(ConnState::SyncSource, 123_456, 41_152)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[============>.......] sync'ed: 67.0% (164608/493824)K\n\
+             \tfinish: 0:00:39 speed: 4,188 (3,292) K/sec\n"
+        );
+    }
+
+    #[test]
+    fn progress_at_99_9_in_mib() {
+        // Above 1 << 20 bits (4 GiB) the sizes are MiB: (20000 >> 10) * 4 = 76.
+        let p = SyncProgress {
+            mark_left: 80_000,
+            mark_age_secs: 21,
+            run_secs: 3000,
+            c_sync_rate: 250,
+            ..progress(ConnState::SyncSource, 10_000_000, 20_000)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[==================>.] sync'ed: 99.9% (76/39060)M\n\
+             \tfinish: 0:00:06 speed: 11,428 (13,304) K/sec\n"
+        );
+    }
+
+    #[test]
+    fn progress_units_switch_above_4_gib() {
+        let at = |rs_total| SyncProgress {
+            mark_left: 600_000,
+            mark_age_secs: 18,
+            run_secs: 60,
+            c_sync_rate: 1_000_000,
+            ..progress(ConnState::SyncTarget, rs_total, 524_288)
+        };
+        assert_eq!(
+            sync_lines(&at(1 << 20)),
+            "\t[=========>..........] sync'ed: 50.1% (2097152/4194304)K\n\
+             \tfinish: 0:02:04 speed: 16,824 (34,952) want: 1,000,000 K/sec\n"
+        );
+        let p = SyncProgress {
+            c_sync_rate: 999_999,
+            ..at((1 << 20) + 1)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[=========>..........] sync'ed: 50.1% (2048/4096)M\n\
+             \tfinish: 0:02:04 speed: 16,824 (34,952) want: 999,999 K/sec\n"
+        );
+    }
+
+    #[test]
+    fn verify_shows_want_only_on_the_source() {
+        // A fresh run of 123456 bits is at 0.9%, not 0.0%.
+        let p = SyncProgress {
+            mark_age_secs: 5,
+            run_secs: 5,
+            c_sync_rate: 4096,
+            ..progress(ConnState::VerifyS, 123_456, 123_456)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[>....................] verified:  0.9% (493824/493824)K\n\
+             \tfinish: 1:42:52 speed: 0 (0) want: 4,096 K/sec\n"
+        );
+        let p = SyncProgress {
+            mark_left: 33_456,
+            mark_age_secs: 18,
+            run_secs: 30,
+            c_sync_rate: 4096,
+            ..progress(ConnState::VerifyT, 123_456, 23_456)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[===============>....] verified: 81.9% (93824/493824)K\n\
+             \tfinish: 0:00:41 speed: 2,220 (13,332) K/sec\n"
+        );
+    }
+
+    #[test]
+    fn stalled_after_180_seconds() {
+        let p = SyncProgress {
+            mark_left: 33_456,
+            mark_age_secs: 180,
+            run_secs: 400,
+            c_sync_rate: 100,
+            ..progress(ConnState::SyncTarget, 123_456, 23_456)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[===============>....] sync'ed: 81.9% (93824/493824)K\n\
+             \tfinish: 0:06:57 speed: 220 (1,000) want: 100 K/sec\n"
+        );
+        let p = SyncProgress {
+            mark_age_secs: 181,
+            ..p
+        };
+        assert_eq!(
+            sync_lines(&p).lines().nth(1),
+            Some("\tfinish: 0:06:59 speed: 220 (1,000) want: 100 K/sec (stalled)")
+        );
+    }
+
+    #[test]
+    fn done_and_huge_rates() {
+        // 2^40 bits done in a second: 2^42 KiB/s, grouped with two commas only.
+        let p = SyncProgress {
+            mark_left: 1 << 40,
+            mark_age_secs: 1,
+            run_secs: 1,
+            c_sync_rate: 1_234_567,
+            ..progress(ConnState::SyncSource, 1 << 40, 0)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[===================>] sync'ed:100.0% (0/4294967296)M\n\
+             \tfinish: 0:00:00 speed: 4398046,511,104 (4398046,511,104) K/sec\n"
+        );
+        // Above UINT_MAX bits the per-mille shifts by 16.
+        let p = SyncProgress {
+            mark_left: 3_100_000_000,
+            mark_age_secs: 18,
+            run_secs: 7000,
+            ..progress(ConnState::SyncSource, 6_000_000_000, 3_000_000_000)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[=========>..........] sync'ed: 50.1% (11718748/23437500)M\n\
+             \tfinish: 0:08:59 speed: 22,222,220 (1,714,284) K/sec\n"
+        );
+    }
+
+    #[test]
+    fn progress_quirks_kept() {
+        // Under 1024 bits the shifted count left is 0: 100.0% with bits to do.
+        let p = SyncProgress {
+            mark_left: 1000,
+            mark_age_secs: 3,
+            run_secs: 3,
+            ..progress(ConnState::SyncSource, 1000, 999)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[===================>] sync'ed:100.0% (3996/4000)K\n\
+             \tfinish: 0:00:29 speed: 0 (0) K/sec\n"
+        );
+        // Bits set since the mark: C's unsigned difference wraps into a huge speed.
+        let p = SyncProgress {
+            mark_left: 40_000,
+            mark_age_secs: 18,
+            run_secs: 100,
+            ..progress(ConnState::SyncSource, 123_456, 50_000)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[===========>........] sync'ed: 60.4% (200000/493824)K\n\
+             \tfinish: 0:00:00 speed: 4099276460824,342,580 (2,936) K/sec\n"
+        );
+        // An empty run is done; a negative rate prints as C's %ld does.
+        let p = SyncProgress {
+            c_sync_rate: -1,
+            ..progress(ConnState::SyncTarget, 0, 0)
+        };
+        assert_eq!(
+            sync_lines(&p),
+            "\t[===================>] sync'ed:100.0% (0/0)K\n\
+             \tfinish: 0:00:00 speed: 0 (0) want: -1 K/sec\n"
+        );
     }
 }

@@ -134,7 +134,8 @@ impl Socket {
     /// first byte: the connection is idle.
     pub(crate) fn recv_or_idle(&self, buf: &mut [u8]) -> Result<Option<()>> {
         // SAFETY: the socket is open; `buf` is writable for its length.
-        let n = unsafe { bindings::drbd_rs_sock_recv(self.sock, buf.as_mut_ptr().cast(), buf.len()) };
+        let n =
+            unsafe { bindings::drbd_rs_sock_recv(self.sock, buf.as_mut_ptr().cast(), buf.len()) };
         if n == -(kernel::bindings::EAGAIN as c_int) {
             return Ok(None);
         }

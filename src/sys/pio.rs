@@ -34,10 +34,6 @@ impl PeerBuf {
         Ok(Self { pages, len })
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Fills the buffer from `sock`.
     pub(crate) fn recv(&mut self, sock: &Socket) -> Result {
         let mut left = self.len;
@@ -46,7 +42,7 @@ impl PeerBuf {
             // SAFETY: alloc_page() without __GFP_HIGHMEM gives a lowmem page, mapped at its
             // page_address() for PAGE_SIZE bytes and owned by us alone.
             let bytes = unsafe {
-                let at = bindings::drbd_rs_page_address(page.as_ptr()).cast::<u8>();
+                let at = bindings::drbd_rs_page_address(page.as_ptr().cast()).cast::<u8>();
                 core::slice::from_raw_parts_mut(at, n)
             };
             sock.recv(bytes)?;
@@ -116,7 +112,7 @@ impl<C: PeerDone> PeerIo<C> {
             }
             for p in buf.pages.iter() {
                 // within the capacity reserved
-                let _ = pages.push(p.as_ptr(), GFP_KERNEL);
+                let _ = pages.push(p.as_ptr().cast::<bindings::page>(), GFP_KERNEL);
             }
         }
         let raw = bdev.raw();

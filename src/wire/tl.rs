@@ -134,7 +134,13 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
     }
 
     /// Enters a write (`Err` gives the hold back when the log is full).
-    pub(crate) fn start(&mut self, volume: u32, sector: u64, size: u32, hold: H) -> Result<Started, H> {
+    pub(crate) fn start(
+        &mut self,
+        volume: u32,
+        sector: u64,
+        size: u32,
+        hold: H,
+    ) -> Result<Started, H> {
         let n = self.slots.len();
         let Some(index) = (0..n)
             .map(|i| (self.hint + i) % n)

@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-2.0
+# Two nodes replicate, configured by drbdadm: ours with ours, ours Primary to a C Secondary, and
+# a C Primary to ours, with protocols A, B and C. They connect (Connected, both Inconsistent),
+# skip the initial sync with new-current-uuid --clear-bitmap (UpToDate/UpToDate), g1 becomes
+# Primary (g2's primary is refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes
+# with verify=crc32c; the Secondary's backing disk then holds exactly the Primary's data. The
+# roles switch over and the same holds the other way; then down on both.
+#@ guests: 2
+#@ disks: 64M
+#@ timeout: 300
+#@ variant: rs-rs-C g1=ours g2=ours proto=C
+#@ variant: rs-rs-B g1=ours g2=ours proto=B
+#@ variant: rs-rs-A g1=ours g2=ours proto=A
+#@ variant: rs-c-C g1=ours g2=c proto=C
+#@ variant: rs-c-B g1=ours g2=c proto=B
+#@ variant: rs-c-A g1=ours g2=c proto=A
+#@ variant: c-rs-C g1=c g2=ours proto=C
+#@ variant: c-rs-B g1=c g2=ours proto=B
+#@ variant: c-rs-A g1=c g2=ours proto=A
+
+# the device's data as the Primary sees it
+primary_sum() {
+	md5sum </dev/drbd0 | cut -d' ' -f1
+}
+
+# the same range of the Secondary's backing disk (its page cache dropped: the module wrote
+# underneath it)
+backing_sum() {
+	echo 3 >/proc/sys/vm/drop_caches
+	head -c $(($(cat /sys/block/drbd0/size) * 512)) /dev/vda | md5sum | cut -d' ' -f1
+}
+
+same_as() {
+	[ "$(backing_sum)" = "$1" ]
+}
+
+# write ROUND: random and sequential writes with verification, then the checksum for the peer
+write_and_share() {
+	step "fio randwrite verify=crc32c" fio --name=rand$1 --filename=/dev/drbd0 --direct=1 \
+		--ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k --size=8M --verify=crc32c \
+		--do_verify=1 --randrepeat=0
+	step "fio 1M sequential with verify" fio --name=seq$1 --filename=/dev/drbd0 --direct=1 \
+		--ioengine=psync --rw=write --bs=1M --size=8M --offset=16M --verify=crc32c
+	share sum$1 "$(primary_sum)"
+	cat /proc/drbd
+}
+
+common() {
+	step "load" load_drbd
+	two_node_res r0 "net { protocol $drbdrs_proto; }"
+	step "create-md" drbdadm --force create-md r0
+	step "up" drbdadm up r0
+	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
+	step "both Inconsistent" grep -q 'ds:Inconsistent/Inconsistent' /proc/drbd
+	barrier connected
+}
+
+g1() {
+	step "new-current-uuid --clear-bitmap" drbdadm new-current-uuid --clear-bitmap r0
+	wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
+	step "primary" drbdadm primary r0
+	barrier primary
+	write_and_share 1
+	barrier written1
+	step "secondary" drbdadm secondary r0
+	barrier switched
+	barrier primary2
+	sum=$(fetch sum2)
+	wait_for "g2's writes are on this disk" 60 same_as "$sum"
+	barrier compared2
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
+
+g2() {
+	wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
+	barrier primary
+	step "peer is Primary" grep -q 'ro:Secondary/Primary' /proc/drbd
+	expect_fail "a second primary is refused" drbdadm primary r0
+	expect_fail "a Secondary cannot be opened" dd if=/dev/drbd0 of=/dev/null count=1
+	barrier written1
+	sum=$(fetch sum1)
+	wait_for "g1's writes are on this disk" 60 same_as "$sum"
+	barrier switched
+	wait_for "peer is Secondary" 30 grep -q 'ro:Secondary/Secondary' /proc/drbd
+	step "primary" drbdadm primary r0
+	barrier primary2
+	write_and_share 2
+	barrier compared2
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
