@@ -70,6 +70,8 @@ void drbd_rs_sleep_ms(unsigned int ms);
 unsigned int drbd_rs_noio_save(void);
 void drbd_rs_noio_restore(unsigned int flags);
 unsigned long drbd_rs_msecs_to_jiffies(unsigned int ms);
+unsigned long drbd_rs_jiffies(void);
+unsigned int drbd_rs_hz(void);
 
 /* kernel sockets */
 int drbd_rs_sock_create_tcp(int family, struct socket **res);

@@ -13,7 +13,7 @@
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
-use crate::link::{Link, PeerWrite};
+use crate::link::{Link, PeerWrite, Resync};
 use crate::model::state::{convert_peer_word, ConnState, DevState, DiskState, Role};
 use crate::resource::{DevIo, Drbd, Resource};
 use crate::sys::net::Socket;
@@ -21,17 +21,16 @@ use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
 use crate::sys::print::ratelimit;
 use crate::sys::thread::{should_stop, Thread};
 use crate::sys::{sleep_ms, without_io_reclaim};
-use crate::wire::packet;
 use crate::wire::sync::{self, AfterSb, Decision};
+use crate::wire::{bitmap_codec, packet};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::c_str;
 use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
-/// What the receiver sends of a volume in the handshake and decides the sync with: a copy the
-/// configuration hands over after every command (the thread never takes the configuration
-/// lock: `disconnect` holds it while stopping the thread).
+/// What the receiver sends of a volume in the handshake and decides the sync with, copied out
+/// of the configuration when the handshake begins.
 #[derive(Clone, Copy)]
 pub(crate) struct VolInfo {
     pub(crate) volume: u32,
@@ -60,9 +59,6 @@ pub(crate) struct ConnShared {
     /// The sockets in use (listening, data, meta, connecting), for `disconnect` to shut down.
     #[pin]
     sockets: Mutex<[Option<Arc<Socket>>; SLOTS]>,
-    /// The volumes as of the last command.
-    #[pin]
-    volumes: Mutex<KVec<VolInfo>>,
 }
 
 /// Socket slots of [`ConnShared`].
@@ -170,7 +166,6 @@ impl Connection {
                 cstate: AtomicU8::new(ConnState::Unconnected as u8),
                 stopping: AtomicBool::new(false),
                 sockets <- new_mutex!([None, None, None, None], "drbd_conn_sockets"),
-                volumes <- new_mutex!(KVec::new(), "drbd_conn_volumes"),
             }),
             GFP_KERNEL,
         )?;
@@ -218,11 +213,6 @@ impl Connection {
         })
     }
 
-    /// Hands the volumes' current state to the thread.
-    pub(crate) fn publish(&self, volumes: KVec<VolInfo>) {
-        *self.shared.volumes.lock() = volumes;
-    }
-
     /// Makes the thread give up: its sockets are shut down, its changes of the configuration
     /// are not made any more. [`Connection::stop`] then waits for it, without the configuration
     /// lock.
@@ -256,17 +246,17 @@ impl Drop for Connection {
 fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, s: Settings) {
     while !should_stop() {
         shared.set_state(ConnState::WfConnection);
-        match connect(&shared, &s) {
+        match connect(&drbd, &shared, &s) {
             Ok(Some(Outcome::Agreed(peer))) => {
-                if all_connected(&peer.vols) {
+                if all_decided(&peer.vols) {
                     established(&drbd, &shared, &s, peer);
                     // a lost connection is looked for again at once, as C does
                     shared.release_all();
                     continue;
                 } else {
-                    pr_warn!(
-                        "{}: drbd-rs cannot resync yet (no bitmap exchange or resync); \
-                         dropping the connection\n",
+                    // drbd_sync_handshake() said C_MASK: split brain or unrelated data
+                    pr_err!(
+                        "{}: the sync handshake failed; dropping the connection\n",
                         s.name
                     );
                     drain(&peer.data);
@@ -299,9 +289,10 @@ fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, s: Settings) {
     }
 }
 
-/// Whether every volume may go Connected without a resync.
-fn all_connected(vols: &[Negotiated]) -> bool {
-    vols.iter().all(|v| v.decision == Decision::Connected)
+/// Whether every volume may connect (with or without a resync).
+fn all_decided(vols: &[Negotiated]) -> bool {
+    vols.iter()
+        .all(|v| !matches!(v.decision, Decision::Abort(_)))
 }
 
 /// A connection whose handshake succeeded.
@@ -310,6 +301,8 @@ struct Peer {
     meta: Arc<Socket>,
     agreed: packet::Agreed,
     vols: KVec<Negotiated>,
+    /// We received P_INITIAL_META: ties are ours to break (RESOLVE_CONFLICTS).
+    resolve: bool,
 }
 
 /// How far a connection got.
@@ -323,7 +316,7 @@ enum Outcome {
 /// One round of conn_connect(): until the thread is stopped, connect to the peer and accept
 /// from it until a data and a meta socket exist, agree on the protocol version, then exchange
 /// and compare P_PROTOCOL. `None` when the round ended without a peer.
-fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
+fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
     let listen = Arc::new(Socket::tcp(s.my.family())?, GFP_KERNEL)?;
     listen.reuse_addr();
     listen.bind(s.my.as_bytes())?;
@@ -404,12 +397,13 @@ fn connect(shared: &ConnShared, s: &Settings) -> Result<Option<Outcome>> {
         drain(&data);
         return Ok(Some(Outcome::Incompatible));
     }
-    let vols = exchange(shared, &data, s, agreed, resolve_conflicts)?;
+    let vols = exchange(drbd, shared, &data, s, agreed, resolve_conflicts)?;
     Ok(Some(Outcome::Agreed(Peer {
         data,
         meta,
         agreed,
         vols,
+        resolve: resolve_conflicts,
     })))
 }
 
@@ -507,7 +501,11 @@ struct Negotiated {
     peer_disk: DiskState,
     /// Our UUIDs after the handshake's fixups.
     uuids: [u64; 4],
+    /// The peer's UUIDs (current, bitmap, history).
+    peer_uuids: [u64; 4],
     peer_d_size: u64,
+    /// The disk options' resync controller settings (see [`VolInfo::resync`]).
+    resync: [u32; 5],
 }
 
 /// Logs the handshake's lines as the C module does, prefixed with the device.
@@ -544,16 +542,22 @@ impl sync::Env for Log<'_> {
 /// The per-volume part of the handshake: send each volume's parameters, read the peer's,
 /// and decide the sync as drbd_sync_handshake() does, logging what C logs.
 fn exchange(
+    drbd: &Drbd,
     shared: &ConnShared,
     data: &Socket,
     s: &Settings,
     agreed: packet::Agreed,
     resolve_conflicts: bool,
 ) -> Result<KVec<Negotiated>> {
-    let mut vols = KVec::new();
-    for v in shared.volumes.lock().iter() {
-        vols.push(*v, GFP_KERNEL)?;
-    }
+    // the volumes as they are now (taken under the configuration lock)
+    let vols = with_resource(drbd, shared, &s.name, |res| -> Result<KVec<VolInfo>> {
+        let mut vols = KVec::new();
+        for d in res.devices.iter() {
+            vols.push(d.vol_info(), GFP_KERNEL)?;
+        }
+        Ok(vols)
+    })
+    .ok_or(EINTR)??;
     for v in vols.iter() {
         send_volume(data, s, agreed, v)?;
     }
@@ -646,12 +650,15 @@ fn decide(
         peer_role,
         peer_disk: real_peer_disk,
         uuids: v.uuids,
+        peer_uuids: [0; 4],
         peer_d_size: peer.d_size,
+        resync: v.resync,
     };
     let (Some(pu), true) = (peer.uuids, v.attached) else {
         // a diskless side has nothing to sync
         return Ok(n);
     };
+    n.peer_uuids.copy_from_slice(&pu[..4]);
     if peer_disk < DiskState::Negotiating {
         return Ok(n);
     }
@@ -851,6 +858,9 @@ struct Vol {
     io: Arc<DevIo>,
     /// The device's size in sectors: peer writes beyond it are refused.
     size: u64,
+    decision: Decision,
+    peer_uuids: [u64; 4],
+    resync: [u32; 5],
 }
 
 /// Runs `f` on the resource of this connection under the configuration lock; `None` if the
@@ -858,11 +868,11 @@ struct Vol {
 fn with_resource<R>(
     drbd: &Drbd,
     shared: &ConnShared,
-    s: &Settings,
+    name: &Name,
     f: impl FnOnce(&mut Resource) -> R,
 ) -> Option<R> {
     let mut config = drbd.config.lock();
-    let i = config.find(s.name.as_bytes())?;
+    let i = config.find(name.as_bytes())?;
     let res = config.resources.as_mut_slice().get_mut(i)?;
     let ours = res
         .conn
@@ -896,18 +906,31 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
     peer.meta.set_noio();
     // no timeout on the data socket while connected: the meta socket's pings watch the peer
     peer.data.set_timeouts(isize::MAX, isize::MAX);
-    let vols = with_resource(drbd, shared, s, |res| {
+    let vols = with_resource(drbd, shared, &s.name, |res| {
         connect_volumes(res, &link, &peer.vols)
     });
-    let Some(Ok(vols)) = vols else {
+    let Some(Ok(mut vols)) = vols else {
         return;
     };
     shared.set_state(ConnState::Connected);
     let (l1, l2) = (link.clone(), link.clone());
+    let (d2, sh2, name) = (drbd.clone(), shared.clone(), s.name);
     let acker = Thread::spawn(c_str!("drbd_a"), move || l1.ack_receiver());
-    let sender = Thread::spawn(c_str!("drbd_w"), move || l2.sender());
+    let sender = Thread::spawn(c_str!("drbd_w"), move || {
+        without_io_reclaim(|| sender(&l2, &d2, &sh2, &name))
+    });
     if let (Ok(_), Ok(_)) = (&acker, &sender) {
-        serve(drbd, shared, s, &link, &vols);
+        // the SyncSource sends its bitmap first (after_state_ch() entering WFBitMapS)
+        let mut ok = true;
+        for v in vols
+            .iter()
+            .filter(|v| matches!(v.decision, Decision::SyncSource { .. }))
+        {
+            ok = ok && link.send_bitmap(v.volume, &v.io).is_ok();
+        }
+        if ok {
+            serve(drbd, shared, s, &link, &mut vols, peer.resolve);
+        }
     }
     link.fail();
     for t in [acker, sender].into_iter().flatten() {
@@ -915,9 +938,13 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
     }
     link.forget_peer_writes();
     shared.set_state(ConnState::NetworkFailure);
-    with_resource(drbd, shared, s, |res| {
+    with_resource(drbd, shared, &s.name, |res| {
+        let name = res.name;
         for d in res.devices.as_mut_slice() {
             d.io.set_link(None);
+            crate::genl::role::peer_lost(&name, d);
+            d.peer_uuids = None;
+            d.consider_resync = false;
             let new = DevState {
                 conn: ConnState::Unconnected,
                 peer: Role::Unknown,
@@ -954,15 +981,30 @@ fn connect_volumes(
             continue;
         };
         let mut new = DevState {
-            conn: ConnState::Connected,
+            conn: n.decision.conn_state().unwrap_or(ConnState::Connected),
             peer: n.peer_role,
             pdsk: n.peer_disk,
             ..d.state
         };
         // D_CONSISTENT and D_OUTDATED vanish when connected (sanitize_state())
-        for disk in [&mut new.disk, &mut new.pdsk] {
-            if matches!(*disk, DiskState::Consistent | DiskState::Outdated) {
-                *disk = DiskState::UpToDate;
+        if new.conn == ConnState::Connected {
+            for disk in [&mut new.disk, &mut new.pdsk] {
+                if matches!(*disk, DiskState::Consistent | DiskState::Outdated) {
+                    *disk = DiskState::UpToDate;
+                }
+            }
+        }
+        if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
+            n.decision
+        {
+            // the handshake logged "Writing the whole bitmap, full sync required ..."
+            if crate::genl::role::rewrite_bitmap(d, true).is_err() {
+                pr_err!(
+                    "{}/{} drbd{}: Writing bitmap failed\n",
+                    res.name,
+                    d.volume,
+                    d.minor
+                );
             }
         }
         if let Some(l) = d.ldev.as_mut() {
@@ -996,6 +1038,9 @@ fn connect_volumes(
                 volume,
                 io: d.io.clone(),
                 size: d.size,
+                decision: n.decision,
+                peer_uuids: n.peer_uuids,
+                resync: n.resync,
             },
             GFP_KERNEL,
         )?;
@@ -1004,13 +1049,27 @@ fn connect_volumes(
 }
 
 /// drbdd(): the packets of the data socket while connected.
-fn serve(drbd: &Drbd, shared: &ConnShared, s: &Settings, link: &Arc<Link>, vols: &[Vol]) {
+fn serve(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Arc<Link>,
+    vols: &mut [Vol],
+    resolve: bool,
+) {
     let apv = link.agreed.version;
     let Ok(mut payload) = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL) else {
         return;
     };
     // writes received since the last barrier
     let mut epoch_size: u32 = 0;
+    // the peer's bitmap of each volume, while it comes in
+    let mut bitmaps = KVec::new();
+    for _ in vols.iter() {
+        if bitmaps.push(None, GFP_KERNEL).is_err() {
+            return;
+        }
+    }
     while !should_stop() && !link.is_broken() {
         let Ok(h) = recv_header(&link.data, apv, &s.name, "receiver") else {
             break;
@@ -1032,13 +1091,18 @@ fn serve(drbd: &Drbd, shared: &ConnShared, s: &Settings, link: &Arc<Link>, vols:
         else {
             break;
         };
-        let vol = vols.iter().find(|v| v.volume == h.volume);
+        let vol_index = vols.iter().position(|v| v.volume == h.volume);
+        let vol = vol_index.and_then(|i| vols.get(i)).map(|v| Vol {
+            io: v.io.clone(),
+            ..*v
+        });
         let data_like = matches!(
             h.command,
             packet::P_DATA | packet::P_TRIM | packet::P_ZEROES
         );
         // the payload after the fixed part is read here only for packets other than data
-        let rest = if data_like { 0 } else { split.extra };
+        let with_data = data_like || h.command == packet::P_RS_DATA_REPLY;
+        let rest = if with_data { 0 } else { split.extra };
         let Some(body) = payload.get_mut(..split.fixed + rest) else {
             if ratelimit() {
                 pr_err!("{}: receiver: {} packet too large\n", s.name, cmd.name());
@@ -1049,23 +1113,47 @@ fn serve(drbd: &Drbd, shared: &ConnShared, s: &Settings, link: &Arc<Link>, vols:
             break;
         }
         let ok = match h.command {
-            packet::P_DATA | packet::P_TRIM | packet::P_ZEROES => match vol {
-                Some(v) => receive_data(s, link, v, h.command, body, split.extra),
-                None => false,
+            packet::P_DATA | packet::P_TRIM | packet::P_ZEROES | packet::P_RS_DATA_REPLY => {
+                match &vol {
+                    Some(v) => receive_data(s, link, v, h.command, body, split.extra),
+                    None => false,
+                }
+            }
+            packet::P_BITMAP | packet::P_COMPRESSED_BITMAP => {
+                match (&vol, vol_index.and_then(|i| bitmaps.get_mut(i))) {
+                    (Some(v), Some(rx)) => {
+                        receive_bitmap(drbd, shared, s, link, v, rx, h.command, body)
+                    }
+                    _ => false,
+                }
+            }
+            packet::P_SYNC_UUID => match (&vol, packet::RsUuid::decode(body)) {
+                (Some(v), Ok(u)) => begin_resync(drbd, shared, &s.name, link, v, Some(u.uuid)),
+                _ => false,
             },
+            // a thin-resync request is answered with the data too (the blocks are read)
+            packet::P_RS_DATA_REQUEST | packet::P_RS_THIN_REQ => {
+                match (&vol, packet::BlockReq::decode(body)) {
+                    (Some(v), Ok(r)) => serve_resync_request(s, link, v, &r),
+                    _ => false,
+                }
+            }
             packet::P_BARRIER => {
                 let ok = receive_barrier(link, vols, body, epoch_size);
                 epoch_size = 0;
                 ok
             }
-            packet::P_STATE
-            | packet::P_UUIDS
+            packet::P_STATE => match vol_index {
+                Some(i) => receive_peer_state(drbd, shared, s, link, &mut vols[i], body, resolve),
+                None => false,
+            },
+            packet::P_UUIDS
             | packet::P_STATE_CHG_REQ
             | packet::P_CONN_ST_CHG_REQ
             | packet::P_OUT_OF_SYNC => {
                 receive_state_packet(drbd, shared, s, link, h.command, h.volume, body)
             }
-            // settings that matter once resync and resizing exist; unplug hints
+            // settings that matter once resizing and the resync controller exist; hints
             packet::P_SIZES
             | packet::P_SYNC_PARAM
             | packet::P_SYNC_PARAM89
@@ -1075,7 +1163,7 @@ fn serve(drbd: &Drbd, shared: &ConnShared, s: &Settings, link: &Arc<Link>, vols:
             _ => {
                 if ratelimit() {
                     pr_err!(
-                        "{}: unexpected data packet {} (0x{:04x}): drbd-rs does not resync yet\n",
+                        "{}: unexpected data packet {} (0x{:04x})\n",
                         s.name,
                         cmd.name(),
                         h.command
@@ -1103,7 +1191,7 @@ fn receive_data(
     body: &[u8],
     extra: usize,
 ) -> bool {
-    let decoded = if cmd == packet::P_DATA {
+    let decoded = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
         packet::Data::decode(body).map(|d| (d, extra as u32))
     } else {
         packet::Trim::decode(body).map(|t| (t.data, t.size))
@@ -1130,7 +1218,26 @@ fn receive_data(
         );
         return false;
     }
-    let buf = if cmd == packet::P_DATA {
+    // a resync reply answers a request of ours; while resyncing, writes of the peer wait for
+    // the resync writes before them (overlapping ones must land in order)
+    let resync = if cmd == packet::P_RS_DATA_REPLY {
+        let Some(io) = link.resync_answered(v.volume, d.sector, size) else {
+            pr_err!(
+                "{}/{}: resync data for sector {} that was not asked for\n",
+                s.name,
+                v.volume,
+                d.sector
+            );
+            return false;
+        };
+        Some(io)
+    } else {
+        if link.resync_target() && !link.drain_peer_writes() {
+            return false;
+        }
+        None
+    };
+    let buf = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
         let Ok(mut buf) = PeerBuf::new(size as usize) else {
             return false;
         };
@@ -1167,7 +1274,7 @@ fn receive_data(
     if !link.reserve_peer_write(size) {
         return false;
     }
-    if recv_ack {
+    if recv_ack && cmd != packet::P_RS_DATA_REPLY {
         let a = packet::BlockAck {
             sector: d.sector,
             block_id: d.block_id,
@@ -1190,7 +1297,14 @@ fn receive_data(
             flush: d.dp_flags & packet::DP_FLUSH != 0,
         },
     };
-    let w = PeerWrite::new(link.clone(), v.volume, &d, size, write_ack);
+    let mut w = PeerWrite::new(
+        link.clone(),
+        v.volume,
+        &d,
+        size,
+        write_ack && resync.is_none(),
+    );
+    w.resync = resync;
     match PeerIo::new(w, buf, size) {
         Ok(io) => PeerIo::submit(io, bdev, d.sector, op),
         Err(_) => return false,
@@ -1223,7 +1337,12 @@ fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> b
 }
 
 /// `drbd_state_rv` values of the replies.
+const SS_CW_FAILED_BY_PEER: i32 = -10;
 const SS_SUCCESS: i32 = 1;
+/// The fields of our state a peer's state change request may set: its role (our `peer`), its
+/// disk (our `pdsk`), the connection, its resync pause flag; and our disk, to Outdated only.
+const PEER_CHANGEABLE: u32 = (0x3 << 2) | (0x1f << 4) | (0xf << 13) | (1 << 19);
+const DISK_FIELD: u32 = 0xf << 9;
 const SS_TWO_PRIMARIES: i32 = -1;
 const SS_UNKNOWN_ERROR: i32 = 0;
 
@@ -1238,7 +1357,7 @@ fn receive_state_packet(
     volume: u16,
     body: &[u8],
 ) -> bool {
-    let outcome = with_resource(drbd, shared, s, |res| -> Option<i32> {
+    let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<i32> {
         let conn_wide = cmd == packet::P_CONN_ST_CHG_REQ;
         let name = res.name;
         let two_primaries = s.two_primaries != 0;
@@ -1248,26 +1367,23 @@ fn receive_state_packet(
                 continue;
             }
             match cmd {
-                packet::P_STATE => {
-                    let st = packet::State::decode(body).ok()?;
-                    let (role, disk) = DevState::role_and_disk(st.state)?;
-                    let mut new = DevState {
-                        peer: role,
-                        pdsk: disk,
-                        ..d.state
-                    };
-                    if matches!(new.pdsk, DiskState::Consistent | DiskState::Outdated) {
-                        new.pdsk = DiskState::UpToDate;
-                    }
-                    d.set_state(new);
-                }
                 packet::P_UUIDS => {
                     let u = packet::Uuids::decode(body).ok()?;
+                    let mut all = [0u64; 6];
+                    all[..4].copy_from_slice(&u.uuid);
+                    all[4] = u.bitmap_bits;
+                    all[5] = u.flags;
+                    d.peer_uuids = Some(all);
                     skip_initial_sync(&name, d, &u, link.agreed.version);
                 }
                 packet::P_OUT_OF_SYNC => {
                     let b = packet::BlockDesc::decode(body).ok()?;
-                    d.io.mark_out_of_sync(b.sector, u64::from(b.blksize >> 9));
+                    let sectors = u64::from(b.blksize >> 9);
+                    if b.sector.checked_add(sectors).map_or(true, |e| e > d.size) {
+                        pr_err!("{}/{}: P_OUT_OF_SYNC beyond the device\n", name, d.volume);
+                        return None;
+                    }
+                    d.io.mark_out_of_sync(b.sector, sectors);
                 }
                 _ => {
                     let r = packet::ReqState::decode(body).ok()?;
@@ -1275,6 +1391,16 @@ fn receive_state_packet(
                     let val = convert_peer_word(r.val);
                     let rv = match d.state.masked(mask, val) {
                         None => SS_UNKNOWN_ERROR,
+                        // a peer may change what it is, our view of it, and the connection;
+                        // of our own state only outdate a disk that is not in use
+                        Some(new)
+                            if mask & !PEER_CHANGEABLE != 0
+                                && !(new.disk == DiskState::Outdated
+                                    && d.state.role == Role::Secondary
+                                    && mask & !(PEER_CHANGEABLE | DISK_FIELD) == 0) =>
+                        {
+                            SS_CW_FAILED_BY_PEER
+                        }
                         Some(new)
                             if new.role == Role::Primary
                                 && new.peer == Role::Primary
@@ -1283,6 +1409,14 @@ fn receive_state_packet(
                             SS_TWO_PRIMARIES
                         }
                         Some(new) => {
+                            // the peer was forced UpToDate and Primary (after_state_ch())
+                            if d.state.disk == DiskState::Inconsistent
+                                && d.state.pdsk == DiskState::Inconsistent
+                                && d.state.peer == Role::Secondary
+                                && new.peer == Role::Primary
+                            {
+                                d.consider_resync = true;
+                            }
                             d.set_state(new);
                             SS_SUCCESS
                         }
@@ -1290,6 +1424,13 @@ fn receive_state_packet(
                     reply = Some(reply.map_or(rv, |r: i32| r.min(rv)));
                 }
             }
+        }
+        if reply.is_none()
+            && !conn_wide
+            && !res.devices.iter().any(|d| d.volume == u32::from(volume))
+        {
+            pr_err!("{}: packet for unknown volume {}\n", name, volume);
+            return None;
         }
         reply.or(Some(SS_SUCCESS))
     });
@@ -1363,4 +1504,484 @@ fn skip_initial_sync(name: &Name, d: &mut crate::resource::Device, u: &packet::U
         );
     }
     d.set_state(new);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resync
+
+/// The sender thread: acks, barriers, and the SyncTarget's resync requests; it ends a target's
+/// resync once every block arrived.
+fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name) {
+    while !should_stop() && !link.is_broken() {
+        link.sender_step();
+        for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {
+            with_resource(drbd, shared, name, |res| {
+                if let Some(d) = res
+                    .devices
+                    .as_mut_slice()
+                    .iter_mut()
+                    .find(|d| d.volume == u32::from(volume))
+                {
+                    finish_target(name, link, d);
+                }
+            });
+        }
+    }
+}
+
+/// Writes the superblock after a state or UUID change (drbd_md_sync()).
+fn md_sync(name: &Name, d: &mut crate::resource::Device) {
+    let state = d.state;
+    if let Some(l) = d.ldev.as_mut() {
+        l.update_flags(&state);
+        if crate::genl::attach::write_superblock(l).is_err() {
+            pr_err!(
+                "{}/{} drbd{}: meta data write failed\n",
+                name,
+                d.volume,
+                d.minor
+            );
+        }
+    }
+}
+
+/// drbd_print_uuids().
+fn print_uuids(name: &Name, d: &crate::resource::Device, text: &str) {
+    if let Some(l) = &d.ldev {
+        let u = l.sb.uuid;
+        pr_info!(
+            "{}/{} drbd{}: {} {:016X}:{:016X}:{:016X}:{:016X}\n",
+            name,
+            d.volume,
+            d.minor,
+            text,
+            u[0],
+            u[1],
+            u[2],
+            u[3]
+        );
+    }
+}
+
+/// receive_bitmap(): one bitmap packet of the peer. Once the whole bitmap is in, the SyncTarget
+/// answers with its own and waits for the sync UUID; the SyncSource begins the resync.
+#[allow(clippy::too_many_arguments)]
+fn receive_bitmap(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    v: &Vol,
+    rx: &mut Option<bitmap_codec::Receiver>,
+    cmd: u16,
+    body: &[u8],
+) -> bool {
+    if matches!(v.decision, Decision::Connected) {
+        pr_err!(
+            "{}/{}: bitmap packet while not negotiating a resync\n",
+            s.name,
+            v.volume
+        );
+        return false;
+    }
+    if rx.is_none() {
+        let hlen = packet::header_size(link.agreed.version) as u32;
+        match bitmap_codec::Receiver::new(
+            v.io.bitmap_bits(),
+            bitmap_codec::Framing::socket_buffer(hlen),
+        ) {
+            Ok(r) => *rx = Some(r),
+            Err(_) => return false,
+        }
+    }
+    let Some(r) = rx.as_mut() else {
+        return false;
+    };
+    let kind = if cmd == packet::P_BITMAP {
+        bitmap_codec::Kind::Plain
+    } else {
+        bitmap_codec::Kind::Compressed
+    };
+    match v.io.receive_bitmap(r, kind, body) {
+        Some(Ok(bitmap_codec::Progress::More)) => return true,
+        Some(Ok(bitmap_codec::Progress::Done)) => {}
+        Some(Err(e)) => {
+            pr_err!("{}/{}: receive_bitmap: {:?}\n", s.name, v.volume, e);
+            return false;
+        }
+        None => return false,
+    }
+    if let Some(summary) = r.summary() {
+        pr_info!("{}/{}: {}\n", s.name, v.volume, summary);
+    }
+    match v.decision {
+        Decision::SyncTarget { .. } => {
+            if link.send_bitmap(v.volume, &v.io).is_err() {
+                return false;
+            }
+            with_resource(drbd, shared, &s.name, |res| {
+                if let Some(d) = res
+                    .devices
+                    .as_mut_slice()
+                    .iter_mut()
+                    .find(|d| d.volume == u32::from(v.volume))
+                {
+                    let new = DevState {
+                        conn: ConnState::WfSyncUuid,
+                        ..d.state
+                    };
+                    d.set_state(new);
+                }
+            })
+            .is_some()
+        }
+        _ => begin_resync(drbd, shared, &s.name, link, v, None),
+    }
+}
+
+/// drbd_start_resync(): the SyncSource (`sync_uuid` None: it makes one, drbd_gen_and_send_sync_uuid())
+/// or the SyncTarget (with the source's sync UUID, receive_sync_uuid()) begins.
+fn begin_resync(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    name: &Name,
+    link: &Link,
+    v: &Vol,
+    sync_uuid: Option<u64>,
+) -> bool {
+    let target = sync_uuid.is_some();
+    if target != matches!(v.decision, Decision::SyncTarget { .. }) {
+        pr_err!("{}/{}: sync UUID out of turn\n", name, v.volume);
+        return false;
+    }
+    let [rate, plan_ahead, _, fill, max_rate] = v.resync;
+    let now = crate::sys::jiffies();
+    let begun = with_resource(drbd, shared, name, |res| -> Option<u64> {
+        let d = res
+            .devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == u32::from(v.volume))?;
+        let primary = d.state.role == Role::Primary;
+        let l = d.ldev.as_mut()?;
+        let uuid = match sync_uuid {
+            Some(u) => {
+                l.sb.uuid[0] = if primary { u | 1 } else { u & !1 };
+                l.sb.uuid[1] = 0;
+                u
+            }
+            None => {
+                let b = l.sb.uuid[1];
+                let u = if b != 0 && b != sync::UUID_JUST_CREATED {
+                    b.wrapping_add(UUID_NEW_BM_OFFSET)
+                } else {
+                    crate::sys::random_u64()
+                };
+                crate::model::role::uuid_set(&mut l.sb.uuid, 1, u, primary);
+                u
+            }
+        };
+        let new = if target {
+            DevState {
+                conn: ConnState::SyncTarget,
+                disk: DiskState::Inconsistent,
+                ..d.state
+            }
+        } else {
+            DevState {
+                conn: ConnState::SyncSource,
+                pdsk: DiskState::Inconsistent,
+                ..d.state
+            }
+        };
+        d.set_state(new);
+        print_uuids(
+            name,
+            d,
+            if target {
+                "updated sync uuid"
+            } else {
+                "updated sync UUID"
+            },
+        );
+        md_sync(name, d);
+        let rs = Resync::new(
+            v.volume,
+            d.io.clone(),
+            target,
+            v.size,
+            v.peer_uuids,
+            if plan_ahead == 0 { rate } else { max_rate },
+            fill,
+            now,
+        );
+        pr_info!(
+            "{}/{} drbd{}: Began resync as {} (will sync {} KB [{} bits set]).\n",
+            name,
+            d.volume,
+            d.minor,
+            if target { "SyncTarget" } else { "SyncSource" },
+            rs.total << 2,
+            rs.total
+        );
+        link.resyncs.lock().push(rs, GFP_KERNEL).ok()?;
+        Some(uuid)
+    });
+    let Some(Some(uuid)) = begun else {
+        return false;
+    };
+    if target {
+        link.kick();
+        return true;
+    }
+    let u = packet::RsUuid { uuid };
+    link.send_data(packet::P_SYNC_UUID, v.volume, |out| u.encode(out))
+        .is_ok()
+}
+
+/// `UUID_NEW_BM_OFFSET` (drbd_int.h): how a new sync UUID derives from the bitmap UUID.
+const UUID_NEW_BM_OFFSET: u64 = 0x0001_0000_0000_0000;
+
+/// The SyncSource answers a resync request with the blocks (receive_DataRequest()).
+fn serve_resync_request(s: &Settings, link: &Link, v: &Vol, r: &packet::BlockReq) -> bool {
+    let ok_size = packet::check_block_size(packet::Command::RsDataRequest, r.blksize).is_ok();
+    let end = r.sector.checked_add(u64::from(r.blksize >> 9));
+    if !ok_size || end.map_or(true, |e| e > v.size) {
+        pr_err!(
+            "{}/{}: invalid resync request (sector {}, {} bytes)\n",
+            s.name,
+            v.volume,
+            r.sector,
+            r.blksize
+        );
+        return false;
+    }
+    link.send_resync_reply(v.volume, &v.io, r).is_ok()
+}
+
+/// Removes the volume's resync; returns its start time and total.
+fn end_resync(link: &Link, volume: u16) -> Option<Resync> {
+    let mut resyncs = link.resyncs.lock();
+    let i = resyncs.iter().position(|r| r.volume == volume)?;
+    let mut kept = KVec::new();
+    let mut found = None;
+    for (j, r) in core::mem::take(&mut *resyncs).into_iter().enumerate() {
+        if j == i {
+            found = Some(r);
+        } else if kept.push(r, GFP_KERNEL).is_err() {
+            break;
+        }
+    }
+    *resyncs = kept;
+    found
+}
+
+/// "Resync done (...)" as drbd_resync_finished() logs it.
+fn log_done(name: &Name, d: &crate::resource::Device, rs: &Resync) {
+    let hz = crate::sys::hz().max(1);
+    let dt = (crate::sys::jiffies().wrapping_sub(rs.started) / hz).max(1);
+    pr_info!(
+        "{}/{} drbd{}: Resync done (total {} sec; paused 0 sec; {} K/sec)\n",
+        name,
+        d.volume,
+        d.minor,
+        dt,
+        (rs.total / dt) << 2
+    );
+}
+
+/// drbd_resync_finished() of the SyncTarget: UpToDate, with the source's data generation.
+fn finish_target(name: &Name, link: &Link, d: &mut crate::resource::Device) {
+    let Ok(volume) = u16::try_from(d.volume) else {
+        return;
+    };
+    let Some(rs) = end_resync(link, volume) else {
+        return;
+    };
+    log_done(name, d, &rs);
+    let primary = d.state.role == Role::Primary;
+    if let Some(l) = d.ldev.as_mut() {
+        let p = rs.peer_uuids;
+        l.sb.uuid[1..4].copy_from_slice(&p[1..4]);
+        let current = l.sb.uuid[0];
+        crate::model::role::uuid_set(&mut l.sb.uuid, 1, current, primary);
+        l.sb.uuid[0] = if primary { p[0] | 1 } else { p[0] & !1 };
+    }
+    print_uuids(name, d, "updated UUIDs");
+    let new = DevState {
+        conn: ConnState::Connected,
+        disk: DiskState::UpToDate,
+        pdsk: DiskState::UpToDate,
+        ..d.state
+    };
+    d.set_state(new);
+    if crate::genl::role::rewrite_bitmap(d, false).is_err() {
+        pr_err!(
+            "{}/{} drbd{}: Writing bitmap failed\n",
+            name,
+            d.volume,
+            d.minor
+        );
+    }
+    md_sync(name, d);
+    let st = packet::State {
+        state: d.state.to_u32(),
+    };
+    let _ = link.send_data(packet::P_STATE, volume, |out| st.encode(out));
+}
+
+/// drbd_resync_finished() of the SyncSource, told by the target's state.
+fn finish_source(name: &Name, link: &Link, d: &mut crate::resource::Device) {
+    let Ok(volume) = u16::try_from(d.volume) else {
+        return;
+    };
+    let Some(rs) = end_resync(link, volume) else {
+        return;
+    };
+    log_done(name, d, &rs);
+    let left = d.io.bits_set();
+    if let Some(l) = d.ldev.as_mut() {
+        // drbd_uuid_set_bm(0): the bitmap UUID into the history
+        let u = &mut l.sb.uuid;
+        u[3] = u[2];
+        u[2] = u[1];
+        u[1] = 0;
+    }
+    print_uuids(name, d, "updated UUIDs");
+    let new = DevState {
+        conn: ConnState::Connected,
+        pdsk: if left == 0 {
+            DiskState::UpToDate
+        } else {
+            DiskState::Inconsistent
+        },
+        ..d.state
+    };
+    d.set_state(new);
+    if left == 0 && crate::genl::role::rewrite_bitmap(d, false).is_err() {
+        pr_err!(
+            "{}/{} drbd{}: Writing bitmap failed\n",
+            name,
+            d.volume,
+            d.minor
+        );
+    }
+    md_sync(name, d);
+}
+
+/// receive_state() while connected: the peer's role and disk; the end of a resync we are the
+/// source of; and a sync handshake when the peer was forced UpToDate, or began a resync
+/// (`invalidate`, a forced peer's decision).
+fn receive_peer_state(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    v: &mut Vol,
+    body: &[u8],
+    resolve: bool,
+) -> bool {
+    let Some(peer) = packet::State::decode(body)
+        .ok()
+        .and_then(|st| DevState::from_u32(st.state))
+    else {
+        pr_err!("{}/{}: invalid peer state\n", s.name, v.volume);
+        return false;
+    };
+    let apv = link.agreed.version;
+    if matches!(v.decision, Decision::SyncSource { .. })
+        && peer.conn == ConnState::Connected
+        && peer.disk == DiskState::UpToDate
+    {
+        // the target's last acks travel on the meta socket: let the ack receiver apply them
+        for _ in 0..500 {
+            if v.io.bits_set() == 0 || link.is_broken() {
+                break;
+            }
+            sleep_ms(10);
+        }
+    }
+    let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<(Decision, bool)> {
+        let name = res.name;
+        let d = res
+            .devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == u32::from(v.volume))?;
+        // the SyncTarget reports the end of the resync
+        if d.state.conn == ConnState::SyncSource
+            && peer.conn == ConnState::Connected
+            && peer.disk == DiskState::UpToDate
+        {
+            finish_source(&name, link, d);
+            return Some((Decision::Connected, true));
+        }
+        let starting = peer.conn >= ConnState::StartingSyncS && peer.conn <= ConnState::WfBitMapT;
+        let consider = core::mem::take(&mut d.consider_resync)
+            || (d.state.conn == ConnState::Connected && starting);
+        let mut decision = Decision::Connected;
+        if consider && d.ldev.is_some() && peer.disk >= DiskState::Negotiating {
+            let pv = PeerVol {
+                uuids: d.peer_uuids,
+                state: Some(peer.to_u32()),
+                d_size: 0,
+            };
+            let n = decide(s, &d.vol_info(), &pv, apv, link.agreed.features, resolve).ok()?;
+            decision = n.decision;
+            v.peer_uuids = n.peer_uuids;
+            if let Some(l) = d.ldev.as_mut() {
+                l.sb.uuid = n.uuids;
+            }
+            if matches!(decision, Decision::Abort(_)) {
+                return None;
+            }
+            if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
+                decision
+            {
+                if crate::genl::role::rewrite_bitmap(d, true).is_err() {
+                    pr_err!(
+                        "{}/{} drbd{}: Writing bitmap failed\n",
+                        name,
+                        d.volume,
+                        d.minor
+                    );
+                }
+            }
+        }
+        let mut new = DevState {
+            peer: peer.role,
+            pdsk: peer.disk,
+            conn: decision.conn_state().unwrap_or(d.state.conn),
+            ..d.state
+        };
+        if new.conn == ConnState::Connected
+            && matches!(new.pdsk, DiskState::Consistent | DiskState::Outdated)
+        {
+            new.pdsk = DiskState::UpToDate;
+        }
+        d.set_state(new);
+        // a peer that has not decided yet must learn of the resync
+        if decision != Decision::Connected && peer.conn <= ConnState::Connected {
+            let _ = crate::genl::role::send_uuids(link, v.volume, d, 0);
+            let st = packet::State {
+                state: d.state.to_u32(),
+            };
+            let _ = link.send_data(packet::P_STATE, v.volume, |out| st.encode(out));
+        }
+        Some((decision, false))
+    });
+    let Some(Some((decision, finished))) = outcome else {
+        return false;
+    };
+    if finished {
+        v.decision = Decision::Connected;
+    }
+    if decision == Decision::Connected {
+        return true;
+    }
+    v.decision = decision;
+    match decision {
+        Decision::SyncSource { .. } => link.send_bitmap(v.volume, &v.io).is_ok(),
+        _ => true,
+    }
 }

@@ -26,6 +26,7 @@ use crate::sys::net::Socket;
 use crate::sys::pio::{PeerDone, PeerIo};
 use crate::sys::print::ratelimit;
 use crate::sys::thread::should_stop;
+use crate::wire::bitmap_codec;
 use crate::wire::packet::{self, Agreed};
 use crate::wire::tl::{Slot, TransferLog};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,6 +49,9 @@ pub(crate) struct PeerWrite {
     pub(crate) size: u32,
     /// P_WRITE_ACK is owed once written (protocol C).
     pub(crate) write_ack: bool,
+    /// A resync write (P_RS_DATA_REPLY): its blocks go in sync once written, and
+    /// P_RS_WRITE_ACK is owed.
+    pub(crate) resync: Option<Arc<DevIo>>,
     ok: bool,
     next: Option<KBox<PeerIo<PeerWrite>>>,
 }
@@ -68,6 +72,7 @@ impl PeerWrite {
             seq_num: d.seq_num,
             size,
             write_ack,
+            resync: None,
             ok: false,
             next: None,
         }
@@ -139,6 +144,9 @@ pub(crate) struct Link {
     /// The sender thread's wake-up, and the receiver's wait for the writes of an epoch.
     #[pin]
     wake: CondVar,
+    /// The resyncs running, one per volume at most.
+    #[pin]
+    pub(crate) resyncs: Mutex<KVec<Resync>>,
     #[pin]
     reply: Mutex<Reply>,
     #[pin]
@@ -200,6 +208,7 @@ impl Link {
                     "drbd_acks"
                 ),
                 wake <- new_condvar!("drbd_link_wake"),
+                resyncs <- new_mutex!(KVec::new(), "drbd_link_resyncs"),
                 reply <- new_mutex!(Reply::None, "drbd_link_reply"),
                 reply_wait <- new_condvar!("drbd_link_reply_wait"),
             }),
@@ -459,55 +468,79 @@ impl Link {
         }
     }
 
-    /// The sender thread: acks for completed peer writes, barriers for closed epochs.
-    pub(crate) fn sender(self: Arc<Self>) {
-        while !should_stop() && !self.is_broken() {
+    /// One round of the sender thread (src/conn.rs runs it): acks for completed peer writes,
+    /// barriers for closed epochs, resync requests. Waits up to 100 ms for work first.
+    pub(crate) fn sender_step(&self) {
+        let mut acks = self.acks.lock();
+        if acks.done.is_none() && !self.barrier_due.load(Ordering::Acquire) {
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
+        }
+        let mut done = acks.done.take();
+        drop(acks);
+        // oldest first
+        let mut ordered: Option<KBox<PeerIo<PeerWrite>>> = None;
+        while let Some(mut io) = done {
+            done = io.ctx.next.take();
+            io.ctx.next = ordered;
+            ordered = Some(io);
+        }
+        while let Some(mut io) = ordered {
+            ordered = io.ctx.next.take();
+            self.ack_peer_write(&io.ctx);
             let mut acks = self.acks.lock();
-            if acks.done.is_none() && !self.barrier_due.load(Ordering::Acquire) {
-                let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
-            }
-            let mut done = acks.done.take();
+            acks.in_flight = acks.in_flight.saturating_sub(1);
+            acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
             drop(acks);
-            // oldest first
-            let mut ordered: Option<KBox<PeerIo<PeerWrite>>> = None;
-            while let Some(mut io) = done {
-                done = io.ctx.next.take();
-                io.ctx.next = ordered;
-                ordered = Some(io);
-            }
-            while let Some(mut io) = ordered {
-                ordered = io.ctx.next.take();
-                let w = &io.ctx;
-                if w.write_ack || !w.ok {
-                    let cmd = if w.ok {
-                        packet::P_WRITE_ACK
-                    } else {
-                        packet::P_NEG_ACK
-                    };
-                    let a = packet::BlockAck {
-                        sector: w.sector,
-                        block_id: w.block_id,
-                        blksize: w.size,
-                        seq_num: w.seq_num,
-                    };
-                    let _ = self.send_meta(cmd, w.volume, |out| a.encode(out));
-                }
-                let mut acks = self.acks.lock();
-                acks.in_flight = acks.in_flight.saturating_sub(1);
-                acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(w.size));
-                drop(acks);
-                self.wake.notify_all();
-            }
-            if self.barrier_due.swap(false, Ordering::AcqRel) {
-                let _g = self.data_lock.lock();
-                let barrier = self.tl.lock().take_barrier();
-                if let Some(nr) = barrier {
-                    if self.send_barrier_locked(nr).is_err() {
-                        self.fail();
-                    }
+            self.wake.notify_all();
+        }
+        if self.barrier_due.swap(false, Ordering::AcqRel) {
+            let _g = self.data_lock.lock();
+            let barrier = self.tl.lock().take_barrier();
+            if let Some(nr) = barrier {
+                if self.send_barrier_locked(nr).is_err() {
+                    self.fail();
                 }
             }
         }
+    }
+
+    /// e_end_block() / e_end_resync_block(): the ack a written peer write is owed.
+    fn ack_peer_write(&self, w: &PeerWrite) {
+        let mut a = packet::BlockAck {
+            sector: w.sector,
+            block_id: w.block_id,
+            blksize: w.size,
+            seq_num: w.seq_num,
+        };
+        let cmd = match (&w.resync, w.ok) {
+            (Some(io), true) => {
+                io.set_in_sync(w.sector, u64::from(w.size >> 9));
+                a.block_id = packet::ID_SYNCER;
+                if self.agreed.version >= 96 {
+                    packet::P_RS_WRITE_ACK
+                } else {
+                    packet::P_WRITE_ACK
+                }
+            }
+            (Some(_), false) => {
+                a.block_id = packet::ID_SYNCER;
+                packet::P_NEG_ACK
+            }
+            (None, true) if w.write_ack => packet::P_WRITE_ACK,
+            (None, true) => return,
+            (None, false) => packet::P_NEG_ACK,
+        };
+        let _ = self.send_meta(cmd, w.volume, |out| a.encode(out));
+    }
+
+    /// Wakes the sender thread (a resync began).
+    pub(crate) fn kick(&self) {
+        self.wake.notify_all();
+    }
+
+    /// Whether no peer write is in flight or waiting for its ack.
+    pub(crate) fn peer_writes_idle(&self) -> bool {
+        self.acks.lock().in_flight == 0
     }
 
     // -----------------------------------------------------------------------------------------
@@ -641,6 +674,28 @@ impl Link {
                     return Err(Bad::Block(a.block_id, a.sector));
                 }
             }
+            packet::P_RS_WRITE_ACK | packet::P_NEG_RS_DREPLY => {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                let mut resyncs = self.resyncs.lock();
+                let Some(rs) = resyncs.iter_mut().find(|r| r.volume == h.volume) else {
+                    // late: the resync ended with the target's report, which the receiver
+                    // read first
+                    return Ok(());
+                };
+                let end = a.sector.checked_add(u64::from(a.blksize >> 9));
+                if end.map_or(true, |e| e > rs.capacity) {
+                    return Err(Bad::Block(a.block_id, a.sector));
+                }
+                if h.command == packet::P_RS_WRITE_ACK {
+                    // drbd_set_in_sync() of the SyncSource
+                    rs.io.set_in_sync(a.sector, u64::from(a.blksize >> 9));
+                } else {
+                    // the SyncSource could not read: the target keeps the blocks out of sync
+                    rs.failed += u64::from(a.blksize >> 12).max(1);
+                    rs.pending.remove(a.sector, a.blksize);
+                    self.wake.notify_all();
+                }
+            }
             packet::P_BARRIER_ACK => {
                 let b = packet::BarrierAck::decode(body).map_err(Bad::Wire)?;
                 let mut holds = KVec::new();
@@ -688,5 +743,284 @@ impl core::fmt::Display for Bad {
             Bad::Unexpected(cmd) => write!(f, "unexpected packet {:#x}", cmd),
             Bad::Io => write!(f, "send or receive failed"),
         }
+    }
+}
+
+/// A volume's resync (C: the rs_* fields of `struct drbd_device` and make_resync_request()).
+pub(crate) struct Resync {
+    pub(crate) volume: u16,
+    pub(crate) io: Arc<DevIo>,
+    /// SyncTarget (requests blocks) or SyncSource (serves them).
+    pub(crate) target: bool,
+    /// The device size in sectors.
+    pub(crate) capacity: u64,
+    /// The peer's UUIDs from the handshake (the target takes them over at the end).
+    pub(crate) peer_uuids: [u64; 4],
+    /// Bits out of sync when it began (`rs_total`), and when (jiffies).
+    pub(crate) total: u64,
+    pub(crate) started: u64,
+    /// Blocks the source could not read.
+    pub(crate) failed: u64,
+    /// Target: where the next request's search starts (`bm_resync_fo`).
+    next_bit: u64,
+    /// Target: requests sent and not answered yet.
+    pending: Pending,
+    /// Target: KiB/s, and the in-flight limit in bytes.
+    rate_kib: u32,
+    max_pending: u64,
+    /// Target: bytes requested in the current 100 ms tick, and when it began.
+    tick_bytes: u64,
+    tick_start: u64,
+}
+
+/// Resync requests in flight at most.
+const RS_PENDING_MAX: usize = 64;
+
+/// The SyncTarget's requests in flight: (sector, bytes).
+struct Pending {
+    reqs: [(u64, u32); RS_PENDING_MAX],
+    n: usize,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self {
+            reqs: [(0, 0); RS_PENDING_MAX],
+            n: 0,
+        }
+    }
+}
+
+impl Pending {
+    fn is_full(&self) -> bool {
+        self.n == RS_PENDING_MAX
+    }
+
+    fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    fn bytes(&self) -> u64 {
+        self.reqs[..self.n].iter().map(|&(_, b)| u64::from(b)).sum()
+    }
+
+    /// Adds a request (the caller checked there is room).
+    fn add(&mut self, sector: u64, bytes: u32) {
+        if let Some(slot) = self.reqs.get_mut(self.n) {
+            *slot = (sector, bytes);
+            self.n += 1;
+        }
+    }
+
+    /// Removes the request; `false` if there is none such.
+    fn remove(&mut self, sector: u64, bytes: u32) -> bool {
+        let Some(i) = self.reqs[..self.n]
+            .iter()
+            .position(|&r| r == (sector, bytes))
+        else {
+            return false;
+        };
+        self.n -= 1;
+        self.reqs.swap(i, self.n);
+        true
+    }
+}
+
+impl Resync {
+    /// The rate the SyncTarget requests at, KiB/s.
+    pub(crate) fn rate_kib(&self) -> u32 {
+        self.rate_kib
+    }
+
+    /// A resync of `volume` beginning now. `rate_kib` and `fill_sectors` are the disk options'
+    /// resync-rate (c-plan-ahead 0) or c-max-rate, and c-fill-target.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        volume: u16,
+        io: Arc<DevIo>,
+        target: bool,
+        capacity: u64,
+        peer_uuids: [u64; 4],
+        rate_kib: u32,
+        fill_sectors: u32,
+        now: u64,
+    ) -> Self {
+        let total = io.bits_set();
+        Self {
+            volume,
+            io,
+            target,
+            capacity,
+            peer_uuids,
+            total,
+            started: now,
+            failed: 0,
+            next_bit: 0,
+            pending: Pending::default(),
+            rate_kib: rate_kib.max(1),
+            max_pending: (u64::from(fill_sectors) << 9).max(u64::from(packet::DRBD_MAX_BIO_SIZE)),
+            tick_bytes: 0,
+            tick_start: now,
+        }
+    }
+}
+
+impl Link {
+    /// make_resync_request(): the SyncTarget's requests for the blocks still out of sync, as
+    /// the rate and the in-flight limit allow. Returns the volumes whose resync is complete.
+    pub(crate) fn request_resync(&self, now: u64, hz: u64) -> KVec<u16> {
+        let mut finished = KVec::new();
+        let mut resyncs = self.resyncs.lock();
+        for rs in resyncs.iter_mut().filter(|r| r.target) {
+            if now.wrapping_sub(rs.tick_start) >= hz / 10 {
+                rs.tick_start = now;
+                rs.tick_bytes = 0;
+            }
+            let per_tick = (u64::from(rs.rate_kib) << 10) / 10;
+            loop {
+                if rs.pending.is_full()
+                    || rs.pending.bytes() >= rs.max_pending
+                    || rs.tick_bytes >= per_tick.max(4096)
+                {
+                    break;
+                }
+                let max = packet::DRBD_MAX_BIO_SIZE
+                    .min(packet::max_bio_size_for_protocol(self.agreed.version));
+                let Some((sector, bytes)) = rs.io.resync_request(rs.next_bit, max, rs.capacity)
+                else {
+                    if rs.pending.is_empty() && self.peer_writes_idle() {
+                        if rs.io.bits_set() <= rs.failed {
+                            let _ = finished.push(rs.volume, GFP_KERNEL);
+                        } else {
+                            // blocks that failed or came back: once more from the start
+                            rs.next_bit = 0;
+                        }
+                    }
+                    break;
+                };
+                rs.next_bit = (sector + u64::from(bytes >> 9)).div_ceil(8);
+                let r = packet::BlockReq {
+                    sector,
+                    block_id: packet::ID_SYNCER,
+                    blksize: bytes,
+                };
+                rs.pending.add(sector, bytes);
+                if self
+                    .send_data(packet::P_RS_DATA_REQUEST, rs.volume, |out| r.encode(out))
+                    .is_err()
+                {
+                    break;
+                }
+                rs.tick_bytes += u64::from(bytes);
+            }
+        }
+        finished
+    }
+
+    /// The SyncTarget received the answer to a request: `false` if it asked for no such block.
+    pub(crate) fn resync_answered(
+        &self,
+        volume: u16,
+        sector: u64,
+        bytes: u32,
+    ) -> Option<Arc<DevIo>> {
+        let mut resyncs = self.resyncs.lock();
+        let rs = resyncs
+            .iter_mut()
+            .find(|r| r.volume == volume && r.target)?;
+        if !rs.pending.remove(sector, bytes) {
+            return None;
+        }
+        self.wake.notify_all();
+        Some(rs.io.clone())
+    }
+
+    /// Whether this node is SyncTarget of any volume (peer writes are then applied in order).
+    pub(crate) fn resync_target(&self) -> bool {
+        self.resyncs.lock().iter().any(|r| r.target)
+    }
+
+    /// receive_DataRequest() for P_RS_DATA_REQUEST: reads the blocks and sends them as
+    /// P_RS_DATA_REPLY (P_NEG_RS_DREPLY if they cannot be read). The data socket is held from
+    /// before the read, once no write of ours is at the disk: a write's P_DATA is then either
+    /// already sent, or follows this reply, so the peer never applies older data last.
+    pub(crate) fn send_resync_reply(
+        &self,
+        volume: u16,
+        io: &DevIo,
+        r: &packet::BlockReq,
+    ) -> Result {
+        let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
+        let Some(bdev) = io.backing() else {
+            return Err(EIO);
+        };
+        let guard = self.data_lock.lock();
+        io.wait_writes_idle();
+        if buf.read_from(&bdev, r.sector).is_err() {
+            drop(guard);
+            let a = packet::BlockAck {
+                sector: r.sector,
+                block_id: r.block_id,
+                blksize: r.blksize,
+                seq_num: 0,
+            };
+            return self.send_meta(packet::P_NEG_RS_DREPLY, volume, |out| a.encode(out));
+        }
+        let d = packet::Data {
+            sector: r.sector,
+            block_id: r.block_id,
+            seq_num: 0,
+            dp_flags: 0,
+        };
+        let apv = self.agreed.version;
+        let mut hdr = [0u8; packet::HEADER_MAX + packet::Data::SIZE];
+        let hlen = packet::header_size(apv);
+        let sent = (|| -> Result {
+            let n = d.encode(&mut hdr[hlen..]).map_err(|_| EINVAL)?;
+            let len = (n as u32).checked_add(r.blksize).ok_or(EINVAL)?;
+            packet::encode_header(apv, packet::P_RS_DATA_REPLY, volume, len, &mut hdr)
+                .map_err(|_| EINVAL)?;
+            self.data.send(&hdr[..hlen + n], true)?;
+            buf.send(&self.data)
+        })();
+        drop(guard);
+        if sent.is_err() {
+            self.fail();
+        }
+        sent
+    }
+
+    /// Sends this volume's bitmap (P_BITMAP / P_COMPRESSED_BITMAP, _drbd_send_bitmap()).
+    pub(crate) fn send_bitmap(&self, volume: u16, io: &DevIo) -> Result {
+        let apv = self.agreed.version;
+        let hlen = packet::header_size(apv);
+        let framing = bitmap_codec::Framing::socket_buffer(hlen as u32);
+        let nbits = io.bitmap_bits();
+        let mut sender =
+            bitmap_codec::Sender::new(nbits, framing, apv >= 90).map_err(|_| EINVAL)?;
+        let mut buf = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL)?;
+        let _g = self.data_lock.lock();
+        loop {
+            let p = io
+                .with_bitmap_words(|words| sender.next_packet(words, &mut buf[hlen..]))
+                .ok_or(EIO)?
+                .map_err(|_| EINVAL)?;
+            let cmd = match p.kind {
+                bitmap_codec::Kind::Plain => packet::P_BITMAP,
+                bitmap_codec::Kind::Compressed => packet::P_COMPRESSED_BITMAP,
+            };
+            packet::encode_header(apv, cmd, volume, p.len as u32, &mut buf).map_err(|_| EINVAL)?;
+            if let Err(e) = self.data.send(&buf[..hlen + p.len], false) {
+                self.fail();
+                return Err(e);
+            }
+            if p.done {
+                break;
+            }
+        }
+        if let Some(summary) = sender.summary() {
+            pr_info!("{}/{}: {}\n", self.name, volume, summary);
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,10 @@ use crate::actlog::lru::{ActLog, Begin, Prepared, Slot};
 use crate::actlog::transaction::{
     al_tr_number_to_on_disk_sector, Transaction, AL_TRANSACTION_BYTES,
 };
-use crate::bitmap::math::{al_extent_bits, al_extents, bit_to_page, sect_to_bit, Bits, PAGE_BYTES};
+use crate::bitmap::math::{
+    al_extent_bits, al_extents, bit_to_page, in_sync_bits, sect_to_bit, Bits, PAGE_BYTES,
+    SECT_PER_BIT,
+};
 use crate::conn::{Connection, VolInfo};
 use crate::genl::attach::bitmap_start;
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
@@ -23,7 +26,7 @@ use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
 use crate::sys::print::ratelimit;
 use crate::sys::without_io_reclaim;
 use crate::sys::wq::submit_queue;
-use crate::wire::packet;
+use crate::wire::{bitmap_codec, packet};
 use core::ops::RangeInclusive;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::alloc::AllocError;
@@ -50,6 +53,11 @@ pub(crate) struct DevIo {
     write_sectors: AtomicU32,
     /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo).
     local: AtomicU32,
+    /// Writes among them.
+    local_writes: AtomicU32,
+    /// Woken when the last local write completes.
+    #[pin]
+    writes_idle: CondVar,
     /// Sectors sent to and received from the peer (`/proc/drbd` ns and nr, in KiB).
     net_sent_sectors: AtomicU32,
     net_recv_sectors: AtomicU32,
@@ -123,6 +131,9 @@ impl DiskOps for DevIo {
     /// drbd_al_complete_io(): the write's extents may go idle again.
     fn completed(&self, tag: u64, _ok: bool) {
         self.local.fetch_sub(1, Ordering::AcqRel);
+        if tag != Tag::NONE && self.local_writes.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.writes_idle.notify_all();
+        }
         if let Some(ext) = Tag::decode(tag) {
             if let Some(io) = self.ldev.lock().as_mut() {
                 if let Err(e) = io.al.complete(ext) {
@@ -141,7 +152,10 @@ impl DiskOps for DevIo {
 struct Tag;
 
 impl Tag {
+    /// Not a write.
     const NONE: u64 = u64::MAX;
+    /// A write without activity log references.
+    const WRITE: u64 = u64::MAX - 1;
 
     fn encode(ext: RangeInclusive<u32>) -> u64 {
         let more = ext.end().saturating_sub(*ext.start());
@@ -149,7 +163,7 @@ impl Tag {
     }
 
     fn decode(tag: u64) -> Option<RangeInclusive<u32>> {
-        if tag == Self::NONE {
+        if tag == Self::NONE || tag == Self::WRITE {
             return None;
         }
         let first = tag as u32;
@@ -244,8 +258,12 @@ impl DevIo {
         self.local.fetch_add(1, Ordering::AcqRel);
         let tag = match ext {
             Some(ext) if logged => Tag::encode(ext),
-            _ => Tag::NONE,
+            Some(_) => Tag::WRITE,
+            None => Tag::NONE,
         };
+        if tag != Tag::NONE {
+            self.local_writes.fetch_add(1, Ordering::AcqRel);
+        }
         let Some((link, volume)) = link else {
             rq.forward(&to, tag);
             return;
@@ -290,6 +308,84 @@ impl DevIo {
         if let Some(io) = self.ldev.lock().as_mut() {
             io.mark_out_of_sync(sector, sectors);
         }
+    }
+
+    /// Waits until no write of ours is at the backing disk (new ones may start meanwhile
+    /// unless the caller holds them back).
+    pub(crate) fn wait_writes_idle(&self) {
+        let mut guard = self.ldev.lock();
+        while self.local_writes.load(Ordering::Acquire) != 0 {
+            let _ = self
+                .writes_idle
+                .wait_interruptible_timeout(&mut guard, crate::sys::msecs_to_jiffies(10) as _);
+        }
+    }
+
+    /// Marks `sectors` from `sector` in sync (drbd_set_in_sync()): the whole blocks of the range.
+    pub(crate) fn set_in_sync(&self, sector: u64, sectors: u64) {
+        if let Some(io) = self.ldev.lock().as_mut() {
+            let (capacity, nbits) = (io.bits * SECT_PER_BIT, io.bits);
+            let Ok(bytes) = u32::try_from(sectors << 9) else {
+                return;
+            };
+            if let Ok(bits) = in_sync_bits(sector, bytes, capacity) {
+                if let Ok(mut view) = Bits::new(io.bitmap.as_mut_slice(), nbits) {
+                    io.bits_set -= view.clear_range(bits);
+                }
+            }
+        }
+    }
+
+    /// The next resync request from bit `from` (see [`Bits::resync_request`]): sector and bytes,
+    /// cut at the device's end (`capacity` sectors).
+    pub(crate) fn resync_request(
+        &self,
+        from: u64,
+        max_bytes: u32,
+        capacity: u64,
+    ) -> Option<(u64, u32)> {
+        let mut guard = self.ldev.lock();
+        let io = guard.as_mut()?;
+        let nbits = io.bits;
+        let view = Bits::new(io.bitmap.as_mut_slice(), nbits).ok()?;
+        let (first, n) = view.resync_request(from, max_bytes)?;
+        let sector = first * SECT_PER_BIT;
+        let end = ((first + n) * SECT_PER_BIT).min(capacity);
+        let bytes = u32::try_from(end.checked_sub(sector)? << 9).ok()?;
+        Some((sector, bytes))
+    }
+
+    /// Bits of the bitmap (0 while Diskless).
+    pub(crate) fn bitmap_bits(&self) -> u64 {
+        self.ldev.lock().as_ref().map_or(0, |io| io.bits)
+    }
+
+    /// Runs `f` on the bitmap's words, while attached.
+    pub(crate) fn with_bitmap_words<R>(&self, f: impl FnOnce(&[u64]) -> R) -> Option<R> {
+        let guard = self.ldev.lock();
+        guard.as_ref().map(|io| f(io.bitmap.as_slice()))
+    }
+
+    /// ORs a bitmap packet of the peer into the bitmap, while attached.
+    pub(crate) fn receive_bitmap(
+        &self,
+        rx: &mut bitmap_codec::Receiver,
+        kind: bitmap_codec::Kind,
+        payload: &[u8],
+    ) -> Option<Result<bitmap_codec::Progress, bitmap_codec::XferError>> {
+        let mut guard = self.ldev.lock();
+        let io = guard.as_mut()?;
+        let nbits = io.bits;
+        let mut view = Bits::new(io.bitmap.as_mut_slice(), nbits).ok()?;
+        let before = rx.newly_set();
+        let r = rx.receive(kind, payload, &mut view);
+        io.bits_set += rx.newly_set().saturating_sub(before);
+        Some(r)
+    }
+
+    /// Bits set in the bitmap (0 while Diskless).
+    pub(crate) fn bits_set(&self) -> u64 {
+        self.ldev.lock().as_ref().map_or(0, |io| io.bits_set)
     }
 
     /// `bytes` written for the peer.
@@ -451,7 +547,10 @@ impl IoLdev {
     /// Marks `sectors` from `sector` out of sync (drbd_set_out_of_sync()): every 4 KiB block
     /// they touch.
     fn mark_out_of_sync(&mut self, sector: u64, sectors: u64) {
-        let bits = sect_to_bit(sector)..sect_to_bit(sector + sectors - 1) + 1;
+        let Some(last) = sectors.checked_sub(1).and_then(|n| sector.checked_add(n)) else {
+            return;
+        };
+        let bits = sect_to_bit(sector)..sect_to_bit(last) + 1;
         if let Ok(mut view) = Bits::new(self.bitmap.as_mut_slice(), self.bits) {
             self.bits_set += view.set_range(bits.start..bits.end.min(self.bits));
         }
@@ -519,6 +618,11 @@ pub(crate) struct Device {
     pub(crate) ldev: Option<KBox<Ldev>>,
     /// State changes not yet announced on the `events` group: (before, after).
     pub(crate) changes: KVec<(DevState, DevState)>,
+    /// While connected: the peer's last P_UUIDS (current, bitmap, history, bits, flags).
+    pub(crate) peer_uuids: Option<[u64; 6]>,
+    /// The peer was forced UpToDate and Primary while both were Inconsistent: its next state
+    /// report decides a sync (C: CONSIDER_RESYNC).
+    pub(crate) consider_resync: bool,
     /// Removes `/dev/drbdN` when dropped.
     pub(crate) disk: Disk<DevIo>,
     pub(crate) io: Arc<DevIo>,
@@ -536,6 +640,8 @@ impl Device {
                 read_sectors: AtomicU32::new(0),
                 write_sectors: AtomicU32::new(0),
                 local: AtomicU32::new(0),
+                local_writes: AtomicU32::new(0),
+                writes_idle <- new_condvar!("drbd_writes_idle"),
                 net_sent_sectors: AtomicU32::new(0),
                 net_recv_sectors: AtomicU32::new(0),
                 link <- new_irq_spinlock!(None, "drbd_io_link"),
@@ -554,6 +660,8 @@ impl Device {
             size: 0,
             ldev: None,
             changes: KVec::new(),
+            peer_uuids: None,
+            consider_resync: false,
             disk,
             io,
         })
@@ -572,6 +680,35 @@ impl Device {
         if new != self.state {
             let _ = self.changes.push((self.state, new), GFP_KERNEL);
             self.state = new;
+        }
+    }
+
+    /// What the connection's thread needs of the volume for a handshake (see [`VolInfo`]).
+    pub(crate) fn vol_info(&self) -> VolInfo {
+        let bits_set = self.counters().map_or(0, |c| c.bits_set);
+        let l = self.ldev.as_ref();
+        let num = |n: &str, default: u32| {
+            l.map_or(default, |l| u32::try_from(l.conf.num(n)).unwrap_or(0))
+        };
+        VolInfo {
+            volume: self.volume,
+            minor: self.minor,
+            state: self.state,
+            attached: l.is_some(),
+            uuids: l.map_or([0; 4], |l| l.sb.uuid),
+            bits_set,
+            crashed: l.is_some_and(|l| l.crashed),
+            d_size: l.map_or(0, |l| l.layout.max_capacity(l._backing.capacity())),
+            u_size: l.map_or(0, |l| l.conf.num("disk_size") as u64),
+            c_size: self.size,
+            // drbd_limits.h defaults without a disk
+            resync: [
+                num("resync_rate", 250),
+                num("c_plan_ahead", 20),
+                num("c_delay_target", 10),
+                num("c_fill_target", 100),
+                num("c_max_rate", 102400),
+            ],
         }
     }
 
@@ -643,45 +780,6 @@ impl Resource {
         self.conn
             .as_ref()
             .map(|c| (c.my.as_bytes(), c.peer.as_bytes()))
-    }
-
-    /// Hands the volumes' state to the connection's thread (see [`VolInfo`]).
-    pub(crate) fn publish_volumes(&self) {
-        let Some(conn) = &self.conn else {
-            return;
-        };
-        let mut volumes = KVec::new();
-        for d in self.devices.iter() {
-            let bits_set = d.counters().map_or(0, |c| c.bits_set);
-            let l = d.ldev.as_ref();
-            let num = |n: &str, default: u32| {
-                l.map_or(default, |l| u32::try_from(l.conf.num(n)).unwrap_or(0))
-            };
-            let info = VolInfo {
-                volume: d.volume,
-                minor: d.minor,
-                state: d.state,
-                attached: l.is_some(),
-                uuids: l.map_or([0; 4], |l| l.sb.uuid),
-                bits_set,
-                crashed: l.is_some_and(|l| l.crashed),
-                d_size: l.map_or(0, |l| l.layout.max_capacity(l._backing.capacity())),
-                u_size: l.map_or(0, |l| l.conf.num("disk_size") as u64),
-                c_size: d.size,
-                // drbd_limits.h defaults without a disk
-                resync: [
-                    num("resync_rate", 250),
-                    num("c_plan_ahead", 20),
-                    num("c_delay_target", 10),
-                    num("c_fill_target", 100),
-                    num("c_max_rate", 102400),
-                ],
-            };
-            if volumes.push(info, GFP_KERNEL).is_err() {
-                return;
-            }
-        }
-        conn.publish(volumes);
     }
 
     /// Brings the volumes' connection state up to date with the connection's (which its

@@ -340,6 +340,28 @@ impl<'a> Bits<'a> {
         Some(w * 64 + u64::from(word.trailing_zeros()))
     }
 
+    /// The next resync request from `from` (make_resync_request()): the first set bit and the
+    /// number of set bits after it that one request takes, at most `max_bytes` (a multiple of
+    /// 4 KiB), a larger request always aligned to its size, never crossing a 16 MiB resync
+    /// extent. `None` when no bit is set from `from` on.
+    pub(crate) fn resync_request(&self, from: u64, max_bytes: u32) -> Option<(u64, u64)> {
+        let first = self.find_next_set(from)?;
+        let max_bits = (u64::from(max_bytes) >> BM_BLOCK_SHIFT).max(1);
+        let mut bits = 1;
+        let mut align = 1;
+        while bits < max_bits && first % (1 << align) == 0 {
+            let next = first + bits;
+            if next % BITS_PER_EXT == 0 || !self.test(next) {
+                break;
+            }
+            bits += 1;
+            if 1 << align <= bits {
+                align += 1;
+            }
+        }
+        Some((first, bits))
+    }
+
     /// The words of on-disk page `page`: 512, or fewer for the last page.
     fn page_range(&self, page: u64) -> Result<Range<usize>, BitmapError> {
         let start = usize::try_from(page)
@@ -824,5 +846,36 @@ mod tests {
         assert_eq!(ext_bits(u64::MAX), u64::MAX..u64::MAX);
         assert_eq!(al_extent_bits(u32::MAX).end, (1 << 42));
         assert_eq!(bit_to_page(u64::MAX), u64::MAX / BITS_PER_PAGE);
+    }
+
+    #[test]
+    fn resync_requests_merge_aligned_runs() {
+        let mut words = [0u64; 128];
+        let mut bm = Bits::new(&mut words, 128 * 64).unwrap();
+        assert_eq!(bm.resync_request(0, 1 << 20), None);
+        bm.set_range(8..40);
+        // from an aligned start the run is taken whole (32 blocks, 128 KiB), in aligned pieces
+        assert_eq!(bm.resync_request(0, 1 << 20), Some((8, 8)));
+        assert_eq!(bm.resync_request(16, 1 << 20), Some((16, 16)));
+        assert_eq!(bm.resync_request(32, 1 << 20), Some((32, 8)));
+        // an odd start takes one block
+        bm.set_range(101..110);
+        assert_eq!(bm.resync_request(100, 1 << 20), Some((101, 1)));
+        assert_eq!(bm.resync_request(102, 1 << 20), Some((102, 2)));
+        assert_eq!(bm.resync_request(104, 1 << 20), Some((104, 6)));
+        // the size limit
+        assert_eq!(bm.resync_request(16, 4096 * 4), Some((16, 4)));
+        // not across a 16 MiB extent
+        let mut big = [0u64; 4096 / 64 * 2];
+        let mut bm = Bits::new(&mut big, 8192).unwrap();
+        bm.set_range(4000..4200);
+        let mut at = 0;
+        let mut covered = 0;
+        while let Some((first, n)) = bm.resync_request(at, 1 << 20) {
+            assert!(first / BITS_PER_EXT == (first + n - 1) / BITS_PER_EXT);
+            covered += n;
+            at = first + n;
+        }
+        assert_eq!(covered, 200);
     }
 }

@@ -21,10 +21,15 @@ use kernel::sync::Arc;
 /// announced per device).
 fn set_conn(res: &mut Resource, cs: ConnState) {
     for d in res.devices.as_mut_slice() {
-        let new = DevState {
+        let mut new = DevState {
             conn: cs,
             ..d.state
         };
+        // without a connection nothing is known of the peer (sanitize_state())
+        if cs < ConnState::Connected {
+            new.peer = crate::model::state::Role::Unknown;
+            new.pdsk = crate::model::state::DiskState::Unknown;
+        }
         d.set_state(new);
     }
 }
@@ -97,7 +102,6 @@ pub(crate) fn connect(
         Ok(conn) => {
             res.conn = Some(conn);
             set_conn(res, ConnState::WfConnection);
-            res.publish_volumes();
             (RetCode::NoError, "")
         }
         Err(_) => {
@@ -123,8 +127,12 @@ pub(crate) fn disconnect(config: &mut Config, index: usize) -> (RetCode, &'stati
         // a peer that does not answer is left anyway
         let _ = link.request_state(volume, mask, val, true);
     }
-    for d in res.devices.iter() {
+    let name = res.name;
+    for d in res.devices.as_mut_slice() {
         d.io.set_link(None);
+        super::role::peer_lost(&name, d);
+        d.peer_uuids = None;
+        d.consider_resync = false;
     }
     set_conn(res, ConnState::Disconnecting);
     conn.shutdown();

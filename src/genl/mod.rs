@@ -564,9 +564,6 @@ impl Handler for Admin {
         for r in 0..config.resources.len() {
             announce_resource(&mut config, r, events);
         }
-        for r in config.resources.iter() {
-            r.publish_volumes();
-        }
         if !text.is_empty() {
             put_info(reply, text);
         }

@@ -120,8 +120,17 @@ pub(crate) fn set_role(
     }
     // becoming Primary while connected is a cluster-wide state change (cl_wide_st_chg())
     if let (Some((l, volume)), Role::Primary) = (&link, role) {
+        // a forced promotion also makes the disk UpToDate, which the peer must see
+        let (mask, val) = if change.forced {
+            (
+                ROLE_MASK | DISK_MASK,
+                Role::Primary as u32 | (DiskState::UpToDate as u32) << DISK_SHIFT,
+            )
+        } else {
+            (ROLE_MASK, Role::Primary as u32)
+        };
         let rv = l
-            .request_state(*volume, ROLE_MASK, Role::Primary as u32, false)
+            .request_state(*volume, mask, val, false)
             .map_or(StateRv::CwFailedByPeer, StateRv::from_peer);
         if rv != StateRv::Success {
             log(
@@ -160,11 +169,33 @@ pub(crate) fn set_role(
     (RetCode::StateSuccess, "")
 }
 
-/// The role field of a state word (`union drbd_state` bits 0-1).
+/// after_state_ch() when the peer's copy of the data is lost: a Primary with UpToDate data
+/// starts a new data generation, so that the peer resyncs the writes it misses meanwhile.
+pub(crate) fn peer_lost(res: &Name, dev: &mut Device) {
+    let pdsk = dev.state.pdsk;
+    let had_peer_data = pdsk >= DiskState::Inconsistent
+        && pdsk != DiskState::Unknown
+        && pdsk != DiskState::Outdated;
+    let primary = dev.state.role == Role::Primary;
+    let fresh = dev.state.disk >= DiskState::UpToDate
+        && dev.ldev.as_ref().is_some_and(|l| l.sb.uuid[UI_BITMAP] == 0);
+    if !(had_peer_data && primary && fresh) {
+        return;
+    }
+    if let Some(ldev) = dev.ldev.as_mut() {
+        role::uuid_new_current(&mut ldev.sb.uuid, random_u64(), true);
+    }
+    print_uuids(res, dev, "new current UUID");
+    let _ = md_sync(res, dev);
+}
+
+/// The role and disk fields of a state word (`union drbd_state` bits 0-1 and 9-12).
 const ROLE_MASK: u32 = 0x3;
+const DISK_SHIFT: u32 = 9;
+const DISK_MASK: u32 = 0xf << DISK_SHIFT;
 
 /// drbd_send_uuids(): the device's UUIDs with the flags of `_drbd_send_uuids()` and `extra`.
-fn send_uuids(l: &Link, volume: u16, dev: &Device, extra: u64) -> Result {
+pub(crate) fn send_uuids(l: &Link, volume: u16, dev: &Device, extra: u64) -> Result {
     let Some(ldev) = &dev.ldev else {
         return Ok(());
     };

@@ -23,7 +23,13 @@ impl Show for DrbdProc {
         let config = ctx.config.lock();
         let mut prev = None;
         while let Some((r, d)) = next_device(&config, prev) {
-            render::render_device(out, prev, &line(r, d))?;
+            let l = line(r, d);
+            render::render_device(out, prev, &l)?;
+            if render::shows_syncer_progress(l.state.conn) {
+                if let Some(p) = progress(d, l.state.conn) {
+                    render::write_syncer_progress(out, &p)?;
+                }
+            }
             prev = Some(d.minor);
         }
         Ok(())
@@ -48,8 +54,12 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
     let io = d.io_counters();
     DeviceLine {
         minor: d.minor,
+        // the connection's state, or while connected the volume's own (resync states)
         state: DevState {
-            conn: r.conn_state(),
+            conn: match r.conn_state() {
+                ConnState::Connected => d.state.conn,
+                cs => cs,
+            },
             ..d.state
         },
         // the protocol letter once a connection is configured
@@ -78,6 +88,25 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
         ep: 1,
         oos_kib: counters.as_ref().map_or(0, |c| bit_to_kib(c.bits_set)),
     }
+}
+
+/// A running resync's progress lines. drbd-rs keeps no sync marks yet: the speed is the
+/// average since the start, the estimate is based on it, and "(stalled)" is never shown.
+fn progress(d: &Device, conn: ConnState) -> Option<render::SyncProgress> {
+    let (link, volume) = d.io.link()?;
+    let resyncs = link.resyncs.lock();
+    let rs = resyncs.iter().find(|r| r.volume == volume)?;
+    let hz = crate::sys::hz().max(1);
+    let secs = crate::sys::jiffies().wrapping_sub(rs.started) / hz;
+    Some(render::SyncProgress {
+        conn,
+        rs_total: rs.total,
+        bits_left: d.io.bits_set().wrapping_sub(rs.failed),
+        mark_left: rs.total,
+        mark_age_secs: secs.min(180),
+        run_secs: secs,
+        c_sync_rate: i32::try_from(rs.rate_kib()).unwrap_or(i32::MAX),
+    })
 }
 
 /// The module's build tag; "built-in" only if modpost gave us no srcversion.

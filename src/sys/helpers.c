@@ -305,3 +305,7 @@ struct bio *drbd_rs_peer_bio(struct block_device *bdev, sector_t sector, unsigne
 	bio->bi_private = private;
 	return bio;
 }
+
+/* the time, for resync rates and progress */
+unsigned long drbd_rs_jiffies(void) { return jiffies; }
+unsigned int drbd_rs_hz(void) { return HZ; }

@@ -60,6 +60,18 @@ pub(crate) fn sleep_ms(ms: u32) {
     unsafe { bindings::drbd_rs_sleep_ms(ms) };
 }
 
+/// The current time in jiffies.
+pub(crate) fn jiffies() -> u64 {
+    // SAFETY: reads a counter.
+    unsafe { bindings::drbd_rs_jiffies() as u64 }
+}
+
+/// Jiffies per second.
+pub(crate) fn hz() -> u64 {
+    // SAFETY: a constant.
+    u64::from(unsafe { bindings::drbd_rs_hz() })
+}
+
 /// `ms` milliseconds in jiffies.
 pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
     // SAFETY: a pure computation.

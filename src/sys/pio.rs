@@ -34,21 +34,58 @@ impl PeerBuf {
         Ok(Self { pages, len })
     }
 
-    /// Fills the buffer from `sock`.
-    pub(crate) fn recv(&mut self, sock: &Socket) -> Result {
+    /// The bytes of each page in use, in order.
+    fn chunks(&mut self) -> impl Iterator<Item = &mut [u8]> {
         let mut left = self.len;
-        for page in self.pages.iter() {
+        self.pages.iter().map(move |page| {
             let n = left.min(PAGE_SIZE);
+            left -= n;
             // SAFETY: alloc_page() without __GFP_HIGHMEM gives a lowmem page, mapped at its
-            // page_address() for PAGE_SIZE bytes and owned by us alone.
-            let bytes = unsafe {
+            // page_address() for PAGE_SIZE bytes and owned by us alone; `&mut self` keeps any
+            // other access out while the slice lives.
+            unsafe {
                 let at = bindings::drbd_rs_page_address(page.as_ptr().cast()).cast::<u8>();
                 core::slice::from_raw_parts_mut(at, n)
-            };
-            sock.recv(bytes)?;
-            left -= n;
+            }
+        })
+    }
+
+    /// Fills the buffer from `sock`.
+    pub(crate) fn recv(&mut self, sock: &Socket) -> Result {
+        self.chunks().try_for_each(|bytes| sock.recv(bytes))
+    }
+
+    /// Sends the buffer on `sock`.
+    pub(crate) fn send(&mut self, sock: &Socket) -> Result {
+        self.chunks().try_for_each(|bytes| sock.send(bytes, true))
+    }
+
+    /// Fills the buffer from `bdev` at `sector`, synchronously.
+    pub(crate) fn read_from(&mut self, bdev: &Bdev, sector: u64) -> Result {
+        let mut pages = KVec::with_capacity(self.pages.len(), GFP_KERNEL)?;
+        for p in self.pages.iter() {
+            pages.push(p.as_ptr().cast::<bindings::page>(), GFP_KERNEL)?;
         }
-        Ok(())
+        // SAFETY: the pages are ours for the whole synchronous read; a NULL end_io is what
+        // submit_bio_wait() expects to set itself.
+        unsafe {
+            let bio = bindings::drbd_rs_peer_bio(
+                bdev.raw(),
+                sector,
+                bindings::req_op_REQ_OP_READ,
+                pages.as_mut_ptr(),
+                pages.len() as u32,
+                self.len as u32,
+                None,
+                core::ptr::null_mut(),
+            );
+            if bio.is_null() {
+                return Err(ENOMEM);
+            }
+            let err = bindings::submit_bio_wait(bio);
+            bindings::bio_put(bio);
+            kernel::error::to_result(err)
+        }
     }
 }
 

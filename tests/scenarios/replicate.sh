@@ -17,6 +17,8 @@
 #@ variant: c-rs-C g1=c g2=ours proto=C
 #@ variant: c-rs-B g1=c g2=ours proto=B
 #@ variant: c-rs-A g1=c g2=ours proto=A
+# A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
+#@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
 # the device's data as the Primary sees it
 primary_sum() {

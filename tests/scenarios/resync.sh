@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-2.0
+# Resync, configured by drbdadm: ours with ours, ours as SyncSource for a C SyncTarget, and a C
+# SyncSource for ours. g1 is a forced Primary with data before g2 is up: the handshake decides a
+# full sync, the bitmaps are exchanged, and g2 receives every block (SyncSource/SyncTarget in
+# /proc/drbd, "Resync done" in the log, the same data on both). Then g2 disconnects, g1 writes
+# exactly 4 MiB, g2 connects again: only those 4 MiB resync, and the data is the same again.
+#@ guests: 2
+#@ disks: 64M
+#@ timeout: 300
+#@ variant: rs-rs g1=ours g2=ours
+#@ variant: rs-c g1=ours g2=c
+#@ variant: c-rs g1=c g2=ours
+# A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
+#@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
+
+primary_sum() {
+	md5sum </dev/drbd0 | cut -d' ' -f1
+}
+
+backing_sum() {
+	echo 3 >/proc/sys/vm/drop_caches
+	head -c $(($(cat /sys/block/drbd0/size) * 512)) /dev/vda | md5sum | cut -d' ' -f1
+}
+
+same_as() {
+	[ "$(backing_sum)" = "$1" ]
+}
+
+synced() {
+	grep -q 'cs:Connected ro:[A-Za-z]*/[A-Za-z]* ds:UpToDate/UpToDate' /proc/drbd
+}
+
+common() {
+	step "load" load_drbd
+	two_node_res r0 "net { protocol C; } disk { c-max-rate 100M; }"
+	step "create-md" drbdadm --force create-md r0
+}
+
+g1() {
+	step "up" drbdadm up r0
+	step "primary --force" drbdadm primary --force r0
+	step "data before the peer comes" fio --name=fill --filename=/dev/drbd0 --direct=1 \
+		--ioengine=psync --rw=write --bs=1M --size=24M --verify=crc32c --do_verify=0
+	barrier filled
+	wait_for "full sync done" 240 synced
+	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
+	share sum1 "$(primary_sum)"
+	barrier synced1
+	barrier disconnected
+	wait_for "peer gone" 30 grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
+	step "write 4 MiB while disconnected" dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1024 \
+		seek=2048 oflag=direct
+	expect "4 MiB out of sync" 4096 sh -c "sed -n 's/.*oos:\([0-9]*\).*/\1/p' /proc/drbd"
+	share sum2 "$(primary_sum)"
+	barrier written
+	wait_for "resync of the changes done" 120 synced
+	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
+	barrier synced2
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
+
+g2() {
+	barrier filled
+	step "up" drbdadm up r0
+	wait_for "full sync done" 240 synced
+	sum=$(fetch sum1)
+	wait_for "every block arrived" 30 same_as "$sum"
+	barrier synced1
+	step "disconnect" drbdadm disconnect r0
+	barrier disconnected
+	barrier written
+	step "connect" drbdadm connect r0
+	wait_for "resync of the changes done" 120 synced
+	step "only the 4 MiB were resynced" sh -c \
+		"dmesg | grep -q 'Began resync as SyncTarget (will sync 4096 KB \[1024 bits set\])'"
+	sum=$(fetch sum2)
+	wait_for "the changes arrived" 30 same_as "$sum"
+	barrier synced2
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
