@@ -288,6 +288,7 @@ impl Link {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_write(
         &self,
+        io: &DevIo,
         volume: u16,
         kind: u16,
         send: Remote<DevIo>,
@@ -356,6 +357,8 @@ impl Link {
             self.data.send(&buf[..hlen + n], true)?;
             send.send_data(&self.data)
         })();
+        // still under the data socket's lock: a resync reply sees the count include it
+        io.sent_write(send.mark_sent());
         drop(send);
         drop(guard);
         if sent.is_err() {
@@ -942,8 +945,10 @@ impl Link {
 
     /// receive_DataRequest() for P_RS_DATA_REQUEST: reads the blocks and sends them as
     /// P_RS_DATA_REPLY (P_NEG_RS_DREPLY if they cannot be read). The data socket is held from
-    /// before the read, once no write of ours is at the disk: a write's P_DATA is then either
-    /// already sent, or follows this reply, so the peer never applies older data last.
+    /// before the read, at a moment when every write already sent to the peer also completed
+    /// locally: the read sees those, and the P_DATA of any write still in flight follows this
+    /// reply, so the peer never applies older data last. It never waits holding the lock: a
+    /// sent write's bio may be queued behind a writer that waits for the lock.
     pub(crate) fn send_resync_reply(
         &self,
         volume: u16,
@@ -954,8 +959,14 @@ impl Link {
         let Some(bdev) = io.backing() else {
             return Err(EIO);
         };
-        let guard = self.data_lock.lock();
-        io.wait_writes_idle();
+        let guard = loop {
+            let guard = self.data_lock.lock();
+            if io.sent_writes_done() || self.is_broken() {
+                break guard;
+            }
+            drop(guard);
+            io.wait_sent_writes();
+        };
         if buf.read_from(&bdev, r.sector).is_err() {
             drop(guard);
             let a = packet::BlockAck {

@@ -28,7 +28,7 @@ use crate::sys::without_io_reclaim;
 use crate::sys::wq::submit_queue;
 use crate::wire::{bitmap_codec, packet};
 use core::ops::RangeInclusive;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use kernel::alloc::AllocError;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -53,9 +53,9 @@ pub(crate) struct DevIo {
     write_sectors: AtomicU32,
     /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo).
     local: AtomicU32,
-    /// Writes among them.
-    local_writes: AtomicU32,
-    /// Woken when the last local write completes.
+    /// Writes sent to the peer whose local write is still in flight.
+    sent_in_flight: AtomicI32,
+    /// Woken when the last write sent to the peer completes locally.
     #[pin]
     writes_idle: CondVar,
     /// Sectors sent to and received from the peer (`/proc/drbd` ns and nr, in KiB).
@@ -128,12 +128,17 @@ impl DiskOps for DevIo {
         this.submit(guard, rq, ext, logged);
     }
 
+    fn sent_write_done(&self) {
+        // the count may go below zero for a moment (see Link::send_write)
+        if self.sent_in_flight.fetch_sub(1, Ordering::AcqRel) <= 1 {
+            self.writes_idle.notify_all();
+        }
+    }
+
     /// drbd_al_complete_io(): the write's extents may go idle again.
     fn completed(&self, tag: u64, _ok: bool) {
         self.local.fetch_sub(1, Ordering::AcqRel);
-        if tag != Tag::NONE && self.local_writes.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.writes_idle.notify_all();
-        }
+
         if let Some(ext) = Tag::decode(tag) {
             if let Some(io) = self.ldev.lock().as_mut() {
                 if let Err(e) = io.al.complete(ext) {
@@ -261,9 +266,7 @@ impl DevIo {
             Some(_) => Tag::WRITE,
             None => Tag::NONE,
         };
-        if tag != Tag::NONE {
-            self.local_writes.fetch_add(1, Ordering::AcqRel);
-        }
+
         let Some((link, volume)) = link else {
             rq.forward(&to, tag);
             return;
@@ -277,7 +280,7 @@ impl DevIo {
         let (send, ack) = rq.forward_replicated(&to, tag);
         // at most 1 MiB, or 128 MiB for a discard
         let bytes = (sectors << 9) as u32;
-        if link.send_write(volume, kind, send, ack, sector, bytes, fua) {
+        if link.send_write(self, volume, kind, send, ack, sector, bytes, fua) {
             self.net_sent_sectors
                 .fetch_add(sectors as u32, Ordering::Relaxed);
         } else {
@@ -310,11 +313,23 @@ impl DevIo {
         }
     }
 
-    /// Waits until no write of ours is at the backing disk (new ones may start meanwhile
-    /// unless the caller holds them back).
-    pub(crate) fn wait_writes_idle(&self) {
+    /// Counts a write sent to the peer whose local part is still in flight (`in_flight` from
+    /// [`Remote::mark_sent`]).
+    pub(crate) fn sent_write(&self, in_flight: bool) {
+        if in_flight {
+            self.sent_in_flight.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether every write sent to the peer also completed locally.
+    pub(crate) fn sent_writes_done(&self) -> bool {
+        self.sent_in_flight.load(Ordering::Acquire) <= 0
+    }
+
+    /// Waits (up to 10 ms) for the writes sent to the peer to complete locally.
+    pub(crate) fn wait_sent_writes(&self) {
         let mut guard = self.ldev.lock();
-        while self.local_writes.load(Ordering::Acquire) != 0 {
+        if !self.sent_writes_done() {
             let _ = self
                 .writes_idle
                 .wait_interruptible_timeout(&mut guard, crate::sys::msecs_to_jiffies(10) as _);
@@ -640,7 +655,7 @@ impl Device {
                 read_sectors: AtomicU32::new(0),
                 write_sectors: AtomicU32::new(0),
                 local: AtomicU32::new(0),
-                local_writes: AtomicU32::new(0),
+                sent_in_flight: AtomicI32::new(0),
                 writes_idle <- new_condvar!("drbd_writes_idle"),
                 net_sent_sectors: AtomicU32::new(0),
                 net_recv_sectors: AtomicU32::new(0),

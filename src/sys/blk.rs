@@ -69,6 +69,9 @@ pub(crate) trait DiskOps: Send + Sync + 'static {
     /// A forwarded request finished, successfully or not, with the tag it was forwarded with.
     /// Runs in any context, interrupts included: must not sleep.
     fn completed(&self, tag: u64, ok: bool);
+    /// The local write of a request that [`Remote::mark_sent`] found in flight completed. Runs
+    /// in any context: must not sleep.
+    fn sent_write_done(&self) {}
 }
 
 /// What a request is for.
@@ -108,7 +111,16 @@ struct Pdu {
     status: AtomicU8,
     /// The caller's tag, handed back to [`DiskOps::completed`].
     tag: u64,
+    /// Clone bios in flight, plus one while they are being submitted: the local part.
+    local: AtomicU32,
+    /// [`LOCAL_DONE`] and [`SENT`].
+    flags: AtomicU8,
 }
+
+/// The local clones of a forwarded request completed.
+const LOCAL_DONE: u8 = 1;
+/// A forwarded request was sent to the peer ([`Remote::mark_sent`]).
+const SENT: u8 = 2;
 
 /// The PDU of `rq`.
 ///
@@ -201,6 +213,8 @@ impl<T: DiskOps> Request<T> {
         // SAFETY: the request is started and ours (type invariant); its PDU is a Pdu.
         let pdu = unsafe { pdu(rq) };
         pdu.pending.store(refs, Ordering::Relaxed);
+        pdu.local.store(1, Ordering::Relaxed);
+        pdu.flags.store(0, Ordering::Relaxed);
         pdu.status.store(BLK_STS_OK, Ordering::Relaxed);
         // SAFETY: as above; the PDU is not shared yet.
         unsafe { (*bindings::drbd_rs_rq_to_pdu(rq).cast::<Pdu>()).tag = tag };
@@ -227,6 +241,7 @@ impl<T: DiskOps> Request<T> {
                 submit_clone::<T>(rq, bio);
                 src = (*src).bi_next;
             }
+            put_local::<T>(rq);
             put_request::<T>(rq);
         }
     }
@@ -252,6 +267,14 @@ impl<T: DiskOps> Remote<T> {
         // SAFETY: the request and its bios live until this reference is released (type
         // invariant); the socket is open.
         to_result(unsafe { bindings::drbd_rs_sock_send_rq(sock.raw(), self.rq) })
+    }
+
+    /// Records that the request was sent to the peer. `true` if its local write is still in
+    /// flight: [`DiskOps::sent_write_done`] then follows when it completes.
+    pub(crate) fn mark_sent(&self) -> bool {
+        // SAFETY: the request is forwarded and alive while this reference is held.
+        let pdu = unsafe { pdu(self.rq) };
+        pdu.flags.fetch_or(SENT, Ordering::AcqRel) & LOCAL_DONE == 0
     }
 
     /// The peer is done with the request (its result does not change the request's).
@@ -363,6 +386,7 @@ unsafe fn submit_clone<T: DiskOps>(rq: *mut bindings::request, bio: *mut binding
         return;
     }
     pdu.pending.fetch_add(1, Ordering::AcqRel);
+    pdu.local.fetch_add(1, Ordering::AcqRel);
     // SAFETY: `bio` is fresh and ours until submitted; its end_io gets `rq` back.
     unsafe {
         (*bio).bi_private = rq.cast();
@@ -388,7 +412,27 @@ unsafe extern "C" fn clone_endio<T: DiskOps>(bio: *mut bindings::bio) {
                 Ordering::Relaxed,
             );
         }
+        put_local::<T>(rq);
         put_request::<T>(rq);
+    }
+}
+
+/// Drops one local reference of a forwarded request; with the last one its local part is done,
+/// and [`DiskOps::sent_write_done`] runs if it was sent to the peer already.
+///
+/// # Safety
+///
+/// `rq` is a forwarded request and the caller holds one of its local references (and one of
+/// its pending references, which keeps it alive).
+unsafe fn put_local<T: DiskOps>(rq: *mut bindings::request) {
+    // SAFETY: per the function's contract.
+    let pdu = unsafe { pdu(rq) };
+    if pdu.local.fetch_sub(1, Ordering::AcqRel) != 1 {
+        return;
+    }
+    if pdu.flags.fetch_or(LOCAL_DONE, Ordering::AcqRel) & SENT != 0 {
+        // SAFETY: the request still holds its queue, so the disk and its private data are live.
+        unsafe { ops::<T>((*(*rq).q).disk).sent_write_done() };
     }
 }
 
