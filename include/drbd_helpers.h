@@ -84,6 +84,10 @@ void drbd_rs_sock_shutdown(struct socket *sock);
 int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq);
 void drbd_rs_sock_noio(struct socket *sock);
 
+/* cram-hmac */
+int drbd_rs_hmac(const char *alg, const u8 *key, unsigned int key_len, const u8 *data,
+		 unsigned int len, u8 *out, unsigned int out_len);
+
 /* peer writes */
 struct page;
 void *drbd_rs_page_address(struct page *page);

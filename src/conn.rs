@@ -16,6 +16,7 @@ use crate::genl::nla::Value;
 use crate::link::{Link, PeerWrite, Resync};
 use crate::model::state::{convert_peer_word, ConnState, DevState, DiskState, Role};
 use crate::resource::{DevIo, Drbd, Resource};
+use crate::sys::crypto;
 use crate::sys::net::Socket;
 use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
 use crate::sys::print::ratelimit;
@@ -127,8 +128,14 @@ struct Settings {
     rr_conflict: u32,
     always_asbp: bool,
     integrity_alg: KVec<u8>,
+    /// `cram-hmac-alg` (empty: no authentication) and `shared-secret`.
+    cram_alg: KVec<u8>,
+    secret: KVec<u8>,
     /// Seconds of quiet on the meta socket before a ping.
     ping_int: u32,
+    /// `timeout` (tenths of a second) and `ko-count`.
+    timeout_ds: u32,
+    ko_count: u32,
     max_buffers: u32,
     max_epoch_size: u32,
 }
@@ -140,6 +147,15 @@ pub(crate) struct Connection {
     pub(crate) peer: Endpoint,
     pub(crate) shared: Arc<ConnShared>,
     thread: Option<Thread>,
+}
+
+/// A string option of the net configuration (empty if unset).
+fn string(conf: &Conf, name: &str) -> Result<KVec<u8>> {
+    let mut v = KVec::new();
+    if let Some(Value::Str(bytes)) = conf.value(name) {
+        v.extend_from_slice(bytes, GFP_KERNEL)?;
+    }
+    Ok(v)
 }
 
 /// `EPROTO`: the peer broke the protocol.
@@ -186,16 +202,13 @@ impl Connection {
             rr_conflict: num("rr_conflict"),
             always_asbp: num("always_asbp") != 0,
             ping_int: num("ping_int").max(1),
+            timeout_ds: num("timeout").max(1),
+            ko_count: num("ko_count"),
             max_buffers: num("max_buffers"),
             max_epoch_size: num("max_epoch_size"),
-            integrity_alg: match net_conf.value("integrity_alg") {
-                Some(Value::Str(alg)) => {
-                    let mut v = KVec::new();
-                    v.extend_from_slice(alg, GFP_KERNEL)?;
-                    v
-                }
-                _ => KVec::new(),
-            },
+            integrity_alg: string(&net_conf, "integrity_alg")?,
+            cram_alg: string(&net_conf, "cram_hmac_alg")?,
+            secret: string(&net_conf, "shared_secret")?,
         };
         let thread_shared = shared.clone();
         shared.set_state(ConnState::WfConnection);
@@ -390,6 +403,11 @@ fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outc
         s.name,
         agreed.version
     );
+    if !s.cram_alg.is_empty() && !authenticate(&data, s, agreed.version)? {
+        pr_err!("{}: Authentication of peer failed\n", s.name);
+        drain(&data);
+        return Ok(Some(Outcome::Incompatible));
+    }
     send_protocol(&data, s, agreed.version)?;
     if !receive_protocol(&data, s, agreed.version)? {
         // Let the peer read what we sent before the connection goes: closing with its packets
@@ -733,8 +751,7 @@ fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<bool> {
     let h = recv_header(data, agreed, &s.name, "protocol exchange")?;
     if h.command != packet::P_PROTOCOL {
         pr_err!(
-            "{}: expected P_PROTOCOL, received {:#x}: authentication (cram-hmac) is not \
-             implemented yet by drbd-rs\n",
+            "{}: expected Protocol packet, received: 0x{:04x}\n",
             s.name,
             h.command
         );
@@ -904,8 +921,13 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
     };
     peer.data.set_noio();
     peer.meta.set_noio();
-    // no timeout on the data socket while connected: the meta socket's pings watch the peer
-    peer.data.set_timeouts(isize::MAX, isize::MAX);
+    // no receive timeout on the data socket while connected: the meta socket's pings watch the
+    // peer; a peer that stops reading is given up after ko-count times the timeout
+    let send_timeout = match s.ko_count {
+        0 => isize::MAX,
+        ko => jiffies(s.timeout_ds.saturating_mul(100).saturating_mul(ko)),
+    };
+    peer.data.set_timeouts(isize::MAX, send_timeout);
     let vols = with_resource(drbd, shared, &s.name, |res| {
         connect_volumes(res, &link, &peer.vols)
     });
@@ -1984,4 +2006,81 @@ fn receive_peer_state(
         Decision::SyncSource { .. } => link.send_bitmap(v.volume, &v.io).is_ok(),
         _ => true,
     }
+}
+
+/// drbd_do_auth(): each side sends a random challenge and answers the peer's with the HMAC of
+/// `cram-hmac-alg` keyed with the shared secret; `false` when the peer's answer is wrong (or it
+/// breaks the exchange in a way C treats as final), an error when the exchange broke off.
+fn authenticate(data: &Socket, s: &Settings, apv: u32) -> Result<bool> {
+    let mut mine = [0u8; packet::CHALLENGE_LEN];
+    for chunk in mine.chunks_mut(8) {
+        chunk.copy_from_slice(&crate::sys::random_u64().to_ne_bytes()[..chunk.len()]);
+    }
+    send_packet(data, apv, packet::P_AUTH_CHALLENGE, 0, |out| {
+        let dst = out
+            .get_mut(..mine.len())
+            .ok_or(packet::WireError::Truncated {
+                need: mine.len(),
+                got: 0,
+            })?;
+        dst.copy_from_slice(&mine);
+        Ok(mine.len())
+    })?;
+    let h = recv_header(data, apv, &s.name, "authentication")?;
+    if h.command != packet::P_AUTH_CHALLENGE {
+        pr_err!(
+            "{}: expected AuthChallenge packet, received: 0x{:04x}\n",
+            s.name,
+            h.command
+        );
+        return Ok(false);
+    }
+    if packet::check_auth_challenge_len(h.length).is_err() {
+        pr_err!(
+            "{}: AuthChallenge payload of wrong size ({})\n",
+            s.name,
+            h.length
+        );
+        return Ok(false);
+    }
+    let mut theirs = [0u8; 2 * packet::CHALLENGE_LEN];
+    let theirs = theirs.get_mut(..h.length as usize).ok_or(EINVAL)?;
+    data.recv(theirs)?;
+    if theirs.get(..mine.len()) == Some(&mine[..]) {
+        pr_err!("{}: Peer presented the same challenge!\n", s.name);
+        return Ok(false);
+    }
+    let mut response = [0u8; crypto::MAX_DIGEST];
+    let n = crypto::hmac(&s.cram_alg, &s.secret, theirs, &mut response).inspect_err(|e| {
+        pr_err!("{}: crypto_hash_digest() failed with {:?}\n", s.name, e);
+    })?;
+    send_packet(data, apv, packet::P_AUTH_RESPONSE, 0, |out| {
+        let dst = out
+            .get_mut(..n)
+            .ok_or(packet::WireError::Truncated { need: n, got: 0 })?;
+        dst.copy_from_slice(&response[..n]);
+        Ok(n)
+    })?;
+    let h = recv_header(data, apv, &s.name, "authentication")?;
+    if h.command != packet::P_AUTH_RESPONSE {
+        pr_err!(
+            "{}: expected AuthResponse packet, received: 0x{:04x}\n",
+            s.name,
+            h.command
+        );
+        return Err(eproto());
+    }
+    if packet::check_auth_response_len(h.length, n).is_err() {
+        pr_err!("{}: expected AuthResponse payload of wrong size\n", s.name);
+        return Err(eproto());
+    }
+    let mut got = [0u8; crypto::MAX_DIGEST];
+    data.recv(&mut got[..n])?;
+    let mut right = [0u8; crypto::MAX_DIGEST];
+    crypto::hmac(&s.cram_alg, &s.secret, &mine, &mut right)?;
+    if got[..n] != right[..n] {
+        return Ok(false);
+    }
+    pr_info!("{}: Peer authenticated using {} bytes HMAC\n", s.name, n);
+    Ok(true)
 }

@@ -85,11 +85,12 @@ pub(crate) fn connect(
         Ok(conf) => conf,
         Err(answer) => return answer,
     };
-    if matches!(conf.value("cram_hmac_alg"), Some(Value::Str(alg)) if !alg.is_empty()) {
-        return (
-            RetCode::InvalidRequest,
-            "cram-hmac-alg (authentication) is not implemented yet by drbd-rs",
-        );
+    // alloc_crypto(): the algorithm must exist
+    if let Some(Value::Str(alg)) = conf.value("cram_hmac_alg") {
+        let mut digest = [0u8; crate::sys::crypto::MAX_DIGEST];
+        if !alg.is_empty() && crate::sys::crypto::hmac(alg, b"", b"", &mut digest).is_err() {
+            return (RetCode::AuthAlg, "");
+        }
     }
     if matches!(conf.value("integrity_alg"), Some(Value::Str(alg)) if !alg.is_empty()) {
         return (

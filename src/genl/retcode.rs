@@ -12,6 +12,7 @@ use crate::model::role::StateRv;
 pub(crate) enum RetCode {
     NoError = 101,
     LocalAddr = 102,
+    AuthAlg = 120,
     PeerAddr = 103,
     OpenDisk = 104,
     OpenMdDisk = 105,

@@ -7,6 +7,7 @@
 #include <linux/moduleparam.h>
 #include <linux/blk-mq.h>
 #include <linux/highmem.h>
+#include <crypto/hash.h>
 #include <linux/sched.h>
 #include <linux/workqueue.h>
 #include <linux/kthread.h>
@@ -309,3 +310,31 @@ struct bio *drbd_rs_peer_bio(struct block_device *bdev, sector_t sector, unsigne
 /* the time, for resync rates and progress */
 unsigned long drbd_rs_jiffies(void) { return jiffies; }
 unsigned int drbd_rs_hz(void) { return HZ; }
+
+/* cram-hmac: HMAC with `alg` ("sha1", ...) keyed with `key` over `data`, into `out`; returns the
+ * digest size, or a negative errno (-ENOENT: no such algorithm) */
+int drbd_rs_hmac(const char *alg, const u8 *key, unsigned int key_len, const u8 *data,
+		 unsigned int len, u8 *out, unsigned int out_len)
+{
+	char name[CRYPTO_MAX_ALG_NAME];
+	struct crypto_shash *tfm;
+	int err, size;
+
+	if (snprintf(name, sizeof(name), "hmac(%s)", alg) >= sizeof(name))
+		return -EINVAL;
+	tfm = crypto_alloc_shash(name, 0, 0);
+	if (IS_ERR(tfm))
+		return PTR_ERR(tfm);
+	size = crypto_shash_digestsize(tfm);
+	err = -EINVAL;
+	if (size > out_len)
+		goto out;
+	err = crypto_shash_setkey(tfm, key, key_len);
+	if (!err)
+		err = crypto_shash_tfm_digest(tfm, data, len, out);
+	if (!err)
+		err = size;
+out:
+	crypto_free_shash(tfm);
+	return err;
+}

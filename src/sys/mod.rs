@@ -33,6 +33,7 @@ mod bindings {
 pub(crate) mod bdev;
 pub(crate) mod blk;
 pub(crate) mod blkdev;
+pub(crate) mod crypto;
 pub(crate) mod genl;
 pub(crate) mod lock;
 pub(crate) mod module;

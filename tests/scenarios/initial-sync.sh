@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+# The initial full sync as the DRBD User's Guide does it: both nodes are up and Connected with
+# fresh meta data (Inconsistent/Inconsistent), then `drbdadm primary --force` on g1. The peer
+# considers a resync (CONSIDER_RESYNC), both run the sync handshake, g1 becomes SyncSource of a
+# full sync, and both end UpToDate with the same data; g1 wrote to the device during the sync.
+#@ guests: 2
+#@ disks: 64M
+#@ timeout: 300
+#@ variant: rs-rs g1=ours g2=ours
+#@ variant: rs-c g1=ours g2=c
+#@ variant: c-rs g1=c g2=ours
+# A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
+#@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
+
+synced() {
+	grep -q 'cs:Connected ro:[A-Za-z]*/[A-Za-z]* ds:UpToDate/UpToDate' /proc/drbd
+}
+
+common() {
+	step "load" load_drbd
+	two_node_res r0 "net { protocol C; } disk { c-max-rate 100M; }"
+	step "create-md" drbdadm --force create-md r0
+	step "up" drbdadm up r0
+	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
+	step "both Inconsistent" grep -q 'ds:Inconsistent/Inconsistent' /proc/drbd
+	barrier connected
+}
+
+g1() {
+	step "primary --force" drbdadm primary --force r0
+	step "writes during the sync" dd if=/dev/urandom of=/dev/drbd0 bs=64k count=64 seek=100 \
+		oflag=direct
+	wait_for "full sync done" 240 synced
+	dmesg | grep -E 'drbd.*(sync|Sync|bitmap|uuid)' | tail -12
+	share sum "$(md5sum </dev/drbd0 | cut -d' ' -f1)"
+	barrier synced
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
+
+g2() {
+	wait_for "full sync done" 240 synced
+	dmesg | grep -E 'drbd.*(sync|Sync|bitmap|uuid)' | tail -12
+	sum=$(fetch sum)
+	echo 3 >/proc/sys/vm/drop_caches
+	expect "same data as g1" "$sum" sh -c \
+		"head -c \$((\$(cat /sys/block/drbd0/size) * 512)) /dev/vda | md5sum | cut -d' ' -f1"
+	barrier synced
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
