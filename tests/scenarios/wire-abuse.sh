@@ -1,17 +1,40 @@
 # SPDX-License-Identifier: GPL-2.0
-# A hostile peer (tests/wire-abuse) on g2 connects to g1's drbd-rs, which waits for its peer,
-# and answers g1's own connection attempts: garbage, truncated and oversized headers, wrong
-# first packets, incompatible or malformed P_CONNECTION_FEATURES and P_PROTOCOL, random noise.
-# Each connection is dropped with a kernel log line; no oops, no hang; the node keeps waiting,
-# its disk keeps serving I/O, and down ends it cleanly.
+# A hostile peer (tests/wire-abuse) on g2 against g1's drbd-rs, a Primary, in two phases.
+# First, while g1 waits for its peer, g2 connects to it and answers g1's own connection attempts:
+# garbage, truncated and oversized headers, wrong first packets, incompatible or malformed
+# P_CONNECTION_FEATURES and P_PROTOCOL, random noise. Each connection is dropped with a kernel
+# log line; no oops, no hang; the node keeps waiting, its disk keeps serving I/O.
+# Then, while g1 keeps writing, g2 connects properly 14 times: each time it completes the
+# handshake as a well-behaved Secondary (no resync), acknowledges the replicated writes,
+# barriers and pings for a moment, then turns hostile in one way: P_DATA beyond the end, of an
+# odd size, announcing 64 MiB, or cut short; a made-up write ack, a wrong barrier ack; an
+# unknown packet, a meta packet on the data socket, an invalid P_STATE, noise on either socket;
+# silence (the ping timeout must catch it); a garbage state change request; packets for a
+# volume that does not exist. The node drops the connection (or shrugs the abuse off), g1's
+# writes all complete, the node waits for its peer again, I/O still works, down is clean.
 #@ guests: 2
 #@ disks: 64M
 #@ module: g1=ours g2=ours
-#@ timeout: 300
+#@ timeout: 360
+
+# writer: small direct writes on /dev/drbd0 until /tmp/stop-writing exists, so that there is
+# replication traffic to attack; a failed write is noted in /tmp/write-failed, and
+# /tmp/writer-done says the writer stopped. (Writes wait for the peer's acks: while it is
+# abusive or silent they stall until the node drops the connection.)
+writer() {
+	i=0
+	while [ ! -e /tmp/stop-writing ]; do
+		dd if=/dev/urandom of=/dev/drbd0 bs=4k count=64 seek=$((i % 64 * 64)) \
+			oflag=direct 2>/dev/null || echo "dd $i failed" >>/tmp/write-failed
+		i=$((i + 1))
+		sleep 0.1
+	done
+	touch /tmp/writer-done
+}
 
 g1() {
 	step "load" load_drbd
-	two_node_res r0 "net { connect-int 1; ping-timeout 5; }"
+	two_node_res r0 "net { connect-int 1; ping-int 2; ping-timeout 5; }"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	step "primary" drbdadm primary --force r0
@@ -23,6 +46,35 @@ g1() {
 	step "dropped with a log line" sh -c "dmesg | grep -Eq 'drbd: r0: (Error receiving initial packet|connecting failed)'"
 	step "still waiting for its peer" grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
 	step "disk still serves reads" dd if=/dev/drbd0 of=/dev/null bs=64k count=200 iflag=direct
+
+	# Second phase: a peer that connects properly and then misbehaves, while g1 writes
+	writer &
+	barrier writing
+	barrier connected-abused
+	touch /tmp/stop-writing
+	wait_for "the writer's last writes completed" 60 test -e /tmp/writer-done
+	wait
+	# what the node said, without timestamps, most frequent first
+	dmesg | grep 'drbd: r0' | sed 's/^\[[^]]*\] //' | sort | uniq -c | sort -rn | head -40
+	# each of the 14 connections ended with "Connection closed" (more if g2 had to try again)
+	wait_for "every connection closed" 30 sh -c "[ \$(dmesg | grep -c 'drbd: r0: Connection closed') -ge 14 ]"
+	# lines the node logs without rate limit (the other errors' lines may be suppressed)
+	step "writes beyond the end refused" \
+		sh -c "dmesg | grep -q 'drbd: r0/0: peer wrote beyond the end of the device'"
+	step "writes of odd sizes refused" \
+		sh -c "dmesg | grep -q 'drbd: r0: peer sent a write of invalid size'"
+	step "a 64 MiB header refused" \
+		sh -c "dmesg | grep -q 'drbd: r0: receiver: packet length 67108864 above'"
+	step "noise on the data socket refused" \
+		sh -c "dmesg | grep -q 'drbd: r0: receiver: wrong magic value'"
+	step "the silent peer caught by the ping timeout" \
+		sh -c "dmesg | grep -q 'drbd: r0: PingAck did not arrive in time'"
+	cat /tmp/write-failed 2>/dev/null
+	step "no write of g1 failed" test ! -e /tmp/write-failed
+	wait_for "waiting for its peer again" 30 grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
+	cat /proc/drbd
+	step "writes still work" dd if=/dev/urandom of=/dev/drbd0 bs=64k count=100 oflag=direct
+	step "reads still work" dd if=/dev/drbd0 of=/dev/null bs=64k count=200 iflag=direct
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
@@ -31,4 +83,8 @@ g2() {
 	barrier up
 	step "hostile peer" /harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --rounds 24
 	barrier abused
+	barrier writing
+	step "peer hostile once connected" \
+		/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --connected-rounds 14
+	barrier connected-abused
 }
