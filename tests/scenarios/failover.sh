@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0
+# Protocol C failover, three rounds: a fresh replicated pair (g1 Primary), a writer on g1 that
+# records each write the moment it is acknowledged, and the link cut at a random moment while
+# it writes. g2 notices the peer is gone, is promoted, and must hold every write g1 had
+# acknowledged before the cut. Then both go down, the link comes back, and the next round
+# starts from new meta data.
+#@ guests: 2
+#@ disks: 64M
+#@ timeout: 400
+#@ variant: rs-rs g1=ours g2=ours
+#@ variant: rs-c g1=ours g2=c
+# A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
+#@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
+
+# the 4 KiB block number I of round R: its text, padded
+block() {
+	printf '%-4095s\n' "round $1 block $2"
+}
+
+# writes blocks 0, 1, 2, ... each after the previous one was acknowledged
+writer() {
+	i=0
+	while :; do
+		block "$1" $i | dd of=/dev/drbd0 bs=4096 count=1 seek=$i oflag=direct 2>/dev/null || break
+		echo $i >/tmp/acked
+		i=$((i + 1))
+	done
+}
+
+pair() {
+	step "create-md" drbdadm --force create-md r0
+	step "up" drbdadm up r0
+	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
+}
+
+common() {
+	step "load" load_drbd
+	two_node_res r0 "net { protocol C; ping-int 1; ping-timeout 5; connect-int 1; }"
+}
+
+g1() {
+	for r in 1 2 3; do
+		pair
+		barrier "connected$r"
+		step "skip the initial sync" drbdadm new-current-uuid --clear-bitmap r0
+		wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
+		step "primary" drbdadm primary r0
+		echo -1 >/tmp/acked
+		writer $r &
+		wpid=$!
+		# a random moment 1 to 4 s into the writes
+		sleep $((1 + $(od -An -N1 -tu1 /dev/urandom) % 4))
+		acked=$(cat /tmp/acked)
+		ip link set eth0 down
+		say "round $r: cut the link after block $acked was acknowledged"
+		share "acked$r" "$acked"
+		wait_for "peer gone" 30 grep -Eq 'cs:(WFConnection|Unconnected|NetworkFailure)' /proc/drbd
+		kill $wpid 2>/dev/null
+		wait $wpid 2>/dev/null
+		barrier "checked$r"
+		step "down" drbdadm down r0
+		ip link set eth0 up
+		barrier "down$r"
+	done
+	step "unload" unload_drbd
+}
+
+g2() {
+	for r in 1 2 3; do
+		pair
+		barrier "connected$r"
+		acked=$(fetch "acked$r")
+		wait_for "peer gone" 30 grep -Eq 'cs:(WFConnection|Unconnected|NetworkFailure)' /proc/drbd
+		step "promote the survivor" drbdadm primary r0
+		i=0
+		while [ $i -le "$acked" ]; do
+			got=$(dd if=/dev/drbd0 bs=4096 count=1 skip=$i 2>/dev/null | head -c 40 | tr -d ' \n')
+			[ "$got" = "round${r}block$i" ] || fail "round $r: acknowledged block $i lost: '$got'"
+			i=$((i + 1))
+		done
+		_ctl "STEP round $r: all $((acked + 1)) acknowledged writes are on the survivor"
+		barrier "checked$r"
+		step "down" drbdadm down r0
+		barrier "down$r"
+	done
+	step "unload" unload_drbd
+}
