@@ -88,6 +88,12 @@ void drbd_rs_sock_noio(struct socket *sock);
 int drbd_rs_hmac(const char *alg, const u8 *key, unsigned int key_len, const u8 *data,
 		 unsigned int len, u8 *out, unsigned int out_len);
 
+struct page;
+/* data-integrity-alg */
+int drbd_rs_digest_rq(const char *alg, struct request *rq, u8 *out, unsigned int out_len);
+int drbd_rs_digest_pages(const char *alg, struct page **pages, unsigned int nr, unsigned int len,
+			 u8 *out, unsigned int out_len);
+
 /* peer writes */
 struct page;
 void *drbd_rs_page_address(struct page *page);

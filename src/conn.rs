@@ -17,6 +17,7 @@ use crate::link::{Link, PeerWrite, Resync};
 use crate::model::state::{convert_peer_word, ConnState, DevState, DiskState, Role};
 use crate::resource::{DevIo, Drbd, Resource};
 use crate::sys::crypto;
+use crate::sys::genl::{broadcast, Events};
 use crate::sys::net::Socket;
 use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
 use crate::sys::print::ratelimit;
@@ -342,7 +343,10 @@ fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outc
     let mut meta: Option<Arc<Socket>> = None;
     // whoever receives P_INITIAL_META breaks ties (RESOLVE_CONFLICTS)
     let mut resolve_conflicts = false;
-    while !should_stop() && (data.is_none() || meta.is_none()) {
+    while !should_stop()
+        && !shared.stopping.load(Ordering::Acquire)
+        && (data.is_none() || meta.is_none())
+    {
         // drbd_try_connect(): from our address, any port, to the peer
         if let Ok(sock) = try_connect(shared, s) {
             if data.is_none() {
@@ -360,7 +364,14 @@ fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outc
             }
         }
         // drbd_wait_for_connect(): the peer's connections, told apart by their first packet
-        if let Ok(sock) = listen.accept() {
+        let accepted = listen.accept();
+        if let Err(e) = &accepted {
+            // waited for connect-int, or failed at once (shut down, no network): never spin
+            if *e != EAGAIN {
+                sleep_ms(100);
+            }
+        }
+        if let Ok(sock) = accepted {
             let sock = Arc::new(sock, GFP_KERNEL)?;
             sock.set_timeouts(jiffies(s.ping_timeo * 400), jiffies(s.ping_timeo * 400));
             match receive_first(&sock) {
@@ -898,7 +909,13 @@ fn with_resource<R>(
     if !ours || shared.stopping.load(Ordering::Acquire) {
         return None;
     }
-    Some(f(res))
+    let r = f(res);
+    // the state changes go to the events group at once, not with the next command
+    let mut events = Events::new();
+    crate::genl::announce_resource(&mut config, i, &mut events);
+    drop(config);
+    broadcast(events);
+    Some(r)
 }
 
 /// The connection is up: the volumes go Connected, the ack threads start, and this thread
@@ -916,6 +933,13 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
         s.max_buffers,
         s.max_epoch_size,
         s.two_primaries != 0,
+        {
+            let mut alg = KVec::new();
+            if alg.extend_from_slice(&s.integrity_alg, GFP_KERNEL).is_err() {
+                return;
+            }
+            alg
+        },
     ) else {
         return;
     };
@@ -1221,6 +1245,21 @@ fn receive_data(
     let Ok((d, size)) = decoded else {
         return false;
     };
+    // data-integrity-alg: the digest comes first (not with P_TRIM and P_ZEROES)
+    let mut digest = [0u8; crypto::MAX_DIGEST];
+    let (size, dn) = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
+        let dn = link.digest_size;
+        let Some(data) = size.checked_sub(dn as u32) else {
+            pr_err!("{}: data packet shorter than its digest\n", s.name);
+            return false;
+        };
+        if link.data.recv(&mut digest[..dn]).is_err() {
+            return false;
+        }
+        (data, dn)
+    } else {
+        (size, 0)
+    };
     let cmd_kind = packet::Command::from_u16(cmd);
     if let Some(c) = cmd_kind {
         if packet::check_block_size(c, size).is_err() {
@@ -1265,6 +1304,20 @@ fn receive_data(
         };
         if buf.recv(&link.data).is_err() {
             return false;
+        }
+        if dn > 0 {
+            let mut mine = [0u8; crypto::MAX_DIGEST];
+            if buf.digest(&link.integrity, &mut mine).ok() != Some(dn) || mine[..dn] != digest[..dn]
+            {
+                pr_err!(
+                    "{}/{}: Digest integrity check FAILED: {}s +{}\n",
+                    s.name,
+                    v.volume,
+                    d.sector,
+                    size
+                );
+                return false;
+            }
         }
         Some(buf)
     } else {

@@ -20,6 +20,7 @@
 use crate::genl::config::Name;
 use crate::resource::DevIo;
 use crate::sys::blk::Remote;
+use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
 use crate::sys::msecs_to_jiffies;
 use crate::sys::net::Socket;
@@ -119,6 +120,9 @@ pub(crate) struct Link {
     pub(crate) protocol: u32,
     /// `allow-two-primaries`.
     pub(crate) two_primaries: bool,
+    /// `data-integrity-alg` (empty: none) and the size of its digests.
+    pub(crate) integrity: KVec<u8>,
+    pub(crate) digest_size: usize,
     ping_int_ms: u32,
     ping_timeo_ms: u32,
     /// `max-buffers`, in bytes of peer writes in flight.
@@ -176,7 +180,13 @@ impl Link {
         max_buffers: u32,
         max_epoch_size: u32,
         two_primaries: bool,
+        integrity: KVec<u8>,
     ) -> Result<Arc<Self>> {
+        let digest_size = if integrity.is_empty() {
+            0
+        } else {
+            crate::sys::crypto::digest_size(&integrity)?
+        };
         let mut slots = KVec::with_capacity(TL_SLOTS, GFP_KERNEL)?;
         for _ in 0..TL_SLOTS {
             slots.push(None, GFP_KERNEL)?;
@@ -190,6 +200,8 @@ impl Link {
                 agreed,
                 protocol,
                 two_primaries,
+                integrity,
+                digest_size,
                 ping_int_ms: ping_int_s.max(1).saturating_mul(1000),
                 ping_timeo_ms: ping_timeo_ds.max(1).saturating_mul(100),
                 max_buffer_bytes: u64::from(max_buffers.max(32)) * 4096,
@@ -351,10 +363,18 @@ impl Link {
                 return self.data.send(&buf[..hlen + n], false);
             }
             let n = d.encode(&mut buf[hlen..]).map_err(|_| EINVAL)?;
-            let len = (n as u32).checked_add(size).ok_or(EINVAL)?;
+            let mut digest = [0u8; crypto::MAX_DIGEST];
+            let dn = if self.digest_size > 0 {
+                send.digest(&self.integrity, &mut digest)?
+            } else {
+                0
+            };
+            let len = (n + dn) as u32;
+            let len = len.checked_add(size).ok_or(EINVAL)?;
             packet::encode_header(apv, packet::P_DATA, volume, len, &mut buf)
                 .map_err(|_| EINVAL)?;
             self.data.send(&buf[..hlen + n], true)?;
+            self.data.send(&digest[..dn], true)?;
             send.send_data(&self.data)
         })();
         // still under the data socket's lock: a resync reply sees the count include it
@@ -988,10 +1008,17 @@ impl Link {
         let hlen = packet::header_size(apv);
         let sent = (|| -> Result {
             let n = d.encode(&mut hdr[hlen..]).map_err(|_| EINVAL)?;
-            let len = (n as u32).checked_add(r.blksize).ok_or(EINVAL)?;
+            let mut digest = [0u8; crypto::MAX_DIGEST];
+            let dn = if self.digest_size > 0 {
+                buf.digest(&self.integrity, &mut digest)?
+            } else {
+                0
+            };
+            let len = ((n + dn) as u32).checked_add(r.blksize).ok_or(EINVAL)?;
             packet::encode_header(apv, packet::P_RS_DATA_REPLY, volume, len, &mut hdr)
                 .map_err(|_| EINVAL)?;
             self.data.send(&hdr[..hlen + n], true)?;
+            self.data.send(&digest[..dn], true)?;
             buf.send(&self.data)
         })();
         drop(guard);

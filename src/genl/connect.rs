@@ -92,11 +92,10 @@ pub(crate) fn connect(
             return (RetCode::AuthAlg, "");
         }
     }
-    if matches!(conf.value("integrity_alg"), Some(Value::Str(alg)) if !alg.is_empty()) {
-        return (
-            RetCode::InvalidRequest,
-            "data-integrity-alg is not implemented yet by drbd-rs",
-        );
+    if let Some(Value::Str(alg)) = conf.value("integrity_alg") {
+        if !alg.is_empty() && crate::sys::crypto::digest_size(alg).is_err() {
+            return (RetCode::IntegrityAlg, "");
+        }
     }
     set_conn(res, ConnState::Unconnected);
     match Connection::start(&res.name, conf, my, peer, drbd.clone()) {

@@ -401,7 +401,7 @@ fn announce(
 const EVENT_ROOM: usize = 2048;
 
 /// Announces the state changes of every device of resource `index`.
-fn announce_resource(config: &mut Config, index: usize, events: &mut Events) {
+pub(crate) fn announce_resource(config: &mut Config, index: usize, events: &mut Events) {
     if let Some(res) = config.resources.as_mut_slice().get_mut(index) {
         let Resource {
             name,

@@ -13,6 +13,7 @@ pub(crate) enum RetCode {
     NoError = 101,
     LocalAddr = 102,
     AuthAlg = 120,
+    IntegrityAlg = 141,
     PeerAddr = 103,
     OpenDisk = 104,
     OpenMdDisk = 105,

@@ -269,6 +269,30 @@ impl<T: DiskOps> Remote<T> {
         to_result(unsafe { bindings::drbd_rs_sock_send_rq(sock.raw(), self.rq) })
     }
 
+    /// The digest of hash `alg` over the request's data (`data-integrity-alg`), its length in
+    /// `out`.
+    pub(crate) fn digest(
+        &self,
+        alg: &[u8],
+        out: &mut [u8; super::crypto::MAX_DIGEST],
+    ) -> Result<usize> {
+        let name = super::crypto::c_name(alg)?;
+        // SAFETY: the request and its bios live while this reference is held (type invariant);
+        // `name` is NUL-terminated, `out` has MAX_DIGEST bytes.
+        let n = unsafe {
+            bindings::drbd_rs_digest_rq(
+                name.as_ptr().cast(),
+                self.rq,
+                out.as_mut_ptr(),
+                super::crypto::MAX_DIGEST as u32,
+            )
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        Ok(n as usize)
+    }
+
     /// Records that the request was sent to the peer. `true` if its local write is still in
     /// flight: [`DiskOps::sent_write_done`] then follows when it completes.
     pub(crate) fn mark_sent(&self) -> bool {

@@ -10,6 +10,37 @@ use kernel::prelude::*;
 /// The largest digest (`HASH_MAX_DIGESTSIZE`).
 pub(crate) const MAX_DIGEST: usize = 64;
 
+/// `alg` as a NUL-terminated C string.
+pub(super) fn c_name(alg: &[u8]) -> Result<[u8; 128]> {
+    let mut name = [0u8; 128];
+    if alg.len() >= name.len() || alg.contains(&0) {
+        return Err(EINVAL);
+    }
+    name[..alg.len()].copy_from_slice(alg);
+    Ok(name)
+}
+
+/// The digest size of hash `alg` (`data-integrity-alg`); `ENOENT` when the kernel has none.
+pub(crate) fn digest_size(alg: &[u8]) -> Result<usize> {
+    let name = c_name(alg)?;
+    let mut out = [0u8; MAX_DIGEST];
+    // SAFETY: `name` is NUL-terminated; no pages are read (`nr` 0), `out` has MAX_DIGEST bytes.
+    let n = unsafe {
+        bindings::drbd_rs_digest_pages(
+            name.as_ptr().cast(),
+            core::ptr::null_mut(),
+            0,
+            0,
+            out.as_mut_ptr(),
+            MAX_DIGEST as u32,
+        )
+    };
+    if n < 0 {
+        return Err(Error::from_errno(n));
+    }
+    Ok(n as usize)
+}
+
 /// HMAC with `alg` (a hash name such as `sha1`) keyed with `key` over `data`: the digest's
 /// length in `out`. `ENOENT` when the kernel has no such algorithm.
 pub(crate) fn hmac(
@@ -18,14 +49,7 @@ pub(crate) fn hmac(
     data: &[u8],
     out: &mut [u8; MAX_DIGEST],
 ) -> Result<usize> {
-    // a NUL-terminated copy of the name
-    let mut name = [0u8; 128];
-    name.get_mut(..alg.len())
-        .ok_or(EINVAL)?
-        .copy_from_slice(alg);
-    if alg.len() >= name.len() || alg.contains(&0) {
-        return Err(EINVAL);
-    }
+    let name = c_name(alg)?;
     let key_len = u32::try_from(key.len()).map_err(|_| EINVAL)?;
     let len = u32::try_from(data.len()).map_err(|_| EINVAL)?;
     // SAFETY: `name` is NUL-terminated; the key, data and output are valid for the lengths

@@ -9,6 +9,7 @@ use crate::genl::nla::NlaWriter;
 use crate::genl::retcode::RetCode;
 use crate::genl::schema::{self, OpKind, OPS, USER_HDR_LEN};
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::{code::*, to_result, Result};
 use kernel::ffi::{c_char, c_int};
 use kernel::prelude::*;
@@ -85,7 +86,28 @@ pub(crate) struct Events {
     list: KVec<Event>,
 }
 
+/// The registered family, for events outside a request (the connections' threads).
+static EVENTS_FAMILY: AtomicPtr<bindings::genl_family> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Multicasts `events` outside a request, while the family is registered (the connections'
+/// threads, which stop before the module unregisters it).
+pub(crate) fn broadcast(events: Events) {
+    let family = EVENTS_FAMILY.load(Ordering::Acquire);
+    if family.is_null() {
+        return;
+    }
+    for event in events.list.iter() {
+        // SAFETY: the pointer is set while the family is registered (see Family::register
+        // and drop), and its hdrsize is USER_HDR_LEN.
+        unsafe { multicast(family, event) };
+    }
+}
+
 impl Events {
+    pub(crate) fn new() -> Self {
+        Self { list: KVec::new() }
+    }
+
     /// Adds a notification; one that cannot be kept is logged and dropped, as C logs a failed
     /// broadcast.
     pub(crate) fn push(&mut self, event: Event) {
@@ -240,6 +262,11 @@ impl<H: Handler> Family<H> {
             unsafe { core::ptr::drop_in_place(&mut (*raw).ctx) };
             return Err(e);
         }
+        // SAFETY: `raw` points to the registered tables; only the family's address is taken.
+        EVENTS_FAMILY.store(
+            unsafe { core::ptr::addr_of_mut!((*raw).family) },
+            Ordering::Release,
+        );
         // INVARIANT: registered just above, with pointers into `tables`.
         Ok(Self {
             tables,
@@ -250,6 +277,7 @@ impl<H: Handler> Family<H> {
 
 impl<H: Handler> Drop for Family<H> {
     fn drop(&mut self) {
+        EVENTS_FAMILY.store(core::ptr::null_mut(), Ordering::Release);
         let raw = self.tables.get();
         // SAFETY: by the type invariant the family is registered; unregistering waits for
         // running callbacks, so the tables are unused once it returns. `Opaque` does not drop its

@@ -338,3 +338,79 @@ out:
 	crypto_free_shash(tfm);
 	return err;
 }
+
+/* data-integrity-alg: the digest of `alg` over a request's data, or over `nr` pages holding `len`
+ * bytes; returns the digest size or a negative errno */
+static struct crypto_shash *drbd_rs_shash(const char *alg, unsigned int out_len)
+{
+	struct crypto_shash *tfm = crypto_alloc_shash(alg, 0, 0);
+
+	if (!IS_ERR(tfm) && crypto_shash_digestsize(tfm) > out_len) {
+		crypto_free_shash(tfm);
+		return ERR_PTR(-EINVAL);
+	}
+	return tfm;
+}
+
+int drbd_rs_digest_rq(const char *alg, struct request *rq, u8 *out, unsigned int out_len)
+{
+	struct crypto_shash *tfm = drbd_rs_shash(alg, out_len);
+	struct req_iterator iter;
+	struct bio_vec bv;
+	int err;
+
+	if (IS_ERR(tfm))
+		return PTR_ERR(tfm);
+	{
+		SHASH_DESC_ON_STACK(desc, tfm);
+
+		desc->tfm = tfm;
+		err = crypto_shash_init(desc);
+		rq_for_each_segment(bv, rq, iter) {
+			void *addr;
+
+			if (err)
+				break;
+			addr = kmap_local_page(bv.bv_page);
+			err = crypto_shash_update(desc, addr + bv.bv_offset, bv.bv_len);
+			kunmap_local(addr);
+		}
+		if (!err)
+			err = crypto_shash_final(desc, out);
+		shash_desc_zero(desc);
+	}
+	if (!err)
+		err = crypto_shash_digestsize(tfm);
+	crypto_free_shash(tfm);
+	return err;
+}
+
+int drbd_rs_digest_pages(const char *alg, struct page **pages, unsigned int nr, unsigned int len,
+			 u8 *out, unsigned int out_len)
+{
+	struct crypto_shash *tfm = drbd_rs_shash(alg, out_len);
+	unsigned int i;
+	int err;
+
+	if (IS_ERR(tfm))
+		return PTR_ERR(tfm);
+	{
+		SHASH_DESC_ON_STACK(desc, tfm);
+
+		desc->tfm = tfm;
+		err = crypto_shash_init(desc);
+		for (i = 0; i < nr && !err && len; i++) {
+			unsigned int n = min_t(unsigned int, len, PAGE_SIZE);
+
+			err = crypto_shash_update(desc, page_address(pages[i]), n);
+			len -= n;
+		}
+		if (!err)
+			err = crypto_shash_final(desc, out);
+		shash_desc_zero(desc);
+	}
+	if (!err)
+		err = crypto_shash_digestsize(tfm);
+	crypto_free_shash(tfm);
+	return err;
+}

@@ -60,6 +60,35 @@ impl PeerBuf {
         self.chunks().try_for_each(|bytes| sock.send(bytes, true))
     }
 
+    /// The digest of hash `alg` over the buffer (`data-integrity-alg`), its length in `out`.
+    pub(crate) fn digest(
+        &self,
+        alg: &[u8],
+        out: &mut [u8; super::crypto::MAX_DIGEST],
+    ) -> Result<usize> {
+        let name = super::crypto::c_name(alg)?;
+        let mut pages = KVec::with_capacity(self.pages.len(), GFP_KERNEL)?;
+        for p in self.pages.iter() {
+            pages.push(p.as_ptr().cast::<bindings::page>(), GFP_KERNEL)?;
+        }
+        // SAFETY: the pages are ours and lowmem; `name` is NUL-terminated, `out` has MAX_DIGEST
+        // bytes.
+        let n = unsafe {
+            bindings::drbd_rs_digest_pages(
+                name.as_ptr().cast(),
+                pages.as_mut_ptr(),
+                pages.len() as u32,
+                self.len as u32,
+                out.as_mut_ptr(),
+                super::crypto::MAX_DIGEST as u32,
+            )
+        };
+        if n < 0 {
+            return Err(kernel::error::Error::from_errno(n));
+        }
+        Ok(n as usize)
+    }
+
     /// Fills the buffer from `bdev` at `sector`, synchronously.
     pub(crate) fn read_from(&mut self, bdev: &Bdev, sector: u64) -> Result {
         let mut pages = KVec::with_capacity(self.pages.len(), GFP_KERNEL)?;
