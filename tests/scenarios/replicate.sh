@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Two nodes replicate, configured by drbdadm: ours with ours, ours Primary to a C Secondary, and
-# a C Primary to ours, with protocols A, B and C. They connect (Connected, both Inconsistent),
-# skip the initial sync with new-current-uuid --clear-bitmap (UpToDate/UpToDate), g1 becomes
-# Primary (g2's primary is refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes
-# with verify=crc32c; the Secondary's backing disk then holds exactly the Primary's data. The
-# roles switch over and the same holds the other way; then down on both.
+# a C Primary to ours, with protocols A, B and C (and C with a data-integrity-alg). They connect
+# (Connected, both Inconsistent), skip the initial sync with new-current-uuid --clear-bitmap
+# (UpToDate/UpToDate), g1 becomes Primary (g2's primary is refused meanwhile, and its
+# /dev/drbd0 cannot be opened), fio writes with verify=crc32c; the Secondary's backing disk then
+# holds exactly the Primary's data. The roles switch over and the same holds the other way;
+# then down on both.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -17,6 +18,9 @@
 #@ variant: c-rs-C g1=c g2=ours proto=C
 #@ variant: c-rs-B g1=c g2=ours proto=B
 #@ variant: c-rs-A g1=c g2=ours proto=A
+#@ variant: rs-rs-C-crc32c g1=ours g2=ours proto=C integrity=crc32c
+#@ variant: rs-c-C-sha1 g1=ours g2=c proto=C integrity=sha1
+#@ variant: c-rs-C-sha1 g1=c g2=ours proto=C integrity=sha1
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
@@ -49,7 +53,7 @@ write_and_share() {
 
 common() {
 	step "load" load_drbd
-	two_node_res r0 "net { protocol $drbdrs_proto; }"
+	two_node_res r0 "net { protocol $drbdrs_proto; ${drbdrs_integrity:+data-integrity-alg $drbdrs_integrity;} }"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
