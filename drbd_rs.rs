@@ -21,10 +21,21 @@
 //!
 //! genl_mutex (generic netlink serialises all commands and dumps of the family, which is not
 //! `parallel_ops`) → `Drbd::config` (src/resource.rs) → a device's queue freeze
-//! (`Disk::freeze`, which waits for its requests) → `DevIo::ldev` (irq-safe spinlock, also
-//! taken by request completions) → `DevIo::deferred` (irq-safe spinlock). `/proc/drbd` readers
-//! take `config`, then `ldev`. The data path never takes `config`; it sleeps (activity log
-//! I/O, waiting for room in the active set) only in the submitter work, holding no lock.
+//! (`Disk::freeze`, which waits for its requests) → `Link::data_lock` (the data socket) →
+//! `Link::tl` (irq-safe) → `DevIo::ldev` (irq-safe spinlock, also taken by request
+//! completions) → `DevIo::deferred` (irq-safe spinlock). `config` → `Link::resyncs` →
+//! `DevIo::ldev`; nothing is sent holding `resyncs` (a writer holding the data socket may wait
+//! for acks that need it). `Link::meta_lock`, `Link::acks`, `Link::reply` and `DevIo::link`
+//! are taken alone. `/proc/drbd` readers take
+//! `config`, then `ldev` or `resyncs`.
+//!
+//! The data path never takes `config`; it sleeps (activity log I/O, waiting for room in the
+//! active set) only in the submitter work, holding no lock, and in `queue_rq` only for the
+//! data socket and room in the transfer log, never for its own I/O (whose bios may be queued
+//! on the submitter's bio list behind it). A connection's threads take `config` briefly for
+//! state changes and never hold a link lock meanwhile; a command holding `config` may send
+//! and wait for the peer's reply, which the ack receiver thread delivers without `config`.
+//! Threads are joined only after `config` is released (`Drbd::reap`).
 
 #![recursion_limit = "256"]
 

@@ -30,7 +30,7 @@ use crate::sys::thread::should_stop;
 use crate::wire::bitmap_codec;
 use crate::wire::packet::{self, Agreed};
 use crate::wire::tl::{Slot, TransferLog};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 
@@ -130,8 +130,6 @@ pub(crate) struct Link {
     broken: AtomicBool,
     /// An epoch was closed: the sender thread sends its barrier.
     barrier_due: AtomicBool,
-    /// When the last packet arrived on the meta socket (jiffies, for nothing but logs).
-    pub(crate) last_ack: AtomicU64,
     /// Serialises the packets on the data socket.
     #[pin]
     data_lock: Mutex<()>,
@@ -207,7 +205,6 @@ impl Link {
                 max_buffer_bytes: u64::from(max_buffers.max(32)) * 4096,
                 broken: AtomicBool::new(false),
                 barrier_due: AtomicBool::new(false),
-                last_ack: AtomicU64::new(0),
                 data_lock <- new_mutex!((), "drbd_link_data"),
                 meta_lock <- new_mutex!((), "drbd_link_meta"),
                 tl <- new_irq_spinlock!(
@@ -893,6 +890,7 @@ impl Link {
     /// the rate and the in-flight limit allow. Returns the volumes whose resync is complete.
     pub(crate) fn request_resync(&self, now: u64, hz: u64) -> KVec<u16> {
         let mut finished = KVec::new();
+        let mut requests = KVec::new();
         let mut resyncs = self.resyncs.lock();
         for rs in resyncs.iter_mut().filter(|r| r.target) {
             if now.wrapping_sub(rs.tick_start) >= hz / 10 {
@@ -921,20 +919,31 @@ impl Link {
                     }
                     break;
                 };
-                rs.next_bit = (sector + u64::from(bytes >> 9)).div_ceil(8);
-                let r = packet::BlockReq {
-                    sector,
-                    block_id: packet::ID_SYNCER,
-                    blksize: bytes,
-                };
-                rs.pending.add(sector, bytes);
-                if self
-                    .send_data(packet::P_RS_DATA_REQUEST, rs.volume, |out| r.encode(out))
+                if requests
+                    .push((rs.volume, sector, bytes), GFP_KERNEL)
                     .is_err()
                 {
                     break;
                 }
+                rs.next_bit = (sector + u64::from(bytes >> 9)).div_ceil(8);
+                rs.pending.add(sector, bytes);
                 rs.tick_bytes += u64::from(bytes);
+            }
+        }
+        // sent without `resyncs`: a writer waiting for room in the transfer log holds the data
+        // socket, and the acks it waits for may need `resyncs`
+        drop(resyncs);
+        for (volume, sector, blksize) in requests {
+            let r = packet::BlockReq {
+                sector,
+                block_id: packet::ID_SYNCER,
+                blksize,
+            };
+            if self
+                .send_data(packet::P_RS_DATA_REQUEST, volume, |out| r.encode(out))
+                .is_err()
+            {
+                break;
             }
         }
         finished

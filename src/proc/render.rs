@@ -147,7 +147,6 @@ pub(crate) fn render_device(
 ///
 /// C counterpart: the test before `drbd_syncer_progress()` in `drbd_seq_show()`. The paused
 /// resync states (PausedSyncS/PausedSyncT) print none.
-#[allow(dead_code)] // until the kernel side keeps the resync marks
 pub(crate) const fn shows_syncer_progress(conn: ConnState) -> bool {
     matches!(
         conn,
@@ -163,7 +162,6 @@ pub(crate) const fn shows_syncer_progress(conn: ConnState) -> bool {
 /// as C does, so that even racy or odd counters print what C would. Times are in whole seconds,
 /// C's `… / HZ` of a jiffies difference. Bit counts are bitmap bits of 4 KiB.
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // until the kernel side keeps the resync marks
 pub(crate) struct SyncProgress {
     /// The connection state: VerifyS/VerifyT print "verified:", SyncTarget and VerifyS print
     /// the `want:` rate.
@@ -250,7 +248,6 @@ fn write_grouped(out: &mut impl Write, v: i64) -> fmt::Result {
 ///
 /// C counterpart: `drbd_syncer_progress()` with `proc_details` 0, down to its integer
 /// arithmetic.
-#[allow(dead_code)] // until the kernel side keeps the resync marks
 pub(crate) fn write_syncer_progress(out: &mut impl Write, p: &SyncProgress) -> fmt::Result {
     let (rs_left, per_mil) = syncer_progress(p.rs_total, p.bits_left);
     let verify = matches!(p.conn, ConnState::VerifyS | ConnState::VerifyT);
