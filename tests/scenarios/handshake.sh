@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
-# Two nodes find each other: drbd-rs on g1, and on g2 drbd-rs (first run) or the in-tree C
-# module (second run). Both listen and connect as conn_connect() does, tell the data socket
+# Two nodes find each other: drbd-rs on g1, and on g2 drbd-rs or the in-tree C module (two
+# variants). Both listen and connect as conn_connect() does, tell the data socket
 # from the meta socket by their first packets, and agree on protocol version 101 with
-# P_CONNECTION_FEATURES; both kernels log it. drbd-rs then drops the connection (it cannot
-# replicate yet) and waits for the next attempt; down ends it all cleanly on both.
+# P_CONNECTION_FEATURES; both kernels log it. The nodes connect (Connected); down ends it all
+# cleanly on both.
 #@ guests: 2
 #@ disks: 64M
-#@ module: g1=ours g2=ours
+#@ variant: rs-rs g1=ours g2=ours
+#@ variant: rs-c g1=ours g2=c
 #@ timeout: 180
 
 common() {
@@ -21,7 +22,7 @@ common() {
 }
 
 g1() {
-	step "waiting or trying again" grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
+	wait_for "Connected" 30 grep -q 'cs:Connected' /proc/drbd
 	step "down" drbdadm down r0
 	barrier down
 	step "unload" unload_drbd

@@ -2,8 +2,8 @@
 # The per-volume handshake and the sync decision (drbd_sync_handshake()) between drbd-rs on g1
 # and the in-tree C module on g2: g1 is a forced Primary with new data, g2 freshly created.
 # Both send their sync parameters, sizes, UUIDs and state; both log the same UUID sets and
-# mirrored decisions (g1 becomes sync source by rule 30, g2 sync target by rule 20). drbd-rs
-# then drops the connection, as it cannot resync yet.
+# mirrored decisions (g1 becomes sync source by rule 30, g2 sync target by rule 20); the resync
+# itself is the resync and initial-sync scenarios' business.
 #@ guests: 2
 #@ disks: 64M
 #@ module: g1=ours g2=c
