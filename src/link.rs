@@ -1031,8 +1031,9 @@ impl Link {
             buf.send(&self.data)
         })();
         drop(guard);
-        if sent.is_err() {
-            self.fail();
+        match sent {
+            Ok(()) => io.count_sent(r.blksize),
+            Err(_) => self.fail(),
         }
         sent
     }

@@ -403,6 +403,12 @@ impl DevIo {
         self.ldev.lock().as_ref().map_or(0, |io| io.bits_set)
     }
 
+    /// `bytes` of resync data sent to the peer (`/proc/drbd` ns, as C counts it).
+    pub(crate) fn count_sent(&self, bytes: u32) {
+        self.net_sent_sectors
+            .fetch_add(bytes >> 9, Ordering::Relaxed);
+    }
+
     /// `bytes` written for the peer.
     pub(crate) fn count_received(&self, bytes: u32) {
         self.net_recv_sectors
