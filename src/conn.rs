@@ -1055,17 +1055,9 @@ fn connect_volumes(
         }
         if let Some(l) = d.ldev.as_mut() {
             l.sb.uuid = n.uuids;
-            l.update_flags(&new);
-            if crate::genl::attach::write_superblock(l).is_err() {
-                pr_err!(
-                    "{}/{} drbd{}: meta data write failed\n",
-                    res.name,
-                    d.volume,
-                    d.minor
-                );
-            }
         }
         d.set_state(new);
+        md_sync(&res.name, d);
         if n.peer_d_size != 0 && n.peer_d_size < d.size {
             pr_warn!(
                 "{}/{} drbd{}: the peer's disk is smaller ({} < {} sectors); drbd-rs does not \
@@ -1334,30 +1326,24 @@ fn receive_data(
             link.protocol == packet::DRBD_PROT_B,
         )
     };
+    let ack = packet::BlockAck {
+        sector: d.sector,
+        block_id: d.block_id,
+        blksize: size,
+        seq_num: d.seq_num,
+    };
     let Some(bdev) = v.io.backing() else {
         // diskless: nothing to write to
-        let a = packet::BlockAck {
-            sector: d.sector,
-            block_id: d.block_id,
-            blksize: size,
-            seq_num: d.seq_num,
-        };
         return link
-            .send_meta(packet::P_NEG_ACK, v.volume, |out| a.encode(out))
+            .send_meta(packet::P_NEG_ACK, v.volume, |out| ack.encode(out))
             .is_ok();
     };
     if !link.reserve_peer_write(size) {
         return false;
     }
     if recv_ack && cmd != packet::P_RS_DATA_REPLY {
-        let a = packet::BlockAck {
-            sector: d.sector,
-            block_id: d.block_id,
-            blksize: size,
-            seq_num: d.seq_num,
-        };
         if link
-            .send_meta(packet::P_RECV_ACK, v.volume, |out| a.encode(out))
+            .send_meta(packet::P_RECV_ACK, v.volume, |out| ack.encode(out))
             .is_err()
         {
             return false;
@@ -1569,16 +1555,8 @@ fn skip_initial_sync(name: &Name, d: &mut crate::resource::Device, u: &packet::U
         pdsk: DiskState::UpToDate,
         ..d.state
     };
-    l.update_flags(&new);
-    if crate::genl::attach::write_superblock(l).is_err() {
-        pr_err!(
-            "{}/{} drbd{}: meta data write failed\n",
-            name,
-            d.volume,
-            d.minor
-        );
-    }
     d.set_state(new);
+    md_sync(name, d);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1604,38 +1582,15 @@ fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name) {
     }
 }
 
-/// Writes the superblock after a state or UUID change (drbd_md_sync()).
+/// Writes the superblock after a state or UUID change (drbd_md_sync()), with the flags of the
+/// device's state.
 fn md_sync(name: &Name, d: &mut crate::resource::Device) {
     let state = d.state;
     if let Some(l) = d.ldev.as_mut() {
         l.update_flags(&state);
-        if crate::genl::attach::write_superblock(l).is_err() {
-            pr_err!(
-                "{}/{} drbd{}: meta data write failed\n",
-                name,
-                d.volume,
-                d.minor
-            );
-        }
     }
-}
-
-/// drbd_print_uuids().
-fn print_uuids(name: &Name, d: &crate::resource::Device, text: &str) {
-    if let Some(l) = &d.ldev {
-        let u = l.sb.uuid;
-        pr_info!(
-            "{}/{} drbd{}: {} {:016X}:{:016X}:{:016X}:{:016X}\n",
-            name,
-            d.volume,
-            d.minor,
-            text,
-            u[0],
-            u[1],
-            u[2],
-            u[3]
-        );
-    }
+    // a failed write is logged by it
+    let _ = crate::genl::role::md_sync(name, d);
 }
 
 /// receive_bitmap(): one bitmap packet of the peer. Once the whole bitmap is in, the SyncTarget
@@ -1770,7 +1725,7 @@ fn begin_resync(
             }
         };
         d.set_state(new);
-        print_uuids(
+        crate::genl::role::print_uuids(
             name,
             d,
             if target {
@@ -1882,7 +1837,7 @@ fn finish_target(name: &Name, link: &Link, d: &mut crate::resource::Device) {
         crate::model::role::uuid_set(&mut l.sb.uuid, 1, current, primary);
         l.sb.uuid[0] = if primary { p[0] | 1 } else { p[0] & !1 };
     }
-    print_uuids(name, d, "updated UUIDs");
+    crate::genl::role::print_uuids(name, d, "updated UUIDs");
     let new = DevState {
         conn: ConnState::Connected,
         disk: DiskState::UpToDate,
@@ -1922,7 +1877,7 @@ fn finish_source(name: &Name, link: &Link, d: &mut crate::resource::Device) {
         u[2] = u[1];
         u[1] = 0;
     }
-    print_uuids(name, d, "updated UUIDs");
+    crate::genl::role::print_uuids(name, d, "updated UUIDs");
     let new = DevState {
         conn: ConnState::Connected,
         pdsk: if left == 0 {

@@ -37,7 +37,7 @@ pub(crate) fn flag(
 }
 
 /// Logs the UUIDs after a change, as drbd_print_uuids().
-fn print_uuids(res: &Name, dev: &Device, text: &str) {
+pub(crate) fn print_uuids(res: &Name, dev: &Device, text: &str) {
     if let Some(l) = &dev.ldev {
         let u = l.sb.uuid;
         pr_info!(
@@ -55,7 +55,7 @@ fn print_uuids(res: &Name, dev: &Device, text: &str) {
 }
 
 /// Writes the superblock, logging a failure (drbd_md_sync()).
-fn md_sync(res: &Name, dev: &mut Device) -> Result<(), RetCode> {
+pub(crate) fn md_sync(res: &Name, dev: &mut Device) -> Result<(), RetCode> {
     let Some(ldev) = dev.ldev.as_mut() else {
         return Ok(());
     };
