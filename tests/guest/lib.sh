@@ -158,6 +158,28 @@ host_run() {
 		/host/usr/lib/x86_64-linux-gnu "$@"
 }
 
+# primary_sum: the md5 of /dev/drbd0 as the Primary sees it.
+primary_sum() {
+	md5sum </dev/drbd0 | cut -d' ' -f1
+}
+
+# backing_sum: the md5 of the same range of this node's backing disk /dev/vda (its page cache
+# dropped first: the module wrote underneath it).
+backing_sum() {
+	echo 3 >/proc/sys/vm/drop_caches
+	head -c $(($(cat /sys/block/drbd0/size) * 512)) /dev/vda | md5sum | cut -d' ' -f1
+}
+
+# same_as SUM: whether this node's backing disk holds the data of checksum SUM.
+same_as() {
+	[ "$(backing_sum)" = "$1" ]
+}
+
+# synced: Connected and UpToDate on both sides.
+synced() {
+	grep -q 'cs:Connected ro:[A-Za-z]*/[A-Za-z]* ds:UpToDate/UpToDate' /proc/drbd
+}
+
 # share KEY VALUE / fetch KEY: pass a value (a checksum, say) between guests; fetch waits until
 # some guest has shared KEY.
 share() { _ctl "SET $1 $2"; }

@@ -24,22 +24,6 @@
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
-# the device's data as the Primary sees it
-primary_sum() {
-	md5sum </dev/drbd0 | cut -d' ' -f1
-}
-
-# the same range of the Secondary's backing disk (its page cache dropped: the module wrote
-# underneath it)
-backing_sum() {
-	echo 3 >/proc/sys/vm/drop_caches
-	head -c $(($(cat /sys/block/drbd0/size) * 512)) /dev/vda | md5sum | cut -d' ' -f1
-}
-
-same_as() {
-	[ "$(backing_sum)" = "$1" ]
-}
-
 # write ROUND: random and sequential writes with verification, then the checksum for the peer
 write_and_share() {
 	step "fio randwrite verify=crc32c" fio --name=rand$1 --filename=/dev/drbd0 --direct=1 \

@@ -13,23 +13,6 @@
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
-primary_sum() {
-	md5sum </dev/drbd0 | cut -d' ' -f1
-}
-
-backing_sum() {
-	echo 3 >/proc/sys/vm/drop_caches
-	head -c $(($(cat /sys/block/drbd0/size) * 512)) /dev/vda | md5sum | cut -d' ' -f1
-}
-
-same_as() {
-	[ "$(backing_sum)" = "$1" ]
-}
-
-synced() {
-	grep -q 'cs:Connected ro:[A-Za-z]*/[A-Za-z]* ds:UpToDate/UpToDate' /proc/drbd
-}
-
 common() {
 	step "load" load_drbd
 	two_node_res r0 "net { protocol C; } disk { c-max-rate 100M; }"
