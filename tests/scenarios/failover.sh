@@ -22,7 +22,7 @@ writer() {
 	i=0
 	while :; do
 		block "$1" $i | dd of=/dev/drbd0 bs=4096 count=1 seek=$i oflag=direct 2>/dev/null || break
-		echo $i >/tmp/acked
+		echo $i >/tmp/acked.new && mv /tmp/acked.new /tmp/acked
 		i=$((i + 1))
 	done
 }
