@@ -6,14 +6,14 @@
 //!
 //! C counterpart: conn_connect(), drbd_try_connect(), prepare_listen_socket(),
 //! drbd_wait_for_connect(), receive_first_packet(), drbd_do_features(), receive_protocol(),
-//! drbd_connected() and drbd_sync_handshake() of drbd_receiver.c. Not yet: authentication,
-//! the bitmap exchange, resync and replication (issue 4); once the sync is decided the
-//! connection is dropped with a log line and tried again.
+//! drbd_connected(), receive_sizes() and drbd_sync_handshake() of drbd_receiver.c; once
+//! connected, drbdd() and the resync of the same file (replication itself is in link.rs).
 
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
 use crate::link::{Link, PeerWrite, Resync};
+use crate::model::attach::{connect_size, differ_considerably, ConnectSize, SizeInputs};
 use crate::model::state::{convert_peer_word, ConnState, DevState, DiskState, Role};
 use crate::resource::{DevIo, Drbd, Resource};
 use crate::sys::crypto;
@@ -427,6 +427,14 @@ fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outc
         return Ok(Some(Outcome::Incompatible));
     }
     let vols = exchange(drbd, shared, &data, s, agreed, resolve_conflicts)?;
+    if vols
+        .iter()
+        .any(|v| matches!(v.size, Some(ConnectSize::TooSmall { .. })))
+    {
+        // receive_sizes(): C_DISCONNECTING, CS_HARD
+        drain(&data);
+        return Ok(Some(Outcome::Incompatible));
+    }
     Ok(Some(Outcome::Agreed(Peer {
         data,
         meta,
@@ -516,8 +524,10 @@ fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo)
 struct PeerVol {
     uuids: Option<[u64; 6]>,
     state: Option<u32>,
-    /// Its backing disk's size in sectors (P_SIZES `d_size`).
+    /// Its backing disk's size and the size its user asked for, in sectors (P_SIZES `d_size`,
+    /// `u_size`).
     d_size: u64,
+    u_size: u64,
 }
 
 /// A volume after the handshake.
@@ -532,7 +542,8 @@ struct Negotiated {
     uuids: [u64; 4],
     /// The peer's UUIDs (current, bitmap, history).
     peer_uuids: [u64; 4],
-    peer_d_size: u64,
+    /// The size both sides take (receive_sizes()); `None` without both disks.
+    size: Option<ConnectSize>,
     /// The disk options' resync controller settings (see [`VolInfo::resync`]).
     resync: [u32; 5],
 }
@@ -628,6 +639,7 @@ fn exchange(
             packet::P_SIZES => {
                 let sz = packet::Sizes::decode(agreed.features, body).map_err(bad)?;
                 peers[i].d_size = sz.d_size;
+                peers[i].u_size = sz.u_size;
             }
             packet::P_STATE => {
                 let st = packet::State::decode(body).map_err(bad)?;
@@ -680,7 +692,7 @@ fn decide(
         peer_disk: real_peer_disk,
         uuids: v.uuids,
         peer_uuids: [0; 4],
-        peer_d_size: peer.d_size,
+        size: agree_size(s, v, peer),
         resync: v.resync,
     };
     let (Some(pu), true) = (peer.uuids, v.attached) else {
@@ -714,6 +726,55 @@ fn decide(
     n.decision = hs.decision;
     n.uuids = me.uuids;
     Ok(n)
+}
+
+/// receive_sizes() of a new connection for one volume, with its log lines.
+fn agree_size(s: &Settings, v: &VolInfo, peer: &PeerVol) -> Option<ConnectSize> {
+    if !v.attached || peer.d_size == 0 {
+        // C: a diskless peer leaves the last agreed size; diskless, we take the peer's size
+        // (not yet: drbd-rs connects only with a disk)
+        return None;
+    }
+    let (name, vol, minor) = (&s.name, v.volume, v.minor);
+    for (what, a, b) in [
+        ("lower level device sizes", peer.d_size, v.d_size),
+        ("user requested size", peer.u_size, v.u_size),
+    ] {
+        if differ_considerably(a, b) {
+            pr_warn!(
+                "{}/{} drbd{}: Considerable difference in {}: {}s vs. {}s\n",
+                name,
+                vol,
+                minor,
+                what,
+                a,
+                b
+            );
+        }
+    }
+    let my = SizeInputs {
+        la_size: v.c_size,
+        my_max: v.d_size,
+        peer: peer.d_size,
+        user: v.u_size,
+    };
+    let size = connect_size(
+        my,
+        peer.u_size,
+        v.c_size,
+        v.state.disk >= DiskState::Outdated,
+    );
+    if let ConnectSize::TooSmall { new, cur } = size {
+        pr_err!(
+            "{}/{} drbd{}: The peer's disk size is too small! ({} < {} sectors)\n",
+            name,
+            vol,
+            minor,
+            new,
+            cur
+        );
+    }
+    Some(size)
 }
 
 /// Reads and drops what the peer sends until it closes or a second passes.
@@ -1040,6 +1101,9 @@ fn connect_volumes(
                 }
             }
         }
+        if let Some(ConnectSize::Agreed { size, user }) = n.size {
+            agree(&res.name, d, size.sectors, user);
+        }
         if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
             n.decision
         {
@@ -1058,17 +1122,6 @@ fn connect_volumes(
         }
         d.set_state(new);
         md_sync(&res.name, d);
-        if n.peer_d_size != 0 && n.peer_d_size < d.size {
-            pr_warn!(
-                "{}/{} drbd{}: the peer's disk is smaller ({} < {} sectors); drbd-rs does not \
-                 shrink a connected device yet\n",
-                res.name,
-                d.volume,
-                d.minor,
-                n.peer_d_size,
-                d.size
-            );
-        }
         let volume = u16::try_from(d.volume).map_err(|_| EINVAL)?;
         d.io.set_link(Some((link.clone(), volume)));
         vols.push(
@@ -1084,6 +1137,29 @@ fn connect_volumes(
         )?;
     }
     Ok(vols)
+}
+
+/// The size of a new connection takes effect (receive_sizes(), drbd_determine_dev_size()).
+fn agree(name: &Name, d: &mut crate::resource::Device, sectors: u64, user: u64) {
+    if let Some(l) = d.ldev.as_mut() {
+        let old = u64::try_from(l.conf.num("disk_size")).unwrap_or(0);
+        if old != user {
+            l.conf
+                .set_num("disk_size", i64::try_from(user).unwrap_or(0));
+            pr_info!(
+                "{}/{} drbd{}: Peer sets u_size to {} sectors (old: {})\n",
+                name,
+                d.volume,
+                d.minor,
+                user,
+                old
+            );
+        }
+    }
+    if sectors != d.size {
+        // change_size() logs the new size, or its failure
+        let _ = crate::genl::attach::change_size(name, d, sectors);
+    }
 }
 
 /// drbdd(): the packets of the data socket while connected.
@@ -1954,7 +2030,8 @@ fn receive_peer_state(
             let pv = PeerVol {
                 uuids: d.peer_uuids,
                 state: Some(peer.to_u32()),
-                d_size: 0,
+                // the size was agreed when connecting
+                ..PeerVol::default()
             };
             let n = decide(s, &d.vol_info(), &pv, apv, link.agreed.features, resolve).ok()?;
             decision = n.decision;

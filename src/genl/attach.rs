@@ -530,7 +530,7 @@ fn resize_parms(top: &TopLevel<'_>, layout: &Layout) -> Result<ResizeParms, &'st
     Ok(rs)
 }
 
-/// `drbd_adm_resize` without a peer: the device takes the size `--size` asks for (0: all the
+/// `drbd_adm_resize` while not connected: the device takes the size `--size` asks for (0: all the
 /// backing device offers with the current meta data layout). A new size gets a resized bitmap
 /// (new blocks out of sync; `--assume-clean` needs a peer of protocol 93, as in C), a rewritten
 /// activity log and bitmap, and the new size in the superblock (drbd_determine_dev_size()).
@@ -548,6 +548,14 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
     };
     if state.conn > ConnState::Connected {
         return (RetCode::ResizeResync, "");
+    }
+    if state.conn == ConnState::Connected {
+        // C sends the new size (P_SIZES) and the peer follows; drbd-rs agrees on sizes only
+        // when connecting
+        return (
+            RetCode::InvalidRequest,
+            "drbd-rs does not resize a connected device yet; disconnect, resize both, connect",
+        );
     }
     if state.role == Role::Secondary && state.peer == Role::Secondary {
         return (RetCode::NoPrimary, "");
@@ -602,17 +610,27 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
         return (RetCode::NoError, "");
     }
 
+    match change_size(res, dev, new_sectors) {
+        Ok(()) => (RetCode::NoError, ""),
+        Err(ret) => (ret, ""),
+    }
+}
+
+/// drbd_determine_dev_size() for a size that changes: a bitmap of the new size (new blocks out of
+/// sync), the activity log and the whole bitmap rewritten, the size in the superblock, and the
+/// new capacity, with no request in flight meanwhile.
+pub(crate) fn change_size(res: &Name, dev: &mut Device, new_sectors: u64) -> Result<(), RetCode> {
     // A bitmap of the new size, filled outside the lock.
     let new_bits = bits_for_capacity(new_sectors);
     let Ok(words) = usize::try_from(words_for_bits(new_bits)) else {
-        return (RetCode::NoMemBitmap, "");
+        return Err(RetCode::NoMemBitmap);
     };
     let Ok(mut bitmap) = KVVec::from_elem(0u64, words, GFP_KERNEL) else {
-        return (RetCode::NoMemBitmap, "");
+        return Err(RetCode::NoMemBitmap);
     };
     let frozen = dev.disk.freeze();
     let Some(mut io) = dev.io.ldev.lock().take() else {
-        return (RetCode::NoDisk, "");
+        return Err(RetCode::NoDisk);
     };
     let old_bits = io.bits;
     let keep = words.min(io.bitmap.len());
@@ -653,10 +671,10 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
         new_sectors / 2
     );
     match written {
-        Ok(()) => (RetCode::NoError, ""),
+        Ok(()) => Ok(()),
         Err(ret) => {
             log(res, dev, &"meta data write failed while resizing");
-            (ret, "")
+            Err(ret)
         }
     }
 }

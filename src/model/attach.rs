@@ -62,6 +62,43 @@ pub(crate) fn new_dev_size(i: SizeInputs) -> NewSize {
     }
 }
 
+/// What receive_sizes() decides when a connection is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnectSize {
+    /// The device takes `size`; `user` is the user size (`disk-size`) both sides now keep: the
+    /// smaller one that is set.
+    Agreed { size: NewSize, user: u64 },
+    /// "The peer's disk size is too small!": a disk with usable data (Outdated or better) never
+    /// shrinks while connecting; the connection is given up.
+    TooSmall { new: u64, cur: u64 },
+}
+
+/// receive_sizes() on a new connection (C_WF_REPORT_PARAMS): `my` has our sizes and the peer's
+/// backing size (`peer`, its P_SIZES `d_size`); `peer_user` is its `u_size`, `cur` our current
+/// size, `usable` whether our disk is Outdated or better.
+pub(crate) fn connect_size(my: SizeInputs, peer_user: u64, cur: u64, usable: bool) -> ConnectSize {
+    let user = match (my.user, peer_user) {
+        (0, p) => p,
+        (m, 0) => m,
+        (m, p) => m.min(p),
+    };
+    let size = new_dev_size(SizeInputs { user, ..my });
+    if size.sectors < cur && usable {
+        return ConnectSize::TooSmall {
+            new: size.sectors,
+            cur,
+        };
+    }
+    ConnectSize::Agreed { size, user }
+}
+
+/// warn_if_differ_considerably(): two sizes, both known, that differ by more than an eighth of
+/// either.
+pub(crate) fn differ_considerably(a: u64, b: u64) -> bool {
+    let d = a.abs_diff(b);
+    a != 0 && b != 0 && (d > a >> 3 || d > b >> 3)
+}
+
 /// The disk states an attached disk starts in, from its superblock flags: Inconsistent without
 /// `MDF_CONSISTENT`, Outdated unless it was also UpToDate, else Consistent, which becomes
 /// UpToDate when the peer is known to be outdated or fencing is off (`fencing dont-care`).
@@ -179,6 +216,56 @@ mod tests {
         assert_eq!((big.sectors, big.user_too_big), (1000, true));
         assert!(size(0, 0, 0, 0).both_diskless);
         assert!(!size(0, 1000, 0, 0).both_diskless);
+    }
+
+    #[test]
+    fn connect_size_as_receive_sizes() {
+        let my = |my_max, peer, user| SizeInputs {
+            la_size: 1000,
+            my_max,
+            peer,
+            user,
+        };
+        // fresh disks of different sizes: both take the smaller one
+        let smaller = connect_size(my(1000, 800, 0), 0, 1000, false);
+        assert_eq!(
+            smaller,
+            ConnectSize::Agreed {
+                size: size(1000, 1000, 800, 0),
+                user: 0
+            }
+        );
+        // the bigger peer changes nothing
+        assert!(matches!(connect_size(my(1000, 1200, 0), 0, 1000, true),
+                ConnectSize::Agreed { size, .. } if size.sectors == 1000));
+        // usable data never shrinks while connecting
+        assert_eq!(
+            connect_size(my(1000, 800, 0), 0, 1000, true),
+            ConnectSize::TooSmall {
+                new: 800,
+                cur: 1000
+            }
+        );
+        // the smaller user size that is set wins, on both sides
+        for (mine, theirs) in [(600, 700), (700, 600), (0, 600), (600, 0)] {
+            assert!(matches!(
+                connect_size(my(1000, 1000, mine), theirs, 1000, false),
+                ConnectSize::Agreed { size, user: 600 } if size.sectors == 600
+            ));
+        }
+        // a diskless peer: the last agreed size holds
+        assert!(matches!(
+            connect_size(my(1200, 0, 0), 0, 1000, true),
+            ConnectSize::Agreed { size, .. } if size.sectors == 1000
+        ));
+    }
+
+    #[test]
+    fn considerable_differences() {
+        assert!(!differ_considerably(1000, 900));
+        assert!(differ_considerably(1000, 870));
+        assert!(differ_considerably(870, 1000));
+        assert!(!differ_considerably(0, 1000));
     }
 
     #[test]

@@ -163,16 +163,16 @@ primary_sum() {
 	md5sum </dev/drbd0 | cut -d' ' -f1
 }
 
-# backing_sum: the md5 of the same range of this node's backing disk /dev/vda (its page cache
-# dropped first: the module wrote underneath it).
+# backing_sum [DISK]: the md5 of the same range of this node's backing disk (/dev/vda unless
+# given), its page cache dropped first: the module wrote underneath it.
 backing_sum() {
 	echo 3 >/proc/sys/vm/drop_caches
-	head -c $(($(cat /sys/block/drbd0/size) * 512)) /dev/vda | md5sum | cut -d' ' -f1
+	head -c $(($(cat /sys/block/drbd0/size) * 512)) "${1:-/dev/vda}" | md5sum | cut -d' ' -f1
 }
 
-# same_as SUM: whether this node's backing disk holds the data of checksum SUM.
+# same_as SUM [DISK]: whether this node's backing disk holds the data of checksum SUM.
 same_as() {
-	[ "$(backing_sum)" = "$1" ]
+	[ "$(backing_sum "$2")" = "$1" ]
 }
 
 # synced: Connected and UpToDate on both sides.
