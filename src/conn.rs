@@ -12,7 +12,7 @@
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
-use crate::link::{Link, PeerWrite, Resync};
+use crate::link::{Link, LinkConf, PeerWrite, Resync};
 use crate::model::attach::{connect_size, differ_considerably, ConnectSize, SizeInputs};
 use crate::model::state::{convert_peer_word, ConnState, DevState, DiskState, Role};
 use crate::resource::{DevIo, Drbd, Resource};
@@ -983,24 +983,30 @@ fn with_resource<R>(
 /// serves the data socket until the connection breaks; then the volumes go back to Unconnected
 /// and what the peer did not acknowledge is out of sync.
 fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: Peer) {
+    let mut integrity = KVec::new();
+    if integrity
+        .extend_from_slice(&s.integrity_alg, GFP_KERNEL)
+        .is_err()
+    {
+        return;
+    }
+    let conf = LinkConf {
+        protocol: s.wire_protocol,
+        ping_int_s: s.ping_int,
+        ping_timeo_ds: s.ping_timeo,
+        timeout_ds: s.timeout_ds,
+        ko_count: s.ko_count,
+        max_buffers: s.max_buffers,
+        max_epoch_size: s.max_epoch_size,
+        two_primaries: s.two_primaries != 0,
+        integrity,
+    };
     let Ok(link) = Link::new(
         s.name,
         peer.data.clone(),
         peer.meta.clone(),
         peer.agreed,
-        s.wire_protocol,
-        s.ping_int,
-        s.ping_timeo,
-        s.max_buffers,
-        s.max_epoch_size,
-        s.two_primaries != 0,
-        {
-            let mut alg = KVec::new();
-            if alg.extend_from_slice(&s.integrity_alg, GFP_KERNEL).is_err() {
-                return;
-            }
-            alg
-        },
+        conf,
     ) else {
         return;
     };
@@ -1641,8 +1647,14 @@ fn skip_initial_sync(name: &Name, d: &mut crate::resource::Device, u: &packet::U
 /// The sender thread: acks, barriers, and the SyncTarget's resync requests; it ends a target's
 /// resync once every block arrived.
 fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name) {
+    let mut check_at = 0;
     while !should_stop() && !link.is_broken() {
         link.sender_step();
+        let now = crate::sys::jiffies();
+        if now >= check_at {
+            link.check_timeout();
+            check_at = now + crate::sys::hz() / 4;
+        }
         for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {
             with_resource(drbd, shared, name, |res| {
                 if let Some(d) = res

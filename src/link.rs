@@ -22,14 +22,14 @@ use crate::resource::DevIo;
 use crate::sys::blk::Remote;
 use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
-use crate::sys::msecs_to_jiffies;
 use crate::sys::net::Socket;
 use crate::sys::pio::{PeerDone, PeerIo};
 use crate::sys::print::ratelimit;
 use crate::sys::thread::should_stop;
+use crate::sys::{jiffies as jiffies_now, msecs_to_jiffies};
 use crate::wire::bitmap_codec;
 use crate::wire::packet::{self, Agreed};
-use crate::wire::tl::{Slot, TransferLog};
+use crate::wire::tl::{Overdue, Slot, TransferLog};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
@@ -109,6 +109,22 @@ enum Reply {
     Got(i32),
 }
 
+/// The net options a link works by.
+pub(crate) struct LinkConf {
+    /// The replication protocol (`DRBD_PROT_*`).
+    pub(crate) protocol: u32,
+    /// `ping-int` (seconds), `ping-timeout` and `timeout` (tenths of a second), `ko-count`.
+    pub(crate) ping_int_s: u32,
+    pub(crate) ping_timeo_ds: u32,
+    pub(crate) timeout_ds: u32,
+    pub(crate) ko_count: u32,
+    pub(crate) max_buffers: u32,
+    pub(crate) max_epoch_size: u32,
+    pub(crate) two_primaries: bool,
+    /// `data-integrity-alg` (empty: none).
+    pub(crate) integrity: KVec<u8>,
+}
+
 /// An established connection.
 #[pin_data]
 pub(crate) struct Link {
@@ -125,6 +141,11 @@ pub(crate) struct Link {
     pub(crate) digest_size: usize,
     ping_int_ms: u32,
     ping_timeo_ms: u32,
+    /// ko-count × timeout: how long the peer may take to acknowledge a write or a barrier
+    /// (0: forever), and the two for the log line.
+    ack_limit_ms: u32,
+    ko_count: u32,
+    timeout_ds: u32,
     /// `max-buffers`, in bytes of peer writes in flight.
     max_buffer_bytes: u64,
     broken: AtomicBool,
@@ -166,24 +187,17 @@ fn ticks(ms: u32) -> kernel::time::Jiffies {
 }
 
 impl Link {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         name: Name,
         data: Arc<Socket>,
         meta: Arc<Socket>,
         agreed: Agreed,
-        protocol: u32,
-        ping_int_s: u32,
-        ping_timeo_ds: u32,
-        max_buffers: u32,
-        max_epoch_size: u32,
-        two_primaries: bool,
-        integrity: KVec<u8>,
+        c: LinkConf,
     ) -> Result<Arc<Self>> {
-        let digest_size = if integrity.is_empty() {
+        let digest_size = if c.integrity.is_empty() {
             0
         } else {
-            crate::sys::crypto::digest_size(&integrity)?
+            crate::sys::crypto::digest_size(&c.integrity)?
         };
         let mut slots = KVec::with_capacity(TL_SLOTS, GFP_KERNEL)?;
         for _ in 0..TL_SLOTS {
@@ -196,19 +210,22 @@ impl Link {
                 data,
                 meta,
                 agreed,
-                protocol,
-                two_primaries,
-                integrity,
+                protocol: c.protocol,
+                two_primaries: c.two_primaries,
+                integrity: c.integrity,
                 digest_size,
-                ping_int_ms: ping_int_s.max(1).saturating_mul(1000),
-                ping_timeo_ms: ping_timeo_ds.max(1).saturating_mul(100),
-                max_buffer_bytes: u64::from(max_buffers.max(32)) * 4096,
+                ping_int_ms: c.ping_int_s.max(1).saturating_mul(1000),
+                ping_timeo_ms: c.ping_timeo_ds.max(1).saturating_mul(100),
+                ack_limit_ms: c.ko_count.saturating_mul(c.timeout_ds).saturating_mul(100),
+                ko_count: c.ko_count,
+                timeout_ds: c.timeout_ds,
+                max_buffer_bytes: u64::from(c.max_buffers.max(32)) * 4096,
                 broken: AtomicBool::new(false),
                 barrier_due: AtomicBool::new(false),
                 data_lock <- new_mutex!((), "drbd_link_data"),
                 meta_lock <- new_mutex!((), "drbd_link_meta"),
                 tl <- new_irq_spinlock!(
-                    TransferLog::new(slots, first_epoch, max_epoch_size),
+                    TransferLog::new(slots, first_epoch, c.max_epoch_size),
                     "drbd_tl"
                 ),
                 tl_wait <- new_condvar!("drbd_tl_wait"),
@@ -313,14 +330,14 @@ impl Link {
             if self.is_broken() {
                 return false;
             }
-            match tl.start(u32::from(volume), sector, size, hold) {
+            match tl.start(u32::from(volume), sector, size, hold, jiffies_now()) {
                 Ok(s) => break s,
                 Err(h) => hold = h,
             }
             // full: make sure the oldest epochs get their barriers, then wait for acks
             let current = tl.current_epoch();
             tl.close(current);
-            let barrier = tl.take_barrier();
+            let barrier = tl.take_barrier(jiffies_now());
             drop(tl);
             if let Some(nr) = barrier {
                 if self.send_barrier_locked(nr).is_err() {
@@ -515,13 +532,40 @@ impl Link {
         }
         if self.barrier_due.swap(false, Ordering::AcqRel) {
             let _g = self.data_lock.lock();
-            let barrier = self.tl.lock().take_barrier();
+            let barrier = self.tl.lock().take_barrier(jiffies_now());
             if let Some(nr) = barrier {
                 if self.send_barrier_locked(nr).is_err() {
                     self.fail();
                 }
             }
         }
+    }
+
+    /// request_timer_fn(): the peer must acknowledge each write, and the barrier after it,
+    /// within ko-count × timeout; else the connection is given up (C_TIMEOUT).
+    pub(crate) fn check_timeout(&self) {
+        if self.ack_limit_ms == 0 {
+            return;
+        }
+        let now = jiffies_now();
+        let overdue = self
+            .tl
+            .lock()
+            .overdue(now, msecs_to_jiffies(self.ack_limit_ms));
+        let (what, age) = match overdue {
+            None => return,
+            Some(Overdue::Ack { age }) => ("finish a request", age),
+            Some(Overdue::BarrierAck { age }) => ("answer a P_BARRIER", age),
+        };
+        pr_warn!(
+            "{}: Remote failed to {} within {}ms > ko-count ({}) * timeout ({} * 0.1s)\n",
+            self.name,
+            what,
+            age.saturating_mul(1000) / crate::sys::hz().max(1),
+            self.ko_count,
+            self.timeout_ds
+        );
+        self.fail();
     }
 
     /// e_end_block() / e_end_resync_block(): the ack a written peer write is owed.

@@ -28,6 +28,8 @@ pub(crate) struct Write<H> {
     /// What completes the write for the upper layer once the peer acknowledged it (per the
     /// protocol); `None` once released.
     pub(crate) hold: Option<H>,
+    /// When it entered the log (the caller's clock, jiffies in the kernel).
+    pub(crate) started: u64,
 }
 
 /// A slot of the log's storage.
@@ -84,6 +86,15 @@ pub(crate) struct Started {
     pub(crate) barrier: Option<u32>,
 }
 
+/// What request_timer_fn() finds about the oldest write in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overdue {
+    /// The peer has not acknowledged the write for `age` (RQ_NET_PENDING).
+    Ack { age: u64 },
+    /// The write is acknowledged, but the barrier of its epoch, sent `age` ago, is not.
+    BarrierAck { age: u64 },
+}
+
 /// The log, in the caller's storage (its length bounds the writes in flight).
 pub(crate) struct TransferLog<H, S> {
     slots: S,
@@ -99,6 +110,8 @@ pub(crate) struct TransferLog<H, S> {
     used: usize,
     /// Where the search for a free slot starts.
     hint: usize,
+    /// When the last barrier was taken to be sent.
+    barrier_at: u64,
     _hold: core::marker::PhantomData<H>,
 }
 
@@ -115,6 +128,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             seq: 0,
             used: 0,
             hint: 0,
+            barrier_at: 0,
             _hold: core::marker::PhantomData,
         }
     }
@@ -133,13 +147,14 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         self.current
     }
 
-    /// Enters a write (`Err` gives the hold back when the log is full).
+    /// Enters a write at time `now` (`Err` gives the hold back when the log is full).
     pub(crate) fn start(
         &mut self,
         volume: u32,
         sector: u64,
         size: u32,
         hold: H,
+        now: u64,
     ) -> Result<Started, H> {
         let n = self.slots.len();
         let Some(index) = (0..n)
@@ -148,7 +163,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         else {
             return Err(hold);
         };
-        let barrier = self.take_barrier();
+        let barrier = self.take_barrier(now);
         self.seq = self.seq.wrapping_add(1);
         let id = (u64::from(self.seq) << 32) | index as u64;
         self.slots[index] = Some(Write {
@@ -158,6 +173,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             sector,
             size,
             hold: Some(hold),
+            started: now,
         });
         self.used += 1;
         self.hint = (index + 1) % n;
@@ -180,12 +196,13 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         }
     }
 
-    /// The barrier to send now, if the current epoch is closed and has writes; the epoch after
-    /// it becomes the current one.
-    pub(crate) fn take_barrier(&mut self) -> Option<u32> {
+    /// The barrier to send at `now`, if the current epoch is closed and has writes; the epoch
+    /// after it becomes the current one.
+    pub(crate) fn take_barrier(&mut self, now: u64) -> Option<u32> {
         if !self.closed || self.current_writes == 0 {
             return None;
         }
+        self.barrier_at = now;
         let nr = self.current;
         self.current = self.current.wrapping_add(1);
         self.current_writes = 0;
@@ -252,6 +269,27 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         Ok(())
     }
 
+    /// request_timer_fn() / net_timeout_reached(): whether the oldest write the peer has not
+    /// acknowledged, or else the oldest write in the log, is older than `limit` at `now`, and
+    /// why. A write whose barrier is not sent yet is the sender's to send, not the peer's fault.
+    pub(crate) fn overdue(&self, now: u64, limit: u64) -> Option<Overdue> {
+        let writes = || self.slots.iter().flatten();
+        let oldest = writes()
+            .filter(|w| w.hold.is_some())
+            .min_by_key(|w| w.started)
+            .or_else(|| writes().min_by_key(|w| w.started))?;
+        let age = now.saturating_sub(oldest.started);
+        if age <= limit {
+            return None;
+        }
+        if oldest.hold.is_some() {
+            return Some(Overdue::Ack { age });
+        }
+        let barrier_age = now.saturating_sub(self.barrier_at);
+        (oldest.epoch != self.current && barrier_age > limit)
+            .then_some(Overdue::BarrierAck { age: barrier_age })
+    }
+
     /// The connection is gone (tl_clear()): every write still in the log is handed to `f`
     /// (volume, sector, bytes: its blocks are out of sync with the peer) with its hold, if
     /// still held. The epochs go on after the current one.
@@ -282,31 +320,65 @@ mod tests {
     #[test]
     fn writes_join_the_current_epoch_until_it_closes() {
         let mut tl = log(8, 100);
-        let a = tl.start(0, 0, 4096, 1).unwrap();
-        let b = tl.start(0, 8, 4096, 2).unwrap();
+        let a = tl.start(0, 0, 4096, 1, 0).unwrap();
+        let b = tl.start(0, 8, 4096, 2, 0).unwrap();
         assert_eq!((a.barrier, b.barrier), (None, None));
         assert_ne!(a.block_id, b.block_id);
         tl.close(7);
-        let c = tl.start(0, 16, 4096, 3).unwrap();
+        let c = tl.start(0, 16, 4096, 3, 0).unwrap();
         assert_eq!(c.barrier, Some(7));
         assert_eq!(tl.current_epoch(), 8);
         // closing an old epoch does nothing
         tl.close(7);
-        assert_eq!(tl.take_barrier(), None);
+        assert_eq!(tl.take_barrier(0), None);
+    }
+
+    #[test]
+    fn overdue_as_net_timeout_reached() {
+        let mut tl = log(8, 100);
+        assert_eq!(tl.overdue(1000, 10), None);
+        let a = tl.start(0, 0, 4096, 1, 100).unwrap();
+        tl.start(0, 8, 4096, 2, 105).unwrap();
+        assert_eq!(tl.overdue(110, 10), None);
+        // the oldest write is not acknowledged
+        assert_eq!(tl.overdue(111, 10), Some(Overdue::Ack { age: 11 }));
+        // acknowledged, its barrier not sent: the sender's business
+        tl.acked(a.block_id, 0).unwrap();
+        assert_eq!(tl.overdue(111, 10), None);
+        // the second write is acknowledged too; the barrier goes at 112
+        let b = tl.start(0, 16, 4096, 3, 112);
+        tl.close(7);
+        assert_eq!(tl.take_barrier(112), Some(7));
+        assert!(b.is_ok());
+        assert_eq!(tl.overdue(122, 10), Some(Overdue::Ack { age: 17 }));
+    }
+
+    #[test]
+    fn overdue_barrier_ack() {
+        let mut tl = log(8, 100);
+        let a = tl.start(0, 0, 4096, 1, 100).unwrap();
+        tl.acked(a.block_id, 0).unwrap();
+        tl.close(7);
+        assert_eq!(tl.take_barrier(200), Some(7));
+        // the write is old, the barrier young
+        assert_eq!(tl.overdue(205, 10), None);
+        assert_eq!(tl.overdue(211, 10), Some(Overdue::BarrierAck { age: 11 }));
+        tl.barrier_acked(7, 1, |_| {}).unwrap();
+        assert_eq!(tl.overdue(1000, 10), None);
     }
 
     #[test]
     fn max_epoch_size_closes_the_epoch() {
         let mut tl = log(8, 2);
-        tl.start(0, 0, 512, 1).unwrap();
-        tl.start(0, 1, 512, 2).unwrap();
-        assert_eq!(tl.start(0, 2, 512, 3).unwrap().barrier, Some(7));
+        tl.start(0, 0, 512, 1, 0).unwrap();
+        tl.start(0, 1, 512, 2, 0).unwrap();
+        assert_eq!(tl.start(0, 2, 512, 3, 0).unwrap().barrier, Some(7));
     }
 
     #[test]
     fn acks_release_holds_once_and_check_the_block() {
         let mut tl = log(4, 100);
-        let a = tl.start(0, 40, 4096, 11).unwrap();
+        let a = tl.start(0, 40, 4096, 11, 0).unwrap();
         assert_eq!(tl.acked(a.block_id, 40), Ok(Some(11)));
         assert_eq!(tl.acked(a.block_id, 40), Ok(None));
         assert!(tl.acked(a.block_id, 41).is_err());
@@ -318,13 +390,13 @@ mod tests {
     #[test]
     fn barrier_ack_checks_number_and_size_and_frees_the_epoch() {
         let mut tl = log(4, 100);
-        let a = tl.start(0, 0, 4096, 1).unwrap();
-        tl.start(0, 8, 4096, 2).unwrap();
+        let a = tl.start(0, 0, 4096, 1, 0).unwrap();
+        tl.start(0, 8, 4096, 2, 0).unwrap();
         // nothing sent yet: no barrier can be acknowledged
         assert!(tl.barrier_acked(7, 2, |_| {}).is_err());
         tl.close(7);
-        assert_eq!(tl.take_barrier(), Some(7));
-        tl.start(0, 16, 4096, 3).unwrap();
+        assert_eq!(tl.take_barrier(0), Some(7));
+        tl.start(0, 16, 4096, 3, 0).unwrap();
         assert_eq!(
             tl.barrier_acked(8, 1, |_| {}),
             Err(TlError::BarrierNumber {
@@ -351,22 +423,22 @@ mod tests {
     #[test]
     fn a_full_log_refuses_and_slots_are_reused() {
         let mut tl = log(2, 100);
-        tl.start(0, 0, 512, 1).unwrap();
-        tl.start(0, 1, 512, 2).unwrap();
+        tl.start(0, 0, 512, 1, 0).unwrap();
+        tl.start(0, 1, 512, 2, 0).unwrap();
         assert!(tl.is_full());
-        assert_eq!(tl.start(0, 2, 512, 3), Err(3));
+        assert_eq!(tl.start(0, 2, 512, 3, 0), Err(3));
         tl.close(7);
-        assert_eq!(tl.take_barrier(), Some(7));
+        assert_eq!(tl.take_barrier(0), Some(7));
         tl.barrier_acked(7, 2, |_| {}).unwrap();
-        let c = tl.start(0, 2, 512, 3).unwrap();
+        let c = tl.start(0, 2, 512, 3, 0).unwrap();
         assert!(tl.acked(c.block_id, 2).is_ok());
     }
 
     #[test]
     fn clear_hands_back_every_write() {
         let mut tl = log(4, 100);
-        let a = tl.start(0, 0, 4096, 1).unwrap();
-        tl.start(0, 8, 8192, 2).unwrap();
+        let a = tl.start(0, 0, 4096, 1, 0).unwrap();
+        tl.start(0, 8, 8192, 2, 0).unwrap();
         tl.acked(a.block_id, 0).unwrap();
         let mut seen = vec![];
         tl.clear(|_, s, n, h| seen.push((s, n, h)));
@@ -388,7 +460,7 @@ mod tests {
             x ^= x << 17;
             match x % 5 {
                 0 => {
-                    let _ = tl.start(0, i, 512, i as u32);
+                    let _ = tl.start(0, i, 512, i as u32, 0);
                 }
                 1 => {
                     let _ = tl.acked(x >> 8, x & 0xff);
@@ -398,7 +470,7 @@ mod tests {
                 }
                 3 => tl.close((x >> 5) as u32 % 12),
                 _ => {
-                    let _ = tl.take_barrier();
+                    let _ = tl.take_barrier(0);
                 }
             }
             assert!(tl.len() <= 16);

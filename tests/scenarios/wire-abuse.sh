@@ -4,18 +4,19 @@
 # garbage, truncated and oversized headers, wrong first packets, incompatible or malformed
 # P_CONNECTION_FEATURES and P_PROTOCOL, random noise. Each connection is dropped with a kernel
 # log line; no oops, no hang; the node keeps waiting, its disk keeps serving I/O.
-# Then, while g1 keeps writing, g2 connects properly 14 times: each time it completes the
+# Then, while g1 keeps writing, g2 connects properly 15 times: each time it completes the
 # handshake as a well-behaved Secondary (no resync), acknowledges the replicated writes,
 # barriers and pings for a moment, then turns hostile in one way: P_DATA beyond the end, of an
 # odd size, announcing 64 MiB, or cut short; a made-up write ack, a wrong barrier ack; an
 # unknown packet, a meta packet on the data socket, an invalid P_STATE, noise on either socket;
 # silence (the ping timeout must catch it); a garbage state change request; packets for a
-# volume that does not exist. The node drops the connection (or shrugs the abuse off), g1's
+# volume that does not exist; pings answered but no write acknowledged (the request timeout,
+# ko-count × timeout, must catch it). The node drops the connection (or shrugs the abuse off), g1's
 # writes all complete, the node waits for its peer again, I/O still works, down is clean.
 #@ guests: 2
 #@ disks: 64M
 #@ module: g1=ours g2=ours
-#@ timeout: 360
+#@ timeout: 420
 
 # writer: small direct writes on /dev/drbd0 until /tmp/stop-writing exists, so that there is
 # replication traffic to attack; a failed write is noted in /tmp/write-failed, and
@@ -34,7 +35,7 @@ writer() {
 
 g1() {
 	step "load" load_drbd
-	two_node_res r0 "net { connect-int 1; ping-int 2; ping-timeout 5; }"
+	two_node_res r0 "net { connect-int 1; ping-int 2; ping-timeout 5; ko-count 2; }"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	step "primary" drbdadm primary --force r0
@@ -56,8 +57,8 @@ g1() {
 	wait
 	# what the node said, without timestamps, most frequent first
 	dmesg | grep 'drbd: r0' | sed 's/^\[[^]]*\] //' | sort | uniq -c | sort -rn | head -40
-	# each of the 14 connections ended with "Connection closed" (more if g2 had to try again)
-	wait_for "every connection closed" 30 sh -c "[ \$(dmesg | grep -c 'drbd: r0: Connection closed') -ge 14 ]"
+	# each of the 15 connections ended with "Connection closed" (more if g2 had to try again)
+	wait_for "every connection closed" 30 sh -c "[ \$(dmesg | grep -c 'drbd: r0: Connection closed') -ge 15 ]"
 	# lines the node logs without rate limit (the other errors' lines may be suppressed)
 	step "writes beyond the end refused" \
 		sh -c "dmesg | grep -q 'drbd: r0/0: peer wrote beyond the end of the device'"
@@ -69,6 +70,8 @@ g1() {
 		sh -c "dmesg | grep -q 'drbd: r0: receiver: wrong magic value'"
 	step "the silent peer caught by the ping timeout" \
 		sh -c "dmesg | grep -q 'drbd: r0: PingAck did not arrive in time'"
+	step "the peer without acks caught by the request timeout" \
+		sh -c "dmesg | grep -q 'drbd: r0: Remote failed to finish a request within .* ko-count (2) \* timeout (60 \* 0.1s)'"
 	cat /tmp/write-failed 2>/dev/null
 	step "no write of g1 failed" test ! -e /tmp/write-failed
 	wait_for "waiting for its peer again" 30 grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
@@ -85,6 +88,6 @@ g2() {
 	barrier abused
 	barrier writing
 	step "peer hostile once connected" \
-		/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --connected-rounds 14
+		/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --connected-rounds 15
 	barrier connected-abused
 }

@@ -235,7 +235,7 @@ fn hostile_connections(node: SocketAddr, peer: SocketAddr, rounds: usize, seed: 
 
 /// The abuses of the connected rounds, in the order the rounds go through them (the numbers
 /// printed are these plus one). What exactly each sends, and why, is in [`Session::abuse`].
-const ABUSES: [&str; 14] = [
+const ABUSES: [&str; 15] = [
     "P_DATA beyond the end of the device",
     "P_DATA of a size that is no multiple of 512",
     "P_DATA header announcing a huge payload",
@@ -250,9 +250,13 @@ const ABUSES: [&str; 14] = [
     "silence: pings, writes and barriers unanswered",
     "state change request with a garbage mask and value",
     "packets for volume 7, which does not exist",
+    "pings answered, writes and barriers never acknowledged",
 ];
 /// The abuse that is silence: the node must drop the connection by its ping timeout.
 const SILENT: usize = 11;
+/// The abuse that answers pings only: the node must drop the connection by its request timeout
+/// (ko-count × timeout), the pings keep it alive otherwise.
+const ACKLESS: usize = 14;
 
 /// How long a round waits for the node to connect (it tries every `connect-int` seconds, and
 /// after a failed attempt it pauses as long).
@@ -579,6 +583,8 @@ struct Session {
     size: u64,
     /// Well-behaved: answer pings, acknowledge writes and barriers, grant state changes.
     answer: bool,
+    /// Answer pings even when not [`Session::answer`]ing.
+    answer_pings: bool,
     /// Abuse 6, armed: the next barrier is acknowledged wrongly.
     bad_barrier: Option<BadBarrier>,
     /// Writes received since the last barrier.
@@ -674,6 +680,7 @@ fn handshake(l: &TcpListener, node_ip: IpAddr, until: Instant) -> Result<Session
         meta,
         size,
         answer: true,
+        answer_pings: true,
         bad_barrier: None,
         epoch_writes: 0,
         last_barrier: None,
@@ -825,7 +832,7 @@ impl Session {
         match p.cmd {
             P_PING => {
                 self.stats.pings += 1;
-                if self.answer {
+                if self.answer || self.answer_pings {
                     self.send_meta(&h100(P_PING_ACK, 0));
                 } else {
                     self.stats.pings_ignored += 1;
@@ -963,6 +970,7 @@ impl Session {
             // then complete without the peer.
             SILENT => {
                 self.answer = false;
+                self.answer_pings = false;
                 "nothing more: pings, writes and barriers left unanswered".into()
             }
             // 13. A state change request whose mask is all ones and whose value is 0xdeadbeef:
@@ -981,7 +989,7 @@ impl Session {
             // 14. Packets for volume 7, which the node does not have: a state change request
             // (an empty one), a P_STATE, and a P_DATA. The C module drops the connection at
             // the first ("packet received for volume 7, which is not configured locally").
-            _ => {
+            13 => {
                 let word = state_word(
                     R_SECONDARY,
                     R_PRIMARY,
@@ -997,6 +1005,14 @@ impl Session {
                 .concat();
                 self.send_data(&v);
                 "P_STATE_CHG_REQ, P_STATE and P_DATA for volume 7".into()
+            }
+            // 15. (ACKLESS) Acks withheld: pings are answered (the peer looks alive), the replicated
+            // writes and their barriers are read but never acknowledged, as a peer whose disk
+            // hangs. The node must give up by its request timeout ("Remote failed to finish a
+            // request within ... ko-count ... timeout") and drop the connection.
+            _ => {
+                self.answer = false;
+                "nothing but P_PING_ACK: writes and barriers left unacknowledged".into()
             }
         }
     }
@@ -1069,7 +1085,7 @@ fn connected_round(
     );
 
     let what = s.abuse(kind, variant, rng);
-    let wait = if kind == SILENT {
+    let wait = if kind == SILENT || kind == ACKLESS {
         SILENT_WAIT
     } else {
         CLOSE_WAIT
@@ -1082,7 +1098,7 @@ fn connected_round(
             Verdict::Closed,
             format!("the node closed the connection after {after:.2} s ({why})"),
         ),
-        None if kind == SILENT => {
+        None if kind == SILENT || kind == ACKLESS => {
             let why = format!("the node did not notice the silence within {after:.0} s");
             (Verdict::Failed(why.clone()), why)
         }
@@ -1110,7 +1126,7 @@ fn connected_round(
             }
         }
     };
-    if kind == SILENT {
+    if kind == SILENT || kind == ACKLESS {
         s.note(format!(
             "{} pings and {} writes unanswered",
             s.stats.pings_ignored,
