@@ -91,16 +91,20 @@ barrier() {
 
 # two_node_res NAME [SECTIONS]: writes /etc/drbd.d/NAME.res, a resource replicated between g1
 # and g2 on /dev/drbd0 over /dev/vda with internal meta data; SECTIONS (e.g. "net { protocol A; }")
-# go into the resource.
+# go into the resource. Over IPv6 when drbdrs_ipv6 is set (a variant's ipv6=1).
 two_node_res() {
+	local a1=10.0.0.1 a2=10.0.0.2
+	if [ -n "$drbdrs_ipv6" ]; then
+		a1="ipv6 [fd00::1]" a2="ipv6 [fd00::2]"
+	fi
 	cat >"/etc/drbd.d/$1.res" <<-EOT
 	resource $1 {
 		device /dev/drbd0;
 		disk /dev/vda;
 		meta-disk internal;
 		$2
-		on g1 { address 10.0.0.1:7789; }
-		on g2 { address 10.0.0.2:7789; }
+		on g1 { address $a1:7789; }
+		on g2 { address $a2:7789; }
 	}
 	EOT
 }

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Two nodes replicate, configured by drbdadm: ours with ours, ours Primary to a C Secondary, and
-# a C Primary to ours, with protocols A, B and C (and C with a data-integrity-alg). They connect
-# (Connected, both Inconsistent), skip the initial sync with new-current-uuid --clear-bitmap
-# (UpToDate/UpToDate), g1 becomes Primary (g2's primary is refused meanwhile, and its
-# /dev/drbd0 cannot be opened), fio writes with verify=crc32c; the Secondary's backing disk then
-# holds exactly the Primary's data. The roles switch over and the same holds the other way;
-# then down on both.
+# a C Primary to ours, with protocols A, B and C (and C with a data-integrity-alg, and C over
+# IPv6). They connect (Connected, both Inconsistent), skip the initial sync with
+# new-current-uuid --clear-bitmap (UpToDate/UpToDate), g1 becomes Primary (g2's primary is
+# refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes with verify=crc32c; the
+# Secondary's backing disk then holds exactly the Primary's data. The roles switch over and the
+# same holds the other way; then down on both.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -21,6 +21,7 @@
 #@ variant: rs-rs-C-crc32c g1=ours g2=ours proto=C integrity=crc32c
 #@ variant: rs-c-C-sha1 g1=ours g2=c proto=C integrity=sha1
 #@ variant: c-rs-C-sha1 g1=c g2=ours proto=C integrity=sha1
+#@ variant: rs-c-C-ipv6 g1=ours g2=c proto=C ipv6=1
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 

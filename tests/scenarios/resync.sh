@@ -1,21 +1,28 @@
 # SPDX-License-Identifier: GPL-2.0
-# Resync, configured by drbdadm: ours with ours, ours as SyncSource for a C SyncTarget, and a C
-# SyncSource for ours. g1 is a forced Primary with data before g2 is up: the handshake decides a
-# full sync, the bitmaps are exchanged, and g2 receives every block (SyncSource/SyncTarget in
-# /proc/drbd, "Resync done" in the log, the same data on both). Then g2 disconnects, g1 writes
-# exactly 4 MiB, g2 connects again: only those 4 MiB resync, and the data is the same again.
+# Resync, configured by drbdadm, with protocols C, B and A: ours with ours, ours as SyncSource
+# for a C SyncTarget, and a C SyncSource for ours. g1 is a forced Primary with data before g2 is
+# up: the handshake decides a full sync, the bitmaps are exchanged, and g2 receives every block
+# (SyncSource/SyncTarget in /proc/drbd, "Resync done" in the log, the same data on both). Then
+# g2 disconnects, g1 writes exactly 4 MiB, g2 connects again: only those 4 MiB resync, and the
+# data is the same again.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
-#@ variant: rs-rs g1=ours g2=ours
-#@ variant: rs-c g1=ours g2=c
-#@ variant: c-rs g1=c g2=ours
+#@ variant: rs-rs g1=ours g2=ours proto=C
+#@ variant: rs-c g1=ours g2=c proto=C
+#@ variant: c-rs g1=c g2=ours proto=C
+#@ variant: rs-rs-B g1=ours g2=ours proto=B
+#@ variant: rs-c-B g1=ours g2=c proto=B
+#@ variant: c-rs-B g1=c g2=ours proto=B
+#@ variant: rs-rs-A g1=ours g2=ours proto=A
+#@ variant: rs-c-A g1=ours g2=c proto=A
+#@ variant: c-rs-A g1=c g2=ours proto=A
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
 common() {
 	step "load" load_drbd
-	two_node_res r0 "net { protocol C; } disk { c-max-rate 100M; }"
+	two_node_res r0 "net { protocol $drbdrs_proto; } disk { c-max-rate 100M; }"
 	step "create-md" drbdadm --force create-md r0
 }
 
