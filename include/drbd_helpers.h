@@ -31,6 +31,7 @@ struct socket;
 /* module parameters, defined with module_param() in helpers.c */
 unsigned int drbd_rs_param_minor_count(void);
 bool drbd_rs_param_allow_oos(void);
+unsigned int drbd_rs_param_protocol_version_max(void);
 
 /* THIS_MODULE and its srcversion, which modpost fills in */
 struct module *drbd_rs_this_module(void);

@@ -490,7 +490,8 @@ fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo)
         d_size: v.d_size,
         u_size: v.u_size,
         c_size: v.c_size,
-        max_bio_size: packet::DRBD_MAX_BIO_SIZE,
+        max_bio_size: packet::DRBD_MAX_BIO_SIZE
+            .min(packet::max_bio_size_for_protocol(agreed.version)),
         queue_order_type: 0,
         dds_flags: 0,
         qlim,
@@ -528,6 +529,8 @@ struct PeerVol {
     /// `u_size`).
     d_size: u64,
     u_size: u64,
+    /// The largest request it takes (P_SIZES `max_bio_size`).
+    max_bio: u32,
 }
 
 /// A volume after the handshake.
@@ -544,6 +547,8 @@ struct Negotiated {
     peer_uuids: [u64; 4],
     /// The size both sides take (receive_sizes()); `None` without both disks.
     size: Option<ConnectSize>,
+    /// The largest request to send the peer: its `max_bio_size`, and what the protocol allows.
+    max_bio: u32,
     /// The disk options' resync controller settings (see [`VolInfo::resync`]).
     resync: [u32; 5],
 }
@@ -640,6 +645,7 @@ fn exchange(
                 let sz = packet::Sizes::decode(agreed.features, body).map_err(bad)?;
                 peers[i].d_size = sz.d_size;
                 peers[i].u_size = sz.u_size;
+                peers[i].max_bio = sz.max_bio_size;
             }
             packet::P_STATE => {
                 let st = packet::State::decode(body).map_err(bad)?;
@@ -693,6 +699,11 @@ fn decide(
         uuids: v.uuids,
         peer_uuids: [0; 4],
         size: agree_size(s, v, peer),
+        max_bio: match peer.max_bio {
+            0 => packet::DRBD_MAX_BIO_SIZE,
+            m => m.min(packet::DRBD_MAX_BIO_SIZE),
+        }
+        .min(packet::max_bio_size_for_protocol(apv)),
         resync: v.resync,
     };
     let (Some(pu), true) = (peer.uuids, v.attached) else {
@@ -911,7 +922,8 @@ fn receive_first(sock: &Socket) -> Result<u16> {
 /// both speak.
 fn features(data: &Socket, name: &Name) -> Result<packet::Agreed> {
     let mut buf = [0u8; packet::FEATURES_PACKET_LEN];
-    let len = packet::encode_features(&mut buf).map_err(|_| EINVAL)?;
+    let max = crate::sys::module::protocol_version_max();
+    let len = packet::encode_features(max, &mut buf).map_err(|_| EINVAL)?;
     data.send(&buf[..len], false)?;
     let h = recv_header(
         data,
@@ -931,7 +943,7 @@ fn features(data: &Socket, name: &Name) -> Result<packet::Agreed> {
     let mut payload = [0u8; packet::FEATURES_LEN];
     data.recv(&mut payload)?;
     packet::ConnectionFeatures::decode(&payload)
-        .and_then(|f| packet::agree_with_peer(&f))
+        .and_then(|f| packet::agree_with_peer(max, &f))
         .map_err(|e| {
             pr_err!("{}: incompatible DRBD dialects: {}\n", name, e);
             eproto()
@@ -1110,6 +1122,7 @@ fn connect_volumes(
         if let Some(ConnectSize::Agreed { size, user }) = n.size {
             agree(&res.name, d, size.sectors, user);
         }
+        limit_requests(&res.name, d, n.max_bio);
         if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
             n.decision
         {
@@ -1165,6 +1178,24 @@ fn agree(name: &Name, d: &mut crate::resource::Device, sectors: u64, user: u64) 
     if sectors != d.size {
         // change_size() logs the new size, or its failure
         let _ = crate::genl::attach::change_size(name, d, sectors);
+    }
+}
+
+/// drbd_reconsider_queue_parameters() of a new connection: no request larger than the peer
+/// takes (an older protocol's header cannot carry more).
+fn limit_requests(name: &Name, d: &mut crate::resource::Device, max: u32) {
+    let Some(backing) = d.io.backing() else {
+        return;
+    };
+    let frozen = d.disk.freeze();
+    if d.disk.stack_limits(&frozen, &backing, max).is_err() {
+        pr_warn!(
+            "{}/{} drbd{}: could not limit requests to {} bytes\n",
+            name,
+            d.volume,
+            d.minor,
+            max
+        );
     }
 }
 

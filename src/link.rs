@@ -720,6 +720,14 @@ impl Link {
                         .set_timeouts(jiffies(self.ping_int_ms), jiffies(self.ping_timeo_ms * 4));
                 }
             }
+            packet::P_WRITE_ACK | packet::P_NEG_ACK
+                if packet::BlockAck::decode(body)
+                    .is_ok_and(|a| a.block_id == packet::ID_SYNCER) =>
+            {
+                // the resync acks of protocols before 96 (got_BlockAck(), got_NegAck())
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                self.resync_acked(h.volume, &a, h.command == packet::P_WRITE_ACK)?;
+            }
             packet::P_RECV_ACK | packet::P_WRITE_ACK | packet::P_NEG_ACK => {
                 let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
                 if h.command == packet::P_NEG_ACK && ratelimit() {
@@ -740,25 +748,7 @@ impl Link {
             }
             packet::P_RS_WRITE_ACK | packet::P_NEG_RS_DREPLY => {
                 let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
-                let mut resyncs = self.resyncs.lock();
-                let Some(rs) = resyncs.iter_mut().find(|r| r.volume == h.volume) else {
-                    // late: the resync ended with the target's report, which the receiver
-                    // read first
-                    return Ok(());
-                };
-                let end = a.sector.checked_add(u64::from(a.blksize >> 9));
-                if end.map_or(true, |e| e > rs.capacity) {
-                    return Err(Bad::Block(a.block_id, a.sector));
-                }
-                if h.command == packet::P_RS_WRITE_ACK {
-                    // drbd_set_in_sync() of the SyncSource
-                    rs.io.set_in_sync(a.sector, u64::from(a.blksize >> 9));
-                } else {
-                    // the SyncSource could not read: the target keeps the blocks out of sync
-                    rs.failed += u64::from(a.blksize >> 12).max(1);
-                    rs.pending.remove(a.sector, a.blksize);
-                    self.wake.notify_all();
-                }
+                self.resync_acked(h.volume, &a, h.command == packet::P_RS_WRITE_ACK)?;
             }
             packet::P_BARRIER_ACK => {
                 let b = packet::BarrierAck::decode(body).map_err(Bad::Wire)?;
@@ -780,6 +770,37 @@ impl Link {
                 self.reply_wait.notify_all();
             }
             _ => return Err(Bad::Unexpected(h.command)),
+        }
+        Ok(())
+    }
+}
+
+impl Link {
+    /// The SyncTarget wrote a resync reply (`written`), or could not have it: the SyncSource
+    /// failed to read it, or the target to write it.
+    fn resync_acked(
+        &self,
+        volume: u16,
+        a: &packet::BlockAck,
+        written: bool,
+    ) -> core::result::Result<(), Bad> {
+        let mut resyncs = self.resyncs.lock();
+        let Some(rs) = resyncs.iter_mut().find(|r| r.volume == volume) else {
+            // late: the resync ended with the target's report, which the receiver read first
+            return Ok(());
+        };
+        let end = a.sector.checked_add(u64::from(a.blksize >> 9));
+        if end.map_or(true, |e| e > rs.capacity) {
+            return Err(Bad::Block(a.block_id, a.sector));
+        }
+        if written {
+            // drbd_set_in_sync() of the SyncSource
+            rs.io.set_in_sync(a.sector, u64::from(a.blksize >> 9));
+        } else {
+            // the blocks stay out of sync
+            rs.failed += u64::from(a.blksize >> 12).max(1);
+            rs.pending.remove(a.sector, a.blksize);
+            self.wake.notify_all();
         }
         Ok(())
     }

@@ -361,7 +361,8 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
         {
             // no request in flight while the disk and its limits change
             let frozen = dev.disk.freeze();
-            if dev.disk.stack_limits(&frozen, &io.data).is_err() {
+            let max = crate::wire::packet::DRBD_MAX_BIO_SIZE;
+            if dev.disk.stack_limits(&frozen, &io.data, max).is_err() {
                 log(
                     res,
                     dev,

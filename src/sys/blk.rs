@@ -755,9 +755,14 @@ impl<T: DiskOps> Disk<T> {
     }
 
     /// Takes the queue limits from `from` (the backing device) for the next requests, capped at
-    /// the C module's largest request: sizes, alignment, discard and write-zeroes support
-    /// (C: drbd_reconsider_queue_parameters()).
-    pub(crate) fn stack_limits(&self, _frozen: &Frozen<'_, T>, from: &Bdev) -> Result {
+    /// `max_bytes` (at most the C module's largest request, 1 MiB): sizes, alignment, discard
+    /// and write-zeroes support (C: drbd_reconsider_queue_parameters()).
+    pub(crate) fn stack_limits(
+        &self,
+        _frozen: &Frozen<'_, T>,
+        from: &Bdev,
+        max_bytes: u32,
+    ) -> Result {
         // SAFETY: the queue is live and frozen (no request sees the limits change); `from` is
         // an open device, whose queue is never NULL.
         unsafe {
@@ -765,7 +770,7 @@ impl<T: DiskOps> Disk<T> {
             let mut lim = bindings::drbd_rs_queue_limits_start_update(q);
             bindings::blk_set_stacking_limits(&mut lim);
             lim.features = FEATURES;
-            lim.max_hw_sectors = MAX_REQUEST_SECTORS;
+            lim.max_hw_sectors = MAX_REQUEST_SECTORS.min(max_bytes >> 9).max(8);
             // misalignment is not an error for a stacked device, it only costs speed
             let _ = bindings::blk_stack_limits(&mut lim, &mut (*(*from.raw()).bd_queue).limits, 0);
             to_result(bindings::queue_limits_commit_update(q, &mut lim))

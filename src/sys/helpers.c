@@ -46,8 +46,18 @@ static bool allow_oos;
 MODULE_PARM_DESC(allow_oos, "DONT USE!");
 module_param(allow_oos, bool, 0);
 
+/*
+ * Not a parameter of the C module: the highest protocol version drbd-rs offers its peers
+ * (86-101), so that older dialects can be tried against the C module.
+ */
+static unsigned int protocol_version_max = 101;
+module_param(protocol_version_max, uint, 0644);
+MODULE_PARM_DESC(protocol_version_max,
+		 "drbd-rs: the highest protocol version offered (86-101), for interoperability tests");
+
 unsigned int drbd_rs_param_minor_count(void) { return READ_ONCE(minor_count); }
 bool drbd_rs_param_allow_oos(void) { return READ_ONCE(allow_oos); }
+unsigned int drbd_rs_param_protocol_version_max(void) { return READ_ONCE(protocol_version_max); }
 
 struct module *drbd_rs_this_module(void) { return THIS_MODULE; }
 const char *drbd_rs_srcversion(void) { return THIS_MODULE->srcversion; }

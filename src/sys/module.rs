@@ -17,6 +17,12 @@ pub(crate) fn allow_oos() -> bool {
     unsafe { bindings::drbd_rs_param_allow_oos() }
 }
 
+/// The `protocol_version_max` parameter (drbd-rs only): the highest protocol version offered.
+pub(crate) fn protocol_version_max() -> u32 {
+    // SAFETY: a plain read of a module parameter; no preconditions.
+    unsafe { bindings::drbd_rs_param_protocol_version_max() }
+}
+
 /// The srcversion modpost computed for this module, if it computed one.
 pub(crate) fn srcversion() -> Option<&'static str> {
     // SAFETY: returns `THIS_MODULE->srcversion`, which is NULL or a NUL-terminated string set

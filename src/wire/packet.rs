@@ -1199,12 +1199,13 @@ pub(crate) struct ConnectionFeatures {
 impl ConnectionFeatures {
     pub(crate) const SIZE: usize = 72;
 
-    /// What drbd_send_features() sends.
-    pub(crate) fn ours() -> Self {
+    /// What drbd_send_features() sends, offering versions up to `max` (at most
+    /// [`PRO_VERSION_MAX`]).
+    pub(crate) fn ours(max: u32) -> Self {
         Self {
             protocol_min: PRO_VERSION_MIN,
             feature_flags: PRO_FEATURES,
-            protocol_max: PRO_VERSION_MAX,
+            protocol_max: max.clamp(PRO_VERSION_MIN, PRO_VERSION_MAX),
         }
     }
 
@@ -1232,9 +1233,9 @@ pub(crate) const FEATURES_LEN: usize = ConnectionFeatures::SIZE;
 /// P_CONNECTION_FEATURES on the wire, h80 header included.
 pub(crate) const FEATURES_PACKET_LEN: usize = HEADER_H80_LEN + FEATURES_LEN;
 
-/// drbd_send_features(): our whole P_CONNECTION_FEATURES packet, header included, into `out`
-/// ([`FEATURES_PACKET_LEN`] bytes).
-pub(crate) fn encode_features(out: &mut [u8]) -> Result<usize, WireError> {
+/// drbd_send_features(): our whole P_CONNECTION_FEATURES packet, offering versions up to `max`,
+/// header included, into `out` ([`FEATURES_PACKET_LEN`] bytes).
+pub(crate) fn encode_features(max: u32, out: &mut [u8]) -> Result<usize, WireError> {
     let n = encode_header(
         PRE_AGREEMENT_VERSION,
         P_CONNECTION_FEATURES,
@@ -1243,13 +1244,13 @@ pub(crate) fn encode_features(out: &mut [u8]) -> Result<usize, WireError> {
         out,
     )?;
     let rest = out.get_mut(n..).unwrap_or(&mut []);
-    Ok(n + ConnectionFeatures::ours().encode(rest)?)
+    Ok(n + ConnectionFeatures::ours(max).encode(rest)?)
 }
 
 /// drbd_do_features() on the peer's payload ([`FEATURES_LEN`] bytes): the agreed protocol
 /// version. The agreed features are in [`agree_with_peer`]'s answer.
 pub(crate) fn agree(payload: &[u8]) -> Result<u32, WireError> {
-    agree_with_peer(&ConnectionFeatures::decode(payload)?).map(|a| a.version)
+    agree_with_peer(PRO_VERSION_MAX, &ConnectionFeatures::decode(payload)?).map(|a| a.version)
 }
 
 /// The outcome of the feature handshake.
@@ -1287,9 +1288,11 @@ pub(crate) fn agree_features(
     })
 }
 
-/// [`agree_features`] with this driver's range and features.
-pub(crate) fn agree_with_peer(peer: &ConnectionFeatures) -> Result<Agreed, WireError> {
-    agree_features(PRO_VERSION_MIN, PRO_VERSION_MAX, PRO_FEATURES, peer)
+/// [`agree_features`] with this driver's features and range, up to `max` (see
+/// [`ConnectionFeatures::ours`]).
+pub(crate) fn agree_with_peer(max: u32, peer: &ConnectionFeatures) -> Result<Agreed, WireError> {
+    let ours = ConnectionFeatures::ours(max);
+    agree_features(ours.protocol_min, ours.protocol_max, PRO_FEATURES, peer)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2321,7 +2324,9 @@ mod tests {
             length: ConnectionFeatures::SIZE as u32,
         };
         let n = h.encode(PRE_AGREEMENT_VERSION, &mut packet).unwrap();
-        let m = ConnectionFeatures::ours().encode(&mut packet[n..]).unwrap();
+        let m = ConnectionFeatures::ours(PRO_VERSION_MAX)
+            .encode(&mut packet[n..])
+            .unwrap();
         assert_eq!(n + m, 80);
         let mut want = [0u8; 80];
         want[..20].copy_from_slice(&[
@@ -2337,18 +2342,18 @@ mod tests {
         let command = header.known_command().unwrap();
         check_payload_len(command, PRE_AGREEMENT_VERSION, 0, header.length).unwrap();
         let mut whole = [0u8; FEATURES_PACKET_LEN];
-        assert_eq!(encode_features(&mut whole), Ok(80));
+        assert_eq!(encode_features(PRO_VERSION_MAX, &mut whole), Ok(80));
         assert_eq!(whole, want);
         assert_eq!(agree(&whole[8..]), Ok(101));
         assert!(agree(&whole[8..79]).is_err());
         assert!(matches!(
-            encode_features(&mut whole[..79]),
+            encode_features(PRO_VERSION_MAX, &mut whole[..79]),
             Err(WireError::BufferTooSmall { .. })
         ));
         let peer = ConnectionFeatures::decode(&packet[n..]).unwrap();
-        assert_eq!(peer, ConnectionFeatures::ours());
+        assert_eq!(peer, ConnectionFeatures::ours(PRO_VERSION_MAX));
         assert_eq!(
-            agree_with_peer(&peer),
+            agree_with_peer(PRO_VERSION_MAX, &peer),
             Ok(Agreed {
                 version: 101,
                 features: PRO_FEATURES
@@ -3080,33 +3085,62 @@ mod tests {
             protocol_max,
         };
         let agreed = |version, features| Ok(Agreed { version, features });
-        assert_eq!(agree_with_peer(&peer(86, 0xf, 101)), agreed(101, 0xf));
-        assert_eq!(agree_with_peer(&peer(86, 0xff, 110)), agreed(101, 0xf));
-        assert_eq!(agree_with_peer(&peer(86, 0, 100)), agreed(100, 0));
-        assert_eq!(agree_with_peer(&peer(86, FF_TRIM, 96)), agreed(96, FF_TRIM));
-        // 8.3 peers announce only protocol_min
-        assert_eq!(agree_with_peer(&peer(94, 0, 0)), agreed(94, 0));
         assert_eq!(
-            agree_with_peer(&peer(80, 0, 0)),
+            agree_with_peer(PRO_VERSION_MAX, &peer(86, 0xf, 101)),
+            agreed(101, 0xf)
+        );
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(86, 0xff, 110)),
+            agreed(101, 0xf)
+        );
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(86, 0, 100)),
+            agreed(100, 0)
+        );
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(86, FF_TRIM, 96)),
+            agreed(96, FF_TRIM)
+        );
+        // 8.3 peers announce only protocol_min
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(94, 0, 0)),
+            agreed(94, 0)
+        );
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(80, 0, 0)),
             Err(WireError::Incompatible {
                 peer_min: 80,
                 peer_max: 80
             })
         );
         assert_eq!(
-            agree_with_peer(&peer(102, 0xf, 121)),
+            agree_with_peer(PRO_VERSION_MAX, &peer(102, 0xf, 121)),
             Err(WireError::Incompatible {
                 peer_min: 102,
                 peer_max: 121
             })
         );
-        assert!(agree_with_peer(&peer(80, 0, 85)).is_err());
-        assert!(agree_with_peer(&peer(0, 0, 0)).is_err());
-        assert_eq!(agree_with_peer(&peer(86, 0, 86)), agreed(86, 0));
+        assert!(agree_with_peer(PRO_VERSION_MAX, &peer(80, 0, 85)).is_err());
+        assert!(agree_with_peer(PRO_VERSION_MAX, &peer(0, 0, 0)).is_err());
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(86, 0, 86)),
+            agreed(86, 0)
+        );
         // DRBD 9 peers: protocol 86..=121 or so, agreed on our maximum
-        assert_eq!(agree_with_peer(&peer(86, 0x1f, 121)), agreed(101, 0xf));
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(86, 0x1f, 121)),
+            agreed(101, 0xf)
+        );
         // min above max, as C: judged by the bounds, the result is still ours
-        assert_eq!(agree_with_peer(&peer(90, 0, 88)), agreed(88, 0));
+        assert_eq!(
+            agree_with_peer(PRO_VERSION_MAX, &peer(90, 0, 88)),
+            agreed(88, 0)
+        );
+        // offering less (the protocol_version_max parameter), never beyond our range
+        assert_eq!(agree_with_peer(96, &peer(86, 0xf, 101)), agreed(96, 0xf));
+        assert_eq!(agree_with_peer(200, &peer(86, 0xf, 101)), agreed(101, 0xf));
+        assert_eq!(agree_with_peer(0, &peer(86, 0xf, 101)), agreed(86, 0xf));
+        assert_eq!(ConnectionFeatures::ours(90).protocol_max, 90);
         // a narrower local range
         assert_eq!(
             agree_features(95, 99, FF_TRIM, &peer(86, 0xf, 101)),
@@ -3119,7 +3153,7 @@ mod tests {
                 rng.next() as u32,
                 rng.below(130) as u32,
             );
-            if let Ok(a) = agree_with_peer(&p) {
+            if let Ok(a) = agree_with_peer(PRO_VERSION_MAX, &p) {
                 assert!((PRO_VERSION_MIN..=PRO_VERSION_MAX).contains(&a.version));
                 assert_eq!(a.features & !PRO_FEATURES, 0);
             }

@@ -109,11 +109,13 @@ two_node_res() {
 	EOT
 }
 
-# load_drbd [PARAM=VALUE...]: loads this guest's drbd.ko. (kmod's tools by path: busybox sh
-# would run its own applets of the same names.)
+# load_drbd [PARAM=VALUE...]: loads this guest's drbd.ko; drbd-rs offers protocol versions up
+# to drbdrs_pv if set (a variant's pv=N). (kmod's tools by path: busybox sh would run its own
+# applets of the same names.)
 load_drbd() {
 	case "$DRBD_MODULE" in
-	ours) /sbin/insmod /lib/modules/drbd-rs/drbd.ko "$@" ;;
+	ours) /sbin/insmod /lib/modules/drbd-rs/drbd.ko \
+		${drbdrs_pv:+protocol_version_max=$drbdrs_pv} "$@" ;;
 	c) /sbin/modprobe drbd "$@" ;;
 	*) fail "unknown module '$DRBD_MODULE'" ;;
 	esac
@@ -177,6 +179,12 @@ backing_sum() {
 # same_as SUM [DISK]: whether this node's backing disk holds the data of checksum SUM.
 same_as() {
 	[ "$(backing_sum "$2")" = "$1" ]
+}
+
+# agreed_version: with drbdrs_pv set, whether the handshake agreed on that protocol version.
+agreed_version() {
+	[ -z "$drbdrs_pv" ] ||
+		dmesg | grep -q "Agreed network protocol version $drbdrs_pv\$"
 }
 
 # synced: Connected and UpToDate on both sides.

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
-# Two nodes replicate, configured by drbdadm: ours with ours, ours Primary to a C Secondary, and
-# a C Primary to ours, with protocols A, B and C (and C with a data-integrity-alg, and C over
-# IPv6). They connect (Connected, both Inconsistent), skip the initial sync with
-# new-current-uuid --clear-bitmap (UpToDate/UpToDate), g1 becomes Primary (g2's primary is
-# refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes with verify=crc32c; the
-# Secondary's backing disk then holds exactly the Primary's data. The roles switch over and the
-# same holds the other way; then down on both.
+# Two nodes replicate, configured by drbdadm: ours with ours, ours Primary to a C Secondary, and a
+# C Primary to ours, with protocols A, B and C (and C with a data-integrity-alg, and C over IPv6,
+# and C with drbd-rs offering only protocol 86 or 96). They connect (Connected, both
+# Inconsistent), skip the initial sync with new-current-uuid --clear-bitmap (UpToDate/UpToDate;
+# before protocol 90, which cannot, a forced primary and a full sync), g1 becomes Primary (g2's
+# primary is refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes with
+# verify=crc32c; the Secondary's backing disk then holds exactly the Primary's data. The roles
+# switch over and the same holds the other way; then down on both.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -22,6 +23,10 @@
 #@ variant: rs-c-C-sha1 g1=ours g2=c proto=C integrity=sha1
 #@ variant: c-rs-C-sha1 g1=c g2=ours proto=C integrity=sha1
 #@ variant: rs-c-C-ipv6 g1=ours g2=c proto=C ipv6=1
+#@ variant: rs-c-C-86 g1=ours g2=c proto=C pv=86
+#@ variant: c-rs-C-86 g1=c g2=ours proto=C pv=86
+#@ variant: rs-c-C-96 g1=ours g2=c proto=C pv=96
+#@ variant: c-rs-C-96 g1=c g2=ours proto=C pv=96
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
@@ -43,13 +48,22 @@ common() {
 	step "up" drbdadm up r0
 	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
 	step "both Inconsistent" grep -q 'ds:Inconsistent/Inconsistent' /proc/drbd
+	step "the protocol version of the variant" agreed_version
 	barrier connected
 }
 
 g1() {
-	step "new-current-uuid --clear-bitmap" drbdadm new-current-uuid --clear-bitmap r0
-	wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
-	step "primary" drbdadm primary r0
+	if [ "${drbdrs_pv:-101}" -lt 90 ]; then
+		# protocols before 90 cannot skip the initial sync (drbd_adm_new_c_uuid())
+		expect_fail "no skipping the sync before protocol 90" \
+			drbdadm new-current-uuid --clear-bitmap r0
+		step "primary --force" drbdadm primary --force r0
+		wait_for "the initial sync done" 120 synced
+	else
+		step "new-current-uuid --clear-bitmap" drbdadm new-current-uuid --clear-bitmap r0
+		wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
+		step "primary" drbdadm primary r0
+	fi
 	barrier primary
 	write_and_share 1
 	barrier written1
@@ -64,7 +78,7 @@ g1() {
 }
 
 g2() {
-	wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
+	wait_for "UpToDate on both" 120 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
 	barrier primary
 	step "peer is Primary" grep -q 'ro:Secondary/Primary' /proc/drbd
 	expect_fail "a second primary is refused" drbdadm primary r0

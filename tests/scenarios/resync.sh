@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
-# Resync, configured by drbdadm, with protocols C, B and A: ours with ours, ours as SyncSource
-# for a C SyncTarget, and a C SyncSource for ours. g1 is a forced Primary with data before g2 is
-# up: the handshake decides a full sync, the bitmaps are exchanged, and g2 receives every block
-# (SyncSource/SyncTarget in /proc/drbd, "Resync done" in the log, the same data on both). Then
-# g2 disconnects, g1 writes exactly 4 MiB, g2 connects again: only those 4 MiB resync, and the
-# data is the same again.
+# Resync, configured by drbdadm, with protocols C, B and A (and C at protocol version 86 or 96):
+# ours with ours, ours as SyncSource for a C SyncTarget, and a C SyncSource for ours. g1 is a
+# forced Primary with data before g2 is up: the handshake decides a full sync, the bitmaps are
+# exchanged, and g2 receives every block (SyncSource/SyncTarget in /proc/drbd, "Resync done" in
+# the log, the same data on both). Then g2 disconnects, g1 writes exactly 4 MiB, g2 connects
+# again: only those 4 MiB resync, and the data is the same again.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -17,6 +17,8 @@
 #@ variant: rs-rs-A g1=ours g2=ours proto=A
 #@ variant: rs-c-A g1=ours g2=c proto=A
 #@ variant: c-rs-A g1=c g2=ours proto=A
+#@ variant: rs-c-86 g1=ours g2=c proto=C pv=86
+#@ variant: c-rs-96 g1=c g2=ours proto=C pv=96
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
@@ -33,6 +35,7 @@ g1() {
 		--ioengine=psync --rw=write --bs=1M --size=24M --verify=crc32c --do_verify=0
 	barrier filled
 	wait_for "full sync done" 240 synced
+	step "the protocol version of the variant" agreed_version
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
 	share sum1 "$(primary_sum)"
 	barrier synced1
@@ -54,6 +57,7 @@ g2() {
 	barrier filled
 	step "up" drbdadm up r0
 	wait_for "full sync done" 240 synced
+	step "the protocol version of the variant" agreed_version
 	sum=$(fetch sum1)
 	wait_for "every block arrived" 30 same_as "$sum"
 	barrier synced1
