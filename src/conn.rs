@@ -14,7 +14,11 @@ use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
 use crate::link::{Link, LinkConf, PeerWrite, Resync};
 use crate::model::attach::{connect_size, differ_considerably, ConnectSize, SizeInputs};
-use crate::model::state::{convert_peer_word, ConnState, DevState, DiskState, Role};
+use crate::model::role::StateRv;
+use crate::model::state::{
+    convert_peer_word, ConnState, DevState, DiskState, Role, CONN_MASK, DISK_MASK, PDSK_MASK,
+    PEER_ISP_MASK, PEER_MASK,
+};
 use crate::resource::{DevIo, Drbd, Resource};
 use crate::sys::crypto;
 use crate::sys::genl::{broadcast, Events};
@@ -1070,13 +1074,7 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
             crate::genl::role::peer_lost(&name, d);
             d.peer_uuids = None;
             d.consider_resync = false;
-            let new = DevState {
-                conn: ConnState::Unconnected,
-                peer: Role::Unknown,
-                pdsk: DiskState::Unknown,
-                ..d.state
-            };
-            d.set_state(new);
+            d.set_state(d.state.unconnected(ConnState::Unconnected));
         }
     });
     // writes the peer did not acknowledge are out of sync
@@ -1511,13 +1509,13 @@ fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> b
 }
 
 /// `drbd_state_rv` values of the replies.
-const SS_CW_FAILED_BY_PEER: i32 = -10;
-const SS_SUCCESS: i32 = 1;
+const SS_CW_FAILED_BY_PEER: i32 = StateRv::CwFailedByPeer as i32;
+const SS_SUCCESS: i32 = StateRv::Success as i32;
+const SS_TWO_PRIMARIES: i32 = StateRv::TwoPrimaries as i32;
+const SS_PRIMARY_NOP: i32 = StateRv::PrimaryNop as i32;
 /// The fields of our state a peer's state change request may set: its role (our `peer`), its
 /// disk (our `pdsk`), the connection, its resync pause flag; and our disk, to Outdated only.
-const PEER_CHANGEABLE: u32 = (0x3 << 2) | (0x1f << 4) | (0xf << 13) | (1 << 19);
-const DISK_FIELD: u32 = 0xf << 9;
-const SS_TWO_PRIMARIES: i32 = -1;
+const PEER_CHANGEABLE: u32 = PEER_MASK | CONN_MASK | PDSK_MASK | PEER_ISP_MASK;
 const SS_UNKNOWN_ERROR: i32 = 0;
 
 /// The state packets of a connected peer: P_STATE, P_UUIDS (skip initial sync), state change
@@ -1571,7 +1569,7 @@ fn receive_state_packet(
                             if mask & !PEER_CHANGEABLE != 0
                                 && !(new.disk == DiskState::Outdated
                                     && d.state.role == Role::Secondary
-                                    && mask & !(PEER_CHANGEABLE | DISK_FIELD) == 0) =>
+                                    && mask & !(PEER_CHANGEABLE | DISK_MASK) == 0) =>
                         {
                             SS_CW_FAILED_BY_PEER
                         }
@@ -1582,6 +1580,16 @@ fn receive_state_packet(
                         {
                             SS_TWO_PRIMARIES
                         }
+                        // is_valid_state(): a Primary with resource fencing does not lose
+                        // a peer that is not Outdated
+                        Some(new)
+                            if new.role == Role::Primary
+                                && new.conn < ConnState::Connected
+                                && new.pdsk >= DiskState::Unknown
+                                && d.fencing_resource() =>
+                        {
+                            SS_PRIMARY_NOP
+                        }
                         Some(new) => {
                             // the peer was forced UpToDate and Primary (after_state_ch())
                             if d.state.disk == DiskState::Inconsistent
@@ -1591,7 +1599,11 @@ fn receive_state_packet(
                             {
                                 d.consider_resync = true;
                             }
+                            let outdated = new.disk != d.state.disk;
                             d.set_state(new);
+                            if outdated {
+                                md_sync(&name, d);
+                            }
                             SS_SUCCESS
                         }
                     };

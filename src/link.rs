@@ -18,6 +18,7 @@
 //! `tl` → a device's `ldev`; `acks` alone.
 
 use crate::genl::config::Name;
+use crate::model::state::StateReq;
 use crate::resource::DevIo;
 use crate::sys::blk::Remote;
 use crate::sys::crypto;
@@ -612,20 +613,17 @@ impl Link {
 
     /// Sends a state change request (P_STATE_CHG_REQ, or P_CONN_ST_CHG_REQ for the connection)
     /// and waits for the peer's reply: its `drbd_state_rv`, or `None` without one.
-    pub(crate) fn request_state(
-        &self,
-        volume: u16,
-        mask: u32,
-        val: u32,
-        conn: bool,
-    ) -> Option<i32> {
+    pub(crate) fn request_state(&self, volume: u16, req: StateReq, conn: bool) -> Option<i32> {
         *self.reply.lock() = Reply::None;
         let cmd = if conn {
             packet::ReqState::conn_command(self.agreed.version)
         } else {
             packet::Command::StateChgReq
         };
-        let r = packet::ReqState { mask, val };
+        let r = packet::ReqState {
+            mask: req.mask,
+            val: req.val,
+        };
         self.send_data(cmd.as_u16(), volume, |out| r.encode(out))
             .ok()?;
         let mut reply = self.reply.lock();

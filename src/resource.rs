@@ -733,6 +733,13 @@ impl Device {
         }
     }
 
+    /// `fencing resource-only` or `resource-and-stonith` (FP_RESOURCE and above).
+    pub(crate) fn fencing_resource(&self) -> bool {
+        self.ldev
+            .as_ref()
+            .is_some_and(|l| l.conf.num("fencing") >= 1)
+    }
+
     /// Whether `/dev/drbdN` is open.
     pub(crate) fn is_open(&self) -> bool {
         self.io.opens.load(Ordering::Acquire) != 0

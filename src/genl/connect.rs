@@ -3,16 +3,16 @@
 //! receiver thread.
 //!
 //! C counterpart: drbd_adm_connect(), drbd_adm_disconnect() / conn_try_disconnect() and
-//! drbd_adm_net_opts() of drbd_nl.c. Not yet: the crypto checks of alloc_crypto() (algorithm
-//! names are stored, not tried) and check_net_options().
+//! drbd_adm_net_opts() of drbd_nl.c. Not yet: check_net_options().
 
 use super::addr::Endpoint;
 use super::config::Conf;
 use super::nla::{TopLevel, Value};
 use super::retcode::RetCode;
-use super::structs::NET_CONF;
+use super::structs::{DISCONNECT_PARMS, NET_CONF};
 use crate::conn::Connection;
-use crate::model::state::{ConnState, DevState};
+use crate::model::role::StateRv;
+use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
 use crate::resource::{Config, Drbd, Resource};
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -21,15 +21,14 @@ use kernel::sync::Arc;
 /// announced per device).
 fn set_conn(res: &mut Resource, cs: ConnState) {
     for d in res.devices.as_mut_slice() {
-        let mut new = DevState {
-            conn: cs,
-            ..d.state
+        let new = if cs < ConnState::Connected {
+            d.state.unconnected(cs)
+        } else {
+            DevState {
+                conn: cs,
+                ..d.state
+            }
         };
-        // without a connection nothing is known of the peer (sanitize_state())
-        if cs < ConnState::Connected {
-            new.peer = crate::model::state::Role::Unknown;
-            new.pdsk = crate::model::state::DiskState::Unknown;
-        }
         d.set_state(new);
     }
 }
@@ -114,18 +113,19 @@ pub(crate) fn connect(
 /// conn_try_disconnect(): tells a connected peer (a cluster-wide change to Disconnecting),
 /// then stops the connection; the volumes are StandAlone again. The receiver thread is joined
 /// once the configuration lock is released (it may be waiting for it).
-pub(crate) fn disconnect(config: &mut Config, index: usize) -> (RetCode, &'static str) {
+pub(crate) fn disconnect(
+    config: &mut Config,
+    index: usize,
+    force: bool,
+) -> (RetCode, &'static str) {
     let Some(res) = config.resources.as_mut_slice().get_mut(index) else {
         return (RetCode::ResNotKnown, "");
     };
     let Some(conn) = res.conn.take() else {
         return (RetCode::NoError, "");
     };
-    if let Some((link, volume)) = res.devices.iter().find_map(|d| d.io.link()) {
-        let mask = CONN_MASK;
-        let val = (ConnState::Disconnecting as u32) << CONN_SHIFT;
-        // a peer that does not answer is left anyway
-        let _ = link.request_state(volume, mask, val, true);
+    if !force {
+        graceful(res);
     }
     let name = res.name;
     for d in res.devices.as_mut_slice() {
@@ -141,9 +141,72 @@ pub(crate) fn disconnect(config: &mut Config, index: usize) -> (RetCode, &'stati
     (RetCode::NoError, "")
 }
 
-/// The connection field of a state word (`union drbd_state` bits 4-8).
-const CONN_SHIFT: u32 = 4;
-const CONN_MASK: u32 = 0x1f << CONN_SHIFT;
+/// conn_try_disconnect() while connected: the peer is asked to let the connection go. A
+/// Primary with resource fencing must leave its peer Outdated (SS_PRIMARY_NOP otherwise), so it
+/// asks for that too; a peer that refuses (such a Primary itself) wants to see us Outdated.
+/// A peer that does not answer is left anyway.
+fn graceful(res: &mut Resource) {
+    let Some((link, volume)) = res.devices.iter().find_map(|d| d.io.link()) else {
+        return;
+    };
+    let name = res.name;
+    let bye = StateReq::default().conn(ConnState::Disconnecting);
+    let fenced_primary = res.devices.iter().any(|d| {
+        d.state.role == Role::Primary && d.fencing_resource() && d.state.pdsk >= DiskState::Unknown
+    });
+    let ask = |req| {
+        link.request_state(volume, req, true)
+            .map(StateRv::from_peer)
+    };
+    // whose disk goes Outdated with the disconnect: the peer's, or ours
+    let peers = if fenced_primary {
+        true
+    } else {
+        match ask(bye) {
+            Some(StateRv::Success) | None => return,
+            // refused: outdate ourselves, unless there is nothing to outdate (C: CS_HARD then)
+            Some(_)
+                if res
+                    .devices
+                    .iter()
+                    .any(|d| d.state.disk < DiskState::Outdated) =>
+            {
+                return
+            }
+            Some(_) => false,
+        }
+    };
+    let req = if peers {
+        bye.pdsk(DiskState::Outdated)
+    } else {
+        bye.disk(DiskState::Outdated)
+    };
+    if ask(req) != Some(StateRv::Success) {
+        return;
+    }
+    for d in res.devices.as_mut_slice() {
+        let new = if peers {
+            DevState {
+                pdsk: DiskState::Outdated,
+                ..d.state
+            }
+        } else {
+            DevState {
+                disk: DiskState::Outdated,
+                ..d.state
+            }
+        };
+        d.set_state(new);
+        let _ = super::role::md_sync(&name, d);
+    }
+}
+
+/// `--force` of `disconnect`: no request to the peer (CS_HARD).
+pub(crate) fn force_disconnect(top: &TopLevel<'_>) -> bool {
+    top.get(DISCONNECT_PARMS.tla)
+        .and_then(|nest| super::nla::Fields::parse(&DISCONNECT_PARMS, nest.payload).ok())
+        .is_some_and(|f| matches!(f.get("force_disconnect"), Some(Value::Flag(true))))
+}
 
 /// `drbd_adm_net_opts`: changes the options of a configured connection; the new values take
 /// effect at the next connection attempt.

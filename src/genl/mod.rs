@@ -14,7 +14,7 @@ pub(crate) mod role;
 pub(crate) mod schema;
 pub(crate) mod structs;
 
-use crate::model::state::{ConnState, DevState, DiskState, Role};
+use crate::model::state::{ConnState, DevState, DiskState, Role, StateChange};
 use crate::resource::{insert_at, remove_at, Config, Device, Drbd, Resource};
 use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
@@ -265,7 +265,7 @@ fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'s
             return (ret, "failed to demote");
         }
     }
-    connect::disconnect(config, index);
+    connect::disconnect(config, index, false);
     for minor in minors.iter() {
         let Some(at) = config.find_minor(*minor) else {
             continue;
@@ -371,6 +371,10 @@ fn announce(
 ) {
     let changes = core::mem::take(&mut d.changes);
     for (prev, new) in changes.iter() {
+        let line = StateChange(*prev, *new);
+        if !line.is_empty() {
+            pr_info!("{}/{} drbd{}: {}\n", name, d.volume, d.minor, line);
+        }
         let Ok(mut buf) = KVec::from_elem(0u8, EVENT_ROOM, GFP_KERNEL) else {
             pr_err!("drbd: out of memory for a state change event\n");
             continue;
@@ -532,7 +536,10 @@ impl Handler for Admin {
                     connect::connect(&mut config, i, &p.top, (p.my_addr, p.peer_addr), ctx)
                 }
                 (schema::DISCONNECT, _, _) => match connection {
-                    Some(i) => connect::disconnect(&mut config, i),
+                    Some(i) => {
+                        let force = connect::force_disconnect(&p.top);
+                        connect::disconnect(&mut config, i, force)
+                    }
                     None => (RetCode::InvalidRequest, "unknown connection"),
                 },
                 (schema::CHG_NET_OPTS, _, _) => {

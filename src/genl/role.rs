@@ -13,7 +13,7 @@ use super::schema::StructDef;
 use crate::bitmap::math::Bits;
 use crate::link::Link;
 use crate::model::role::{self, StateRv, UI_BITMAP};
-use crate::model::state::{ConnState, DevState, DiskState, Role};
+use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
 use crate::resource::Device;
 use crate::sys::random_u64;
 use crate::wire::packet;
@@ -73,11 +73,7 @@ pub(crate) fn set_role(
     role: Role,
     force: bool,
 ) -> (RetCode, &'static str) {
-    // FP_RESOURCE and above
-    let fencing = dev
-        .ldev
-        .as_ref()
-        .is_some_and(|l| l.conf.num("fencing") >= 1);
+    let fencing = dev.fencing_resource();
     let link = dev.io.link();
     if let Some((l, _)) = &link {
         if role == Role::Primary && dev.state.peer == Role::Primary && !l.two_primaries {
@@ -121,16 +117,12 @@ pub(crate) fn set_role(
     // becoming Primary while connected is a cluster-wide state change (cl_wide_st_chg())
     if let (Some((l, volume)), Role::Primary) = (&link, role) {
         // a forced promotion also makes the disk UpToDate, which the peer must see
-        let (mask, val) = if change.forced {
-            (
-                ROLE_MASK | DISK_MASK,
-                Role::Primary as u32 | (DiskState::UpToDate as u32) << DISK_SHIFT,
-            )
-        } else {
-            (ROLE_MASK, Role::Primary as u32)
-        };
+        let mut req = StateReq::default().role(Role::Primary);
+        if change.forced {
+            req = req.disk(DiskState::UpToDate);
+        }
         let rv = l
-            .request_state(*volume, mask, val, false)
+            .request_state(*volume, req, false)
             .map_or(StateRv::CwFailedByPeer, StateRv::from_peer);
         if rv != StateRv::Success {
             log(
@@ -188,11 +180,6 @@ pub(crate) fn peer_lost(res: &Name, dev: &mut Device) {
     print_uuids(res, dev, "new current UUID");
     let _ = md_sync(res, dev);
 }
-
-/// The role and disk fields of a state word (`union drbd_state` bits 0-1 and 9-12).
-const ROLE_MASK: u32 = 0x3;
-const DISK_SHIFT: u32 = 9;
-const DISK_MASK: u32 = 0xf << DISK_SHIFT;
 
 /// drbd_send_uuids(): the device's UUIDs with the flags of `_drbd_send_uuids()` and `extra`.
 pub(crate) fn send_uuids(l: &Link, volume: u16, dev: &Device, extra: u64) -> Result {

@@ -50,7 +50,7 @@ impl StateRv {
             StateRv::TwoPrimaries => "Multiple primaries not allowed by config",
             StateRv::CwFailedByPeer => "State change was refused by peer node",
             StateRv::NoUpToDateDisk => "Need access to UpToDate data",
-            StateRv::PrimaryNop => "Refusing to be Primary without at least one UpToDate disk",
+            StateRv::PrimaryNop => "Refusing to be Primary while peer is not outdated",
             StateRv::DeviceInUse => "Device is held open by someone",
             StateRv::NeedConnection => "Need a connection to start verify or resync",
         }
@@ -68,13 +68,17 @@ pub(crate) struct RoleChange {
     pub(crate) split_brain: bool,
 }
 
-/// The rules of is_valid_state() for a role without a connection.
+/// The rules of is_valid_state() for a role change.
 fn check(s: &DevState, fencing_resource: bool, open: bool) -> StateRv {
     if s.role == Role::Secondary && open {
         StateRv::DeviceInUse
     } else if s.role == Role::Primary && s.disk < DiskState::UpToDate {
         StateRv::NoUpToDateDisk
-    } else if fencing_resource && s.role == Role::Primary && s.pdsk >= DiskState::Unknown {
+    } else if fencing_resource
+        && s.role == Role::Primary
+        && s.conn < ConnState::Connected
+        && s.pdsk >= DiskState::Unknown
+    {
         StateRv::PrimaryNop
     } else {
         StateRv::Success
@@ -219,6 +223,13 @@ mod tests {
         let forced = set_role(s, Role::Primary, true, true, false).unwrap();
         assert!(forced.split_brain && !forced.forced);
         assert_eq!(forced.state.pdsk, DiskState::Outdated);
+        // connected to an UpToDate peer: nothing to fence
+        let connected = DevState {
+            conn: ConnState::Connected,
+            pdsk: DiskState::UpToDate,
+            ..s
+        };
+        assert!(set_role(connected, Role::Primary, false, true, false).is_ok());
         let primary = DevState {
             role: Role::Primary,
             ..s

@@ -236,6 +236,46 @@ const USER_ISP_SHIFT: u32 = 20;
 const SUSP_NOD_SHIFT: u32 = 21;
 const SUSP_FEN_SHIFT: u32 = 22;
 
+/// The fields of `union drbd_state` as masks.
+pub(crate) const ROLE_MASK: u32 = 0x3;
+pub(crate) const PEER_MASK: u32 = 0x3 << PEER_SHIFT;
+pub(crate) const CONN_MASK: u32 = 0x1f << CONN_SHIFT;
+pub(crate) const DISK_MASK: u32 = 0xf << DISK_SHIFT;
+pub(crate) const PDSK_MASK: u32 = 0xf << PDSK_SHIFT;
+pub(crate) const PEER_ISP_MASK: u32 = 1 << PEER_ISP_SHIFT;
+
+/// The mask and value of a state change request (NS(), NS2() of drbd_state.h).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StateReq {
+    pub(crate) mask: u32,
+    pub(crate) val: u32,
+}
+
+impl StateReq {
+    const fn with(self, mask: u32, shift: u32, v: u32) -> Self {
+        StateReq {
+            mask: self.mask | mask,
+            val: (self.val & !mask) | ((v << shift) & mask),
+        }
+    }
+
+    pub(crate) const fn role(self, r: Role) -> Self {
+        self.with(ROLE_MASK, 0, r as u32)
+    }
+
+    pub(crate) const fn conn(self, c: ConnState) -> Self {
+        self.with(CONN_MASK, CONN_SHIFT, c as u32)
+    }
+
+    pub(crate) const fn disk(self, d: DiskState) -> Self {
+        self.with(DISK_MASK, DISK_SHIFT, d as u32)
+    }
+
+    pub(crate) const fn pdsk(self, d: DiskState) -> Self {
+        self.with(PDSK_MASK, PDSK_SHIFT, d as u32)
+    }
+}
+
 impl DevState {
     /// The state `drbd_set_defaults()` gives a freshly created minor, with the resource's
     /// suspend flags zero as kzalloc leaves them. drbd_create_device() then copies the
@@ -285,6 +325,50 @@ impl DevState {
             | (u32::from(self.user_isp) << USER_ISP_SHIFT)
             | (u32::from(self.susp_nod) << SUSP_NOD_SHIFT)
             | (u32::from(self.susp_fen) << SUSP_FEN_SHIFT)
+    }
+}
+
+/// A state change as drbd_pr_state_change() logs it: `role( Secondary -> Primary ) ` and so on
+/// for each field that changed (each part ends in a space, as in C); empty if none did.
+pub(crate) struct StateChange(pub(crate) DevState, pub(crate) DevState);
+
+impl StateChange {
+    /// Whether there is nothing to log: no field it prints changed (susp_* are not printed).
+    pub(crate) fn is_empty(&self) -> bool {
+        let key = |s: &DevState| {
+            let (r, p, c, d, k) = (s.role, s.peer, s.conn, s.disk, s.pdsk);
+            (r, p, c, d, k, s.aftr_isp, s.peer_isp, s.user_isp)
+        };
+        key(&self.0) == key(&self.1)
+    }
+}
+
+impl core::fmt::Display for StateChange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (o, n) = (&self.0, &self.1);
+        let names = [
+            ("role", o.role.name(), n.role.name()),
+            ("peer", o.peer.name(), n.peer.name()),
+            ("conn", o.conn.name(), n.conn.name()),
+            ("disk", o.disk.name(), n.disk.name()),
+            ("pdsk", o.pdsk.name(), n.pdsk.name()),
+        ];
+        for (field, was, is) in names {
+            if was != is {
+                write!(f, "{field}( {was} -> {is} ) ")?;
+            }
+        }
+        let flags = [
+            ("aftr_isp", o.aftr_isp, n.aftr_isp),
+            ("peer_isp", o.peer_isp, n.peer_isp),
+            ("user_isp", o.user_isp, n.user_isp),
+        ];
+        for (field, was, is) in flags {
+            if was != is {
+                write!(f, "{field}( {} -> {} ) ", u8::from(was), u8::from(is))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -349,6 +433,21 @@ impl DevState {
         })
     }
 
+    /// The state with the connection in `conn` below Connected (sanitize_state()): the peer's
+    /// role unknown, and its disk too, unless it is known to be Inconsistent or Outdated.
+    pub(crate) fn unconnected(self, conn: ConnState) -> Self {
+        let pdsk = match self.pdsk {
+            DiskState::Inconsistent | DiskState::Outdated => self.pdsk,
+            _ => DiskState::Unknown,
+        };
+        DevState {
+            conn,
+            peer: Role::Unknown,
+            pdsk,
+            ..self
+        }
+    }
+
     /// The state after a state change request: the fields of `mask` taken from `val` (both in
     /// this side's view); `None` if that is no valid state.
     pub(crate) fn masked(self, mask: u32, val: u32) -> Option<Self> {
@@ -359,6 +458,99 @@ impl DevState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_change_lines_as_drbd_pr_state_change() {
+        extern crate std;
+        use std::string::ToString;
+        let a = DevState::new_minor();
+        assert_eq!(StateChange(a, a).to_string(), "");
+        assert!(StateChange(a, a).is_empty());
+        let suspended = DevState { susp: true, ..a };
+        assert!(StateChange(a, suspended).is_empty());
+        let b = DevState {
+            role: Role::Primary,
+            disk: DiskState::UpToDate,
+            user_isp: true,
+            ..a
+        };
+        assert!(!StateChange(a, b).is_empty());
+        assert_eq!(
+            StateChange(a, b).to_string(),
+            "role( Secondary -> Primary ) disk( Diskless -> UpToDate ) user_isp( 0 -> 1 ) "
+        );
+        let c = DevState {
+            conn: ConnState::WfConnection,
+            pdsk: DiskState::Outdated,
+            peer: Role::Secondary,
+            ..a
+        };
+        assert_eq!(
+            StateChange(a, c).to_string(),
+            "peer( Unknown -> Secondary ) conn( StandAlone -> WFConnection ) \
+             pdsk( DUnknown -> Outdated ) "
+        );
+    }
+
+    #[test]
+    fn unconnected_keeps_a_peer_disk_known_to_be_behind() {
+        let connected = DevState {
+            role: Role::Primary,
+            peer: Role::Secondary,
+            conn: ConnState::Connected,
+            disk: DiskState::UpToDate,
+            pdsk: DiskState::UpToDate,
+            ..DevState::new_minor()
+        };
+        let s = connected.unconnected(ConnState::Unconnected);
+        assert_eq!(
+            (s.conn, s.peer, s.pdsk),
+            (ConnState::Unconnected, Role::Unknown, DiskState::Unknown)
+        );
+        assert_eq!((s.role, s.disk), (Role::Primary, DiskState::UpToDate));
+        for pdsk in [DiskState::Inconsistent, DiskState::Outdated] {
+            let s = DevState { pdsk, ..connected }.unconnected(ConnState::StandAlone);
+            assert_eq!(s.pdsk, pdsk);
+        }
+    }
+
+    #[test]
+    fn state_requests_set_their_fields_only() {
+        let req = StateReq::default()
+            .conn(ConnState::Disconnecting)
+            .pdsk(DiskState::Outdated);
+        assert_eq!(req.mask, CONN_MASK | PDSK_MASK);
+        let before = DevState {
+            role: Role::Primary,
+            peer: Role::Secondary,
+            conn: ConnState::Connected,
+            disk: DiskState::UpToDate,
+            pdsk: DiskState::UpToDate,
+            ..DevState::new_minor()
+        };
+        let after = before.masked(req.mask, req.val).unwrap();
+        assert_eq!(
+            (after.conn, after.pdsk),
+            (ConnState::Disconnecting, DiskState::Outdated)
+        );
+        assert_eq!(
+            (after.role, after.peer, after.disk),
+            (before.role, before.peer, before.disk)
+        );
+        // a field set twice keeps the last value
+        let r = StateReq::default()
+            .role(Role::Primary)
+            .role(Role::Secondary);
+        assert_eq!((r.mask, r.val), (ROLE_MASK, Role::Secondary as u32));
+        let promote = StateReq::default()
+            .role(Role::Primary)
+            .disk(DiskState::UpToDate);
+        assert_eq!(promote.mask, ROLE_MASK | DISK_MASK);
+        assert_eq!(
+            DevState::from_u32(promote.val & DISK_MASK).map(|s| s.disk),
+            Some(DiskState::UpToDate)
+        );
+    }
 
     const ROLES: [(Role, u8, &str); 3] = [
         (Role::Unknown, 0, "Unknown"),
