@@ -19,7 +19,7 @@ use crate::model::state::{
     convert_peer_word, ConnState, DevState, DiskState, Role, CONN_MASK, DISK_MASK, PDSK_MASK,
     PEER_ISP_MASK, PEER_MASK,
 };
-use crate::resource::{DevIo, Drbd, Resource};
+use crate::resource::{take_at, DevIo, Drbd, Resource};
 use crate::sys::crypto;
 use crate::sys::genl::{broadcast, Events};
 use crate::sys::net::Socket;
@@ -1924,17 +1924,7 @@ fn serve_resync_request(s: &Settings, link: &Link, v: &Vol, r: &packet::BlockReq
 fn end_resync(link: &Link, volume: u16) -> Option<Resync> {
     let mut resyncs = link.resyncs.lock();
     let i = resyncs.iter().position(|r| r.volume == volume)?;
-    let mut kept = KVec::new();
-    let mut found = None;
-    for (j, r) in core::mem::take(&mut *resyncs).into_iter().enumerate() {
-        if j == i {
-            found = Some(r);
-        } else if kept.push(r, GFP_KERNEL).is_err() {
-            break;
-        }
-    }
-    *resyncs = kept;
-    found
+    take_at(&mut resyncs, i).ok().flatten()
 }
 
 /// "Resync done (...)" as drbd_resync_finished() logs it.

@@ -873,18 +873,21 @@ pub(crate) struct Config {
     pub(crate) retired: KVec<Connection>,
 }
 
-/// Removes `v[index]`, keeping the others in order (6.12's KVec has no remove()).
-pub(crate) fn remove_at<T>(v: &mut KVec<T>, index: usize) -> Result<(), AllocError> {
+/// Removes `v[index]` and returns it (`None` beyond the end), keeping the others in order
+/// (6.12's KVec has no remove()).
+pub(crate) fn take_at<T>(v: &mut KVec<T>, index: usize) -> Result<Option<T>, AllocError> {
     let mut kept = KVec::with_capacity(v.len(), GFP_KERNEL)?;
-    let old = core::mem::take(v);
-    for (i, item) in old.into_iter().enumerate() {
-        if i != index {
+    let mut taken = None;
+    for (i, item) in core::mem::take(v).into_iter().enumerate() {
+        if i == index {
+            taken = Some(item);
+        } else {
             // Within the capacity reserved above: push does not allocate, cannot fail.
             let _ = kept.push(item, GFP_KERNEL);
         }
     }
     *v = kept;
-    Ok(())
+    Ok(taken)
 }
 
 /// Inserts `item` at `index`, keeping the others in order.

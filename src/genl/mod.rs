@@ -15,7 +15,7 @@ pub(crate) mod schema;
 pub(crate) mod structs;
 
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateChange};
-use crate::resource::{insert_at, remove_at, Config, Device, Drbd, Resource};
+use crate::resource::{insert_at, take_at, Config, Device, Drbd, Resource};
 use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
 use config::{
@@ -149,8 +149,8 @@ fn del_resource(config: &mut Config, index: usize) -> (RetCode, &'static str) {
         Some(r) if !r.devices.is_empty() => return (RetCode::ResInUse, ""),
         _ => {}
     }
-    match remove_at(&mut config.resources, index) {
-        Ok(()) => (RetCode::NoError, ""),
+    match take_at(&mut config.resources, index) {
+        Ok(_) => (RetCode::NoError, ""),
         Err(_) => (RetCode::NoMem, ""),
     }
 }
@@ -216,8 +216,8 @@ fn del_minor(config: &mut Config, (r, v): (usize, usize)) -> (RetCode, &'static 
     {
         return (RetCode::MinorConfigured, "");
     }
-    match remove_at(&mut resource.devices, v) {
-        Ok(()) => (RetCode::NoError, ""),
+    match take_at(&mut resource.devices, v) {
+        Ok(_) => (RetCode::NoError, ""),
         Err(_) => (RetCode::NoMem, ""),
     }
 }

@@ -349,78 +349,82 @@ out:
 	return err;
 }
 
-/* data-integrity-alg: the digest of `alg` over a request's data, or over `nr` pages holding `len`
- * bytes; returns the digest size or a negative errno */
-static struct crypto_shash *drbd_rs_shash(const char *alg, unsigned int out_len)
+/* data-integrity-alg: the digest of `alg` over what `feed` hands to the hash, into `out`;
+ * returns the digest size or a negative errno */
+static int drbd_rs_digest(const char *alg, u8 *out, unsigned int out_len,
+			  int (*feed)(struct shash_desc *desc, void *arg), void *arg)
 {
 	struct crypto_shash *tfm = crypto_alloc_shash(alg, 0, 0);
-
-	if (!IS_ERR(tfm) && crypto_shash_digestsize(tfm) > out_len) {
-		crypto_free_shash(tfm);
-		return ERR_PTR(-EINVAL);
-	}
-	return tfm;
-}
-
-int drbd_rs_digest_rq(const char *alg, struct request *rq, u8 *out, unsigned int out_len)
-{
-	struct crypto_shash *tfm = drbd_rs_shash(alg, out_len);
-	struct req_iterator iter;
-	struct bio_vec bv;
-	int err;
+	int err = -EINVAL;
 
 	if (IS_ERR(tfm))
 		return PTR_ERR(tfm);
-	{
+	if (crypto_shash_digestsize(tfm) <= out_len) {
 		SHASH_DESC_ON_STACK(desc, tfm);
 
 		desc->tfm = tfm;
 		err = crypto_shash_init(desc);
-		rq_for_each_segment(bv, rq, iter) {
-			void *addr;
-
-			if (err)
-				break;
-			addr = kmap_local_page(bv.bv_page);
-			err = crypto_shash_update(desc, addr + bv.bv_offset, bv.bv_len);
-			kunmap_local(addr);
-		}
+		if (!err)
+			err = feed(desc, arg);
 		if (!err)
 			err = crypto_shash_final(desc, out);
 		shash_desc_zero(desc);
+		if (!err)
+			err = crypto_shash_digestsize(tfm);
 	}
-	if (!err)
-		err = crypto_shash_digestsize(tfm);
 	crypto_free_shash(tfm);
 	return err;
+}
+
+/* a request's data */
+static int drbd_rs_feed_rq(struct shash_desc *desc, void *arg)
+{
+	struct request *rq = arg;
+	struct req_iterator iter;
+	struct bio_vec bv;
+	int err = 0;
+
+	rq_for_each_segment(bv, rq, iter) {
+		void *addr = kmap_local_page(bv.bv_page);
+
+		err = crypto_shash_update(desc, addr + bv.bv_offset, bv.bv_len);
+		kunmap_local(addr);
+		if (err)
+			break;
+	}
+	return err;
+}
+
+/* `len` bytes in lowmem pages */
+struct drbd_rs_pages {
+	struct page **pages;
+	unsigned int nr, len;
+};
+
+static int drbd_rs_feed_pages(struct shash_desc *desc, void *arg)
+{
+	struct drbd_rs_pages *p = arg;
+	unsigned int i, len = p->len;
+	int err = 0;
+
+	for (i = 0; i < p->nr && !err && len; i++) {
+		unsigned int n = min_t(unsigned int, len, PAGE_SIZE);
+
+		err = crypto_shash_update(desc, page_address(p->pages[i]), n);
+		len -= n;
+	}
+	return err;
+}
+
+int drbd_rs_digest_rq(const char *alg, struct request *rq, u8 *out, unsigned int out_len)
+{
+	return drbd_rs_digest(alg, out, out_len, drbd_rs_feed_rq, rq);
 }
 
 int drbd_rs_digest_pages(const char *alg, struct page **pages, unsigned int nr, unsigned int len,
 			 u8 *out, unsigned int out_len)
 {
-	struct crypto_shash *tfm = drbd_rs_shash(alg, out_len);
-	unsigned int i;
-	int err;
+	struct drbd_rs_pages p = { .pages = pages, .nr = nr, .len = len };
 
-	if (IS_ERR(tfm))
-		return PTR_ERR(tfm);
-	{
-		SHASH_DESC_ON_STACK(desc, tfm);
-
-		desc->tfm = tfm;
-		err = crypto_shash_init(desc);
-		for (i = 0; i < nr && !err && len; i++) {
-			unsigned int n = min_t(unsigned int, len, PAGE_SIZE);
-
-			err = crypto_shash_update(desc, page_address(pages[i]), n);
-			len -= n;
-		}
-		if (!err)
-			err = crypto_shash_final(desc, out);
-		shash_desc_zero(desc);
-	}
-	if (!err)
-		err = crypto_shash_digestsize(tfm);
-	crypto_free_shash(tfm);
-	return err;
+	return drbd_rs_digest(alg, out, out_len, drbd_rs_feed_pages, &p);
 }
