@@ -858,6 +858,9 @@ pub(crate) struct Resync {
 
 /// Resync requests in flight at most.
 const RS_PENDING_MAX: usize = 64;
+/// What the SyncTarget keeps in flight at least, whatever c-fill-target says: the next requests
+/// are on their way while the SyncSource serves one, and its replies while it reads.
+const RS_IN_FLIGHT_MIN: u64 = 4 << 20;
 
 /// The SyncTarget's requests in flight: (sector, bytes).
 struct Pending {
@@ -941,7 +944,7 @@ impl Resync {
             next_bit: 0,
             pending: Pending::default(),
             rate_kib: rate_kib.max(1),
-            max_pending: (u64::from(fill_sectors) << 9).max(u64::from(packet::DRBD_MAX_BIO_SIZE)),
+            max_pending: (u64::from(fill_sectors) << 9).max(RS_IN_FLIGHT_MIN),
             tick_bytes: 0,
             tick_start: now,
         }
