@@ -771,9 +771,7 @@ impl Link {
         }
         Ok(())
     }
-}
 
-impl Link {
     /// The SyncTarget wrote a resync reply (`written`), or could not have it: the SyncSource
     /// failed to read it, or the target to write it.
     fn resync_acked(
