@@ -73,6 +73,9 @@ g1() {
 	sum=$(fetch sum2)
 	wait_for "g2's writes are on this disk" 60 same_as "$sum"
 	barrier compared2
+	# one node at a time: when both ask the other to disconnect at once, one `down` can fail
+	# (C: a cluster-wide state change concurrent with the peer's fails the same way)
+	barrier g2-down
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
@@ -93,5 +96,6 @@ g2() {
 	write_and_share 2
 	barrier compared2
 	step "down" drbdadm down r0
+	barrier g2-down
 	step "unload" unload_drbd
 }

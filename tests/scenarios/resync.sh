@@ -49,6 +49,9 @@ g1() {
 	wait_for "resync of the changes done" 120 synced
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
 	barrier synced2
+	# one node at a time: when both ask the other to disconnect at once, one `down` can fail
+	# (C: a cluster-wide state change concurrent with the peer's fails the same way)
+	barrier g2-down
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
@@ -72,5 +75,6 @@ g2() {
 	wait_for "the changes arrived" 30 same_as "$sum"
 	barrier synced2
 	step "down" drbdadm down r0
+	barrier g2-down
 	step "unload" unload_drbd
 }
