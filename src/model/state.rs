@@ -455,6 +455,21 @@ impl DevState {
     }
 }
 
+/// For tests: an UpToDate Primary connected to an UpToDate Secondary.
+#[cfg(test)]
+impl DevState {
+    pub(crate) fn connected_primary() -> Self {
+        DevState {
+            role: Role::Primary,
+            peer: Role::Secondary,
+            conn: ConnState::Connected,
+            disk: DiskState::UpToDate,
+            pdsk: DiskState::UpToDate,
+            ..DevState::new_minor()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,14 +509,7 @@ mod tests {
 
     #[test]
     fn unconnected_keeps_a_peer_disk_known_to_be_behind() {
-        let connected = DevState {
-            role: Role::Primary,
-            peer: Role::Secondary,
-            conn: ConnState::Connected,
-            disk: DiskState::UpToDate,
-            pdsk: DiskState::UpToDate,
-            ..DevState::new_minor()
-        };
+        let connected = DevState::connected_primary();
         let s = connected.unconnected(ConnState::Unconnected);
         assert_eq!(
             (s.conn, s.peer, s.pdsk),
@@ -520,14 +528,7 @@ mod tests {
             .conn(ConnState::Disconnecting)
             .pdsk(DiskState::Outdated);
         assert_eq!(req.mask, CONN_MASK | PDSK_MASK);
-        let before = DevState {
-            role: Role::Primary,
-            peer: Role::Secondary,
-            conn: ConnState::Connected,
-            disk: DiskState::UpToDate,
-            pdsk: DiskState::UpToDate,
-            ..DevState::new_minor()
-        };
+        let before = DevState::connected_primary();
         let after = before.masked(req.mask, req.val).unwrap();
         assert_eq!(
             (after.conn, after.pdsk),
@@ -683,14 +684,7 @@ mod tests {
     fn connected_primary_word() {
         // Primary(1) | Secondary(2)<<2 | Connected(10)<<4 | UpToDate(8)<<9 | UpToDate(8)<<13
         // = 0x1 + 0x8 + 0xa0 + 0x1000 + 0x10000 = 0x110a9; _pad (bits 23..=31) stays clear.
-        let s = DevState {
-            role: Role::Primary,
-            peer: Role::Secondary,
-            conn: ConnState::Connected,
-            disk: DiskState::UpToDate,
-            pdsk: DiskState::UpToDate,
-            ..DevState::new_minor()
-        };
+        let s = DevState::connected_primary();
         assert_eq!(s.to_u32(), 0x110a9);
         let all_flags = DevState {
             susp: true,

@@ -360,14 +360,7 @@ mod tests {
     }
 
     fn connected() -> DevState {
-        DevState {
-            role: Role::Primary,
-            peer: Role::Secondary,
-            conn: ConnState::Connected,
-            disk: DiskState::UpToDate,
-            pdsk: DiskState::UpToDate,
-            ..DevState::new_minor()
-        }
+        DevState::connected_primary()
     }
 
     #[test]
