@@ -15,11 +15,9 @@ use crate::genl::nla::Value;
 use crate::link::{Link, LinkConf, PeerWrite, Resync};
 use crate::model::attach::{connect_size, differ_considerably, ConnectSize, SizeInputs};
 use crate::model::role::StateRv;
-use crate::model::state::{
-    convert_peer_word, ConnState, DevState, DiskState, Role, CONN_MASK, DISK_MASK, PDSK_MASK,
-    PEER_ISP_MASK, PEER_MASK,
-};
-use crate::resource::{take_at, DevIo, Drbd, Resource};
+use crate::model::state::{ConnState, DevState, DiskState, Role};
+use crate::model::transition;
+use crate::resource::{take_at, DevIo, Drbd, PeerRange, Resource};
 use crate::sys::crypto;
 use crate::sys::genl::{broadcast, Events};
 use crate::sys::net::Socket;
@@ -961,7 +959,8 @@ fn features(data: &Socket, name: &Name) -> Result<packet::Agreed> {
 struct Vol {
     volume: u16,
     io: Arc<DevIo>,
-    /// The device's size in sectors: peer writes beyond it are refused.
+    /// The device's size in sectors when the connection began (peer requests are checked
+    /// against the disk attached at the time they come).
     size: u64,
     decision: Decision,
     peer_uuids: [u64; 4],
@@ -1016,6 +1015,7 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
         max_epoch_size: s.max_epoch_size,
         two_primaries: s.two_primaries != 0,
         integrity,
+        resolve_conflicts: peer.resolve,
     };
     let Ok(link) = Link::new(
         s.name,
@@ -1066,21 +1066,26 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
         t.stop();
     }
     link.forget_peer_writes();
+    // writes the peer did not acknowledge are out of sync, and complete; without the
+    // configuration lock, which a command may hold while it waits for them (detach, down)
+    link.clear(|volume, sector, size| {
+        if let Some(v) = vols.iter().find(|v| u32::from(v.volume) == volume) {
+            v.io.mark_out_of_sync(sector, u64::from(size >> 9));
+        }
+    });
     shared.set_state(ConnState::NetworkFailure);
     with_resource(drbd, shared, &s.name, |res| {
         let name = res.name;
         for d in res.devices.as_mut_slice() {
             d.io.set_link(None);
-            crate::genl::role::peer_lost(&name, d);
             d.peer_uuids = None;
             d.consider_resync = false;
-            d.set_state(d.state.unconnected(ConnState::Unconnected));
-        }
-    });
-    // writes the peer did not acknowledge are out of sync
-    link.clear(|volume, sector, size| {
-        if let Some(v) = vols.iter().find(|v| u32::from(v.volume) == volume) {
-            v.io.mark_out_of_sync(sector, u64::from(size >> 9));
+            let before = d.state;
+            d.set_state(transition::sanitize(DevState {
+                conn: ConnState::Unconnected,
+                ..d.state
+            }));
+            crate::genl::role::peer_lost(&name, d, before);
         }
     });
     pr_info!("{}: Connection closed\n", s.name);
@@ -1103,20 +1108,12 @@ fn connect_volumes(
         else {
             continue;
         };
-        let mut new = DevState {
+        let new = transition::sanitize(DevState {
             conn: n.decision.conn_state().unwrap_or(ConnState::Connected),
             peer: n.peer_role,
             pdsk: n.peer_disk,
             ..d.state
-        };
-        // D_CONSISTENT and D_OUTDATED vanish when connected (sanitize_state())
-        if new.conn == ConnState::Connected {
-            for disk in [&mut new.disk, &mut new.pdsk] {
-                if matches!(*disk, DiskState::Consistent | DiskState::Outdated) {
-                    *disk = DiskState::UpToDate;
-                }
-            }
-        }
+        });
         if let Some(ConnectSize::Agreed { size, user }) = n.size {
             agree(&res.name, d, size.sectors, user);
         }
@@ -1140,6 +1137,7 @@ fn connect_volumes(
         d.set_state(new);
         md_sync(&res.name, d);
         let volume = u16::try_from(d.volume).map_err(|_| EINVAL)?;
+        link.add_volume(volume, d.io.clone())?;
         d.io.set_link(Some((link.clone(), volume)));
         vols.push(
             Vol {
@@ -1370,18 +1368,22 @@ fn receive_data(
             return false;
         }
     }
-    let end = d.sector.checked_add(u64::from(size >> 9));
-    if end.map_or(true, |e| e > v.size) {
-        pr_err!(
-            "{}/{}: peer wrote beyond the end of the device (sector {} + {} bytes > {} sectors)\n",
-            s.name,
-            v.volume,
-            d.sector,
-            size,
-            v.size
-        );
-        return false;
-    }
+    // the disk attached now, whatever size it had when the connection began
+    let target = match v.io.peer_target(d.sector, u64::from(size >> 9)) {
+        Err(PeerRange::Beyond(sectors)) => {
+            pr_err!(
+                "{}/{}: peer wrote beyond the end of the device (sector {} + {} bytes > {} sectors)\n",
+                s.name,
+                v.volume,
+                d.sector,
+                size,
+                sectors
+            );
+            return false;
+        }
+        Err(PeerRange::Diskless) => None,
+        Ok(bdev) => Some(bdev),
+    };
     // a resync reply answers a request of ours; while resyncing, writes of the peer wait for
     // the resync writes before them (overlapping ones must land in order)
     let resync = if cmd == packet::P_RS_DATA_REPLY {
@@ -1443,7 +1445,7 @@ fn receive_data(
         blksize: size,
         seq_num: d.seq_num,
     };
-    let Some(bdev) = v.io.backing() else {
+    let Some(bdev) = target else {
         // diskless: nothing to write to
         return link
             .send_meta(packet::P_NEG_ACK, v.volume, |out| ack.encode(out))
@@ -1508,15 +1510,8 @@ fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> b
         .is_ok()
 }
 
-/// `drbd_state_rv` values of the replies.
-const SS_CW_FAILED_BY_PEER: i32 = StateRv::CwFailedByPeer as i32;
+/// `drbd_state_rv` of a successful reply.
 const SS_SUCCESS: i32 = StateRv::Success as i32;
-const SS_TWO_PRIMARIES: i32 = StateRv::TwoPrimaries as i32;
-const SS_PRIMARY_NOP: i32 = StateRv::PrimaryNop as i32;
-/// The fields of our state a peer's state change request may set: its role (our `peer`), its
-/// disk (our `pdsk`), the connection, its resync pause flag; and our disk, to Outdated only.
-const PEER_CHANGEABLE: u32 = PEER_MASK | CONN_MASK | PDSK_MASK | PEER_ISP_MASK;
-const SS_UNKNOWN_ERROR: i32 = 0;
 
 /// The state packets of a connected peer: P_STATE, P_UUIDS (skip initial sync), state change
 /// requests (answered on the meta socket), P_OUT_OF_SYNC.
@@ -1529,8 +1524,19 @@ fn receive_state_packet(
     volume: u16,
     body: &[u8],
 ) -> bool {
+    let conn_wide = cmd == packet::P_CONN_ST_CHG_REQ;
+    if matches!(cmd, packet::P_STATE_CHG_REQ | packet::P_CONN_ST_CHG_REQ) {
+        let Ok(r) = packet::ReqState::decode(body) else {
+            return false;
+        };
+        if let Some(rv) = link.answer_at_once(conn_wide, r.mask, r.val) {
+            if rv == StateRv::Success {
+                shared.set_state(ConnState::TearDown);
+            }
+            return reply_state(link, cmd, volume, rv as i32);
+        }
+    }
     let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<i32> {
-        let conn_wide = cmd == packet::P_CONN_ST_CHG_REQ;
         let name = res.name;
         let two_primaries = s.two_primaries != 0;
         let mut reply = None;
@@ -1559,38 +1565,13 @@ fn receive_state_packet(
                 }
                 _ => {
                     let r = packet::ReqState::decode(body).ok()?;
-                    let mask = convert_peer_word(r.mask);
-                    let val = convert_peer_word(r.val);
-                    let rv = match d.state.masked(mask, val) {
-                        None => SS_UNKNOWN_ERROR,
-                        // a peer may change what it is, our view of it, and the connection;
-                        // of our own state only outdate a disk that is not in use
-                        Some(new)
-                            if mask & !PEER_CHANGEABLE != 0
-                                && !(new.disk == DiskState::Outdated
-                                    && d.state.role == Role::Secondary
-                                    && mask & !(PEER_CHANGEABLE | DISK_MASK) == 0) =>
-                        {
-                            SS_CW_FAILED_BY_PEER
-                        }
-                        Some(new)
-                            if new.role == Role::Primary
-                                && new.peer == Role::Primary
-                                && !two_primaries =>
-                        {
-                            SS_TWO_PRIMARIES
-                        }
-                        // is_valid_state(): a Primary with resource fencing does not lose
-                        // a peer that is not Outdated
-                        Some(new)
-                            if new.role == Role::Primary
-                                && new.conn < ConnState::Connected
-                                && new.pdsk >= DiskState::Unknown
-                                && d.fencing_resource() =>
-                        {
-                            SS_PRIMARY_NOP
-                        }
-                        Some(new) => {
+                    let env = transition::Env {
+                        two_primaries,
+                        fencing_resource: d.fencing_resource(),
+                        open: d.is_open(),
+                    };
+                    let rv = match transition::peer_request(d.state, r.mask, r.val, &env) {
+                        Ok(new) => {
                             // the peer was forced UpToDate and Primary (after_state_ch())
                             if d.state.disk == DiskState::Inconsistent
                                 && d.state.pdsk == DiskState::Inconsistent
@@ -1599,12 +1580,23 @@ fn receive_state_packet(
                             {
                                 d.consider_resync = true;
                             }
-                            let outdated = new.disk != d.state.disk;
+                            let before = d.state;
                             d.set_state(new);
-                            if outdated {
+                            crate::genl::role::peer_lost(&name, d, before);
+                            if new.disk != before.disk {
                                 md_sync(&name, d);
                             }
                             SS_SUCCESS
+                        }
+                        Err(rv) => {
+                            pr_info!(
+                                "{}/{} drbd{}: Refusing the peer's state change: {}\n",
+                                name,
+                                d.volume,
+                                d.minor,
+                                rv.text()
+                            );
+                            rv as i32
                         }
                     };
                     reply = Some(reply.map_or(rv, |r: i32| r.min(rv)));
@@ -1625,23 +1617,27 @@ fn receive_state_packet(
         return false;
     };
     if matches!(cmd, packet::P_STATE_CHG_REQ | packet::P_CONN_ST_CHG_REQ) {
-        let reply_cmd = if cmd == packet::P_CONN_ST_CHG_REQ {
-            packet::ReqStateReply::conn_command(link.agreed.version).as_u16()
-        } else {
-            packet::P_STATE_CHG_REPLY
-        };
-        let r = packet::ReqStateReply { retcode: rv };
-        if link
-            .send_meta(reply_cmd, volume, |out| r.encode(out))
-            .is_err()
-        {
+        if !reply_state(link, cmd, volume, rv) {
             return false;
         }
-        if rv == SS_SUCCESS && cmd == packet::P_CONN_ST_CHG_REQ {
+        if rv == SS_SUCCESS && conn_wide {
             shared.set_state(ConnState::TearDown);
         }
     }
     true
+}
+
+/// drbd_send_sr_reply() / conn_send_sr_reply(): the answer to the peer's state change request
+/// `cmd`, on the meta socket.
+fn reply_state(link: &Link, cmd: u16, volume: u16, rv: i32) -> bool {
+    let reply_cmd = if cmd == packet::P_CONN_ST_CHG_REQ {
+        packet::ReqStateReply::conn_command(link.agreed.version).as_u16()
+    } else {
+        packet::P_STATE_CHG_REPLY
+    };
+    let r = packet::ReqStateReply { retcode: rv };
+    link.send_meta(reply_cmd, volume, |out| r.encode(out))
+        .is_ok()
 }
 
 /// receive_uuids() while connected: a peer that created a new current UUID with
@@ -1906,8 +1902,7 @@ const UUID_NEW_BM_OFFSET: u64 = 0x0001_0000_0000_0000;
 /// The SyncSource answers a resync request with the blocks (receive_DataRequest()).
 fn serve_resync_request(s: &Settings, link: &Link, v: &Vol, r: &packet::BlockReq) -> bool {
     let ok_size = packet::check_block_size(packet::Command::RsDataRequest, r.blksize).is_ok();
-    let end = r.sector.checked_add(u64::from(r.blksize >> 9));
-    if !ok_size || end.map_or(true, |e| e > v.size) {
+    if !ok_size || v.io.peer_target(r.sector, u64::from(r.blksize >> 9)).is_err() {
         pr_err!(
             "{}/{}: invalid resync request (sector {}, {} bytes)\n",
             s.name,
@@ -1950,6 +1945,29 @@ fn finish_target(name: &Name, link: &Link, d: &mut crate::resource::Device) {
         return;
     };
     log_done(name, d, &rs);
+    if rs.failed > 0 {
+        // blocks the source could not read, or we could not write, stay out of sync: the
+        // disk stays Inconsistent, the data generation unchanged
+        pr_info!(
+            "{}/{} drbd{}:             {} failed blocks\n",
+            name,
+            d.volume,
+            d.minor,
+            rs.failed
+        );
+        d.set_state(transition::sanitize(DevState {
+            conn: ConnState::Connected,
+            disk: DiskState::Inconsistent,
+            pdsk: DiskState::UpToDate,
+            ..d.state
+        }));
+        md_sync(name, d);
+        let st = packet::State {
+            state: d.state.to_u32(),
+        };
+        let _ = link.send_data(packet::P_STATE, volume, |out| st.encode(out));
+        return;
+    }
     let primary = d.state.role == Role::Primary;
     if let Some(l) = d.ldev.as_mut() {
         let p = rs.peer_uuids;
@@ -1981,8 +1999,9 @@ fn finish_target(name: &Name, link: &Link, d: &mut crate::resource::Device) {
     let _ = link.send_data(packet::P_STATE, volume, |out| st.encode(out));
 }
 
-/// drbd_resync_finished() of the SyncSource, told by the target's state.
-fn finish_source(name: &Name, link: &Link, d: &mut crate::resource::Device) {
+/// drbd_resync_finished() of the SyncSource, told by the target's state: `synced` when the
+/// target is UpToDate now; else blocks failed and the peer stays Inconsistent.
+fn finish_source(name: &Name, link: &Link, d: &mut crate::resource::Device, synced: bool) {
     let Ok(volume) = u16::try_from(d.volume) else {
         return;
     };
@@ -1991,6 +2010,22 @@ fn finish_source(name: &Name, link: &Link, d: &mut crate::resource::Device) {
     };
     log_done(name, d, &rs);
     let left = d.io.bits_set();
+    if !synced {
+        pr_info!(
+            "{}/{} drbd{}:             {} failed blocks\n",
+            name,
+            d.volume,
+            d.minor,
+            left
+        );
+        d.set_state(DevState {
+            conn: ConnState::Connected,
+            pdsk: DiskState::Inconsistent,
+            ..d.state
+        });
+        md_sync(name, d);
+        return;
+    }
     if let Some(l) = d.ldev.as_mut() {
         // drbd_uuid_set_bm(0): the bitmap UUID into the history
         let u = &mut l.sb.uuid;
@@ -2040,8 +2075,10 @@ fn receive_peer_state(
         return false;
     };
     let apv = link.agreed.version;
+    let target_done = peer.conn == ConnState::Connected
+        && matches!(peer.disk, DiskState::UpToDate | DiskState::Inconsistent);
     if matches!(v.decision, Decision::SyncSource { .. })
-        && peer.conn == ConnState::Connected
+        && target_done
         && peer.disk == DiskState::UpToDate
     {
         // the target's last acks travel on the meta socket: let the ack receiver apply them
@@ -2059,12 +2096,10 @@ fn receive_peer_state(
             .as_mut_slice()
             .iter_mut()
             .find(|d| d.volume == u32::from(v.volume))?;
-        // the SyncTarget reports the end of the resync
-        if d.state.conn == ConnState::SyncSource
-            && peer.conn == ConnState::Connected
-            && peer.disk == DiskState::UpToDate
-        {
-            finish_source(&name, link, d);
+        // the SyncTarget reports the end of the resync: UpToDate, or Inconsistent when
+        // blocks failed
+        if d.state.conn == ConnState::SyncSource && target_done {
+            finish_source(&name, link, d, peer.disk == DiskState::UpToDate);
             return Some((Decision::Connected, true));
         }
         let starting = peer.conn >= ConnState::StartingSyncS && peer.conn <= ConnState::WfBitMapT;
@@ -2100,17 +2135,12 @@ fn receive_peer_state(
                 }
             }
         }
-        let mut new = DevState {
+        let new = transition::sanitize(DevState {
             peer: peer.role,
             pdsk: peer.disk,
             conn: decision.conn_state().unwrap_or(d.state.conn),
             ..d.state
-        };
-        if new.conn == ConnState::Connected
-            && matches!(new.pdsk, DiskState::Consistent | DiskState::Outdated)
-        {
-            new.pdsk = DiskState::UpToDate;
-        }
+        });
         d.set_state(new);
         // a peer that has not decided yet must learn of the resync
         if decision != Decision::Connected && peer.conn <= ConnState::Connected {

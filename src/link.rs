@@ -18,6 +18,7 @@
 //! `tl` → a device's `ldev`; `acks` alone.
 
 use crate::genl::config::Name;
+use crate::model::role::StateRv;
 use crate::model::state::StateReq;
 use crate::resource::DevIo;
 use crate::sys::blk::Remote;
@@ -124,6 +125,9 @@ pub(crate) struct LinkConf {
     pub(crate) two_primaries: bool,
     /// `data-integrity-alg` (empty: none).
     pub(crate) integrity: KVec<u8>,
+    /// We received P_INITIAL_META: concurrent state changes are ours to break
+    /// (RESOLVE_CONFLICTS).
+    pub(crate) resolve_conflicts: bool,
 }
 
 /// An established connection.
@@ -150,6 +154,13 @@ pub(crate) struct Link {
     /// `max-buffers`, in bytes of peer writes in flight.
     max_buffer_bytes: u64,
     broken: AtomicBool,
+    /// RESOLVE_CONFLICTS (see [`LinkConf::resolve_conflicts`]).
+    resolve_conflicts: bool,
+    /// A state change request of ours waits for the peer's reply (C: the state mutex is held).
+    awaiting_reply: AtomicBool,
+    /// Our graceful disconnect is under way: the peer's own request to disconnect is agreed to
+    /// at once, without waiting for the configuration our disconnect holds.
+    leaving: AtomicBool,
     /// An epoch was closed: the sender thread sends its barrier.
     barrier_due: AtomicBool,
     /// Serialises the packets on the data socket.
@@ -171,6 +182,9 @@ pub(crate) struct Link {
     /// The resyncs running, one per volume at most.
     #[pin]
     pub(crate) resyncs: Mutex<KVec<Resync>>,
+    /// The volumes replicated over this link (for the blocks a P_NEG_ACK leaves out of sync).
+    #[pin]
+    volumes: Mutex<KVec<(u16, Arc<DevIo>)>>,
     #[pin]
     reply: Mutex<Reply>,
     #[pin]
@@ -222,6 +236,9 @@ impl Link {
                 timeout_ds: c.timeout_ds,
                 max_buffer_bytes: u64::from(c.max_buffers.max(32)) * 4096,
                 broken: AtomicBool::new(false),
+                resolve_conflicts: c.resolve_conflicts,
+                awaiting_reply: AtomicBool::new(false),
+                leaving: AtomicBool::new(false),
                 barrier_due: AtomicBool::new(false),
                 data_lock <- new_mutex!((), "drbd_link_data"),
                 meta_lock <- new_mutex!((), "drbd_link_meta"),
@@ -236,6 +253,7 @@ impl Link {
                 ),
                 wake <- new_condvar!("drbd_link_wake"),
                 resyncs <- new_mutex!(KVec::new(), "drbd_link_resyncs"),
+                volumes <- new_mutex!(KVec::new(), "drbd_link_volumes"),
                 reply <- new_mutex!(Reply::None, "drbd_link_reply"),
                 reply_wait <- new_condvar!("drbd_link_reply_wait"),
             }),
@@ -431,6 +449,34 @@ impl Link {
         true
     }
 
+    /// A write of ours the peer failed to write (P_NEG_ACK): its blocks are out of sync, and
+    /// it is done as if acknowledged. `false` for no write we sent.
+    fn neg_acked(&self, block_id: u64, sector: u64) -> bool {
+        let Ok((volume, sector, size, hold)) = self.tl.lock().neg_acked(block_id, sector) else {
+            return false;
+        };
+        let io = self
+            .volumes
+            .lock()
+            .iter()
+            .find(|(v, _)| u32::from(*v) == volume)
+            .map(|(_, io)| io.clone());
+        if let Some(io) = io {
+            io.mark_out_of_sync(sector, u64::from(size >> 9));
+        }
+        if let Some(h) = hold {
+            // acked() below finds the write again, without its hold
+            h.release();
+        }
+        self.acked(block_id, sector)
+    }
+
+    /// Replicates `volume`'s writes, from `io`, over this link.
+    pub(crate) fn add_volume(&self, volume: u16, io: Arc<DevIo>) -> Result {
+        self.volumes.lock().push((volume, io), GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// An upper-layer flush: the current epoch ends, its barrier is sent.
     pub(crate) fn close_epoch(&self) {
         let mut tl = self.tl.lock();
@@ -494,15 +540,25 @@ impl Link {
         loop {
             let mut acks = self.acks.lock();
             let mut done = acks.done.take();
-            while let Some(mut io) = done {
-                done = io.ctx.next.take();
+            // counted off under the lock, dropped after it: a last reference to a device or
+            // its backing disk must not go with interrupts off
+            let mut walk = done.as_mut();
+            while let Some(io) = walk {
                 acks.in_flight = acks.in_flight.saturating_sub(1);
                 acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
+                walk = io.ctx.next.as_mut();
             }
-            if acks.in_flight == 0 {
+            let idle = acks.in_flight == 0;
+            if !idle && done.is_none() {
+                let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
+            }
+            drop(acks);
+            while let Some(mut io) = done {
+                done = io.ctx.next.take();
+            }
+            if idle {
                 return;
             }
-            let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
         }
     }
 
@@ -588,6 +644,15 @@ impl Link {
                 }
             }
             (Some(_), false) => {
+                // the blocks stay out of sync; the resync must not wait for them
+                if let Some(rs) = self
+                    .resyncs
+                    .lock()
+                    .iter_mut()
+                    .find(|r| r.volume == w.volume && r.target)
+                {
+                    rs.failed += u64::from(w.size >> 12).max(1);
+                }
                 a.block_id = packet::ID_SYNCER;
                 packet::P_NEG_ACK
             }
@@ -614,6 +679,33 @@ impl Link {
     /// Sends a state change request (P_STATE_CHG_REQ, or P_CONN_ST_CHG_REQ for the connection)
     /// and waits for the peer's reply: its `drbd_state_rv`, or `None` without one.
     pub(crate) fn request_state(&self, volume: u16, req: StateReq, conn: bool) -> Option<i32> {
+        self.awaiting_reply.store(true, Ordering::Release);
+        let rv = self.request_state_wait(volume, req, conn);
+        self.awaiting_reply.store(false, Ordering::Release);
+        rv
+    }
+
+    /// Our graceful disconnect begins (see [`Link::answer_at_once`]).
+    pub(crate) fn set_leaving(&self) {
+        self.leaving.store(true, Ordering::Release);
+    }
+
+    /// receive_req_state()'s answers that cannot wait for the configuration lock, which a
+    /// command of ours holds while it waits for the peer's reply to its own request: a peer
+    /// that asks to disconnect while we do is agreed with; any other request is refused as
+    /// concurrent by the side that resolves conflicts (C: SS_CONCURRENT_ST_CHG while the state
+    /// mutex is held). `None`: the request is to be evaluated.
+    pub(crate) fn answer_at_once(&self, conn_wide: bool, mask: u32, val: u32) -> Option<StateRv> {
+        let bye = StateReq::default().conn(crate::model::state::ConnState::Disconnecting);
+        if conn_wide && self.leaving.load(Ordering::Acquire) && mask == bye.mask && val == bye.val
+        {
+            return Some(StateRv::Success);
+        }
+        (self.resolve_conflicts && self.awaiting_reply.load(Ordering::Acquire))
+            .then_some(StateRv::ConcurrentStChg)
+    }
+
+    fn request_state_wait(&self, volume: u16, req: StateReq, conn: bool) -> Option<i32> {
         *self.reply.lock() = Reply::None;
         let cmd = if conn {
             packet::ReqState::conn_command(self.agreed.version)
@@ -740,7 +832,11 @@ impl Link {
                 // a P_RECV_ACK before the P_WRITE_ACK of protocol C releases nothing
                 let releases =
                     !(self.protocol == packet::DRBD_PROT_C && h.command == packet::P_RECV_ACK);
-                if releases && !self.acked(a.block_id, a.sector) {
+                let known = match h.command {
+                    packet::P_NEG_ACK => self.neg_acked(a.block_id, a.sector),
+                    _ => !releases || self.acked(a.block_id, a.sector),
+                };
+                if !known {
                     return Err(Bad::Block(a.block_id, a.sector));
                 }
             }

@@ -20,6 +20,7 @@ use crate::link::Link;
 use crate::meta::layout::{Layout, Superblock};
 use crate::model::attach::md_flags;
 use crate::model::state::{ConnState, DevState, Role};
+use crate::model::transition;
 use crate::sys::bdev::Bdev;
 use crate::sys::blk::{Disk, DiskOps, Op, Refusal, Request, RequestList};
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
@@ -150,6 +151,13 @@ impl DiskOps for DevIo {
             self.al_wait.notify_all();
         }
     }
+}
+
+/// Why a peer request has no place on the disk.
+pub(crate) enum PeerRange {
+    Diskless,
+    /// It does not fit the device of this many sectors.
+    Beyond(u64),
 }
 
 /// The activity log extents of a forwarded write, as [`DiskOps::completed`] gets them back: the
@@ -296,6 +304,17 @@ impl DevIo {
     /// Starts or stops replicating over `link`.
     pub(crate) fn set_link(&self, link: Option<(Arc<Link>, u16)>) {
         *self.link.lock() = link;
+    }
+
+    /// The backing device for a peer request of `sectors` from `sector`, checked against the
+    /// disk attached now (not the size of some earlier one).
+    pub(crate) fn peer_target(&self, sector: u64, sectors: u64) -> Result<Arc<Bdev>, PeerRange> {
+        let guard = self.ldev.lock();
+        let io = guard.as_ref().ok_or(PeerRange::Diskless)?;
+        match sector.checked_add(sectors) {
+            Some(end) if end <= io.sectors => Ok(io.data.clone()),
+            _ => Err(PeerRange::Beyond(io.sectors)),
+        }
     }
 
     /// The backing device, while attached.
@@ -550,6 +569,8 @@ pub(crate) struct IoLdev {
     pub(crate) bitmap: KVVec<u64>,
     /// Bits of the bitmap in use: the device size in 4 KiB blocks.
     pub(crate) bits: u64,
+    /// The device size in sectors: what the peer may write to (the meta data lies beyond).
+    pub(crate) sectors: u64,
     /// Bits set, kept up to date with every change (C: `bm_set`).
     pub(crate) bits_set: u64,
     /// Activity log transactions written (`al_writ_cnt`).
@@ -822,13 +843,7 @@ impl Resource {
             None
         };
         for d in self.devices.as_mut_slice() {
-            if d.state.conn != cs {
-                let new = DevState {
-                    conn: cs,
-                    ..d.state
-                };
-                d.set_state(new);
-            }
+            d.set_state(transition::follow_connection(d.state, cs));
         }
         ended
     }

@@ -8,7 +8,7 @@
 //! with C, and `drbdadm` runs `drbdmeta apply-al` before the next attach), resync-after, and
 //! the data path (I/O to `/dev/drbdN` still fails).
 
-use super::config::{Conf, Name};
+use super::config::{Conf, Name, OUT_OF_RANGE};
 use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::{DISK_CONF, RESIZE_PARMS};
@@ -152,7 +152,19 @@ fn disk_conf(top: &TopLevel<'_>) -> Result<KBox<Conf>, (RetCode, &'static str)> 
     let mut conf =
         KBox::new(Conf::defaults(&DISK_CONF), GFP_KERNEL).map_err(|_| (RetCode::NoMem, ""))?;
     conf.update(&fields).map_err(|_| invalid)?;
+    check_range(&conf)?;
     Ok(conf)
+}
+
+/// Refuses a disk configuration with a value outside drbd_limits.h, with a log line.
+fn check_range(conf: &Conf) -> Result<(), (RetCode, &'static str)> {
+    match conf.out_of_range() {
+        Some(bad) => {
+            pr_info!("disk options refused: {}\n", bad);
+            Err((RetCode::MandatoryTag, OUT_OF_RANGE))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `drbd_adm_attach`. Not inlined, to keep its frame off the handler's.
@@ -308,9 +320,6 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
         };
         let al_extents = sanitize_al_extents(conf.num("al_extents"), layout.al_size_4k);
         conf.set_num("al_extents", i64::from(al_extents));
-        if conf.num("resync_rate") < 1 {
-            conf.set_num("resync_rate", 1);
-        }
         let al_extents = al_extents as usize;
         let (Ok(slots), Ok(al_bufs)) = (
             KVec::from_elem(Slot::FREE, al_extents, GFP_KERNEL),
@@ -327,6 +336,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
             layout,
             bitmap,
             bits,
+            sectors: size.sectors,
             bits_set,
             al_writes: 0,
             // all out of sync: nothing for the log to track (drbd_suspend_al())
@@ -439,11 +449,8 @@ pub(crate) fn disk_options(
     if set_defaults {
         conf.reset_changeable();
     }
-    if let Err(answer) = conf.apply(top, true) {
+    if let Err(answer) = conf.apply(top, true).and_then(|()| check_range(&conf)) {
         return answer;
-    }
-    if conf.num("resync_rate") < 1 {
-        conf.set_num("resync_rate", 1);
     }
     let al_extents = sanitize_al_extents(conf.num("al_extents"), ldev.layout.al_size_4k);
     conf.set_num("al_extents", i64::from(al_extents));
@@ -644,6 +651,7 @@ pub(crate) fn change_size(res: &Name, dev: &mut Device, new_sectors: u64) -> Res
     }
     io.bitmap = bitmap;
     io.bits = new_bits;
+    io.sectors = new_sectors;
 
     // The on-disk bitmap and log are unreliable until rewritten (drbd_determine_dev_size()).
     let ldev = dev.ldev.as_mut();

@@ -270,6 +270,79 @@ impl Conf {
     }
 }
 
+/// A configuration value outside the range drbd_limits.h gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OutOfRange {
+    pub(crate) field: &'static str,
+    pub(crate) value: i64,
+    pub(crate) min: i64,
+    pub(crate) max: i64,
+}
+
+impl core::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} {} out of range [{}, {}]",
+            self.field, self.value, self.min, self.max
+        )
+    }
+}
+
+/// The info text of a request refused for an [`OutOfRange`] value.
+pub(crate) const OUT_OF_RANGE: &str = "option value out of range";
+
+/// The ranges of drbd_limits.h (`DRBD_*_MIN`, `DRBD_*_MAX`) of the disk and net options, in
+/// the units the structs carry. drbdsetup keeps to them; the module must not trust that every
+/// client does (the time arithmetic of a connection needs them). `al-extents` is not here: it
+/// is clamped, as sanitize_disk_conf() does.
+const LIMITS: &[(&str, i64, i64)] = &[
+    // disk_conf
+    ("disk_size", 0, 2 << 40),
+    ("max_bio_bvecs", 0, 128),
+    ("on_io_error", 0, 2),
+    ("fencing", 0, 2),
+    ("resync_rate", 1, 4 << 20),
+    ("c_plan_ahead", 0, 300),
+    ("c_delay_target", 1, 100),
+    ("c_fill_target", 0, 1 << 20),
+    ("c_max_rate", 250, 4 << 20),
+    ("c_min_rate", 0, 4 << 20),
+    ("disk_timeout", 0, 6000),
+    ("rs_discard_granularity", 0, 1 << 20),
+    // net_conf
+    ("wire_protocol", 1, 3),
+    ("connect_int", 1, 120),
+    ("timeout", 1, 600),
+    ("ping_int", 1, 120),
+    ("ping_timeo", 1, 300),
+    ("sndbuf_size", 0, 10 << 20),
+    ("rcvbuf_size", 0, 10 << 20),
+    ("ko_count", 0, 200),
+    ("max_buffers", 32, 131072),
+    ("max_epoch_size", 1, 20000),
+    ("unplug_watermark", 1, 131072),
+    ("cong_fill", 0, 10 << 21),
+    ("cong_extents", 67, 0xfffe),
+    ("sock_check_timeo", 0, 300),
+];
+
+impl Conf {
+    /// The first field whose value is outside its drbd_limits.h range, if any.
+    pub(crate) fn out_of_range(&self) -> Option<OutOfRange> {
+        self.def.fields.iter().enumerate().find_map(|(i, f)| {
+            let &(_, min, max) = LIMITS.iter().find(|(name, _, _)| *name == f.name)?;
+            let value = self.nums[i];
+            (value < min || value > max).then_some(OutOfRange {
+                field: f.name,
+                value,
+                min,
+                max,
+            })
+        })
+    }
+}
+
 /// `cpu_mask` holds 32 bytes with its NUL.
 const CPU_MASK_MAX: usize = 31;
 
@@ -667,6 +740,44 @@ mod tests {
             back.get("c_plan_ahead"),
             Some(Value::U32(d.num("c_plan_ahead") as u32))
         );
+    }
+
+    #[test]
+    fn option_ranges_as_drbd_limits() {
+        use crate::genl::structs::{DISK_CONF, NET_CONF};
+        let net = Conf::defaults(&NET_CONF);
+        assert_eq!(net.out_of_range(), None);
+        assert_eq!(Conf::defaults(&DISK_CONF).out_of_range(), None);
+        for (field, value, ok) in [
+            ("ping_timeo", 0, false),
+            ("ping_timeo", 300, true),
+            ("ping_timeo", 301, false),
+            ("ping_timeo", u32::MAX as i64, false),
+            ("timeout", 600, true),
+            ("ko_count", 0, true),
+            ("ko_count", 201, false),
+            ("max_buffers", 31, false),
+            ("wire_protocol", 4, false),
+            ("connect_int", 0, false),
+        ] {
+            let mut c = net;
+            c.set_num(field, value);
+            let r = c.out_of_range();
+            assert_eq!(r.is_none(), ok, "{field} = {value}: {r:?}");
+            if let Some(r) = r {
+                assert_eq!((r.field, r.value), (field, value));
+            }
+        }
+        let mut d = Conf::defaults(&DISK_CONF);
+        d.set_num("c_max_rate", 249);
+        assert_eq!(
+            std::format!("{}", d.out_of_range().unwrap()),
+            "c_max_rate 249 out of range [250, 4194304]"
+        );
+        // al-extents is clamped elsewhere, never refused
+        let mut d = Conf::defaults(&DISK_CONF);
+        d.set_num("al_extents", 1);
+        assert_eq!(d.out_of_range(), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! drbd_adm_net_opts() of drbd_nl.c. Not yet: check_net_options().
 
 use super::addr::Endpoint;
-use super::config::Conf;
+use super::config::{Conf, OUT_OF_RANGE};
 use super::nla::{TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::{DISCONNECT_PARMS, NET_CONF};
@@ -46,6 +46,10 @@ fn net_conf(
     }
     .map_err(|_| (RetCode::NoMem, ""))?;
     conf.apply(top, base.is_some())?;
+    if let Some(bad) = conf.out_of_range() {
+        pr_info!("net options refused: {}\n", bad);
+        return Err((RetCode::MandatoryTag, OUT_OF_RANGE));
+    }
     Ok(conf)
 }
 
@@ -130,9 +134,11 @@ pub(crate) fn disconnect(
     let name = res.name;
     for d in res.devices.as_mut_slice() {
         d.io.set_link(None);
-        super::role::peer_lost(&name, d);
         d.peer_uuids = None;
         d.consider_resync = false;
+        let before = d.state;
+        d.set_state(d.state.unconnected(ConnState::Disconnecting));
+        super::role::peer_lost(&name, d, before);
     }
     set_conn(res, ConnState::Disconnecting);
     conn.shutdown();
@@ -154,16 +160,26 @@ fn graceful(res: &mut Resource) {
     let fenced_primary = res.devices.iter().any(|d| {
         d.state.role == Role::Primary && d.fencing_resource() && d.state.pdsk >= DiskState::Unknown
     });
+    link.set_leaving();
+    // a peer busy with a change of its own refuses ours as concurrent: ask again a few times
+    // (the peer's own request, if it is to disconnect too, is agreed with meanwhile)
     let ask = |req| {
-        link.request_state(volume, req, true)
-            .map(StateRv::from_peer)
+        let mut rv = None;
+        for _ in 0..5 {
+            rv = link.request_state(volume, req, true).map(StateRv::from_peer);
+            if rv != Some(StateRv::ConcurrentStChg) {
+                break;
+            }
+            crate::sys::sleep_ms(100);
+        }
+        rv
     };
     // whose disk goes Outdated with the disconnect: the peer's, or ours
     let peers = if fenced_primary {
         true
     } else {
         match ask(bye) {
-            Some(StateRv::Success) | None => return,
+            Some(StateRv::Success | StateRv::ConcurrentStChg) | None => return,
             // refused: outdate ourselves, unless there is nothing to outdate (C: CS_HARD then)
             Some(_)
                 if res

@@ -52,6 +52,18 @@ pub(crate) enum RetCode {
     StateCwFailedByPeer = -10,
     StateDeviceInUse = -12,
     StateNeedConnection = -15,
+    StateUnknownError = 0,
+    StateNoLocalDisk = -4,
+    StateNoRemoteDisk = -5,
+    StateConnectedOutdates = -6,
+    StateResyncRunning = -8,
+    StateAlreadyStandAlone = -9,
+    StateIsDiskless = -11,
+    StateNoNetConfig = -13,
+    StateLowerThanOutdated = -16,
+    StateInTransientState = -18,
+    StateConcurrentStChg = -19,
+    StateOutdateWoConn = -21,
 }
 
 impl From<StateRv> for RetCode {
@@ -65,6 +77,18 @@ impl From<StateRv> for RetCode {
             StateRv::PrimaryNop => RetCode::StatePrimaryNop,
             StateRv::DeviceInUse => RetCode::StateDeviceInUse,
             StateRv::NeedConnection => RetCode::StateNeedConnection,
+            StateRv::UnknownError => RetCode::StateUnknownError,
+            StateRv::NoLocalDisk => RetCode::StateNoLocalDisk,
+            StateRv::NoRemoteDisk => RetCode::StateNoRemoteDisk,
+            StateRv::ConnectedOutdates => RetCode::StateConnectedOutdates,
+            StateRv::ResyncRunning => RetCode::StateResyncRunning,
+            StateRv::AlreadyStandAlone => RetCode::StateAlreadyStandAlone,
+            StateRv::IsDiskless => RetCode::StateIsDiskless,
+            StateRv::NoNetConfig => RetCode::StateNoNetConfig,
+            StateRv::LowerThanOutdated => RetCode::StateLowerThanOutdated,
+            StateRv::InTransientState => RetCode::StateInTransientState,
+            StateRv::ConcurrentStChg => RetCode::StateConcurrentStChg,
+            StateRv::OutdateWoConn => RetCode::StateOutdateWoConn,
         }
     }
 }
@@ -112,14 +136,8 @@ mod tests {
         assert_eq!(RetCode::MdLayoutTooSmall.code(), 168);
         assert_eq!(RetCode::MdLayoutNoFit.code(), 169);
         assert_eq!(RetCode::Connected.code(), 151);
-        for rv in [
-            StateRv::NothingToDo,
-            StateRv::Success,
-            StateRv::NoUpToDateDisk,
-            StateRv::PrimaryNop,
-            StateRv::DeviceInUse,
-            StateRv::NeedConnection,
-        ] {
+        for n in -30..=3 {
+            let rv = StateRv::from_peer(n);
             assert_eq!(RetCode::from(rv).code(), rv as i32);
         }
     }

@@ -14,6 +14,7 @@ use crate::bitmap::math::Bits;
 use crate::link::Link;
 use crate::model::role::{self, StateRv, UI_BITMAP};
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
+use crate::model::transition;
 use crate::resource::Device;
 use crate::sys::random_u64;
 use crate::wire::packet;
@@ -161,21 +162,17 @@ pub(crate) fn set_role(
     (RetCode::StateSuccess, "")
 }
 
-/// after_state_ch() when the peer's copy of the data is lost: a Primary with UpToDate data
-/// starts a new data generation, so that the peer resyncs the writes it misses meanwhile.
-pub(crate) fn peer_lost(res: &Name, dev: &mut Device) {
-    let pdsk = dev.state.pdsk;
-    let had_peer_data = pdsk >= DiskState::Inconsistent
-        && pdsk != DiskState::Unknown
-        && pdsk != DiskState::Outdated;
-    let primary = dev.state.role == Role::Primary;
-    let fresh = dev.state.disk >= DiskState::UpToDate
-        && dev.ldev.as_ref().is_some_and(|l| l.sb.uuid[UI_BITMAP] == 0);
-    if !(had_peer_data && primary && fresh) {
+/// after_state_ch() of a change from `before` to the device's state now: a Primary (or the
+/// Secondary of a Primary) that lost the peer's copy of the data starts a new data generation,
+/// so that the peer resyncs the writes it misses meanwhile.
+pub(crate) fn peer_lost(res: &Name, dev: &mut Device, before: DevState) {
+    let bitmap_uuid = dev.ldev.as_ref().map_or(u64::MAX, |l| l.sb.uuid[UI_BITMAP]);
+    if !transition::new_generation_on_loss(&before, &dev.state, bitmap_uuid) {
         return;
     }
+    let primary = dev.state.role == Role::Primary;
     if let Some(ldev) = dev.ldev.as_mut() {
-        role::uuid_new_current(&mut ldev.sb.uuid, random_u64(), true);
+        role::uuid_new_current(&mut ldev.sb.uuid, random_u64(), primary);
     }
     print_uuids(res, dev, "new current UUID");
     let _ = md_sync(res, dev);

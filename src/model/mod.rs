@@ -4,4 +4,5 @@
 pub(crate) mod attach;
 pub(crate) mod role;
 pub(crate) mod state;
+pub(crate) mod transition;
 pub(crate) mod version;

@@ -20,39 +20,88 @@ pub(crate) const UI_HISTORY_END: usize = 3;
 pub(crate) enum StateRv {
     NothingToDo = 2,
     Success = 1,
+    UnknownError = 0,
     TwoPrimaries = -1,
     NoUpToDateDisk = -2,
+    NoLocalDisk = -4,
+    NoRemoteDisk = -5,
+    ConnectedOutdates = -6,
     PrimaryNop = -7,
+    ResyncRunning = -8,
+    AlreadyStandAlone = -9,
     CwFailedByPeer = -10,
+    IsDiskless = -11,
     DeviceInUse = -12,
+    NoNetConfig = -13,
     NeedConnection = -15,
+    LowerThanOutdated = -16,
+    InTransientState = -18,
+    ConcurrentStChg = -19,
+    OutdateWoConn = -21,
 }
 
 impl StateRv {
-    /// A peer's reply to a state change request of ours; refusals we do not tell apart are
-    /// the peer's refusal.
+    /// Every value, for the mapping from numbers.
+    const ALL: [StateRv; 20] = [
+        StateRv::NothingToDo,
+        StateRv::Success,
+        StateRv::UnknownError,
+        StateRv::TwoPrimaries,
+        StateRv::NoUpToDateDisk,
+        StateRv::NoLocalDisk,
+        StateRv::NoRemoteDisk,
+        StateRv::ConnectedOutdates,
+        StateRv::PrimaryNop,
+        StateRv::ResyncRunning,
+        StateRv::AlreadyStandAlone,
+        StateRv::CwFailedByPeer,
+        StateRv::IsDiskless,
+        StateRv::DeviceInUse,
+        StateRv::NoNetConfig,
+        StateRv::NeedConnection,
+        StateRv::LowerThanOutdated,
+        StateRv::InTransientState,
+        StateRv::ConcurrentStChg,
+        StateRv::OutdateWoConn,
+    ];
+
+    /// A peer's reply to a state change request of ours; numbers we do not know are the
+    /// peer's refusal.
     pub(crate) fn from_peer(rv: i32) -> Self {
-        match rv {
-            1 => StateRv::Success,
-            2 => StateRv::NothingToDo,
-            -1 => StateRv::TwoPrimaries,
-            -2 => StateRv::NoUpToDateDisk,
-            -7 => StateRv::PrimaryNop,
-            -12 => StateRv::DeviceInUse,
-            _ => StateRv::CwFailedByPeer,
-        }
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|&r| r as i32 == rv)
+            .unwrap_or(StateRv::CwFailedByPeer)
+    }
+
+    /// Whether the change was made (or there was nothing to do).
+    pub(crate) fn is_success(self) -> bool {
+        self as i32 >= StateRv::Success as i32
     }
 
     /// The text of drbd_set_st_err_str() for a refusal, as the C module logs it.
     pub(crate) fn text(self) -> &'static str {
         match self {
             StateRv::NothingToDo | StateRv::Success => "",
+            StateRv::UnknownError => "Unknown error",
             StateRv::TwoPrimaries => "Multiple primaries not allowed by config",
-            StateRv::CwFailedByPeer => "State change was refused by peer node",
             StateRv::NoUpToDateDisk => "Need access to UpToDate data",
+            StateRv::NoLocalDisk => "Can not resync without local disk",
+            StateRv::NoRemoteDisk => "Can not resync without remote disk",
+            StateRv::ConnectedOutdates => "Refusing to be Outdated while Connected",
             StateRv::PrimaryNop => "Refusing to be Primary while peer is not outdated",
+            StateRv::ResyncRunning => "Can not start OV/resync since it is already active",
+            StateRv::AlreadyStandAlone => "Can not disconnect a StandAlone device",
+            StateRv::CwFailedByPeer => "State change was refused by peer node",
+            StateRv::IsDiskless => "Device is diskless, the requested operation requires a disk",
             StateRv::DeviceInUse => "Device is held open by someone",
+            StateRv::NoNetConfig => "Have no net/connection configuration",
             StateRv::NeedConnection => "Need a connection to start verify or resync",
+            StateRv::LowerThanOutdated => "Disk state is lower than outdated",
+            StateRv::InTransientState => "In transient state, retry after next state change",
+            StateRv::ConcurrentStChg => "Concurrent state changes detected and aborted",
+            StateRv::OutdateWoConn => "Need a connection for a graceful disconnect/outdate peer",
         }
     }
 }

@@ -159,8 +159,14 @@ impl<C: PeerDone> PeerIo<C> {
     }
 
     /// Submits the request at `sector` of `bdev`; [`PeerDone::done`] follows, also when the bio
-    /// cannot be built.
+    /// cannot be built. A request of no bytes does no I/O (a zero-sized discard may mean "to
+    /// the end" to a driver) and succeeds at once, unless it asks for a flush, which it then is
+    /// (an empty P_DATA with DP_FLUSH, as C submits it).
     pub(crate) fn submit(mut io: KBox<Self>, bdev: Arc<Bdev>, sector: u64, op: PeerOp) {
+        if io.len == 0 && !matches!(op, PeerOp::Write { flush: true, .. }) {
+            C::done(io, true);
+            return;
+        }
         let opf = match op {
             PeerOp::Write { fua, flush } => {
                 bindings::req_op_REQ_OP_WRITE

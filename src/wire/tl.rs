@@ -224,6 +224,18 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         Ok(self.find(block_id, sector)?.hold.take())
     }
 
+    /// P_NEG_ACK: the peer failed to write it. The write's range (volume, sector, bytes: out
+    /// of sync with the peer from now on) and its hold, the first time; the write stays in its
+    /// epoch, whose barrier ack still counts it.
+    pub(crate) fn neg_acked(
+        &mut self,
+        block_id: u64,
+        sector: u64,
+    ) -> Result<(u32, u64, u32, Option<H>), TlError> {
+        let w = self.find(block_id, sector)?;
+        Ok((w.volume, w.sector, w.size, w.hold.take()))
+    }
+
     /// The epoch of a write in the log.
     pub(crate) fn epoch_of(&mut self, block_id: u64, sector: u64) -> Result<u32, TlError> {
         Ok(self.find(block_id, sector)?.epoch)
@@ -315,6 +327,18 @@ mod tests {
 
     fn log(n: usize, max_epoch: u32) -> TransferLog<u32, Vec<Slot<u32>>> {
         TransferLog::new((0..n).map(|_| None).collect(), 7, max_epoch)
+    }
+
+    #[test]
+    fn a_neg_ack_names_the_range_ours_not_the_peers() {
+        let mut tl = log(8, 100);
+        let a = tl.start(3, 64, 8192, 1, 0).unwrap();
+        assert_eq!(tl.neg_acked(a.block_id, 64), Ok((3, 64, 8192, Some(1))));
+        // once released, a second ack finds the write but no hold
+        assert_eq!(tl.neg_acked(a.block_id, 64), Ok((3, 64, 8192, None)));
+        assert!(tl.neg_acked(a.block_id, 65).is_err());
+        assert!(tl.neg_acked(a.block_id ^ (1 << 40), 64).is_err());
+        assert_eq!(tl.len(), 1);
     }
 
     #[test]

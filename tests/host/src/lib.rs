@@ -21,6 +21,7 @@ pub mod model {
     pub mod attach;
     pub mod role;
     pub mod state;
+    pub mod transition;
     pub mod version;
 }
 
