@@ -12,7 +12,7 @@
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
-use crate::link::{Link, LinkConf, PeerWrite, Resync};
+use crate::link::{Link, LinkConf, PeerWrite, Resync, Tunables};
 use crate::model::attach::{connect_size, differ_considerably, ConnectSize, SizeInputs};
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, DiskState, Role};
@@ -63,6 +63,8 @@ pub(crate) struct ConnShared {
     /// The sockets in use (listening, data, meta, connecting), for `disconnect` to shut down.
     #[pin]
     sockets: Mutex<[Option<Arc<Socket>>; SLOTS]>,
+    /// The net options that take effect at once when changed.
+    pub(crate) tunables: Arc<Tunables>,
 }
 
 /// Socket slots of [`ConnShared`].
@@ -101,6 +103,16 @@ impl ConnShared {
         }
     }
 
+    /// `net-options` changed: the data socket's send timeout follows ko-count × timeout (no
+    /// limit with ko-count 0), as the link's other timeouts do by themselves.
+    pub(crate) fn retune(&self) {
+        if let Some(data) = self.sockets.lock()[DATA].as_ref() {
+            if self.state() >= ConnState::Connected {
+                data.set_timeouts(isize::MAX, send_timeout(&self.tunables));
+            }
+        }
+    }
+
     /// Makes every blocked socket call of the thread return, now and from now on.
     fn shutdown_all(&self) {
         let sockets = self.sockets.lock();
@@ -111,15 +123,12 @@ impl ConnShared {
     }
 }
 
-/// The settings the thread works with, copied out of the net configuration.
+/// The settings the thread works with, copied out of the net configuration at each attempt to
+/// connect (those that may change while connected are [`Tunables`]).
 struct Settings {
     name: Name,
     my: Endpoint,
     peer: Endpoint,
-    /// Seconds between connection attempts.
-    connect_int: u32,
-    /// Tenths of a second to wait for a peer's packet during the handshake.
-    ping_timeo: u32,
     sndbuf: u32,
     rcvbuf: u32,
     /// What P_PROTOCOL says of us, and what the peer's must match.
@@ -134,13 +143,41 @@ struct Settings {
     /// `cram-hmac-alg` (empty: no authentication) and `shared-secret`.
     cram_alg: KVec<u8>,
     secret: KVec<u8>,
-    /// Seconds of quiet on the meta socket before a ping.
-    ping_int: u32,
-    /// `timeout` (tenths of a second) and `ko-count`.
-    timeout_ds: u32,
-    ko_count: u32,
-    max_buffers: u32,
     max_epoch_size: u32,
+}
+
+impl Settings {
+    fn new(name: &Name, c: &Connection) -> Result<Self> {
+        let conf = &c.net_conf;
+        let num = |n: &str| u32::try_from(conf.num(n)).unwrap_or(0);
+        Ok(Self {
+            name: *name,
+            my: c.my,
+            peer: c.peer,
+            sndbuf: num("sndbuf_size"),
+            rcvbuf: num("rcvbuf_size"),
+            wire_protocol: num("wire_protocol"),
+            after_sb: [num("after_sb_0p"), num("after_sb_1p"), num("after_sb_2p")],
+            two_primaries: num("two_primaries"),
+            discard_my_data: num("discard_my_data") != 0,
+            dry_run: num("tentative") != 0,
+            rr_conflict: num("rr_conflict"),
+            always_asbp: num("always_asbp") != 0,
+            max_epoch_size: num("max_epoch_size"),
+            integrity_alg: string(conf, "integrity_alg")?,
+            cram_alg: string(conf, "cram_hmac_alg")?,
+            secret: string(conf, "shared_secret")?,
+        })
+    }
+}
+
+/// The data socket's send timeout while connected: a peer that stops reading is given up after
+/// ko-count × timeout; never with ko-count 0.
+fn send_timeout(t: &Tunables) -> isize {
+    match t.ko_limit_ms() {
+        0 => isize::MAX,
+        ms => jiffies(ms),
+    }
 }
 
 /// A configured connection (`connect` ran; `disconnect` ends it).
@@ -180,45 +217,23 @@ impl Connection {
         peer: Endpoint,
         drbd: Arc<Drbd>,
     ) -> Result<Self> {
+        let tunables = Arc::new(Tunables::new(&net_conf), GFP_KERNEL)?;
         let shared = Arc::pin_init(
             pin_init!(ConnShared {
                 cstate: AtomicU8::new(ConnState::Unconnected as u8),
                 stopping: AtomicBool::new(false),
                 sockets <- new_mutex!([None, None, None, None], "drbd_conn_sockets"),
+                tunables,
             }),
             GFP_KERNEL,
         )?;
-        let num = |n: &str| u32::try_from(net_conf.num(n)).unwrap_or(0);
-        let settings = Settings {
-            name: *name,
-            my,
-            peer,
-            connect_int: num("connect_int").max(1),
-            ping_timeo: num("ping_timeo").max(1),
-            sndbuf: num("sndbuf_size"),
-            rcvbuf: num("rcvbuf_size"),
-            wire_protocol: num("wire_protocol"),
-            after_sb: [num("after_sb_0p"), num("after_sb_1p"), num("after_sb_2p")],
-            two_primaries: num("two_primaries"),
-            discard_my_data: num("discard_my_data") != 0,
-            dry_run: num("tentative") != 0,
-            rr_conflict: num("rr_conflict"),
-            always_asbp: num("always_asbp") != 0,
-            ping_int: num("ping_int").max(1),
-            timeout_ds: num("timeout").max(1),
-            ko_count: num("ko_count"),
-            max_buffers: num("max_buffers"),
-            max_epoch_size: num("max_epoch_size"),
-            integrity_alg: string(&net_conf, "integrity_alg")?,
-            cram_alg: string(&net_conf, "cram_hmac_alg")?,
-            secret: string(&net_conf, "shared_secret")?,
-        };
         let thread_shared = shared.clone();
+        let name = *name;
         shared.set_state(ConnState::WfConnection);
         let thread = Thread::spawn(c_str!("drbd_r"), move || {
             // the receiver writes what the peer sends: its allocations must not recurse into
             // block I/O
-            without_io_reclaim(|| receiver(drbd, thread_shared, settings))
+            without_io_reclaim(|| receiver(drbd, thread_shared, name))
         })?;
         Ok(Self {
             net_conf,
@@ -258,9 +273,20 @@ impl Drop for Connection {
 }
 
 /// The receiver thread: connect, negotiate, replicate while connected, and start over when
-/// the connection breaks.
-fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, s: Settings) {
+/// the connection breaks; with the net configuration as it is at each attempt.
+fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, name: Name) {
     while !should_stop() {
+        let s = match with_resource(&drbd, &shared, &name, |res| {
+            res.conn.as_ref().map(|c| Settings::new(&name, c))
+        }) {
+            Some(Some(Ok(s))) => s,
+            // the connection was removed
+            None | Some(None) => break,
+            Some(Some(Err(_))) => {
+                sleep_ms(shared.tunables.connect_int_ms());
+                continue;
+            }
+        };
         shared.set_state(ConnState::WfConnection);
         match connect(&drbd, &shared, &s) {
             Ok(Some(Outcome::Agreed(peer))) => {
@@ -300,7 +326,7 @@ fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, s: Settings) {
         shared.release_all();
         shared.set_state(ConnState::Unconnected);
         if !should_stop() {
-            sleep_ms(s.connect_int.saturating_mul(1000));
+            sleep_ms(shared.tunables.connect_int_ms());
         }
     }
 }
@@ -338,7 +364,7 @@ fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outc
     listen.bind(s.my.as_bytes())?;
     listen.listen(5)?;
     shared.hold(LISTEN, Some(listen.clone()));
-    let connect_int_ms = s.connect_int.saturating_mul(1000);
+    let connect_int_ms = shared.tunables.connect_int_ms();
     listen.set_timeouts(jiffies(connect_int_ms), jiffies(connect_int_ms));
 
     let mut data: Option<Arc<Socket>> = None;
@@ -375,7 +401,8 @@ fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outc
         }
         if let Ok(sock) = accepted {
             let sock = Arc::new(sock, GFP_KERNEL)?;
-            sock.set_timeouts(jiffies(s.ping_timeo * 400), jiffies(s.ping_timeo * 400));
+            let t = jiffies(shared.tunables.ping_timeo_ms().saturating_mul(4));
+            sock.set_timeouts(t, t);
             match receive_first(&sock) {
                 Ok(packet::P_INITIAL_DATA) => {
                     if data.is_some() {
@@ -409,7 +436,8 @@ fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<Option<Outc
     meta.reuse_addr();
     data.tune(s.sndbuf, s.rcvbuf);
     meta.tune(s.sndbuf, s.rcvbuf);
-    data.set_timeouts(jiffies(s.ping_timeo * 400), jiffies(s.ping_timeo * 400));
+    let t = jiffies(shared.tunables.ping_timeo_ms().saturating_mul(4));
+    data.set_timeouts(t, t);
     let agreed = features(&data, &s.name)?;
     pr_info!(
         "{}: Handshake successful: Agreed network protocol version {}\n",
@@ -883,7 +911,7 @@ fn receive_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result<bool> {
 /// A socket connected from our address to the peer's, or an error after `connect-int`.
 fn try_connect(shared: &ConnShared, s: &Settings) -> Result<Arc<Socket>> {
     let sock = Arc::new(Socket::tcp(s.my.family())?, GFP_KERNEL)?;
-    let t = jiffies(s.connect_int.saturating_mul(1000));
+    let t = jiffies(shared.tunables.connect_int_ms());
     sock.set_timeouts(t, t);
     sock.bind(s.my.any_port().as_bytes())?;
     shared.hold(CONNECTING, Some(sock.clone()));
@@ -1007,11 +1035,7 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
     }
     let conf = LinkConf {
         protocol: s.wire_protocol,
-        ping_int_s: s.ping_int,
-        ping_timeo_ds: s.ping_timeo,
-        timeout_ds: s.timeout_ds,
-        ko_count: s.ko_count,
-        max_buffers: s.max_buffers,
+        tunables: shared.tunables.clone(),
         max_epoch_size: s.max_epoch_size,
         two_primaries: s.two_primaries != 0,
         integrity,
@@ -1030,11 +1054,8 @@ fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: P
     peer.meta.set_noio();
     // no receive timeout on the data socket while connected: the meta socket's pings watch the
     // peer; a peer that stops reading is given up after ko-count times the timeout
-    let send_timeout = match s.ko_count {
-        0 => isize::MAX,
-        ko => jiffies(s.timeout_ds.saturating_mul(100).saturating_mul(ko)),
-    };
-    peer.data.set_timeouts(isize::MAX, send_timeout);
+    peer.data
+        .set_timeouts(isize::MAX, send_timeout(&shared.tunables));
     let vols = with_resource(drbd, shared, &s.name, |res| {
         connect_volumes(res, &link, &peer.vols)
     });

@@ -17,7 +17,7 @@
 //! receive_Barrier() of drbd_receiver.c. Lock order (see drbd_rs.rs): `data_lock` →
 //! `tl` → a device's `ldev`; `acks` alone.
 
-use crate::genl::config::Name;
+use crate::genl::config::{Conf, Name};
 use crate::model::role::StateRv;
 use crate::model::state::StateReq;
 use crate::resource::DevIo;
@@ -32,7 +32,7 @@ use crate::sys::{jiffies as jiffies_now, msecs_to_jiffies};
 use crate::wire::bitmap_codec;
 use crate::wire::packet::{self, Agreed};
 use crate::wire::tl::{Overdue, Slot, TransferLog};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 
@@ -111,16 +111,88 @@ enum Reply {
     Got(i32),
 }
 
+/// The net options a connection reads at each use, so that `net-options` changes them at once
+/// (C reads `net_conf` at each use, under RCU). Their ranges are drbd_limits.h's, checked
+/// when configured.
+pub(crate) struct Tunables {
+    /// `connect-int` and `ping-int` (seconds), `ping-timeout` and `timeout` (tenths of a
+    /// second), `ko-count`, `max-buffers`.
+    connect_int: AtomicU32,
+    ping_int: AtomicU32,
+    ping_timeo: AtomicU32,
+    timeout: AtomicU32,
+    ko_count: AtomicU32,
+    max_buffers: AtomicU32,
+}
+
+impl Tunables {
+    pub(crate) fn new(conf: &Conf) -> Self {
+        let t = Self {
+            connect_int: AtomicU32::new(0),
+            ping_int: AtomicU32::new(0),
+            ping_timeo: AtomicU32::new(0),
+            timeout: AtomicU32::new(0),
+            ko_count: AtomicU32::new(0),
+            max_buffers: AtomicU32::new(0),
+        };
+        t.set(conf);
+        t
+    }
+
+    /// Takes the values of `conf`.
+    pub(crate) fn set(&self, conf: &Conf) {
+        let num = |n: &str| u32::try_from(conf.num(n)).unwrap_or(0);
+        for (field, name, min) in [
+            (&self.connect_int, "connect_int", 1),
+            (&self.ping_int, "ping_int", 1),
+            (&self.ping_timeo, "ping_timeo", 1),
+            (&self.timeout, "timeout", 1),
+            (&self.ko_count, "ko_count", 0),
+            (&self.max_buffers, "max_buffers", 32),
+        ] {
+            field.store(num(name).max(min), Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn connect_int_ms(&self) -> u32 {
+        self.connect_int.load(Ordering::Relaxed).saturating_mul(1000)
+    }
+
+    fn ping_int_ms(&self) -> u32 {
+        self.ping_int.load(Ordering::Relaxed).saturating_mul(1000)
+    }
+
+    pub(crate) fn ping_timeo_ms(&self) -> u32 {
+        self.ping_timeo.load(Ordering::Relaxed).saturating_mul(100)
+    }
+
+    /// `ko-count` and `timeout` (tenths of a second).
+    fn ko(&self) -> (u32, u32) {
+        (
+            self.ko_count.load(Ordering::Relaxed),
+            self.timeout.load(Ordering::Relaxed),
+        )
+    }
+
+    /// ko-count × timeout: how long the peer may take to read what we send, to acknowledge a
+    /// write or a barrier (0: forever).
+    pub(crate) fn ko_limit_ms(&self) -> u32 {
+        let (ko, timeout) = self.ko();
+        ko.saturating_mul(timeout).saturating_mul(100)
+    }
+
+    /// `max-buffers`, in bytes of peer writes in flight.
+    fn max_buffer_bytes(&self) -> u64 {
+        u64::from(self.max_buffers.load(Ordering::Relaxed)) * 4096
+    }
+}
+
 /// The net options a link works by.
 pub(crate) struct LinkConf {
     /// The replication protocol (`DRBD_PROT_*`).
     pub(crate) protocol: u32,
-    /// `ping-int` (seconds), `ping-timeout` and `timeout` (tenths of a second), `ko-count`.
-    pub(crate) ping_int_s: u32,
-    pub(crate) ping_timeo_ds: u32,
-    pub(crate) timeout_ds: u32,
-    pub(crate) ko_count: u32,
-    pub(crate) max_buffers: u32,
+    /// The options that may change while connected.
+    pub(crate) tunables: Arc<Tunables>,
     pub(crate) max_epoch_size: u32,
     pub(crate) two_primaries: bool,
     /// `data-integrity-alg` (empty: none).
@@ -144,15 +216,8 @@ pub(crate) struct Link {
     /// `data-integrity-alg` (empty: none) and the size of its digests.
     pub(crate) integrity: KVec<u8>,
     pub(crate) digest_size: usize,
-    ping_int_ms: u32,
-    ping_timeo_ms: u32,
-    /// ko-count × timeout: how long the peer may take to acknowledge a write or a barrier
-    /// (0: forever), and the two for the log line.
-    ack_limit_ms: u32,
-    ko_count: u32,
-    timeout_ds: u32,
-    /// `max-buffers`, in bytes of peer writes in flight.
-    max_buffer_bytes: u64,
+    /// Timeouts, `ko-count` and `max-buffers`, as configured now.
+    tunables: Arc<Tunables>,
     broken: AtomicBool,
     /// RESOLVE_CONFLICTS (see [`LinkConf::resolve_conflicts`]).
     resolve_conflicts: bool,
@@ -229,12 +294,7 @@ impl Link {
                 two_primaries: c.two_primaries,
                 integrity: c.integrity,
                 digest_size,
-                ping_int_ms: c.ping_int_s.max(1).saturating_mul(1000),
-                ping_timeo_ms: c.ping_timeo_ds.max(1).saturating_mul(100),
-                ack_limit_ms: c.ko_count.saturating_mul(c.timeout_ds).saturating_mul(100),
-                ko_count: c.ko_count,
-                timeout_ds: c.timeout_ds,
-                max_buffer_bytes: u64::from(c.max_buffers.max(32)) * 4096,
+                tunables: c.tunables,
                 broken: AtomicBool::new(false),
                 resolve_conflicts: c.resolve_conflicts,
                 awaiting_reply: AtomicBool::new(false),
@@ -514,7 +574,7 @@ impl Link {
     pub(crate) fn reserve_peer_write(&self, size: u32) -> bool {
         let mut acks = self.acks.lock();
         while acks.in_flight > 0
-            && acks.in_flight_bytes + u64::from(size) > self.max_buffer_bytes
+            && acks.in_flight_bytes + u64::from(size) > self.tunables.max_buffer_bytes()
             && !self.is_broken()
         {
             let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
@@ -601,14 +661,15 @@ impl Link {
     /// request_timer_fn(): the peer must acknowledge each write, and the barrier after it,
     /// within ko-count × timeout; else the connection is given up (C_TIMEOUT).
     pub(crate) fn check_timeout(&self) {
-        if self.ack_limit_ms == 0 {
+        let limit_ms = self.tunables.ko_limit_ms();
+        if limit_ms == 0 {
             return;
         }
         let now = jiffies_now();
         let overdue = self
             .tl
             .lock()
-            .overdue(now, msecs_to_jiffies(self.ack_limit_ms));
+            .overdue(now, msecs_to_jiffies(limit_ms));
         let (what, age) = match overdue {
             None => return,
             Some(Overdue::Ack { age }) => ("finish a request", age),
@@ -619,8 +680,8 @@ impl Link {
             self.name,
             what,
             age.saturating_mul(1000) / crate::sys::hz().max(1),
-            self.ko_count,
-            self.timeout_ds
+            self.tunables.ko().0,
+            self.tunables.ko().1
         );
         self.fail();
     }
@@ -742,8 +803,12 @@ impl Link {
         let apv = self.agreed.version;
         let hlen = packet::header_size(apv);
         let mut ping_pending = false;
-        self.meta
-            .set_timeouts(jiffies(self.ping_int_ms), jiffies(self.ping_timeo_ms * 4));
+        let t = &self.tunables;
+        // idle for ping-int: a ping; while it is pending, ping-timeout
+        let idle = || (jiffies(t.ping_int_ms()), jiffies(t.ping_timeo_ms().saturating_mul(4)));
+        let pinging = || (jiffies(t.ping_timeo_ms()), jiffies(t.ping_timeo_ms()));
+        let (r, w) = idle();
+        self.meta.set_timeouts(r, w);
         while !should_stop() && !self.is_broken() {
             let mut hdr = [0u8; packet::HEADER_MAX];
             let got = self.meta.recv_or_idle(&mut hdr[..hlen]);
@@ -758,8 +823,8 @@ impl Link {
                         break;
                     }
                     ping_pending = true;
-                    self.meta
-                        .set_timeouts(jiffies(self.ping_timeo_ms), jiffies(self.ping_timeo_ms));
+                    let (r, w) = pinging();
+                    self.meta.set_timeouts(r, w);
                     continue;
                 }
                 Err(e) => {
@@ -778,6 +843,11 @@ impl Link {
                     pr_err!("{}: meta socket: {}\n", self.name, e);
                 }
                 break;
+            }
+            if !ping_pending {
+                // the ping answered, or still idle: as configured now
+                let (r, w) = idle();
+                self.meta.set_timeouts(r, w);
             }
         }
         self.fail();
@@ -804,11 +874,7 @@ impl Link {
                     .map_err(|_| Bad::Io)?;
             }
             packet::P_PING_ACK => {
-                if *ping_pending {
-                    *ping_pending = false;
-                    self.meta
-                        .set_timeouts(jiffies(self.ping_int_ms), jiffies(self.ping_timeo_ms * 4));
-                }
+                *ping_pending = false;
             }
             packet::P_WRITE_ACK | packet::P_NEG_ACK
                 if packet::BlockAck::decode(body)

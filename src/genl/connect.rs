@@ -224,13 +224,33 @@ pub(crate) fn force_disconnect(top: &TopLevel<'_>) -> bool {
         .is_some_and(|f| matches!(f.get("force_disconnect"), Some(Value::Flag(true))))
 }
 
-/// `drbd_adm_net_opts`: changes the options of a configured connection; the new values take
-/// effect at the next connection attempt.
+/// The net options the peers agree on in the handshake (P_PROTOCOL), and the other settings
+/// of the handshake: C sends P_PROTOCOL_UPDATE when they change while connected; drbd-rs does
+/// not yet.
+const HANDSHAKE_OPTIONS: [&str; 12] = [
+    "wire_protocol",
+    "after_sb_0p",
+    "after_sb_1p",
+    "after_sb_2p",
+    "rr_conflict",
+    "two_primaries",
+    "discard_my_data",
+    "tentative",
+    "always_asbp",
+    "integrity_alg",
+    "cram_hmac_alg",
+    "shared_secret",
+];
+
+/// `drbd_adm_net_opts`: changes the options of a configured connection. The timeouts,
+/// `ko-count` and `max-buffers` take effect at once, the others at the next attempt to connect;
+/// those the peers agree on are refused while connected.
 pub(crate) fn net_options(
     res: &mut Resource,
     top: &TopLevel<'_>,
     set_defaults: bool,
 ) -> (RetCode, &'static str) {
+    let connected = res.conn_state() >= ConnState::WfReportParams;
     let Some(conn) = res.conn.as_mut() else {
         return (RetCode::InvalidRequest, "unknown connection");
     };
@@ -241,11 +261,23 @@ pub(crate) fn net_options(
     } else {
         *conn.net_conf
     };
-    match net_conf(top, Some(&base)) {
-        Ok(conf) => {
-            conn.net_conf = conf;
-            (RetCode::NoError, "")
-        }
-        Err(answer) => answer,
+    let conf = match net_conf(top, Some(&base)) {
+        Ok(conf) => conf,
+        Err(answer) => return answer,
+    };
+    if let Some(name) = HANDSHAKE_OPTIONS
+        .iter()
+        .find(|n| connected && conf.value(n) != conn.net_conf.value(n))
+    {
+        pr_info!(
+            "{}: net-options: {} cannot change while connected (not implemented yet by drbd-rs)\n",
+            res.name,
+            name
+        );
+        return (RetCode::InvalidRequest, "not implemented yet by drbd-rs");
     }
+    conn.shared.tunables.set(&conf);
+    conn.shared.retune();
+    conn.net_conf = conf;
+    (RetCode::NoError, "")
 }

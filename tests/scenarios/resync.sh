@@ -4,7 +4,9 @@
 # forced Primary with data before g2 is up: the handshake decides a full sync, the bitmaps are
 # exchanged, and g2 receives every block (SyncSource/SyncTarget in /proc/drbd, "Resync done" in
 # the log, the same data on both). Then g2 disconnects, g1 writes exactly 4 MiB, g2 connects
-# again: only those 4 MiB resync, and the data is the same again.
+# again: only those 4 MiB resync, and the data is the same again. Both nodes query their status
+# in a loop during the full sync, which must still end; at the end both go down at the same
+# moment, each asking the other to disconnect.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -22,6 +24,15 @@
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
+# Status queries while the sync runs, as a monitoring agent makes them: netlink status
+# commands and dumps must change nothing (they once reset SyncSource/SyncTarget to Connected).
+poll_status() {
+	while [ ! -e /tmp/stop-polling ]; do
+		drbdadm cstate r0 && drbdadm dstate r0 && /lib/drbd/drbdsetup-84 status r0 &&
+			/lib/drbd/drbdsetup-84 show r0 >/dev/null && echo polled >>/tmp/polled
+	done >/dev/null 2>&1
+}
+
 common() {
 	step "load" load_drbd
 	two_node_res r0 "net { protocol $drbdrs_proto; } disk { c-max-rate 100M; }"
@@ -34,7 +45,11 @@ g1() {
 	step "data before the peer comes" fio --name=fill --filename=/dev/drbd0 --direct=1 \
 		--ioengine=psync --rw=write --bs=1M --size=24M --verify=crc32c --do_verify=0
 	barrier filled
+	poll_status &
 	wait_for "full sync done" 240 synced
+	touch /tmp/stop-polling
+	wait
+	step "status polled during the sync" test -s /tmp/polled
 	step "the protocol version of the variant" agreed_version
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
 	share sum1 "$(primary_sum)"
@@ -49,17 +64,19 @@ g1() {
 	wait_for "resync of the changes done" 120 synced
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
 	barrier synced2
-	# one node at a time: when both ask the other to disconnect at once, one `down` can fail
-	# (C: a cluster-wide state change concurrent with the peer's fails the same way)
-	barrier g2-down
-	step "down" drbdadm down r0
+	# both nodes go down at the same moment: each asks the other to disconnect
+	barrier down
+	step "down, with the peer going down too" drbdadm down r0
 	step "unload" unload_drbd
 }
 
 g2() {
 	barrier filled
 	step "up" drbdadm up r0
+	poll_status &
 	wait_for "full sync done" 240 synced
+	touch /tmp/stop-polling
+	wait
 	step "the protocol version of the variant" agreed_version
 	sum=$(fetch sum1)
 	wait_for "every block arrived" 30 same_as "$sum"
@@ -74,7 +91,7 @@ g2() {
 	sum=$(fetch sum2)
 	wait_for "the changes arrived" 30 same_as "$sum"
 	barrier synced2
-	step "down" drbdadm down r0
-	barrier g2-down
+	barrier down
+	step "down, with the peer going down too" drbdadm down r0
 	step "unload" unload_drbd
 }

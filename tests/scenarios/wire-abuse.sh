@@ -11,12 +11,18 @@
 # unknown packet, a meta packet on the data socket, an invalid P_STATE, noise on either socket;
 # silence (the ping timeout must catch it); a garbage state change request; packets for a
 # volume that does not exist; pings answered but no write acknowledged (the request timeout,
-# ko-count × timeout, must catch it). The node drops the connection (or shrugs the abuse off), g1's
-# writes all complete, the node waits for its peer again, I/O still works, down is clean.
+# ko-count × timeout, must catch it); writes of zero bytes (acknowledged, no I/O). The node drops
+# the connection (or shrugs the abuse off), g1's writes all complete, the node waits for its peer
+# again, I/O still works.
+# Third, g1 detaches while connected and attaches a smaller disk; the peer writes where the old
+# disk's data went on and the new one's meta data lies: refused by the size of the disk attached
+# now. Fourth, with ko-count set to 0 while connected (at once), the peer stops reading in the
+# middle of a stream of writes: the node waits for it, as configured, and `disconnect --force`
+# and `down` still work.
 #@ guests: 2
-#@ disks: 64M
+#@ disks: 64M 32M
 #@ module: g1=ours g2=ours
-#@ timeout: 420
+#@ timeout: 540
 
 # writer: small direct writes on /dev/drbd0 until /tmp/stop-writing exists, so that there is
 # replication traffic to attack; a failed write is noted in /tmp/write-failed, and
@@ -57,8 +63,8 @@ g1() {
 	wait
 	# what the node said, without timestamps, most frequent first
 	dmesg | grep 'drbd: r0' | sed 's/^\[[^]]*\] //' | sort | uniq -c | sort -rn | head -40
-	# each of the 15 connections ended with "Connection closed" (more if g2 had to try again)
-	wait_for "every connection closed" 30 sh -c "[ \$(dmesg | grep -c 'drbd: r0: Connection closed') -ge 15 ]"
+	# each of the 16 connections ended with "Connection closed" (more if g2 had to try again)
+	wait_for "every connection closed" 30 sh -c "[ \$(dmesg | grep -c 'drbd: r0: Connection closed') -ge 16 ]"
 	# lines the node logs without rate limit (the other errors' lines may be suppressed)
 	step "writes beyond the end refused" \
 		sh -c "dmesg | grep -q 'drbd: r0/0: peer wrote beyond the end of the device'"
@@ -78,7 +84,48 @@ g1() {
 	cat /proc/drbd
 	step "writes still work" dd if=/dev/urandom of=/dev/drbd0 bs=64k count=100 oflag=direct
 	step "reads still work" dd if=/dev/drbd0 of=/dev/null bs=64k count=200 iflag=direct
-	step "down" drbdadm down r0
+
+	# Third phase: a smaller disk attached under a connected peer
+	step "secondary" drbdadm secondary r0
+	step "create-md on the smaller disk" drbdmeta --force 9 v08 /dev/vdb internal create-md
+	barrier stale-connect
+	wait_for "connected to the peer" 30 grep -q 'cs:Connected' /proc/drbd
+	step "detach while connected" drbdadm detach r0
+	step "attach the smaller disk while connected" \
+		/lib/drbd/drbdsetup-84 attach 0 /dev/vdb /dev/vdb internal
+	size=$(cat /sys/block/drbd0/size)
+	say "the new disk holds $size sectors of data"
+	share stale-sector "$size"
+	barrier stale-attached
+	barrier stale-written
+	step "the write into the new disk's meta data refused" sh -c "dmesg | \
+		grep -q 'drbd: r0/0: peer wrote beyond the end of the device (sector $size + 4096 bytes > $size sectors)'"
+	wait_for "waiting for its peer again" 30 grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
+	step "detach the smaller disk" drbdadm detach r0
+	step "its meta data intact" drbdmeta --force 9 v08 /dev/vdb internal dump-md
+
+	# Fourth phase: ko-count 0, and a peer that stops reading
+	step "attach the first disk again" drbdadm attach r0
+	step "primary" drbdadm primary --force r0
+	barrier reading-connect
+	wait_for "connected to the peer" 30 grep -q 'cs:Connected' /proc/drbd
+	step "ko-count 0 while connected" /lib/drbd/drbdsetup-84 net-options \
+		ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789 --ko-count=0
+	# 1 MiB writes, 32 in flight, for 30 s: they stall once the peer stops reading, and go on
+	# without it after the disconnect
+	fio --name=stall --filename=/dev/drbd0 --rw=write --bs=1M --ioengine=libaio --iodepth=32 \
+		--direct=1 --time_based --runtime=30 >/tmp/fio-stall 2>&1 &
+	barrier stop-reading
+	# ko-count 2 × timeout 6 s would have dropped the peer after 12 s
+	sleep 16
+	step "still connected after 16 s: ko-count 0 took effect at once" grep -q 'cs:Connected' /proc/drbd
+	step "disconnect --force while the peer does not read" timeout 20 drbdadm disconnect --force r0
+	wait_for "the stalled writes completed" 60 grep -q 'WRITE:' /tmp/fio-stall
+	wait
+	step "without a failed write" sh -c "! grep -q 'err=' /tmp/fio-stall || grep -q 'err= 0' /tmp/fio-stall"
+	barrier reading-done
+	step "secondary" drbdadm secondary r0
+	step "down" timeout 30 drbdadm down r0
 	step "unload" unload_drbd
 }
 
@@ -88,6 +135,29 @@ g2() {
 	barrier abused
 	barrier writing
 	step "peer hostile once connected" \
-		/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --connected-rounds 15
+		/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --connected-rounds 16
 	barrier connected-abused
+
+	/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --stale-size /tmp/go-stale \
+		>/tmp/stale.out 2>&1 &
+	barrier stale-connect
+	barrier stale-attached
+	fetch stale-sector >/tmp/go-stale.tmp && mv /tmp/go-stale.tmp /tmp/go-stale
+	wait $!
+	rc=$?
+	cat /tmp/stale.out
+	step "a write beyond the new disk: connection dropped" test $rc -eq 0
+	barrier stale-written
+
+	# only now: the node is attached and Primary again
+	barrier reading-connect
+	/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --stop-reading /tmp/go-stop \
+		>/tmp/stop.out 2>&1 &
+	barrier stop-reading
+	touch /tmp/go-stop
+	wait $!
+	rc=$?
+	cat /tmp/stop.out
+	step "the peer that stopped reading: connection taken down by the node" test $rc -eq 0
+	barrier reading-done
 }

@@ -17,7 +17,12 @@
 //! the exit status is non-zero if the node never connected, dropped a well-behaved peer again
 //! and again, did not notice a silent peer, or stopped answering while still connected.
 //!
-//!     wire-abuse NODE_ADDR:PORT PEER_ADDR:PORT [--rounds N | --connected-rounds N]
+//! Scripted rounds (`--stale-size GO_FILE`, `--stop-reading GO_FILE`): one connection on which
+//! it behaves until the test on the node's side creates GO_FILE, then turns hostile in one
+//! way the test prepared the node for (see [`Scripted`]).
+//!
+//!     wire-abuse NODE_ADDR:PORT PEER_ADDR:PORT [--rounds N | --connected-rounds N |
+//!                                               --stale-size GO_FILE | --stop-reading GO_FILE]
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -38,6 +43,7 @@ const P_PING: u16 = 0x13;
 const P_PING_ACK: u16 = 0x14;
 const P_RECV_ACK: u16 = 0x15;
 const P_WRITE_ACK: u16 = 0x16;
+const P_NEG_ACK: u16 = 0x17;
 const P_BARRIER_ACK: u16 = 0x1c;
 const P_STATE_CHG_REPLY: u16 = 0x1d;
 const P_SYNC_PARAM89: u16 = 0x23;
@@ -235,7 +241,7 @@ fn hostile_connections(node: SocketAddr, peer: SocketAddr, rounds: usize, seed: 
 
 /// The abuses of the connected rounds, in the order the rounds go through them (the numbers
 /// printed are these plus one). What exactly each sends, and why, is in [`Session::abuse`].
-const ABUSES: [&str; 15] = [
+const ABUSES: [&str; 16] = [
     "P_DATA beyond the end of the device",
     "P_DATA of a size that is no multiple of 512",
     "P_DATA header announcing a huge payload",
@@ -251,12 +257,18 @@ const ABUSES: [&str; 15] = [
     "state change request with a garbage mask and value",
     "packets for volume 7, which does not exist",
     "pings answered, writes and barriers never acknowledged",
+    "zero-length P_DATA, P_TRIM and P_ZEROES",
 ];
 /// The abuse that is silence: the node must drop the connection by its ping timeout.
 const SILENT: usize = 11;
 /// The abuse that answers pings only: the node must drop the connection by its request timeout
 /// (ko-count × timeout), the pings keep it alive otherwise.
 const ACKLESS: usize = 14;
+/// The abuse of writes of no bytes: harmless, each must be acknowledged (C does no I/O for them;
+/// a zero-sized discard may mean "to the end of the device" to a driver).
+const ZERO_LEN: usize = 15;
+/// The block id of the writes we make up (see [`p_data`]).
+const OUR_BLOCK_ID: u64 = 0x0bad_cafe;
 
 /// How long a round waits for the node to connect (it tries every `connect-int` seconds, and
 /// after a failed attempt it pauses as long).
@@ -329,7 +341,7 @@ fn barrier_ack(barrier: u32, set_size: u32) -> Vec<u8> {
 /// `struct p_data` of a write we make up (protocol C: it asks for P_WRITE_ACK).
 fn p_data(sector: u64) -> Vec<u8> {
     let mut p = sector.to_be_bytes().to_vec();
-    p.extend_from_slice(&0x0bad_cafe_u64.to_be_bytes());
+    p.extend_from_slice(&OUR_BLOCK_ID.to_be_bytes());
     p.extend_from_slice(&1u32.to_be_bytes());
     p.extend_from_slice(&DP_SEND_WRITE_ACK.to_be_bytes());
     p
@@ -597,6 +609,11 @@ struct Session {
     notes: Vec<String>,
     /// The node sent something that is no packet: a bug of the node.
     node_error: Option<String>,
+    /// P_WRITE_ACKs (and P_NEG_ACKs) of the node for the writes we made up.
+    ours_acked: u32,
+    ours_neg_acked: u32,
+    /// Read the data socket; when not, the node's sends stall once the buffers are full.
+    read_data: bool,
 }
 
 /// The handshake as a well-behaved Secondary peer: accept the node's two connections, agree on
@@ -688,6 +705,9 @@ fn handshake(l: &TcpListener, node_ip: IpAddr, until: Instant) -> Result<Session
         stats: Stats::default(),
         notes: Vec::new(),
         node_error: None,
+        ours_acked: 0,
+        ours_neg_acked: 0,
+        read_data: true,
     })
 }
 
@@ -740,8 +760,10 @@ impl Session {
                     "no P_BARRIER came: sent P_BARRIER_ACK #{nr}, never sent"
                 ));
             }
-            self.data.fill();
-            self.on_packets(true);
+            if self.read_data {
+                self.data.fill();
+                self.on_packets(true);
+            }
             self.meta.fill();
             self.on_packets(false);
             if let Some(why) = self.closed() {
@@ -839,6 +861,8 @@ impl Session {
                 }
             }
             P_PING_ACK => self.ping_acked = true,
+            P_WRITE_ACK if be64(&p.payload, 8) == OUR_BLOCK_ID => self.ours_acked += 1,
+            P_NEG_ACK if be64(&p.payload, 8) == OUR_BLOCK_ID => self.ours_neg_acked += 1,
             P_STATE_CHG_REPLY | P_CONN_ST_CHG_REPLY => {
                 let name = if p.cmd == P_STATE_CHG_REPLY {
                     "P_STATE_CHG_REPLY"
@@ -1006,6 +1030,19 @@ impl Session {
                 self.send_data(&v);
                 "P_STATE_CHG_REQ, P_STATE and P_DATA for volume 7".into()
             }
+            // 16. (ZERO_LEN) Writes of no bytes, each asking for P_WRITE_ACK: P_DATA with no
+            // data, P_TRIM and P_ZEROES of size 0, at sector 0. The node must do no I/O for
+            // them (a zero-sized discard is "to the end" to some drivers) and acknowledge each.
+            ZERO_LEN => {
+                let mut v = data_packet(0, 0, 0, rng);
+                for cmd in [P_TRIM, P_ZEROES] {
+                    v.extend_from_slice(&h100(cmd, 28));
+                    v.extend_from_slice(&p_data(0));
+                    v.extend_from_slice(&0u32.to_be_bytes());
+                }
+                self.send_data(&v);
+                "P_DATA, P_TRIM and P_ZEROES of 0 bytes at sector 0".into()
+            }
             // 15. (ACKLESS) Acks withheld: pings are answered (the peer looks alive), the replicated
             // writes and their barriers are read but never acknowledged, as a peer whose disk
             // hangs. The node must give up by its request timeout ("Remote failed to finish a
@@ -1133,6 +1170,24 @@ fn connected_round(
             s.stats.writes - before.writes
         ));
     }
+    if kind == ZERO_LEN {
+        s.note(format!(
+            "{} of our 3 writes acknowledged, {} refused",
+            s.ours_acked, s.ours_neg_acked
+        ));
+        if !matches!(verdict, Verdict::Harmless) || s.ours_acked != 3 {
+            verdict = Verdict::Failed(format!(
+                "the writes of no bytes: {} acknowledged, {} refused, connection {}",
+                s.ours_acked,
+                s.ours_neg_acked,
+                if matches!(verdict, Verdict::Harmless) {
+                    "kept"
+                } else {
+                    "dropped"
+                }
+            ));
+        }
+    }
     if let Some(e) = &s.node_error {
         verdict = Verdict::Failed(format!("the node sent a malformed packet: {e}"));
     }
@@ -1184,9 +1239,84 @@ fn connected_rounds(node: SocketAddr, peer: SocketAddr, rounds: usize, seed: u64
     i32::from(!failed.is_empty())
 }
 
+/// What a scripted round does once the test tells it to go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scripted {
+    /// Write 4 KiB at the sector the go file names: beyond the disk the node has attached now,
+    /// though within the one it had when the connection began. The node must drop the
+    /// connection.
+    StaleSize,
+    /// Stop reading the data socket (pings are still answered): the node's sends stall. With
+    /// ko-count 0 it waits for us forever; the test then takes the connection down on the
+    /// node's side, which must work.
+    StopReading,
+}
+
+/// One connected round the test on the node's side takes part in: behave until the file `go`
+/// exists (at most 120 s), then do `what`, and watch the node for at most 120 s. Returns the
+/// exit status: 0 when the node dropped the connection.
+fn scripted_round(node: SocketAddr, peer: SocketAddr, go: &str, what: Scripted, seed: u64) -> i32 {
+    let listener = match TcpListener::bind(peer).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("wire-abuse: cannot listen on {peer}: {e}");
+            return 1;
+        }
+    };
+    let mut s = match handshake(&listener, node.ip(), Instant::now() + CONNECT_WAIT) {
+        Ok(s) => s,
+        Err(NoSession::NoNode(why) | NoSession::Handshake(why)) => {
+            eprintln!("wire-abuse: no session: {why}");
+            return 1;
+        }
+    };
+    println!("wire-abuse: connected; waiting for {go}");
+    let go_path = std::path::Path::new(go);
+    if let Some(why) = s.run(Duration::from_secs(120), |_, _| go_path.exists()) {
+        eprintln!("wire-abuse: the node dropped the well-behaved peer: {why}");
+        return 1;
+    }
+    let what_sent = match what {
+        Scripted::StaleSize => {
+            let sector = std::fs::read_to_string(go_path)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok());
+            let Some(sector) = sector else {
+                eprintln!("wire-abuse: {go} holds no sector number");
+                return 1;
+            };
+            let mut rng = Rng(seed);
+            s.send_data(&data_packet(0, sector, 4096, &mut rng));
+            format!(
+                "P_DATA of 4096 bytes at sector {sector} (the device had {} sectors at connect)",
+                s.size
+            )
+        }
+        Scripted::StopReading => {
+            s.read_data = false;
+            "nothing more read from the data socket; pings answered".into()
+        }
+    };
+    let t = Instant::now();
+    let closed = s.run(Duration::from_secs(120), |_, _| false);
+    let after = t.elapsed().as_secs_f64();
+    let notes = s.notes.join("; ");
+    match closed {
+        Some(why) => {
+            println!("wire-abuse: sent {what_sent}; the node closed the connection after {after:.1} s ({why}) {notes}");
+            0
+        }
+        None => {
+            println!("wire-abuse: sent {what_sent}; the node kept the connection for {after:.0} s {notes}");
+            1
+        }
+    }
+}
+
 fn usage() -> ! {
     eprintln!(
-        "usage: wire-abuse NODE_ADDR:PORT PEER_ADDR:PORT [--rounds N | --connected-rounds N]"
+        "usage: wire-abuse NODE_ADDR:PORT PEER_ADDR:PORT [--rounds N | --connected-rounds N | \
+         --stale-size GO_FILE | --stop-reading GO_FILE]"
     );
     std::process::exit(2);
 }
@@ -1200,23 +1330,29 @@ fn main() {
     else {
         usage();
     };
-    let (mut rounds, mut connected) = (None, None);
-    let mut opts = args[3..].iter();
-    while let Some(opt) = opts.next() {
-        match (
-            opt.as_str(),
-            opts.next().and_then(|n| n.parse::<usize>().ok()),
-        ) {
-            ("--rounds", Some(n)) => rounds = Some(n),
-            ("--connected-rounds", Some(n)) => connected = Some(n),
-            _ => usage(),
-        }
-    }
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
         | 1;
+    let (mut rounds, mut connected) = (None, None);
+    let mut opts = args[3..].iter();
+    while let Some(opt) = opts.next() {
+        let value = opts.next();
+        let scripted = match opt.as_str() {
+            "--stale-size" => Some(Scripted::StaleSize),
+            "--stop-reading" => Some(Scripted::StopReading),
+            _ => None,
+        };
+        if let (Some(what), Some(go)) = (scripted, value) {
+            std::process::exit(scripted_round(node, peer, go, what, seed));
+        }
+        match (opt.as_str(), value.and_then(|n| n.parse::<usize>().ok())) {
+            ("--rounds", Some(n)) => rounds = Some(n),
+            ("--connected-rounds", Some(n)) => connected = Some(n),
+            _ => usage(),
+        }
+    }
     let status = match (rounds, connected) {
         (Some(_), Some(_)) => usage(),
         (_, Some(n)) => connected_rounds(node, peer, n, seed),
