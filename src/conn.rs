@@ -1923,7 +1923,11 @@ const UUID_NEW_BM_OFFSET: u64 = 0x0001_0000_0000_0000;
 /// The SyncSource answers a resync request with the blocks (receive_DataRequest()).
 fn serve_resync_request(s: &Settings, link: &Link, v: &Vol, r: &packet::BlockReq) -> bool {
     let ok_size = packet::check_block_size(packet::Command::RsDataRequest, r.blksize).is_ok();
-    if !ok_size || v.io.peer_target(r.sector, u64::from(r.blksize >> 9)).is_err() {
+    if !ok_size
+        || v.io
+            .peer_target(r.sector, u64::from(r.blksize >> 9))
+            .is_err()
+    {
         pr_err!(
             "{}/{}: invalid resync request (sector {}, {} bytes)\n",
             s.name,

@@ -155,7 +155,9 @@ impl Tunables {
     }
 
     pub(crate) fn connect_int_ms(&self) -> u32 {
-        self.connect_int.load(Ordering::Relaxed).saturating_mul(1000)
+        self.connect_int
+            .load(Ordering::Relaxed)
+            .saturating_mul(1000)
     }
 
     fn ping_int_ms(&self) -> u32 {
@@ -666,10 +668,7 @@ impl Link {
             return;
         }
         let now = jiffies_now();
-        let overdue = self
-            .tl
-            .lock()
-            .overdue(now, msecs_to_jiffies(limit_ms));
+        let overdue = self.tl.lock().overdue(now, msecs_to_jiffies(limit_ms));
         let (what, age) = match overdue {
             None => return,
             Some(Overdue::Ack { age }) => ("finish a request", age),
@@ -758,8 +757,7 @@ impl Link {
     /// mutex is held). `None`: the request is to be evaluated.
     pub(crate) fn answer_at_once(&self, conn_wide: bool, mask: u32, val: u32) -> Option<StateRv> {
         let bye = StateReq::default().conn(crate::model::state::ConnState::Disconnecting);
-        if conn_wide && self.leaving.load(Ordering::Acquire) && mask == bye.mask && val == bye.val
-        {
+        if conn_wide && self.leaving.load(Ordering::Acquire) && mask == bye.mask && val == bye.val {
             return Some(StateRv::Success);
         }
         (self.resolve_conflicts && self.awaiting_reply.load(Ordering::Acquire))
@@ -805,7 +803,12 @@ impl Link {
         let mut ping_pending = false;
         let t = &self.tunables;
         // idle for ping-int: a ping; while it is pending, ping-timeout
-        let idle = || (jiffies(t.ping_int_ms()), jiffies(t.ping_timeo_ms().saturating_mul(4)));
+        let idle = || {
+            (
+                jiffies(t.ping_int_ms()),
+                jiffies(t.ping_timeo_ms().saturating_mul(4)),
+            )
+        };
         let pinging = || (jiffies(t.ping_timeo_ms()), jiffies(t.ping_timeo_ms()));
         let (r, w) = idle();
         self.meta.set_timeouts(r, w);

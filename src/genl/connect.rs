@@ -166,7 +166,9 @@ fn graceful(res: &mut Resource) {
     let ask = |req| {
         let mut rv = None;
         for _ in 0..5 {
-            rv = link.request_state(volume, req, true).map(StateRv::from_peer);
+            rv = link
+                .request_state(volume, req, true)
+                .map(StateRv::from_peer);
             if rv != Some(StateRv::ConcurrentStChg) {
                 break;
             }
