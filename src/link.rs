@@ -34,7 +34,7 @@ use crate::wire::packet::{self, Agreed};
 use crate::wire::tl::{Overdue, Slot, TransferLog};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, CondVarTimeoutResult, Mutex};
 
 /// Writes in flight to the peer at most (the transfer log's size).
 const TL_SLOTS: usize = 4096;
@@ -232,7 +232,7 @@ pub(crate) struct Link {
     barrier_due: AtomicBool,
     /// Serialises the packets on the data socket.
     #[pin]
-    data_lock: Mutex<()>,
+    data_lock: SendLock,
     /// Serialises the packets on the meta socket.
     #[pin]
     meta_lock: Mutex<()>,
@@ -256,6 +256,61 @@ pub(crate) struct Link {
     reply: Mutex<Reply>,
     #[pin]
     reply_wait: CondVar,
+}
+
+/// The data socket's lock. The data path takes it for as long as it takes (a write waits for
+/// room in the transfer log holding it); the control packets (state changes, UUIDs, resync
+/// requests), whose senders may hold the configuration lock, wait a limited time only: a
+/// command must never wait for a peer forever.
+#[pin_data]
+struct SendLock {
+    #[pin]
+    busy: Mutex<bool>,
+    #[pin]
+    free: CondVar,
+}
+
+/// The data socket, held (see [`SendLock`]).
+struct SendGuard<'a>(&'a SendLock);
+
+impl Drop for SendGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock() = false;
+        self.0.free.notify_one();
+    }
+}
+
+impl SendLock {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            busy <- new_mutex!(false, "drbd_link_data"),
+            free <- new_condvar!("drbd_link_data_free"),
+        })
+    }
+
+    fn lock(&self) -> SendGuard<'_> {
+        let mut busy = self.busy.lock();
+        while *busy {
+            self.free.wait(&mut busy);
+        }
+        *busy = true;
+        SendGuard(self)
+    }
+
+    /// The lock within `ms`; `None` after that, or on a signal.
+    fn lock_within(&self, ms: u32) -> Option<SendGuard<'_>> {
+        let mut left = msecs_to_jiffies(ms) as kernel::time::Jiffies;
+        let mut busy = self.busy.lock();
+        while *busy {
+            match self.free.wait_interruptible_timeout(&mut busy, left) {
+                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+                _ if !*busy => break,
+                _ => return None,
+            }
+        }
+        *busy = true;
+        Some(SendGuard(self))
+    }
 }
 
 /// A socket timeout in jiffies.
@@ -302,7 +357,7 @@ impl Link {
                 awaiting_reply: AtomicBool::new(false),
                 leaving: AtomicBool::new(false),
                 barrier_due: AtomicBool::new(false),
-                data_lock <- new_mutex!((), "drbd_link_data"),
+                data_lock <- SendLock::new(),
                 meta_lock <- new_mutex!((), "drbd_link_meta"),
                 tl <- new_irq_spinlock!(
                     TransferLog::new(slots, first_epoch, c.max_epoch_size),
@@ -374,15 +429,42 @@ impl Link {
         sent
     }
 
-    /// Sends a packet on the data socket; a failure breaks the connection.
+    /// Sends a control packet on the data socket; a failure breaks the connection. Its sender
+    /// may hold the configuration lock, so it waits for the socket at most ko-count × timeout
+    /// (when a peer that does not read is given up anyway), or `timeout` with ko-count 0: a
+    /// peer that takes nothing for so long while a command needs it is given up (C would let
+    /// the command, and every other one, wait forever).
     pub(crate) fn send_data(
         &self,
         cmd: u16,
         volume: u16,
         payload: impl FnOnce(&mut [u8]) -> core::result::Result<usize, packet::WireError>,
     ) -> Result {
-        let _g = self.data_lock.lock();
+        let t = &self.tunables;
+        let unlimited = t.ko_limit_ms() == 0;
+        let limit_ms = if unlimited {
+            t.ko().1.saturating_mul(100)
+        } else {
+            t.ko_limit_ms()
+        };
+        let Some(_g) = self.data_lock.lock_within(limit_ms) else {
+            if !self.is_broken() {
+                pr_warn!(
+                    "{}: the peer took no data for {} ms: connection dropped\n",
+                    self.name,
+                    limit_ms
+                );
+            }
+            self.fail();
+            return Err(EAGAIN);
+        };
+        if unlimited {
+            self.data.set_timeouts(isize::MAX, jiffies(limit_ms));
+        }
         let sent = self.send_locked(&self.data, cmd, volume, payload, false);
+        if unlimited {
+            self.data.set_timeouts(isize::MAX, isize::MAX);
+        }
         if sent.is_err() {
             self.fail();
         }

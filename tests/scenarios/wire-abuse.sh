@@ -17,8 +17,8 @@
 # Third, g1 detaches while connected and attaches a smaller disk; the peer writes where the old
 # disk's data went on and the new one's meta data lies: refused by the size of the disk attached
 # now. Fourth, with ko-count set to 0 while connected (at once), the peer stops reading in the
-# middle of a stream of writes: the node waits for it, as configured, and `disconnect --force`
-# and `down` still work.
+# middle of a stream of writes: the node waits for it, as configured, and `disconnect` (which
+# asks the peer) and `down` still work.
 #@ guests: 2
 #@ disks: 64M 32M
 #@ module: g1=ours g2=ours
@@ -119,7 +119,11 @@ g1() {
 	# ko-count 2 × timeout 6 s would have dropped the peer after 12 s
 	sleep 16
 	step "still connected after 16 s: ko-count 0 took effect at once" grep -q 'cs:Connected' /proc/drbd
-	step "disconnect --force while the peer does not read" timeout 20 drbdadm disconnect --force r0
+	# a graceful disconnect asks the peer, which does not read: it must not wait forever (it
+	# gives the peer `timeout`, 6 s, longer than drbdadm waits for drbdsetup: call it directly)
+	step "disconnect while the peer does not read" timeout 30 \
+		/lib/drbd/drbdsetup-84 disconnect ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789
+	step "the peer given up" sh -c "dmesg | grep -q 'drbd: r0: the peer took no data for 6000 ms'"
 	wait_for "the stalled writes completed" 60 grep -q 'WRITE:' /tmp/fio-stall
 	wait
 	step "without a failed write" sh -c "! grep -q 'err=' /tmp/fio-stall || grep -q 'err= 0' /tmp/fio-stall"
