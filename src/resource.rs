@@ -19,6 +19,7 @@ use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::link::Link;
 use crate::meta::layout::{Layout, Superblock};
 use crate::model::attach::md_flags;
+use crate::model::conflict::{self, InFlight, Tag};
 use crate::model::state::{ConnState, DevState, Role};
 use crate::model::transition;
 use crate::sys::bdev::Bdev;
@@ -113,17 +114,22 @@ impl DiskOps for DevIo {
         let mut guard = this.ldev.lock();
         let mut logged = false;
         if let Some(ext) = &ext {
-            if let Some(io) = guard.as_mut().filter(|io| !io.al_suspended) {
-                // lock order: ldev, then deferred; writes queue up behind deferred ones
+            if let Some(io) = guard.as_mut() {
+                // lock order: ldev, then deferred; writes queue up behind deferred ones, and
+                // behind writes in flight they overlap
                 let first_in_line = this.deferred.lock().is_empty();
-                if !first_in_line || !matches!(io.al.begin(ext.clone()), Ok(Begin::Hot)) {
+                let conflict = io.writes.conflicts(rq.sector(), rq.sectors());
+                let hot = |io: &mut IoLdev| {
+                    io.al_suspended || matches!(io.al.begin(ext.clone()), Ok(Begin::Hot))
+                };
+                if !first_in_line || conflict || !hot(io) {
                     drop(guard);
                     this.deferred.lock().push(rq);
                     // already queued: the worker will find this one too
                     let _ = submit_queue().enqueue(this.clone());
                     return;
                 }
-                logged = true;
+                logged = !io.al_suspended;
             }
         }
         this.submit(guard, rq, ext, logged);
@@ -136,20 +142,28 @@ impl DiskOps for DevIo {
         }
     }
 
-    /// drbd_al_complete_io(): the write's extents may go idle again.
+    /// drbd_al_complete_io(): the write's extents may go idle again, and writes that overlap it
+    /// may go.
     fn completed(&self, tag: u64, _ok: bool) {
         self.local.fetch_sub(1, Ordering::AcqRel);
 
-        if let Some(ext) = Tag::decode(tag) {
-            if let Some(io) = self.ldev.lock().as_mut() {
+        let tag = Tag::decode(tag);
+        if tag.ext.is_none() && tag.slot.is_none() {
+            return;
+        }
+        if let Some(io) = self.ldev.lock().as_mut() {
+            if let Some(slot) = tag.slot {
+                io.writes.leave(slot);
+            }
+            if let Some(ext) = tag.ext {
                 if let Err(e) = io.al.complete(ext) {
                     if ratelimit() {
                         pr_err!("activity log: {}\n", e);
                     }
                 }
             }
-            self.al_wait.notify_all();
         }
+        self.al_wait.notify_all();
     }
 }
 
@@ -158,30 +172,6 @@ pub(crate) enum PeerRange {
     Diskless,
     /// It does not fit the device of this many sectors.
     Beyond(u64),
-}
-
-/// The activity log extents of a forwarded write, as [`DiskOps::completed`] gets them back: the
-/// first extent and how many follow it (a request of at most 1 MiB spans at most two).
-struct Tag;
-
-impl Tag {
-    /// Not a write.
-    const NONE: u64 = u64::MAX;
-    /// A write without activity log references.
-    const WRITE: u64 = u64::MAX - 1;
-
-    fn encode(ext: RangeInclusive<u32>) -> u64 {
-        let more = ext.end().saturating_sub(*ext.start());
-        u64::from(*ext.start()) | (u64::from(more) << 32)
-    }
-
-    fn decode(tag: u64) -> Option<RangeInclusive<u32>> {
-        if tag == Self::NONE || tag == Self::WRITE {
-            return None;
-        }
-        let first = tag as u32;
-        Some(first..=first.checked_add((tag >> 32) as u32)?)
-    }
 }
 
 /// The activity log extents of a request that writes, if any.
@@ -217,10 +207,18 @@ impl DevIo {
             };
             let ext = write_extents(&rq);
             let guard = self.ldev.lock();
-            let (guard, began) = match &ext {
+            let (mut guard, began) = match &ext {
                 Some(ext) => self.al_begin(guard, ext.clone()),
                 None => (guard, Ok(false)),
             };
+            // a write waits for the writes in flight it overlaps (complete_conflicting_writes())
+            while ext.is_some()
+                && guard
+                    .as_ref()
+                    .is_some_and(|io| io.writes.conflicts(rq.sector(), rq.sectors()))
+            {
+                self.al_wait.wait(&mut guard);
+            }
             match began {
                 Ok(logged) => self.submit(guard, rq, ext, logged),
                 Err(()) => {
@@ -259,6 +257,14 @@ impl DevIo {
         if ext.is_some() && link.is_none() {
             io.mark_out_of_sync(rq.sector(), rq.sectors());
         }
+        // no overlapping write is in flight (the callers made sure): this one is, now
+        let slot = ext.as_ref().and_then(|_| {
+            let slot = io.writes.enter(rq.sector(), rq.sectors());
+            if slot.is_none() && ratelimit() {
+                pr_warn!("no room to track a write in flight\n");
+            }
+            slot
+        });
         let to = io.data.clone();
         drop(guard);
         let counter = if ext.is_some() {
@@ -269,11 +275,11 @@ impl DevIo {
         // at most 1 MiB (2048 sectors) per request
         counter.fetch_add(rq.sectors() as u32, Ordering::Relaxed);
         self.local.fetch_add(1, Ordering::AcqRel);
-        let tag = match ext {
-            Some(ext) if logged => Tag::encode(ext),
-            Some(_) => Tag::WRITE,
-            None => Tag::NONE,
-        };
+        let tag = Tag {
+            slot,
+            ext: ext.filter(|_| logged),
+        }
+        .encode();
 
         let Some((link, volume)) = link else {
             rq.forward(&to, tag);
@@ -581,6 +587,8 @@ pub(crate) struct IoLdev {
     pub(crate) al_updates: bool,
     /// The active set (`act_log`), `al-extents` slots.
     pub(crate) al: ActLog<KVec<Slot>>,
+    /// The writes in flight, for the writes that overlap them to wait.
+    pub(crate) writes: InFlight<KVec<conflict::Range>>,
     /// Free while no transaction is under way.
     pub(crate) al_bufs: Option<KBox<AlBufs>>,
 }

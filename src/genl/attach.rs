@@ -21,6 +21,7 @@ use crate::meta::layout::{
 use crate::model::attach::{
     attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents, SizeInputs,
 };
+use crate::model::conflict::InFlight;
 use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::resource::{AlBufs, Device, IoLdev, Ldev};
 use crate::sys::bdev::{Bdev, MD_IO_BYTES};
@@ -330,6 +331,11 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
         let Ok(al) = ActLog::new(slots, 0) else {
             break 'attaching (RetCode::NoMem, "");
         };
+        // every request the queue holds may be a write in flight
+        let Ok(writes) = KVec::from_elem(None, crate::sys::blk::QUEUE_DEPTH, GFP_KERNEL) else {
+            break 'attaching (RetCode::NoMem, "");
+        };
+        let writes = InFlight::new(writes);
         let io = IoLdev {
             data: backing.clone(),
             md: md.clone(),
@@ -344,6 +350,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
             al_updates,
             al,
             al_bufs: Some(al_bufs),
+            writes,
         };
         let ldev = Ldev {
             _backing: backing,

@@ -2,6 +2,7 @@
 //! Pure DRBD logic: `core` only, never `kernel::`, compiled unchanged by the host test crate.
 
 pub(crate) mod attach;
+pub(crate) mod conflict;
 pub(crate) mod role;
 pub(crate) mod state;
 pub(crate) mod transition;

@@ -479,6 +479,9 @@ unsafe fn put_request<T: DiskOps>(rq: *mut bindings::request) {
     }
 }
 
+/// Requests a device's queue holds at most (one hardware queue).
+pub(crate) const QUEUE_DEPTH: usize = 128;
+
 /// What the gendisk owns through its `private_data`, freed by its `free_disk` callback when its
 /// last reference goes: its operation table and the device. The gendisk may outlive `Disk` (a
 /// reference from a block device inode, say), so these must not live in `Disk`.
@@ -640,7 +643,7 @@ impl<T: DiskOps> Disk<T> {
         let tag_set = TagSet {
             set: bindings::blk_mq_tag_set {
                 nr_hw_queues: 1,
-                queue_depth: 128,
+                queue_depth: QUEUE_DEPTH as u32,
                 numa_node: -1, // NUMA_NO_NODE
                 cmd_size: core::mem::size_of::<Pdu>() as u32,
                 flags: bindings::BLK_MQ_F_SHOULD_MERGE | bindings::BLK_MQ_F_BLOCKING,

@@ -37,6 +37,11 @@ write_and_share() {
 		--do_verify=1 --randrepeat=0
 	step "fio 1M sequential with verify" fio --name=seq$1 --filename=/dev/drbd0 --direct=1 \
 		--ioengine=psync --rw=write --bs=1M --size=8M --offset=16M --verify=crc32c
+	# four writers into the same 1 MiB, 16 writes each in flight: overlapping writes must
+	# reach both disks in the same order (the checksums below compare them)
+	step "fio overlapping writes" fio --name=overlap$1 --filename=/dev/drbd0 --direct=1 \
+		--ioengine=libaio --iodepth=16 --numjobs=4 --rw=randwrite --bsrange=4k-64k \
+		--size=1M --offset=32M --io_size=2M --randrepeat=0 --group_reporting
 	share sum$1 "$(primary_sum)"
 	cat /proc/drbd
 }

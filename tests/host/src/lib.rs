@@ -19,6 +19,7 @@ pub mod actlog {
 #[path = "../../../src/model"]
 pub mod model {
     pub mod attach;
+    pub mod conflict;
     pub mod role;
     pub mod state;
     pub mod transition;
