@@ -1224,8 +1224,10 @@ impl Link {
                         if rs.io.bits_set() <= rs.failed {
                             let _ = finished.push(rs.volume, GFP_KERNEL);
                         } else {
-                            // blocks that failed or came back: once more from the start
+                            // blocks that failed or came back: once more from the start,
+                            // counting the failures of this pass only
                             rs.next_bit = 0;
+                            rs.failed = 0;
                         }
                     }
                     break;

@@ -234,7 +234,8 @@ void drbd_rs_sock_shutdown(struct socket *sock)
 void drbd_rs_sleep_ms(unsigned int ms)
 {
 	set_current_state(TASK_INTERRUPTIBLE);
-	if (!kthread_should_stop())
+	/* kthread_should_stop() is for kernel threads only: a command sleeps too */
+	if (!(current->flags & PF_KTHREAD) || !kthread_should_stop())
 		schedule_timeout(msecs_to_jiffies(ms));
 	__set_current_state(TASK_RUNNING);
 }

@@ -55,9 +55,10 @@ unsafe impl kernel::init::Zeroable for crate::actlog::transaction::Transaction {
 // SAFETY: a Transaction (see above) and byte arrays: all zeroes is a valid value.
 unsafe impl kernel::init::Zeroable for crate::resource::AlBufs {}
 
-/// Sleeps `ms` milliseconds, or until the current kernel thread is told to stop.
+/// Sleeps `ms` milliseconds, or until the current kernel thread is told to stop (a signal
+/// ends the sleep of a command's process).
 pub(crate) fn sleep_ms(ms: u32) {
-    // SAFETY: process context, nothing held.
+    // SAFETY: process context (a kernel thread's or a command's), nothing held.
     unsafe { bindings::drbd_rs_sleep_ms(ms) };
 }
 
