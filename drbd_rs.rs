@@ -8,8 +8,8 @@
 //! # Layout
 //!
 //! - `src/model/`, `src/meta/`, `src/bitmap/`, `src/actlog/`: pure logic (`core` only): states
-//!   and attach decisions, the v08 superblock, bitmap math, activity log transactions; also
-//!   compiled by the host tests in tests/host.
+//!   and C's transition rules, attach decisions, writes in flight, the v08 superblock, bitmap
+//!   math, activity log transactions; also compiled by the host tests in tests/host.
 //! - `src/genl/`, `src/proc/`: netlink admin interface (with attach) and `/proc/drbd`; their pure
 //!   parts (schema, attribute coding, configuration structs, text rendering) are host-tested too.
 //! - `src/resource.rs`: the configuration: resources, devices, attached disks.
@@ -25,17 +25,21 @@
 //! `Link::tl` (irq-safe) → `DevIo::ldev` (irq-safe spinlock, also taken by request
 //! completions) → `DevIo::deferred` (irq-safe spinlock). `config` → `Link::resyncs` →
 //! `DevIo::ldev`; nothing is sent holding `resyncs` (a writer holding the data socket may wait
-//! for acks that need it). `Link::meta_lock`, `Link::acks`, `Link::reply` and `DevIo::link`
-//! are taken alone. `/proc/drbd` readers take
+//! for acks that need it). `Link::meta_lock`, `Link::acks`, `Link::reply`, `Link::volumes`
+//! and `DevIo::link` are taken alone. `/proc/drbd` readers take
 //! `config`, then `ldev` or `resyncs`.
 //!
 //! The data path never takes `config`; it sleeps (activity log I/O, waiting for room in the
-//! active set) only in the submitter work, holding no lock, and in `queue_rq` only for the
-//! data socket and room in the transfer log, never for its own I/O (whose bios may be queued
-//! on the submitter's bio list behind it). A connection's threads take `config` briefly for
-//! state changes and never hold a link lock meanwhile; a command holding `config` may send
-//! and wait for the peer's reply, which the ack receiver thread delivers without `config`.
-//! Threads are joined only after `config` is released (`Drbd::reap`).
+//! active set or for an overlapping write in flight to complete) only in the submitter work,
+//! holding no lock, and in `queue_rq` only for the data socket and room in the transfer log,
+//! never for its own I/O (whose bios may be queued on the submitter's bio list behind it). A
+//! connection's threads take `config` briefly for state changes and never hold a link lock
+//! meanwhile; they clear the transfer log before they wait for `config` (a command holding it
+//! may wait for those writes). A command holding `config` may send and wait for the peer's
+//! reply, which the ack receiver thread delivers without `config`, but never for ever: control
+//! packets wait for the data socket ko-count × timeout at most (`timeout` with ko-count 0), the
+//! reply 10 s; a peer's request to disconnect while our own waits is answered without
+//! `config`. Threads are joined only after `config` is released (`Drbd::reap`).
 
 #![recursion_limit = "256"]
 
