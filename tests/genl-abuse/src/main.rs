@@ -25,12 +25,19 @@ const NESTED: u16 = 1 << 15;
 const GET_STATUS: u8 = 2;
 const NEW_MINOR: u8 = 5;
 const NEW_RESOURCE: u8 = 7;
+const DEL_RESOURCE: u8 = 8;
+const CONNECT: u8 = 10;
 const PRIMARY: u8 = 14;
 const DOWN: u8 = 27;
 const CFG_CONTEXT: u16 = 2;
 const CTX_VOLUME: u16 = 1;
 const CTX_RESOURCE_NAME: u16 = 2;
 const CTX_MY_ADDR: u16 = 3;
+const CTX_PEER_ADDR: u16 = 4;
+const NET_CONF: u16 = 5;
+/// `net_conf` fields: `ping_timeo` (tenths of a second, 1..=300) and `ko_count` (0..=200).
+const NET_PING_TIMEO: u16 = 10;
+const NET_KO_COUNT: u16 = 13;
 
 const EINVAL: i32 = 22;
 const EOPNOTSUPP: i32 = 95;
@@ -422,6 +429,54 @@ fn run(flood: usize, random: usize) -> io::Result<usize> {
         GET_STATUS,
         hdr(),
         Some(Answer::Reply(127)),
+    );
+
+    // options outside drbd_limits.h, which drbdsetup would not send: ERR_MANDATORY_TAG (126),
+    // and no connection (a ping timeout of 2^32-1 overflowed the receiver's arithmetic)
+    check(
+        &mut s,
+        "new-resource range",
+        NEW_RESOURCE,
+        with(&[ctx(&[name(b"range")])]),
+        Some(Answer::Reply(101)),
+    );
+    let sockaddr = |last: u8| {
+        let mut a = 2u16.to_ne_bytes().to_vec();
+        a.extend_from_slice(&7790u16.to_be_bytes());
+        a.extend_from_slice(&[10, 0, 0, last]);
+        a.extend_from_slice(&[0; 8]);
+        a
+    };
+    let endpoints = || {
+        ctx(&[
+            name(b"range"),
+            attr(CTX_MY_ADDR, &sockaddr(1)),
+            attr(CTX_PEER_ADDR, &sockaddr(2)),
+        ])
+    };
+    for (field, what, value) in [
+        (NET_PING_TIMEO, "ping-timeout 2^32-1", u32::MAX),
+        (NET_PING_TIMEO, "ping-timeout 0", 0),
+        (NET_KO_COUNT, "ko-count 201", 201),
+    ] {
+        let net = attr(
+            NET_CONF | NESTED,
+            &attr(field | MANDATORY, &value.to_ne_bytes()),
+        );
+        check(
+            &mut s,
+            &format!("connect with {what}"),
+            CONNECT,
+            with(&[endpoints(), net]),
+            Some(Answer::Reply(126)),
+        );
+    }
+    check(
+        &mut s,
+        "del-resource range: never connected",
+        DEL_RESOURCE,
+        with(&[ctx(&[name(b"range")])]),
+        Some(Answer::Reply(101)),
     );
 
     // random bodies and commands: any answer will do, but there must be one
