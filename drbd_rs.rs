@@ -12,15 +12,18 @@
 //!   math, activity log transactions; also compiled by the host tests in tests/host.
 //! - `src/genl/`, `src/proc/`: netlink admin interface (with attach) and `/proc/drbd`; their pure
 //!   parts (schema, attribute coding, configuration structs, text rendering) are host-tested too.
-//! - `src/resource.rs`: the configuration: resources, devices, attached disks.
-//! - `src/conn.rs`: a resource's connection and its receiver thread; `src/link.rs`: an
-//!   established connection (replication, acks, pings).
+//! - `src/device/`: the configuration (resources, devices, attached disks) and a device's data
+//!   path (`io.rs`: block layer callbacks, activity log, writes in flight).
+//! - `src/net/`: a resource's connection (`mod.rs`) and its receiver thread: the handshake
+//!   (`handshake.rs`), an established connection's data socket (`receiver.rs`), and what
+//!   replication runs on (`link.rs`: sends, transfer log, acks, pings).
+//! - `src/resync/`: the bitmap exchange and the resync on either side.
 //! - `src/sys/`: the FFI layer, the one place for code the compiler cannot check.
 //!
 //! # Lock order
 //!
 //! genl_mutex (generic netlink serialises all commands and dumps of the family, which is not
-//! `parallel_ops`) → `Drbd::config` (src/resource.rs) → a device's queue freeze
+//! `parallel_ops`) → `Drbd::config` (src/device/mod.rs) → a device's queue freeze
 //! (`Disk::freeze`, which waits for its requests) → `Link::data_lock` (the data socket) →
 //! `Link::tl` (irq-safe) → `DevIo::ldev` (irq-safe spinlock, also taken by request
 //! completions) → `DevIo::deferred` (irq-safe spinlock). `config` → `Link::resyncs` →
@@ -50,20 +53,20 @@ mod actlog;
 #[allow(dead_code)]
 #[path = "src/bitmap/mod.rs"]
 mod bitmap;
-#[path = "src/conn.rs"]
-mod conn;
+#[path = "src/device/mod.rs"]
+mod device;
 #[path = "src/genl/mod.rs"]
 mod genl;
-#[path = "src/link.rs"]
-mod link;
 #[path = "src/meta/mod.rs"]
 mod meta;
 #[path = "src/model/mod.rs"]
 mod model;
+#[path = "src/net/mod.rs"]
+mod net;
 #[path = "src/proc/mod.rs"]
 mod proc;
-#[path = "src/resource.rs"]
-mod resource;
+#[path = "src/resync/mod.rs"]
+mod resync;
 #[path = "src/sys/mod.rs"]
 mod sys;
 #[allow(dead_code)]
@@ -93,7 +96,7 @@ module! {
 struct Drbd {
     _genl: sys::genl::Family<genl::Admin>,
     _proc: sys::proc::ProcEntry<proc::DrbdProc>,
-    _state: Arc<resource::Drbd>,
+    _state: Arc<device::Drbd>,
     _major: sys::blkdev::Major,
     _submit: sys::wq::SubmitQueue,
 }
@@ -116,7 +119,7 @@ impl kernel::Module for Drbd {
         let major = sys::blkdev::Major::register(DRBD_MAJOR, c_str!("drbd")).inspect_err(|_| {
             pr_err!("unable to register block device major {}\n", DRBD_MAJOR);
         })?;
-        let state = Arc::pin_init(resource::Drbd::new(), GFP_KERNEL)?;
+        let state = Arc::pin_init(device::Drbd::new(), GFP_KERNEL)?;
         let proc =
             sys::proc::ProcEntry::create(c_str!("drbd"), state.clone()).inspect_err(|_| {
                 pr_err!("unable to register proc file\n");

@@ -15,6 +15,7 @@ use super::structs::{DISK_CONF, RESIZE_PARMS};
 use crate::actlog::lru::{ActLog, Slot};
 use crate::actlog::transaction::al_tr_number_to_on_disk_sector;
 use crate::bitmap::math::{bits_for_capacity, pages_for_bits, words_for_bits, Bits, PAGE_BYTES};
+use crate::device::{AlBufs, Device, IoLdev, Ldev};
 use crate::meta::layout::{
     check, Layout, MetaIndex, Superblock, MAGIC_84_UNCLEAN, MDF_AL_DISABLED, MDF_FULL_SYNC,
 };
@@ -23,7 +24,6 @@ use crate::model::attach::{
 };
 use crate::model::conflict::InFlight;
 use crate::model::state::{ConnState, DevState, DiskState, Role};
-use crate::resource::{AlBufs, Device, IoLdev, Ldev};
 use crate::sys::bdev::{Bdev, MD_IO_BYTES};
 use kernel::ffi::c_void;
 use kernel::prelude::*;

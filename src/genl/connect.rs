@@ -10,10 +10,10 @@ use super::config::{Conf, OUT_OF_RANGE};
 use super::nla::{TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::{DISCONNECT_PARMS, NET_CONF};
-use crate::conn::Connection;
+use crate::device::{Config, Drbd, Resource};
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
-use crate::resource::{Config, Drbd, Resource};
+use crate::net::Connection;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 

@@ -14,8 +14,8 @@ pub(crate) mod role;
 pub(crate) mod schema;
 pub(crate) mod structs;
 
+use crate::device::{insert_at, take_at, Config, Device, Drbd, Resource};
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateChange};
-use crate::resource::{insert_at, take_at, Config, Device, Drbd, Resource};
 use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
 use config::{

@@ -6,8 +6,8 @@
 pub(crate) mod render;
 
 use crate::bitmap::math::bit_to_kib;
+use crate::device::{Config, Device, Drbd, Resource};
 use crate::model::state::{ConnState, DevState};
-use crate::resource::{Config, Device, Drbd, Resource};
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
 use render::{BuildTag, DeviceLine};

@@ -53,7 +53,7 @@ pub(crate) fn random_u64() -> u64 {
 // SAFETY: a Transaction is integers and arrays of integers: all zeroes is a valid value.
 unsafe impl kernel::init::Zeroable for crate::actlog::transaction::Transaction {}
 // SAFETY: a Transaction (see above) and byte arrays: all zeroes is a valid value.
-unsafe impl kernel::init::Zeroable for crate::resource::AlBufs {}
+unsafe impl kernel::init::Zeroable for crate::device::AlBufs {}
 
 /// Sleeps `ms` milliseconds, or until the current kernel thread is told to stop (a signal
 /// ends the sleep of a command's process).

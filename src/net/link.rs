@@ -5,7 +5,7 @@
 //! - The Primary sends each write as P_DATA (with P_BARRIERs between epochs) from the data path
 //!   itself, and keeps it in the transfer log until the peer acknowledges it as the protocol
 //!   says: A once sent, B on P_RECV_ACK, C on P_WRITE_ACK.
-//! - The Secondary writes what P_DATA brings (the receiver thread, in src/conn.rs) and the
+//! - The Secondary writes what P_DATA brings (the receiver thread, in src/net/receiver.rs) and the
 //!   sender thread here sends the acks once the writes completed; a P_BARRIER waits for the
 //!   epoch's writes, flushes, and is acknowledged.
 //! - The ack receiver thread reads the meta socket: acks, barrier acks, state change replies,
@@ -17,10 +17,10 @@
 //! receive_Barrier() of drbd_receiver.c. Lock order (see drbd_rs.rs): `data_lock` →
 //! `tl` → a device's `ldev`; `acks` alone.
 
+use crate::device::DevIo;
 use crate::genl::config::{Conf, Name};
 use crate::model::role::StateRv;
 use crate::model::state::StateReq;
-use crate::resource::DevIo;
 use crate::sys::blk::Remote;
 use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
@@ -706,7 +706,7 @@ impl Link {
         }
     }
 
-    /// One round of the sender thread (src/conn.rs runs it): acks for completed peer writes,
+    /// One round of the sender thread (src/resync/mod.rs runs it): acks for completed peer writes,
     /// barriers for closed epochs, resync requests. Waits up to 100 ms for work first.
     pub(crate) fn sender_step(&self) {
         let mut acks = self.acks.lock();

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The module's configuration: the DRBD resources, their options and their volumes (minors),
+//! each with its attached disk; `io.rs` is a device's data path.
+//!
+//! C counterpart: the `drbd_resources` list with conn_create(), drbd_create_device(),
+//! drbd_delete_device() and drbd_free_resource() of drbd_main.c.
+
+mod io;
+
+pub(crate) use io::{AlBufs, DevIo, IoCounters, IoLdev, PeerRange};
+
+use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
+use crate::meta::layout::{Layout, Superblock};
+use crate::model::attach::md_flags;
+use crate::model::state::{ConnState, DevState, Role};
+use crate::model::transition;
+use crate::net::{Connection, VolInfo};
+use crate::sys::bdev::Bdev;
+use crate::sys::blk::Disk;
+use kernel::alloc::AllocError;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::lock::Guard;
+use kernel::sync::{Arc, Mutex};
+
+/// An attached backing disk with its meta data (C: `struct drbd_backing_dev`), the part the
+/// configuration keeps; the data path's part is in [`DevIo::ldev`].
+pub(crate) struct Ldev {
+    /// Held for its claim.
+    pub(crate) _backing: Arc<Bdev>,
+    /// The same device as the backing one for internal meta data, opened a second time.
+    pub(crate) md: Arc<Bdev>,
+    pub(crate) layout: Layout,
+    /// The meta data as in memory; written back with [`crate::genl::attach`]'s md sync.
+    pub(crate) sb: Superblock,
+    /// The disk configuration (`disk_conf`).
+    pub(crate) conf: KBox<Conf>,
+    /// The meta data told of a crashed Primary (C: the CRASHED_PRIMARY device flag).
+    pub(crate) crashed: bool,
+    /// `al-updates`: the activity log is written.
+    pub(crate) al_updates: bool,
+}
+
+impl Ldev {
+    /// The superblock flags for the device's state (C: __drbd_set_state()).
+    pub(crate) fn update_flags(&mut self, s: &DevState) {
+        let primary = s.role == Role::Primary;
+        self.sb.flags = md_flags(
+            self.sb.flags,
+            primary,
+            s.disk,
+            s.pdsk,
+            self.crashed,
+            self.al_updates,
+        );
+    }
+}
+
+/// The counters of an attached disk that status and `/proc/drbd` show.
+pub(crate) struct DiskCounters {
+    pub(crate) bits: u64,
+    pub(crate) bits_set: u64,
+    pub(crate) al_writes: u32,
+    pub(crate) al_suspended: bool,
+}
+
+/// A volume of a resource: one minor, `/dev/drbd<minor>`.
+pub(crate) struct Device {
+    pub(crate) minor: u32,
+    pub(crate) volume: u32,
+    pub(crate) state: DevState,
+    /// The size of `/dev/drbdN` in sectors.
+    pub(crate) size: u64,
+    /// The backing disk, while attached. Dropped before `disk`: the claims go first.
+    pub(crate) ldev: Option<KBox<Ldev>>,
+    /// State changes not yet announced on the `events` group: (before, after).
+    pub(crate) changes: KVec<(DevState, DevState)>,
+    /// While connected: the peer's last P_UUIDS (current, bitmap, history, bits, flags).
+    pub(crate) peer_uuids: Option<[u64; 6]>,
+    /// The peer was forced UpToDate and Primary while both were Inconsistent: its next state
+    /// report decides a sync (C: CONSIDER_RESYNC).
+    pub(crate) consider_resync: bool,
+    /// Removes `/dev/drbdN` when dropped.
+    pub(crate) disk: Disk<DevIo>,
+    pub(crate) io: Arc<DevIo>,
+}
+
+impl Device {
+    /// drbd_create_device(): a Diskless, StandAlone Secondary with its `/dev/drbd<minor>`.
+    pub(crate) fn new(minor: u32, volume: u32, allow_oos: bool) -> Result<Self> {
+        let state = DevState::new_minor();
+        let io = Arc::pin_init(
+            DevIo::new(state.role == Role::Primary, allow_oos),
+            GFP_KERNEL,
+        )?;
+        let disk = Disk::new(minor, io.clone())?;
+        Ok(Self {
+            minor,
+            volume,
+            state,
+            size: 0,
+            ldev: None,
+            changes: KVec::new(),
+            peer_uuids: None,
+            consider_resync: false,
+            disk,
+            io,
+        })
+    }
+
+    /// The claim this device holds its backing devices with: an address unique to it for as
+    /// long as it lives.
+    pub(crate) fn holder(&self) -> *const core::ffi::c_void {
+        let io: &DevIo = &self.io;
+        (io as *const DevIo).cast()
+    }
+
+    /// Changes the state, to be announced (C: the state change, and after_state_ch()'s
+    /// drbd_bcast_event()). A change that cannot be recorded is still made.
+    pub(crate) fn set_state(&mut self, new: DevState) {
+        if new != self.state {
+            let _ = self.changes.push((self.state, new), GFP_KERNEL);
+            self.state = new;
+        }
+    }
+
+    /// What the connection's thread needs of the volume for a handshake (see [`VolInfo`]).
+    pub(crate) fn vol_info(&self) -> VolInfo {
+        let bits_set = self.counters().map_or(0, |c| c.bits_set);
+        let l = self.ldev.as_ref();
+        let num = |n: &str, default: u32| {
+            l.map_or(default, |l| u32::try_from(l.conf.num(n)).unwrap_or(0))
+        };
+        VolInfo {
+            volume: self.volume,
+            minor: self.minor,
+            state: self.state,
+            attached: l.is_some(),
+            uuids: l.map_or([0; 4], |l| l.sb.uuid),
+            bits_set,
+            crashed: l.is_some_and(|l| l.crashed),
+            d_size: l.map_or(0, |l| l.layout.max_capacity(l._backing.capacity())),
+            u_size: l.map_or(0, |l| l.conf.num("disk_size") as u64),
+            c_size: self.size,
+            // drbd_limits.h defaults without a disk
+            resync: [
+                num("resync_rate", 250),
+                num("c_plan_ahead", 20),
+                num("c_delay_target", 10),
+                num("c_fill_target", 100),
+                num("c_max_rate", 102400),
+            ],
+        }
+    }
+
+    /// `fencing resource-only` or `resource-and-stonith` (FP_RESOURCE and above).
+    pub(crate) fn fencing_resource(&self) -> bool {
+        self.ldev
+            .as_ref()
+            .is_some_and(|l| l.conf.num("fencing") >= 1)
+    }
+
+    /// Whether `/dev/drbdN` is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.io.is_open()
+    }
+
+    /// Lets the open rules know the role.
+    pub(crate) fn set_primary(&self, primary: bool) {
+        self.io.set_primary(primary);
+    }
+
+    /// The I/O counters.
+    pub(crate) fn io_counters(&self) -> IoCounters {
+        self.io.counters()
+    }
+
+    /// The bitmap and activity log counters, while attached.
+    pub(crate) fn counters(&self) -> Option<DiskCounters> {
+        let guard = self.io.ldev.lock();
+        guard.as_ref().map(|io| DiskCounters {
+            bits: io.bits,
+            bits_set: io.bits_set,
+            al_writes: io.al_writes,
+            al_suspended: io.al_suspended,
+        })
+    }
+}
+
+/// A resource: a named group of volumes replicated over one connection.
+pub(crate) struct Resource {
+    pub(crate) name: Name,
+    pub(crate) opts: ResOpts,
+    /// How writes are ordered (`/proc/drbd` wo:), see [`Resource::bump_write_ordering`].
+    pub(crate) write_ordering: WriteOrdering,
+    /// The connection to the peer, once `connect` configured it.
+    pub(crate) conn: Option<Connection>,
+    /// Ordered by volume number.
+    pub(crate) devices: KVec<Device>,
+}
+
+impl Resource {
+    pub(crate) fn new(name: Name, opts: ResOpts) -> Self {
+        Self {
+            name,
+            opts,
+            write_ordering: WriteOrdering::BdevFlush,
+            conn: None,
+            devices: KVec::new(),
+        }
+    }
+
+    /// The connection state (`cstate`): StandAlone without a connection.
+    pub(crate) fn conn_state(&self) -> ConnState {
+        self.conn
+            .as_ref()
+            .map_or(ConnState::StandAlone, |c| c.shared.state())
+    }
+
+    /// The connection's endpoints, for the context of replies.
+    pub(crate) fn addrs(&self) -> Option<(&[u8], &[u8])> {
+        self.conn
+            .as_ref()
+            .map(|c| (c.my.as_bytes(), c.peer.as_bytes()))
+    }
+
+    /// Brings the volumes' connection state up to date with the connection's (which its
+    /// thread moves), recording the changes for the `events` group.
+    /// A connection its thread ended (incompatible peer) goes with its configuration: it is
+    /// returned, to be stopped.
+    pub(crate) fn sync_conn_state(&mut self) -> Option<Connection> {
+        let cs = self.conn_state();
+        let ended = if cs == ConnState::StandAlone {
+            self.conn.take()
+        } else {
+            None
+        };
+        for d in self.devices.as_mut_slice() {
+            d.set_state(transition::follow_connection(d.state, cs));
+        }
+        ended
+    }
+
+    /// drbd_bump_write_ordering(resource, WO_BDEV_FLUSH): the strongest method the options of
+    /// every attached disk allow, logged as C logs it.
+    pub(crate) fn bump_write_ordering(&mut self) {
+        let wo = self.devices.iter().filter_map(|d| d.ldev.as_ref()).fold(
+            WriteOrdering::BdevFlush,
+            |wo, l| {
+                wo.allowed(
+                    l.conf.num("disk_flushes") != 0,
+                    l.conf.num("disk_drain") != 0,
+                )
+            },
+        );
+        let previous = core::mem::replace(&mut self.write_ordering, wo);
+        if previous != wo || wo == WriteOrdering::BdevFlush {
+            pr_info!(
+                "{}: Method to ensure write ordering: {}\n",
+                self.name,
+                wo.name()
+            );
+        }
+    }
+
+    /// The highest role of the resource's volumes (conn_highest_role()).
+    pub(crate) fn role(&self) -> Role {
+        if self.devices.iter().any(|d| d.state.role == Role::Primary) {
+            Role::Primary
+        } else {
+            Role::Secondary
+        }
+    }
+}
+
+/// Everything configured, behind [`Drbd::config`].
+pub(crate) struct Config {
+    /// In creation order, which is the order the C module lists them in.
+    pub(crate) resources: KVec<Resource>,
+    /// Connections taken down, whose threads are to be joined once the lock is released.
+    pub(crate) retired: KVec<Connection>,
+}
+
+/// Removes `v[index]` and returns it (`None` beyond the end), keeping the others in order
+/// (6.12's KVec has no remove()).
+pub(crate) fn take_at<T>(v: &mut KVec<T>, index: usize) -> Result<Option<T>, AllocError> {
+    let mut kept = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    let mut taken = None;
+    for (i, item) in core::mem::take(v).into_iter().enumerate() {
+        if i == index {
+            taken = Some(item);
+        } else {
+            // Within the capacity reserved above: push does not allocate, cannot fail.
+            let _ = kept.push(item, GFP_KERNEL);
+        }
+    }
+    *v = kept;
+    Ok(taken)
+}
+
+/// Inserts `item` at `index`, keeping the others in order.
+pub(crate) fn insert_at<T>(v: &mut KVec<T>, index: usize, item: T) -> Result<(), AllocError> {
+    v.push(item, GFP_KERNEL)?;
+    v.as_mut_slice()[index..].rotate_right(1);
+    Ok(())
+}
+
+impl Config {
+    /// Keeps a connection that was shut down to be stopped without the lock (see
+    /// [`Drbd::reap`]); if it cannot be kept, it is stopped at once (its thread does not wait
+    /// for the lock once shut down, so this cannot deadlock, only wait longer).
+    pub(crate) fn retire(&mut self, conn: Connection) {
+        let _ = self.retired.push(conn, GFP_KERNEL);
+    }
+
+    /// Brings every resource up to date with its connection's thread.
+    pub(crate) fn sync_conn_states(&mut self) {
+        for i in 0..self.resources.len() {
+            if let Some(conn) = self.resources[i].sync_conn_state() {
+                self.retire(conn);
+            }
+        }
+    }
+
+    /// The index of the resource named `name`.
+    pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
+        self.resources
+            .iter()
+            .position(|r| r.name.as_bytes() == name)
+    }
+
+    /// The resource whose connection has these endpoints (conn_get_by_addrs()).
+    pub(crate) fn find_connection(&self, my: &[u8], peer: &[u8]) -> Option<usize> {
+        self.resources.iter().position(|r| {
+            r.conn
+                .as_ref()
+                .is_some_and(|c| c.my.as_bytes() == my && c.peer.as_bytes() == peer)
+        })
+    }
+
+    /// The resource and volume index of `minor`.
+    pub(crate) fn find_minor(&self, minor: u32) -> Option<(usize, usize)> {
+        self.resources.iter().enumerate().find_map(|(r, res)| {
+            let v = res.devices.iter().position(|d| d.minor == minor)?;
+            Some((r, v))
+        })
+    }
+}
+
+/// The state of the module, shared by the netlink handlers and `/proc/drbd`.
+#[pin_data]
+pub(crate) struct Drbd {
+    /// All configuration. Admin commands hold it for their whole run (they are serialised by
+    /// genl_mutex already); readers hold it briefly.
+    #[pin]
+    pub(crate) config: Mutex<Config>,
+}
+
+impl Drbd {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            config <- new_mutex!(
+                Config { resources: KVec::new(), retired: KVec::new() },
+                "drbd_config"
+            ),
+        })
+    }
+
+    /// Stops the connections retired under `config`, after releasing it.
+    pub(crate) fn reap(mut config: Guard<'_, Config, kernel::sync::lock::mutex::MutexBackend>) {
+        let retired = core::mem::take(&mut config.retired);
+        drop(config);
+        for conn in retired {
+            conn.stop();
+        }
+    }
+
+    /// Module unload: every connection stops.
+    pub(crate) fn stop_connections(&self) {
+        let mut config = self.config.lock();
+        for i in 0..config.resources.len() {
+            let res = &mut config.resources.as_mut_slice()[i];
+            for d in res.devices.iter() {
+                d.io.set_link(None);
+            }
+            if let Some(conn) = res.conn.take() {
+                conn.shutdown();
+                config.retire(conn);
+            }
+        }
+        Self::reap(config);
+    }
+}

@@ -1,0 +1,833 @@
+// SPDX-License-Identifier: GPL-2.0
+//! An established connection's data socket: the volumes go Connected, the peer's writes are
+//! checked and written, barriers answered, the peer's state and state change requests applied
+//! by the transition rules of [`crate::model::transition`].
+//!
+//! C counterpart: drbd_connected(), drbdd(), receive_Data(), receive_Barrier(),
+//! receive_state(), receive_req_state(), receive_uuids() and receive_out_of_sync() of
+//! drbd_receiver.c.
+
+use super::handshake::{decide, recv_header, Negotiated, Peer, PeerVol};
+use super::{md_sync, send_timeout, with_resource, ConnShared, Settings};
+use crate::device::{DevIo, Drbd, PeerRange, Resource};
+use crate::genl::config::Name;
+use crate::model::attach::ConnectSize;
+use crate::model::role::StateRv;
+use crate::model::state::{ConnState, DevState, DiskState, Role};
+use crate::model::transition;
+use crate::net::link::{Link, LinkConf, PeerWrite};
+use crate::resync::{begin_resync, finish_source, receive_bitmap, sender, serve_resync_request};
+use crate::sys::crypto;
+use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
+use crate::sys::print::ratelimit;
+use crate::sys::thread::{should_stop, Thread};
+use crate::sys::{sleep_ms, without_io_reclaim};
+use crate::wire::packet;
+use crate::wire::sync::{self, Decision};
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// What the receiver knows of a connected volume.
+pub(crate) struct Vol {
+    pub(crate) volume: u16,
+    pub(crate) io: Arc<DevIo>,
+    /// The device's size in sectors when the connection began (peer requests are checked
+    /// against the disk attached at the time they come).
+    pub(crate) size: u64,
+    pub(crate) decision: Decision,
+    pub(crate) peer_uuids: [u64; 4],
+    pub(crate) resync: [u32; 5],
+}
+
+/// The connection is up: the volumes go Connected, the ack threads start, and this thread
+/// serves the data socket until the connection breaks; then the volumes go back to Unconnected
+/// and what the peer did not acknowledge is out of sync.
+pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: Peer) {
+    let mut integrity = KVec::new();
+    if integrity
+        .extend_from_slice(&s.integrity_alg, GFP_KERNEL)
+        .is_err()
+    {
+        return;
+    }
+    let conf = LinkConf {
+        protocol: s.wire_protocol,
+        tunables: shared.tunables.clone(),
+        max_epoch_size: s.max_epoch_size,
+        two_primaries: s.two_primaries != 0,
+        integrity,
+        resolve_conflicts: peer.resolve,
+    };
+    let Ok(link) = Link::new(
+        s.name,
+        peer.data.clone(),
+        peer.meta.clone(),
+        peer.agreed,
+        conf,
+    ) else {
+        return;
+    };
+    peer.data.set_noio();
+    peer.meta.set_noio();
+    // no receive timeout on the data socket while connected: the meta socket's pings watch the
+    // peer; a peer that stops reading is given up after ko-count times the timeout
+    peer.data
+        .set_timeouts(isize::MAX, send_timeout(&shared.tunables));
+    let vols = with_resource(drbd, shared, &s.name, |res| {
+        connect_volumes(res, &link, &peer.vols)
+    });
+    let Some(Ok(mut vols)) = vols else {
+        return;
+    };
+    shared.set_state(ConnState::Connected);
+    let (l1, l2) = (link.clone(), link.clone());
+    let (d2, sh2, name) = (drbd.clone(), shared.clone(), s.name);
+    let acker = Thread::spawn(c_str!("drbd_a"), move || l1.ack_receiver());
+    let sender = Thread::spawn(c_str!("drbd_w"), move || {
+        without_io_reclaim(|| sender(&l2, &d2, &sh2, &name))
+    });
+    if let (Ok(_), Ok(_)) = (&acker, &sender) {
+        // the SyncSource sends its bitmap first (after_state_ch() entering WFBitMapS)
+        let mut ok = true;
+        for v in vols
+            .iter()
+            .filter(|v| matches!(v.decision, Decision::SyncSource { .. }))
+        {
+            ok = ok && link.send_bitmap(v.volume, &v.io).is_ok();
+        }
+        if ok {
+            serve(drbd, shared, s, &link, &mut vols, peer.resolve);
+        }
+    }
+    link.fail();
+    for t in [acker, sender].into_iter().flatten() {
+        t.stop();
+    }
+    link.forget_peer_writes();
+    // writes the peer did not acknowledge are out of sync, and complete; without the
+    // configuration lock, which a command may hold while it waits for them (detach, down)
+    link.clear(|volume, sector, size| {
+        if let Some(v) = vols.iter().find(|v| u32::from(v.volume) == volume) {
+            v.io.mark_out_of_sync(sector, u64::from(size >> 9));
+        }
+    });
+    shared.set_state(ConnState::NetworkFailure);
+    with_resource(drbd, shared, &s.name, |res| {
+        let name = res.name;
+        for d in res.devices.as_mut_slice() {
+            d.io.set_link(None);
+            d.peer_uuids = None;
+            d.consider_resync = false;
+            let before = d.state;
+            d.set_state(transition::sanitize(DevState {
+                conn: ConnState::Unconnected,
+                ..d.state
+            }));
+            crate::genl::role::peer_lost(&name, d, before);
+        }
+    });
+    pr_info!("{}: Connection closed\n", s.name);
+}
+
+/// receive_state() of a new connection, for every volume: the connection state, the peer's
+/// role and disk, the UUIDs the handshake fixed up; and the data path starts replicating.
+fn connect_volumes(
+    res: &mut Resource,
+    link: &Arc<Link>,
+    negotiated: &[Negotiated],
+) -> Result<KVec<Vol>> {
+    let mut vols = KVec::new();
+    for n in negotiated {
+        let Some(d) = res
+            .devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == n.volume)
+        else {
+            continue;
+        };
+        let new = transition::sanitize(DevState {
+            conn: n.decision.conn_state().unwrap_or(ConnState::Connected),
+            peer: n.peer_role,
+            pdsk: n.peer_disk,
+            ..d.state
+        });
+        if let Some(ConnectSize::Agreed { size, user }) = n.size {
+            agree(&res.name, d, size.sectors, user);
+        }
+        limit_requests(&res.name, d, n.max_bio);
+        if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
+            n.decision
+        {
+            // the handshake logged "Writing the whole bitmap, full sync required ..."
+            if crate::genl::role::rewrite_bitmap(d, true).is_err() {
+                pr_err!(
+                    "{}/{} drbd{}: Writing bitmap failed\n",
+                    res.name,
+                    d.volume,
+                    d.minor
+                );
+            }
+        }
+        if let Some(l) = d.ldev.as_mut() {
+            l.sb.uuid = n.uuids;
+        }
+        d.set_state(new);
+        md_sync(&res.name, d);
+        let volume = u16::try_from(d.volume).map_err(|_| EINVAL)?;
+        link.add_volume(volume, d.io.clone())?;
+        d.io.set_link(Some((link.clone(), volume)));
+        vols.push(
+            Vol {
+                volume,
+                io: d.io.clone(),
+                size: d.size,
+                decision: n.decision,
+                peer_uuids: n.peer_uuids,
+                resync: n.resync,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(vols)
+}
+
+/// The size of a new connection takes effect (receive_sizes(), drbd_determine_dev_size()).
+fn agree(name: &Name, d: &mut crate::device::Device, sectors: u64, user: u64) {
+    if let Some(l) = d.ldev.as_mut() {
+        let old = u64::try_from(l.conf.num("disk_size")).unwrap_or(0);
+        if old != user {
+            l.conf
+                .set_num("disk_size", i64::try_from(user).unwrap_or(0));
+            pr_info!(
+                "{}/{} drbd{}: Peer sets u_size to {} sectors (old: {})\n",
+                name,
+                d.volume,
+                d.minor,
+                user,
+                old
+            );
+        }
+    }
+    if sectors != d.size {
+        // change_size() logs the new size, or its failure
+        let _ = crate::genl::attach::change_size(name, d, sectors);
+    }
+}
+
+/// drbd_reconsider_queue_parameters() of a new connection: no request larger than the peer
+/// takes (an older protocol's header cannot carry more).
+fn limit_requests(name: &Name, d: &mut crate::device::Device, max: u32) {
+    let Some(backing) = d.io.backing() else {
+        return;
+    };
+    let frozen = d.disk.freeze();
+    if d.disk.stack_limits(&frozen, &backing, max).is_err() {
+        pr_warn!(
+            "{}/{} drbd{}: could not limit requests to {} bytes\n",
+            name,
+            d.volume,
+            d.minor,
+            max
+        );
+    }
+}
+
+/// drbdd(): the packets of the data socket while connected.
+fn serve(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Arc<Link>,
+    vols: &mut [Vol],
+    resolve: bool,
+) {
+    let apv = link.agreed.version;
+    let Ok(mut payload) = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL) else {
+        return;
+    };
+    // writes received since the last barrier
+    let mut epoch_size: u32 = 0;
+    // the peer's bitmap of each volume, while it comes in
+    let mut bitmaps = KVec::new();
+    for _ in vols.iter() {
+        if bitmaps.push(None, GFP_KERNEL).is_err() {
+            return;
+        }
+    }
+    while !should_stop() && !link.is_broken() {
+        let Ok(h) = recv_header(&link.data, apv, &s.name, "receiver") else {
+            break;
+        };
+        let bad = |e: packet::WireError| {
+            if ratelimit() {
+                pr_err!("{}: receiver: {}\n", s.name, e);
+            }
+        };
+        let Ok(cmd) = h.known_command().map_err(bad) else {
+            break;
+        };
+        if cmd.socket() == packet::SocketKind::Meta {
+            bad(packet::WireError::UnexpectedCommand(cmd));
+            break;
+        }
+        let Ok(split) =
+            packet::check_payload_len(cmd, apv, link.agreed.features, h.length).map_err(bad)
+        else {
+            break;
+        };
+        let vol_index = vols.iter().position(|v| v.volume == h.volume);
+        let vol = vol_index.and_then(|i| vols.get(i)).map(|v| Vol {
+            io: v.io.clone(),
+            ..*v
+        });
+        let data_like = matches!(
+            h.command,
+            packet::P_DATA | packet::P_TRIM | packet::P_ZEROES
+        );
+        // the payload after the fixed part is read here only for packets other than data
+        let with_data = data_like || h.command == packet::P_RS_DATA_REPLY;
+        let rest = if with_data { 0 } else { split.extra };
+        let Some(body) = payload.get_mut(..split.fixed + rest) else {
+            if ratelimit() {
+                pr_err!("{}: receiver: {} packet too large\n", s.name, cmd.name());
+            }
+            break;
+        };
+        if link.data.recv(body).is_err() {
+            break;
+        }
+        let ok = match h.command {
+            packet::P_DATA | packet::P_TRIM | packet::P_ZEROES | packet::P_RS_DATA_REPLY => {
+                match &vol {
+                    Some(v) => receive_data(s, link, v, h.command, body, split.extra),
+                    None => false,
+                }
+            }
+            packet::P_BITMAP | packet::P_COMPRESSED_BITMAP => {
+                match (&vol, vol_index.and_then(|i| bitmaps.get_mut(i))) {
+                    (Some(v), Some(rx)) => {
+                        receive_bitmap(drbd, shared, s, link, v, rx, h.command, body)
+                    }
+                    _ => false,
+                }
+            }
+            packet::P_SYNC_UUID => match (&vol, packet::RsUuid::decode(body)) {
+                (Some(v), Ok(u)) => begin_resync(drbd, shared, &s.name, link, v, Some(u.uuid)),
+                _ => false,
+            },
+            // a thin-resync request is answered with the data too (the blocks are read)
+            packet::P_RS_DATA_REQUEST | packet::P_RS_THIN_REQ => {
+                match (&vol, packet::BlockReq::decode(body)) {
+                    (Some(v), Ok(r)) => serve_resync_request(s, link, v, &r),
+                    _ => false,
+                }
+            }
+            packet::P_BARRIER => {
+                let ok = receive_barrier(link, vols, body, epoch_size);
+                epoch_size = 0;
+                ok
+            }
+            packet::P_STATE => match vol_index {
+                Some(i) => receive_peer_state(drbd, shared, s, link, &mut vols[i], body, resolve),
+                None => false,
+            },
+            packet::P_UUIDS
+            | packet::P_STATE_CHG_REQ
+            | packet::P_CONN_ST_CHG_REQ
+            | packet::P_OUT_OF_SYNC => {
+                receive_state_packet(drbd, shared, s, link, h.command, h.volume, body)
+            }
+            // settings that matter once resizing and the resync controller exist; hints
+            packet::P_SIZES
+            | packet::P_SYNC_PARAM
+            | packet::P_SYNC_PARAM89
+            | packet::P_PROTOCOL_UPDATE
+            | packet::P_UNPLUG_REMOTE
+            | packet::P_DELAY_PROBE => true,
+            _ => {
+                if ratelimit() {
+                    pr_err!(
+                        "{}: unexpected data packet {} (0x{:04x})\n",
+                        s.name,
+                        cmd.name(),
+                        h.command
+                    );
+                }
+                false
+            }
+        };
+        if data_like && ok {
+            epoch_size = epoch_size.wrapping_add(1);
+        }
+        if !ok {
+            break;
+        }
+    }
+}
+
+/// receive_Data(), and P_TRIM/P_ZEROES: the write is checked against the device, submitted,
+/// and acknowledged as the protocol asks (P_RECV_ACK now, P_WRITE_ACK once written).
+fn receive_data(
+    s: &Settings,
+    link: &Arc<Link>,
+    v: &Vol,
+    cmd: u16,
+    body: &[u8],
+    extra: usize,
+) -> bool {
+    let decoded = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
+        packet::Data::decode(body).map(|d| (d, extra as u32))
+    } else {
+        packet::Trim::decode(body).map(|t| (t.data, t.size))
+    };
+    let Ok((d, size)) = decoded else {
+        return false;
+    };
+    // data-integrity-alg: the digest comes first (not with P_TRIM and P_ZEROES)
+    let mut digest = [0u8; crypto::MAX_DIGEST];
+    let (size, dn) = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
+        let dn = link.digest_size;
+        let Some(data) = size.checked_sub(dn as u32) else {
+            pr_err!("{}: data packet shorter than its digest\n", s.name);
+            return false;
+        };
+        if link.data.recv(&mut digest[..dn]).is_err() {
+            return false;
+        }
+        (data, dn)
+    } else {
+        (size, 0)
+    };
+    let cmd_kind = packet::Command::from_u16(cmd);
+    if let Some(c) = cmd_kind {
+        if packet::check_block_size(c, size).is_err() {
+            pr_err!("{}: peer sent a write of invalid size {}\n", s.name, size);
+            return false;
+        }
+    }
+    // the disk attached now, whatever size it had when the connection began
+    let target = match v.io.peer_target(d.sector, u64::from(size >> 9)) {
+        Err(PeerRange::Beyond(sectors)) => {
+            pr_err!(
+                "{}/{}: peer wrote beyond the end of the device (sector {} + {} bytes > {} sectors)\n",
+                s.name,
+                v.volume,
+                d.sector,
+                size,
+                sectors
+            );
+            return false;
+        }
+        Err(PeerRange::Diskless) => None,
+        Ok(bdev) => Some(bdev),
+    };
+    // a resync reply answers a request of ours; while resyncing, writes of the peer wait for
+    // the resync writes before them (overlapping ones must land in order)
+    let resync = if cmd == packet::P_RS_DATA_REPLY {
+        let Some(io) = link.resync_answered(v.volume, d.sector, size) else {
+            pr_err!(
+                "{}/{}: resync data for sector {} that was not asked for\n",
+                s.name,
+                v.volume,
+                d.sector
+            );
+            return false;
+        };
+        Some(io)
+    } else {
+        if link.resync_target() && !link.drain_peer_writes() {
+            return false;
+        }
+        None
+    };
+    let buf = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
+        let Ok(mut buf) = PeerBuf::new(size as usize) else {
+            return false;
+        };
+        if buf.recv(&link.data).is_err() {
+            return false;
+        }
+        if dn > 0 {
+            let mut mine = [0u8; crypto::MAX_DIGEST];
+            if buf.digest(&link.integrity, &mut mine).ok() != Some(dn) || mine[..dn] != digest[..dn]
+            {
+                pr_err!(
+                    "{}/{}: Digest integrity check FAILED: {}s +{}\n",
+                    s.name,
+                    v.volume,
+                    d.sector,
+                    size
+                );
+                return false;
+            }
+        }
+        Some(buf)
+    } else {
+        None
+    };
+    let (write_ack, recv_ack) = if link.agreed.version >= 100 {
+        (
+            d.dp_flags & packet::DP_SEND_WRITE_ACK != 0,
+            d.dp_flags & packet::DP_SEND_RECEIVE_ACK != 0,
+        )
+    } else {
+        (
+            link.protocol == packet::DRBD_PROT_C,
+            link.protocol == packet::DRBD_PROT_B,
+        )
+    };
+    let ack = packet::BlockAck {
+        sector: d.sector,
+        block_id: d.block_id,
+        blksize: size,
+        seq_num: d.seq_num,
+    };
+    let Some(bdev) = target else {
+        // diskless: nothing to write to
+        return link
+            .send_meta(packet::P_NEG_ACK, v.volume, |out| ack.encode(out))
+            .is_ok();
+    };
+    if !link.reserve_peer_write(size) {
+        return false;
+    }
+    if recv_ack && cmd != packet::P_RS_DATA_REPLY {
+        if link
+            .send_meta(packet::P_RECV_ACK, v.volume, |out| ack.encode(out))
+            .is_err()
+        {
+            return false;
+        }
+    }
+    v.io.count_received(size);
+    let op = match cmd {
+        packet::P_TRIM => PeerOp::Discard,
+        packet::P_ZEROES => PeerOp::Zeroes,
+        _ => PeerOp::Write {
+            fua: d.dp_flags & packet::DP_FUA != 0,
+            flush: d.dp_flags & packet::DP_FLUSH != 0,
+        },
+    };
+    let mut w = PeerWrite::new(
+        link.clone(),
+        v.volume,
+        &d,
+        size,
+        write_ack && resync.is_none(),
+    );
+    w.resync = resync;
+    match PeerIo::new(w, buf, size) {
+        Ok(io) => PeerIo::submit(io, bdev, d.sector, op),
+        Err(_) => return false,
+    }
+    true
+}
+
+/// receive_Barrier(): once the epoch's writes are on disk (and flushed), P_BARRIER_ACK.
+fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> bool {
+    let Ok(b) = packet::Barrier::decode(body) else {
+        return false;
+    };
+    if !link.drain_peer_writes() {
+        return false;
+    }
+    if epoch_size != 0 {
+        for v in vols {
+            if let Some(bdev) = v.io.backing() {
+                // a failed flush is the backing device's error, reported by it
+                let _ = pio::flush(&bdev);
+            }
+        }
+    }
+    let ack = packet::BarrierAck {
+        barrier: b.barrier,
+        set_size: epoch_size,
+    };
+    link.send_meta(packet::P_BARRIER_ACK, 0, |out| ack.encode(out))
+        .is_ok()
+}
+
+/// `drbd_state_rv` of a successful reply.
+const SS_SUCCESS: i32 = StateRv::Success as i32;
+
+/// The state packets of a connected peer: P_STATE, P_UUIDS (skip initial sync), state change
+/// requests (answered on the meta socket), P_OUT_OF_SYNC.
+fn receive_state_packet(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    cmd: u16,
+    volume: u16,
+    body: &[u8],
+) -> bool {
+    let conn_wide = cmd == packet::P_CONN_ST_CHG_REQ;
+    if matches!(cmd, packet::P_STATE_CHG_REQ | packet::P_CONN_ST_CHG_REQ) {
+        let Ok(r) = packet::ReqState::decode(body) else {
+            return false;
+        };
+        if let Some(rv) = link.answer_at_once(conn_wide, r.mask, r.val) {
+            if rv == StateRv::Success {
+                shared.set_state(ConnState::TearDown);
+            }
+            return reply_state(link, cmd, volume, rv as i32);
+        }
+    }
+    let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<i32> {
+        let name = res.name;
+        let two_primaries = s.two_primaries != 0;
+        let mut reply = None;
+        for d in res.devices.as_mut_slice() {
+            if !conn_wide && d.volume != u32::from(volume) {
+                continue;
+            }
+            match cmd {
+                packet::P_UUIDS => {
+                    let u = packet::Uuids::decode(body).ok()?;
+                    let mut all = [0u64; 6];
+                    all[..4].copy_from_slice(&u.uuid);
+                    all[4] = u.bitmap_bits;
+                    all[5] = u.flags;
+                    d.peer_uuids = Some(all);
+                    skip_initial_sync(&name, d, &u, link.agreed.version);
+                }
+                packet::P_OUT_OF_SYNC => {
+                    let b = packet::BlockDesc::decode(body).ok()?;
+                    let sectors = u64::from(b.blksize >> 9);
+                    if b.sector.checked_add(sectors).map_or(true, |e| e > d.size) {
+                        pr_err!("{}/{}: P_OUT_OF_SYNC beyond the device\n", name, d.volume);
+                        return None;
+                    }
+                    d.io.mark_out_of_sync(b.sector, sectors);
+                }
+                _ => {
+                    let r = packet::ReqState::decode(body).ok()?;
+                    let env = transition::Env {
+                        two_primaries,
+                        fencing_resource: d.fencing_resource(),
+                        open: d.is_open(),
+                    };
+                    let rv = match transition::peer_request(d.state, r.mask, r.val, &env) {
+                        Ok(new) => {
+                            // the peer was forced UpToDate and Primary (after_state_ch())
+                            if d.state.disk == DiskState::Inconsistent
+                                && d.state.pdsk == DiskState::Inconsistent
+                                && d.state.peer == Role::Secondary
+                                && new.peer == Role::Primary
+                            {
+                                d.consider_resync = true;
+                            }
+                            let before = d.state;
+                            d.set_state(new);
+                            crate::genl::role::peer_lost(&name, d, before);
+                            if new.disk != before.disk {
+                                md_sync(&name, d);
+                            }
+                            SS_SUCCESS
+                        }
+                        Err(rv) => {
+                            pr_info!(
+                                "{}/{} drbd{}: Refusing the peer's state change: {}\n",
+                                name,
+                                d.volume,
+                                d.minor,
+                                rv.text()
+                            );
+                            rv as i32
+                        }
+                    };
+                    reply = Some(reply.map_or(rv, |r: i32| r.min(rv)));
+                }
+            }
+        }
+        if reply.is_none()
+            && !conn_wide
+            && !res.devices.iter().any(|d| d.volume == u32::from(volume))
+        {
+            pr_err!("{}: packet for unknown volume {}\n", name, volume);
+            return None;
+        }
+        reply.or(Some(SS_SUCCESS))
+    });
+    let Some(Some(rv)) = outcome else {
+        // the connection is being removed, or the packet was malformed
+        return false;
+    };
+    if matches!(cmd, packet::P_STATE_CHG_REQ | packet::P_CONN_ST_CHG_REQ) {
+        if !reply_state(link, cmd, volume, rv) {
+            return false;
+        }
+        if rv == SS_SUCCESS && conn_wide {
+            shared.set_state(ConnState::TearDown);
+        }
+    }
+    true
+}
+
+/// drbd_send_sr_reply() / conn_send_sr_reply(): the answer to the peer's state change request
+/// `cmd`, on the meta socket.
+fn reply_state(link: &Link, cmd: u16, volume: u16, rv: i32) -> bool {
+    let reply_cmd = if cmd == packet::P_CONN_ST_CHG_REQ {
+        packet::ReqStateReply::conn_command(link.agreed.version).as_u16()
+    } else {
+        packet::P_STATE_CHG_REPLY
+    };
+    let r = packet::ReqStateReply { retcode: rv };
+    link.send_meta(reply_cmd, volume, |out| r.encode(out))
+        .is_ok()
+}
+
+/// receive_uuids() while connected: a peer that created a new current UUID with
+/// `--clear-bitmap` on fresh meta data lets both sides skip the initial sync.
+fn skip_initial_sync(name: &Name, d: &mut crate::device::Device, u: &packet::Uuids, apv: u32) {
+    let skip = d.state.conn == ConnState::Connected
+        && apv >= 90
+        && d.ldev
+            .as_ref()
+            .is_some_and(|l| l.sb.uuid[0] == sync::UUID_JUST_CREATED)
+        && u.flags & packet::UUID_FLAG_SKIP_INITIAL_SYNC != 0;
+    if !skip {
+        return;
+    }
+    pr_info!(
+        "{}/{} drbd{}: Accepted new current UUID, preparing to skip initial sync\n",
+        name,
+        d.volume,
+        d.minor
+    );
+    if crate::genl::role::rewrite_bitmap(d, false).is_err() {
+        pr_err!(
+            "{}/{} drbd{}: Writing bitmap failed\n",
+            name,
+            d.volume,
+            d.minor
+        );
+    }
+    let Some(l) = d.ldev.as_mut() else {
+        return;
+    };
+    l.sb.uuid[0] = u.uuid[0];
+    l.sb.uuid[1] = 0;
+    let new = DevState {
+        disk: DiskState::UpToDate,
+        pdsk: DiskState::UpToDate,
+        ..d.state
+    };
+    d.set_state(new);
+    md_sync(name, d);
+}
+
+/// receive_state() while connected: the peer's role and disk; the end of a resync we are the
+/// source of; and a sync handshake when the peer was forced UpToDate, or began a resync
+/// (`invalidate`, a forced peer's decision).
+fn receive_peer_state(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    v: &mut Vol,
+    body: &[u8],
+    resolve: bool,
+) -> bool {
+    let Some(peer) = packet::State::decode(body)
+        .ok()
+        .and_then(|st| DevState::from_u32(st.state))
+    else {
+        pr_err!("{}/{}: invalid peer state\n", s.name, v.volume);
+        return false;
+    };
+    let apv = link.agreed.version;
+    let target_done = peer.conn == ConnState::Connected
+        && matches!(peer.disk, DiskState::UpToDate | DiskState::Inconsistent);
+    if matches!(v.decision, Decision::SyncSource { .. })
+        && target_done
+        && peer.disk == DiskState::UpToDate
+    {
+        // the target's last acks travel on the meta socket: let the ack receiver apply them
+        for _ in 0..500 {
+            if v.io.bits_set() == 0 || link.is_broken() {
+                break;
+            }
+            sleep_ms(10);
+        }
+    }
+    let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<(Decision, bool)> {
+        let name = res.name;
+        let d = res
+            .devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == u32::from(v.volume))?;
+        // the SyncTarget reports the end of the resync: UpToDate, or Inconsistent when
+        // blocks failed
+        if d.state.conn == ConnState::SyncSource && target_done {
+            finish_source(&name, link, d, peer.disk == DiskState::UpToDate);
+            return Some((Decision::Connected, true));
+        }
+        let starting = peer.conn >= ConnState::StartingSyncS && peer.conn <= ConnState::WfBitMapT;
+        let consider = core::mem::take(&mut d.consider_resync)
+            || (d.state.conn == ConnState::Connected && starting);
+        let mut decision = Decision::Connected;
+        if consider && d.ldev.is_some() && peer.disk >= DiskState::Negotiating {
+            let pv = PeerVol {
+                uuids: d.peer_uuids,
+                state: Some(peer.to_u32()),
+                // the size was agreed when connecting
+                ..PeerVol::default()
+            };
+            let n = decide(s, &d.vol_info(), &pv, apv, link.agreed.features, resolve).ok()?;
+            decision = n.decision;
+            v.peer_uuids = n.peer_uuids;
+            if let Some(l) = d.ldev.as_mut() {
+                l.sb.uuid = n.uuids;
+            }
+            if matches!(decision, Decision::Abort(_)) {
+                return None;
+            }
+            if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
+                decision
+            {
+                if crate::genl::role::rewrite_bitmap(d, true).is_err() {
+                    pr_err!(
+                        "{}/{} drbd{}: Writing bitmap failed\n",
+                        name,
+                        d.volume,
+                        d.minor
+                    );
+                }
+            }
+        }
+        let new = transition::sanitize(DevState {
+            peer: peer.role,
+            pdsk: peer.disk,
+            conn: decision.conn_state().unwrap_or(d.state.conn),
+            ..d.state
+        });
+        d.set_state(new);
+        // a peer that has not decided yet must learn of the resync
+        if decision != Decision::Connected && peer.conn <= ConnState::Connected {
+            let _ = crate::genl::role::send_uuids(link, v.volume, d, 0);
+            let st = packet::State {
+                state: d.state.to_u32(),
+            };
+            let _ = link.send_data(packet::P_STATE, v.volume, |out| st.encode(out));
+        }
+        Some((decision, false))
+    });
+    let Some(Some((decision, finished))) = outcome else {
+        return false;
+    };
+    if finished {
+        v.decision = Decision::Connected;
+    }
+    if decision == Decision::Connected {
+        return true;
+    }
+    v.decision = decision;
+    match decision {
+        Decision::SyncSource { .. } => link.send_bitmap(v.volume, &v.io).is_ok(),
+        _ => true,
+    }
+}

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Resync: the bitmap exchange, the sync UUID, the SyncTarget's requests (the sender thread)
+//! and the SyncSource's replies, and the end of a resync on either side.
+//!
+//! C counterpart: receive_bitmap(), receive_sync_uuid(), receive_DataRequest() of
+//! drbd_receiver.c; drbd_start_resync(), make_resync_request() and drbd_resync_finished() of
+//! drbd_worker.c. The resync's state and its requests on the link are in
+//! `crate::net::link` ([`crate::net::link::Resync`]).
+
+use crate::device::{take_at, Drbd};
+use crate::genl::config::Name;
+use crate::model::state::{ConnState, DevState, DiskState, Role};
+use crate::model::transition;
+use crate::net::link::{Link, Resync};
+use crate::net::receiver::Vol;
+use crate::net::{md_sync, with_resource, ConnShared, Settings};
+use crate::sys::thread::should_stop;
+use crate::wire::sync::{self, Decision};
+use crate::wire::{bitmap_codec, packet};
+use kernel::prelude::*;
+
+/// The sender thread: acks, barriers, and the SyncTarget's resync requests; it ends a target's
+/// resync once every block arrived.
+pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name) {
+    let mut check_at = 0;
+    while !should_stop() && !link.is_broken() {
+        link.sender_step();
+        let now = crate::sys::jiffies();
+        if now >= check_at {
+            link.check_timeout();
+            check_at = now + crate::sys::hz() / 4;
+        }
+        for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {
+            with_resource(drbd, shared, name, |res| {
+                if let Some(d) = res
+                    .devices
+                    .as_mut_slice()
+                    .iter_mut()
+                    .find(|d| d.volume == u32::from(volume))
+                {
+                    finish_target(name, link, d);
+                }
+            });
+        }
+    }
+}
+
+/// receive_bitmap(): one bitmap packet of the peer. Once the whole bitmap is in, the SyncTarget
+/// answers with its own and waits for the sync UUID; the SyncSource begins the resync.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn receive_bitmap(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    v: &Vol,
+    rx: &mut Option<bitmap_codec::Receiver>,
+    cmd: u16,
+    body: &[u8],
+) -> bool {
+    if matches!(v.decision, Decision::Connected) {
+        pr_err!(
+            "{}/{}: bitmap packet while not negotiating a resync\n",
+            s.name,
+            v.volume
+        );
+        return false;
+    }
+    if rx.is_none() {
+        let hlen = packet::header_size(link.agreed.version) as u32;
+        match bitmap_codec::Receiver::new(
+            v.io.bitmap_bits(),
+            bitmap_codec::Framing::socket_buffer(hlen),
+        ) {
+            Ok(r) => *rx = Some(r),
+            Err(_) => return false,
+        }
+    }
+    let Some(r) = rx.as_mut() else {
+        return false;
+    };
+    let kind = if cmd == packet::P_BITMAP {
+        bitmap_codec::Kind::Plain
+    } else {
+        bitmap_codec::Kind::Compressed
+    };
+    match v.io.receive_bitmap(r, kind, body) {
+        Some(Ok(bitmap_codec::Progress::More)) => return true,
+        Some(Ok(bitmap_codec::Progress::Done)) => {}
+        Some(Err(e)) => {
+            pr_err!("{}/{}: receive_bitmap: {:?}\n", s.name, v.volume, e);
+            return false;
+        }
+        None => return false,
+    }
+    if let Some(summary) = r.summary() {
+        pr_info!("{}/{}: {}\n", s.name, v.volume, summary);
+    }
+    match v.decision {
+        Decision::SyncTarget { .. } => {
+            if link.send_bitmap(v.volume, &v.io).is_err() {
+                return false;
+            }
+            with_resource(drbd, shared, &s.name, |res| {
+                if let Some(d) = res
+                    .devices
+                    .as_mut_slice()
+                    .iter_mut()
+                    .find(|d| d.volume == u32::from(v.volume))
+                {
+                    let new = DevState {
+                        conn: ConnState::WfSyncUuid,
+                        ..d.state
+                    };
+                    d.set_state(new);
+                }
+            })
+            .is_some()
+        }
+        _ => begin_resync(drbd, shared, &s.name, link, v, None),
+    }
+}
+
+/// drbd_start_resync(): the SyncSource (`sync_uuid` None: it makes one, drbd_gen_and_send_sync_uuid())
+/// or the SyncTarget (with the source's sync UUID, receive_sync_uuid()) begins.
+pub(crate) fn begin_resync(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    name: &Name,
+    link: &Link,
+    v: &Vol,
+    sync_uuid: Option<u64>,
+) -> bool {
+    let target = sync_uuid.is_some();
+    if target != matches!(v.decision, Decision::SyncTarget { .. }) {
+        pr_err!("{}/{}: sync UUID out of turn\n", name, v.volume);
+        return false;
+    }
+    let [rate, plan_ahead, _, fill, max_rate] = v.resync;
+    let now = crate::sys::jiffies();
+    let begun = with_resource(drbd, shared, name, |res| -> Option<u64> {
+        let d = res
+            .devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == u32::from(v.volume))?;
+        let primary = d.state.role == Role::Primary;
+        let l = d.ldev.as_mut()?;
+        let uuid = match sync_uuid {
+            Some(u) => {
+                l.sb.uuid[0] = if primary { u | 1 } else { u & !1 };
+                l.sb.uuid[1] = 0;
+                u
+            }
+            None => {
+                let b = l.sb.uuid[1];
+                let u = if b != 0 && b != sync::UUID_JUST_CREATED {
+                    b.wrapping_add(UUID_NEW_BM_OFFSET)
+                } else {
+                    crate::sys::random_u64()
+                };
+                crate::model::role::uuid_set(&mut l.sb.uuid, 1, u, primary);
+                u
+            }
+        };
+        let new = if target {
+            DevState {
+                conn: ConnState::SyncTarget,
+                disk: DiskState::Inconsistent,
+                ..d.state
+            }
+        } else {
+            DevState {
+                conn: ConnState::SyncSource,
+                pdsk: DiskState::Inconsistent,
+                ..d.state
+            }
+        };
+        d.set_state(new);
+        crate::genl::role::print_uuids(
+            name,
+            d,
+            if target {
+                "updated sync uuid"
+            } else {
+                "updated sync UUID"
+            },
+        );
+        md_sync(name, d);
+        let rs = Resync::new(
+            v.volume,
+            d.io.clone(),
+            target,
+            v.size,
+            v.peer_uuids,
+            if plan_ahead == 0 { rate } else { max_rate },
+            fill,
+            now,
+        );
+        pr_info!(
+            "{}/{} drbd{}: Began resync as {} (will sync {} KB [{} bits set]).\n",
+            name,
+            d.volume,
+            d.minor,
+            if target { "SyncTarget" } else { "SyncSource" },
+            rs.total << 2,
+            rs.total
+        );
+        link.resyncs.lock().push(rs, GFP_KERNEL).ok()?;
+        Some(uuid)
+    });
+    let Some(Some(uuid)) = begun else {
+        return false;
+    };
+    if target {
+        link.kick();
+        return true;
+    }
+    let u = packet::RsUuid { uuid };
+    link.send_data(packet::P_SYNC_UUID, v.volume, |out| u.encode(out))
+        .is_ok()
+}
+
+/// `UUID_NEW_BM_OFFSET` (drbd_int.h): how a new sync UUID derives from the bitmap UUID.
+const UUID_NEW_BM_OFFSET: u64 = 0x0001_0000_0000_0000;
+
+/// The SyncSource answers a resync request with the blocks (receive_DataRequest()).
+pub(crate) fn serve_resync_request(
+    s: &Settings,
+    link: &Link,
+    v: &Vol,
+    r: &packet::BlockReq,
+) -> bool {
+    let ok_size = packet::check_block_size(packet::Command::RsDataRequest, r.blksize).is_ok();
+    if !ok_size
+        || v.io
+            .peer_target(r.sector, u64::from(r.blksize >> 9))
+            .is_err()
+    {
+        pr_err!(
+            "{}/{}: invalid resync request (sector {}, {} bytes)\n",
+            s.name,
+            v.volume,
+            r.sector,
+            r.blksize
+        );
+        return false;
+    }
+    link.send_resync_reply(v.volume, &v.io, r).is_ok()
+}
+
+/// Removes the volume's resync; returns its start time and total.
+fn end_resync(link: &Link, volume: u16) -> Option<Resync> {
+    let mut resyncs = link.resyncs.lock();
+    let i = resyncs.iter().position(|r| r.volume == volume)?;
+    take_at(&mut resyncs, i).ok().flatten()
+}
+
+/// "Resync done (...)" as drbd_resync_finished() logs it.
+fn log_done(name: &Name, d: &crate::device::Device, rs: &Resync) {
+    let hz = crate::sys::hz().max(1);
+    let dt = (crate::sys::jiffies().wrapping_sub(rs.started) / hz).max(1);
+    pr_info!(
+        "{}/{} drbd{}: Resync done (total {} sec; paused 0 sec; {} K/sec)\n",
+        name,
+        d.volume,
+        d.minor,
+        dt,
+        (rs.total / dt) << 2
+    );
+}
+
+/// drbd_resync_finished() of the SyncTarget: UpToDate, with the source's data generation.
+pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Device) {
+    let Ok(volume) = u16::try_from(d.volume) else {
+        return;
+    };
+    let Some(rs) = end_resync(link, volume) else {
+        return;
+    };
+    log_done(name, d, &rs);
+    if rs.failed > 0 {
+        // blocks the source could not read, or we could not write, stay out of sync: the
+        // disk stays Inconsistent, the data generation unchanged
+        pr_info!(
+            "{}/{} drbd{}:             {} failed blocks\n",
+            name,
+            d.volume,
+            d.minor,
+            rs.failed
+        );
+        d.set_state(transition::sanitize(DevState {
+            conn: ConnState::Connected,
+            disk: DiskState::Inconsistent,
+            pdsk: DiskState::UpToDate,
+            ..d.state
+        }));
+        md_sync(name, d);
+        let st = packet::State {
+            state: d.state.to_u32(),
+        };
+        let _ = link.send_data(packet::P_STATE, volume, |out| st.encode(out));
+        return;
+    }
+    let primary = d.state.role == Role::Primary;
+    if let Some(l) = d.ldev.as_mut() {
+        let p = rs.peer_uuids;
+        l.sb.uuid[1..4].copy_from_slice(&p[1..4]);
+        let current = l.sb.uuid[0];
+        crate::model::role::uuid_set(&mut l.sb.uuid, 1, current, primary);
+        l.sb.uuid[0] = if primary { p[0] | 1 } else { p[0] & !1 };
+    }
+    crate::genl::role::print_uuids(name, d, "updated UUIDs");
+    let new = DevState {
+        conn: ConnState::Connected,
+        disk: DiskState::UpToDate,
+        pdsk: DiskState::UpToDate,
+        ..d.state
+    };
+    d.set_state(new);
+    if crate::genl::role::rewrite_bitmap(d, false).is_err() {
+        pr_err!(
+            "{}/{} drbd{}: Writing bitmap failed\n",
+            name,
+            d.volume,
+            d.minor
+        );
+    }
+    md_sync(name, d);
+    let st = packet::State {
+        state: d.state.to_u32(),
+    };
+    let _ = link.send_data(packet::P_STATE, volume, |out| st.encode(out));
+}
+
+/// drbd_resync_finished() of the SyncSource, told by the target's state: `synced` when the
+/// target is UpToDate now; else blocks failed and the peer stays Inconsistent.
+pub(crate) fn finish_source(name: &Name, link: &Link, d: &mut crate::device::Device, synced: bool) {
+    let Ok(volume) = u16::try_from(d.volume) else {
+        return;
+    };
+    let Some(rs) = end_resync(link, volume) else {
+        return;
+    };
+    log_done(name, d, &rs);
+    let left = d.io.bits_set();
+    if !synced {
+        pr_info!(
+            "{}/{} drbd{}:             {} failed blocks\n",
+            name,
+            d.volume,
+            d.minor,
+            left
+        );
+        d.set_state(DevState {
+            conn: ConnState::Connected,
+            pdsk: DiskState::Inconsistent,
+            ..d.state
+        });
+        md_sync(name, d);
+        return;
+    }
+    if let Some(l) = d.ldev.as_mut() {
+        // drbd_uuid_set_bm(0): the bitmap UUID into the history
+        let u = &mut l.sb.uuid;
+        u[3] = u[2];
+        u[2] = u[1];
+        u[1] = 0;
+    }
+    crate::genl::role::print_uuids(name, d, "updated UUIDs");
+    let new = DevState {
+        conn: ConnState::Connected,
+        pdsk: if left == 0 {
+            DiskState::UpToDate
+        } else {
+            DiskState::Inconsistent
+        },
+        ..d.state
+    };
+    d.set_state(new);
+    if left == 0 && crate::genl::role::rewrite_bitmap(d, false).is_err() {
+        pr_err!(
+            "{}/{} drbd{}: Writing bitmap failed\n",
+            name,
+            d.volume,
+            d.minor
+        );
+    }
+    md_sync(name, d);
+}
