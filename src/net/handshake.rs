@@ -402,15 +402,7 @@ pub(crate) fn decide(
         return Err(eproto());
     };
     let flags = peer.uuids.map_or(0, |u| u[packet::UI_FLAGS]);
-    let real_peer_disk = if peer_disk == DiskState::Negotiating {
-        if flags & packet::UUID_FLAG_INCONSISTENT != 0 {
-            DiskState::Inconsistent
-        } else {
-            DiskState::Consistent
-        }
-    } else {
-        peer_disk
-    };
+    let real_peer_disk = sync::real_peer_disk(peer_disk, flags);
     let mut n = Negotiated {
         volume: v.volume,
         decision: Decision::Connected,

@@ -682,12 +682,14 @@ fn reply_state(link: &Link, cmd: u16, volume: u16, rv: i32) -> bool {
 /// receive_uuids() while connected: a peer that created a new current UUID with
 /// `--clear-bitmap` on fresh meta data lets both sides skip the initial sync.
 fn skip_initial_sync(name: &Name, d: &mut crate::device::Device, u: &packet::Uuids, apv: u32) {
-    let skip = d.state.conn == ConnState::Connected
-        && apv >= 90
-        && d.ldev
-            .as_ref()
-            .is_some_and(|l| l.sb.uuid[0] == sync::UUID_JUST_CREATED)
-        && u.flags & packet::UUID_FLAG_SKIP_INITIAL_SYNC != 0;
+    let skip = d.ldev.as_ref().is_some_and(|l| {
+        sync::accepts_skip_initial_sync(
+            d.state.conn == ConnState::Connected,
+            apv,
+            l.sb.uuid[0],
+            u.flags,
+        )
+    });
     if !skip {
         return;
     }

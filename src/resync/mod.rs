@@ -155,7 +155,7 @@ pub(crate) fn begin_resync(
             None => {
                 let b = l.sb.uuid[1];
                 let u = if b != 0 && b != sync::UUID_JUST_CREATED {
-                    b.wrapping_add(UUID_NEW_BM_OFFSET)
+                    b.wrapping_add(sync::UUID_NEW_BM_OFFSET)
                 } else {
                     crate::sys::random_u64()
                 };
@@ -220,9 +220,6 @@ pub(crate) fn begin_resync(
     link.send_data(packet::P_SYNC_UUID, v.volume, |out| u.encode(out))
         .is_ok()
 }
-
-/// `UUID_NEW_BM_OFFSET` (drbd_int.h): how a new sync UUID derives from the bitmap UUID.
-const UUID_NEW_BM_OFFSET: u64 = 0x0001_0000_0000_0000;
 
 /// The SyncSource answers a resync request with the blocks (receive_DataRequest()).
 pub(crate) fn serve_resync_request(
