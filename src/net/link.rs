@@ -19,6 +19,7 @@
 
 use crate::device::DevIo;
 use crate::genl::config::{Conf, Name};
+use crate::model::request::{self, Effect};
 use crate::model::role::StateRv;
 use crate::model::state::StateReq;
 use crate::sys::blk::Remote;
@@ -516,14 +517,8 @@ impl Link {
             if let Some(nr) = started.barrier {
                 self.send_barrier_locked(nr)?;
             }
-            let mut dp_flags = if fua { packet::DP_FUA } else { 0 };
-            if self.agreed.version >= 100 {
-                dp_flags |= match self.protocol {
-                    packet::DRBD_PROT_C => packet::DP_SEND_WRITE_ACK,
-                    packet::DRBD_PROT_B => packet::DP_SEND_RECEIVE_ACK,
-                    _ => 0,
-                };
-            }
+            let fua = if fua { packet::DP_FUA } else { 0 };
+            let dp_flags = fua | request::ack_flags(self.protocol, self.agreed.version);
             let d = packet::Data {
                 sector,
                 block_id: started.block_id,
@@ -562,8 +557,8 @@ impl Link {
             self.fail();
             return false;
         }
-        if self.protocol == packet::DRBD_PROT_A {
-            // done once sent: the hold goes, and with it the epoch
+        if request::on_event(self.protocol, None) == Effect::Done {
+            // protocol A: done once sent, the hold goes, and with it the epoch
             self.acked(started.block_id, sector);
         }
         true
@@ -980,12 +975,11 @@ impl Link {
                         a.blksize >> 9
                     );
                 }
-                // a P_RECV_ACK before the P_WRITE_ACK of protocol C releases nothing
-                let releases =
-                    !(self.protocol == packet::DRBD_PROT_C && h.command == packet::P_RECV_ACK);
-                let known = match h.command {
-                    packet::P_NEG_ACK => self.neg_acked(a.block_id, a.sector),
-                    _ => !releases || self.acked(a.block_id, a.sector),
+                let known = match request::on_event(self.protocol, Some(h.command)) {
+                    // a P_RECV_ACK before the P_WRITE_ACK of protocol C
+                    Effect::Nothing => true,
+                    Effect::Done => self.acked(a.block_id, a.sector),
+                    Effect::DoneOutOfSync => self.neg_acked(a.block_id, a.sector),
                 };
                 if !known {
                     return Err(Bad::Block(a.block_id, a.sector));

@@ -467,17 +467,8 @@ fn receive_data(
     } else {
         None
     };
-    let (write_ack, recv_ack) = if link.agreed.version >= 100 {
-        (
-            d.dp_flags & packet::DP_SEND_WRITE_ACK != 0,
-            d.dp_flags & packet::DP_SEND_RECEIVE_ACK != 0,
-        )
-    } else {
-        (
-            link.protocol == packet::DRBD_PROT_C,
-            link.protocol == packet::DRBD_PROT_B,
-        )
-    };
+    let (write_ack, recv_ack) =
+        crate::model::request::acks_owed(d.dp_flags, link.protocol, link.agreed.version);
     let ack = packet::BlockAck {
         sector: d.sector,
         block_id: d.block_id,
