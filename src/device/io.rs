@@ -15,7 +15,7 @@ use crate::bitmap::math::{
     al_extent_bits, al_extents, bit_to_page, in_sync_bits, sect_to_bit, Bits, PAGE_BYTES,
     SECT_PER_BIT,
 };
-use crate::genl::attach::bitmap_start;
+use crate::meta::io::bitmap_start;
 use crate::meta::layout::Layout;
 use crate::model::conflict::{self, InFlight, Tag};
 use crate::net::link::Link;

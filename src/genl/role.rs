@@ -5,13 +5,14 @@
 //! C counterpart: drbd_adm_set_role() and drbd_set_role(), drbd_adm_new_c_uuid() and
 //! drbd_adm_invalidate() of drbd_nl.c. The decisions are in the pure [`crate::model::role`].
 
-use super::attach::{log, write_bitmap, write_superblock};
+use super::attach::log;
 use super::config::Name;
 use super::nla::{Fields, TopLevel, Value};
 use super::retcode::RetCode;
 use super::schema::StructDef;
 use crate::bitmap::math::Bits;
 use crate::device::Device;
+use crate::meta::io::{write_bitmap, write_superblock};
 use crate::model::role::{self, StateRv, UI_BITMAP};
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
 use crate::model::transition;

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Meta data I/O: the superblock, the on-disk bitmap and the activity log ring of an attached
+//! disk, read and written in 4 KiB blocks (the layout is [`super::layout`]'s, pure).
+//!
+//! C counterpart: drbd_md_write() of drbd_main.c, drbd_bm_read()/drbd_bm_write() of
+//! drbd_bitmap.c, drbd_al_initialize() of drbd_actlog.c.
+
+use super::layout::{Layout, MAGIC_84_UNCLEAN};
+use crate::actlog::transaction::al_tr_number_to_on_disk_sector;
+use crate::bitmap::math::{pages_for_bits, Bits, PAGE_BYTES};
+use crate::device::{IoLdev, Ldev};
+use crate::genl::retcode::RetCode;
+use crate::sys::bdev::{Bdev, MD_IO_BYTES};
+use kernel::prelude::*;
+
+/// A zeroed 4 KiB I/O buffer, initialised in place on the heap: `KBox::new([0; 4096])` would
+/// build it on the stack first, and kernel stacks are small (with four such frames in a row
+/// attach overflowed the stack).
+pub(crate) fn block() -> Result<KBox<[u8; MD_IO_BYTES]>, RetCode> {
+    KBox::init(kernel::init::zeroed(), GFP_KERNEL).map_err(|_| RetCode::NoMem)
+}
+
+/// The first sector of the on-disk bitmap.
+pub(crate) fn bitmap_start(l: &Layout) -> u64 {
+    l.md_offset.saturating_add_signed(i64::from(l.bm_offset))
+}
+
+/// Reads the on-disk bitmap into `words` (drbd_bm_read()).
+pub(crate) fn read_bitmap(
+    md: &Bdev,
+    l: &Layout,
+    words: &mut [u64],
+    bits: u64,
+) -> Result<u64, RetCode> {
+    let mut buf = block()?;
+    let mut view = Bits::new(words, bits).map_err(|_| RetCode::NoMem)?;
+    for page in 0..pages_for_bits(bits) {
+        let sector = bitmap_start(l) + page * (PAGE_BYTES as u64 / 512);
+        md.read_4k(sector, &mut buf)
+            .map_err(|_| RetCode::IoMdDisk)?;
+        view.load_le(page, &buf).map_err(|_| RetCode::IoMdDisk)?;
+    }
+    Ok(view.count())
+}
+
+/// Writes the bitmap back (drbd_bm_write()).
+pub(crate) fn write_bitmap(ldev: &mut IoLdev) -> Result<(), RetCode> {
+    let mut buf = block()?;
+    let bits = ldev.bits;
+    let start = bitmap_start(&ldev.layout);
+    let view = Bits::new(ldev.bitmap.as_mut_slice(), bits).map_err(|_| RetCode::NoMem)?;
+    for page in 0..pages_for_bits(bits) {
+        view.store_le(page, &mut buf)
+            .map_err(|_| RetCode::IoMdDisk)?;
+        let sector = start + page * (PAGE_BYTES as u64 / 512);
+        ldev.md
+            .write_4k(sector, &buf)
+            .map_err(|_| RetCode::IoMdDisk)?;
+    }
+    Ok(())
+}
+
+/// drbd_al_initialize(): writes every slot of the activity log ring with the (empty) active set
+/// of `al_extents` slots, one transaction each, as after a size or layout change.
+pub(crate) fn initialize_al(ldev: &mut IoLdev) -> Result<(), RetCode> {
+    let Some(bufs) = ldev.al_bufs.as_deref_mut() else {
+        return Err(RetCode::NoMem);
+    };
+    let l = ldev.layout;
+    for _ in 0..l.al_size_4k {
+        ldev.al.empty_transaction(&mut bufs.tr);
+        bufs.tr.encode(&mut bufs.block);
+        let at = l.al_start()
+            + al_tr_number_to_on_disk_sector(bufs.tr.tr_number, l.al_stripes, l.al_stripe_size_4k);
+        ldev.md
+            .write_4k(at, &bufs.block)
+            .map_err(|_| RetCode::IoMdDisk)?;
+        ldev.al.commit_empty();
+        ldev.al_writes += 1;
+    }
+    Ok(())
+}
+
+/// Writes the superblock (drbd_md_write()): always "unclean" while attached.
+pub(crate) fn write_superblock(ldev: &mut Ldev) -> Result<(), RetCode> {
+    let mut buf = block()?;
+    ldev.sb.magic = MAGIC_84_UNCLEAN;
+    ldev.sb.encode(&mut buf);
+    ldev.md
+        .write_4k(ldev.layout.md_offset, &buf)
+        .map_err(|_| RetCode::IoMdDisk)
+}
