@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Two nodes replicate, configured by drbdadm: ours with ours, ours Primary to a C Secondary, and a
 # C Primary to ours, with protocols A, B and C (and C with a data-integrity-alg, and C over IPv6,
-# and C with drbd-rs offering only protocol 86 or 96). They connect (Connected, both
+# and C with drbd-rs offering only protocol 86; 96 is resync's). They connect (Connected, both
 # Inconsistent), skip the initial sync with new-current-uuid --clear-bitmap (UpToDate/UpToDate;
 # before protocol 90, which cannot, a forced primary and a full sync), g1 becomes Primary (g2's
 # primary is refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes with
-# verify=crc32c; the Secondary's backing disk then holds exactly the Primary's data. The roles
+# verify=crc32c, and four jobs write into the same MiB at once (overlapping writes must reach
+# both disks in the same order); the Secondary's backing disk then holds exactly the Primary's
+# data. The roles
 # switch over and the same holds the other way; then down on both.
 #@ guests: 2
 #@ disks: 64M
@@ -25,8 +27,6 @@
 #@ variant: rs-c-C-ipv6 g1=ours g2=c proto=C ipv6=1
 #@ variant: rs-c-C-86 g1=ours g2=c proto=C pv=86
 #@ variant: c-rs-C-86 g1=c g2=ours proto=C pv=86
-#@ variant: rs-c-C-96 g1=ours g2=c proto=C pv=96
-#@ variant: c-rs-C-96 g1=c g2=ours proto=C pv=96
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-# Resync, configured by drbdadm, with protocols C, B and A (and C at protocol version 86 or 96):
-# ours with ours, ours as SyncSource for a C SyncTarget, and a C SyncSource for ours. g1 is a
+# Resync, configured by drbdadm, with protocol C (and C at protocol version 86 or 96): ours with
+# ours, ours as SyncSource for a C SyncTarget, and a C SyncSource for ours; protocols B and A
+# between ours and C. g1 is a
 # forced Primary with data before g2 is up: the handshake decides a full sync, the bitmaps are
 # exchanged, and g2 receives every block (SyncSource/SyncTarget in /proc/drbd, "Resync done" in
 # the log, the same data on both). Then g2 disconnects, g1 writes exactly 4 MiB, g2 connects
@@ -13,10 +14,8 @@
 #@ variant: rs-rs g1=ours g2=ours proto=C
 #@ variant: rs-c g1=ours g2=c proto=C
 #@ variant: c-rs g1=c g2=ours proto=C
-#@ variant: rs-rs-B g1=ours g2=ours proto=B
 #@ variant: rs-c-B g1=ours g2=c proto=B
 #@ variant: c-rs-B g1=c g2=ours proto=B
-#@ variant: rs-rs-A g1=ours g2=ours proto=A
 #@ variant: rs-c-A g1=ours g2=c proto=A
 #@ variant: c-rs-A g1=c g2=ours proto=A
 #@ variant: rs-c-86 g1=ours g2=c proto=C pv=86
