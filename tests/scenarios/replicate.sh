@@ -7,8 +7,7 @@
 # primary is refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes with
 # verify=crc32c, and four jobs write into the same MiB at once (overlapping writes must reach
 # both disks in the same order); the Secondary's backing disk then holds exactly the Primary's
-# data. The roles
-# switch over and the same holds the other way; then down on both.
+# data. The roles switch over and the same holds the other way; then down on both.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
