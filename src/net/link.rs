@@ -832,9 +832,10 @@ impl Link {
     /// that asks to disconnect while we do is agreed with; any other request is refused as
     /// concurrent by the side that resolves conflicts (C: SS_CONCURRENT_ST_CHG while the state
     /// mutex is held). `None`: the request is to be evaluated.
-    pub(crate) fn answer_at_once(&self, conn_wide: bool, mask: u32, val: u32) -> Option<StateRv> {
+    pub(crate) fn answer_at_once(&self, mask: u32, val: u32) -> Option<StateRv> {
+        // (before protocol 90 the connection's requests come as P_STATE_CHG_REQ too)
         let bye = StateReq::default().conn(crate::model::state::ConnState::Disconnecting);
-        if conn_wide && self.leaving.load(Ordering::Acquire) && mask == bye.mask && val == bye.val {
+        if self.leaving.load(Ordering::Acquire) && mask == bye.mask && val == bye.val {
             return Some(StateRv::Success);
         }
         (self.resolve_conflicts && self.awaiting_reply.load(Ordering::Acquire))

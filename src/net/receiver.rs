@@ -559,7 +559,7 @@ fn receive_state_packet(
         let Ok(r) = packet::ReqState::decode(body) else {
             return false;
         };
-        if let Some(rv) = link.answer_at_once(conn_wide, r.mask, r.val) {
+        if let Some(rv) = link.answer_at_once(r.mask, r.val) {
             if rv == StateRv::Success {
                 shared.set_state(ConnState::TearDown);
             }

@@ -63,8 +63,11 @@ g1() {
 	wait_for "resync of the changes done" 120 synced
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
 	barrier synced2
-	# both nodes go down at the same moment: each asks the other to disconnect
+	# both nodes go down at the same moment: each asks the other to disconnect (before protocol
+	# 90 one at a time: a C node that grants the peer's request, a per-volume one then, tears
+	# the connection down under its own request, which then fails)
 	barrier down
+	[ "${drbdrs_pv:-101}" -ge 90 ] || barrier g2-down
 	step "down, with the peer going down too" drbdadm down r0
 	step "unload" unload_drbd
 }
@@ -92,5 +95,6 @@ g2() {
 	barrier synced2
 	barrier down
 	step "down, with the peer going down too" drbdadm down r0
+	[ "${drbdrs_pv:-101}" -ge 90 ] || barrier g2-down
 	step "unload" unload_drbd
 }
