@@ -218,6 +218,13 @@ pub(crate) fn rewrite_bitmap(dev: &mut Device, all: bool) -> Result<(), RetCode>
     written
 }
 
+/// [`rewrite_bitmap`], with C's log line when the bitmap cannot be written.
+pub(crate) fn rewrite_bitmap_logged(res: &Name, dev: &mut Device, all: bool) {
+    if rewrite_bitmap(dev, all).is_err() {
+        log(res, dev, &"Writing bitmap failed");
+    }
+}
+
 /// drbd_adm_new_c_uuid(): a new data generation, the old one into the bitmap UUID's place and
 /// history; `--clear-bitmap` also forgets all out-of-sync marks.
 pub(crate) fn new_current_uuid(

@@ -161,14 +161,7 @@ fn connect_volumes(
             n.decision
         {
             // the handshake logged "Writing the whole bitmap, full sync required ..."
-            if crate::genl::role::rewrite_bitmap(d, true).is_err() {
-                pr_err!(
-                    "{}/{} drbd{}: Writing bitmap failed\n",
-                    res.name,
-                    d.volume,
-                    d.minor
-                );
-            }
+            crate::genl::role::rewrite_bitmap_logged(&res.name, d, true);
         }
         if let Some(l) = d.ldev.as_mut() {
             l.sb.uuid = n.uuids;
@@ -690,14 +683,7 @@ fn skip_initial_sync(name: &Name, d: &mut crate::device::Device, u: &packet::Uui
         d.volume,
         d.minor
     );
-    if crate::genl::role::rewrite_bitmap(d, false).is_err() {
-        pr_err!(
-            "{}/{} drbd{}: Writing bitmap failed\n",
-            name,
-            d.volume,
-            d.minor
-        );
-    }
+    crate::genl::role::rewrite_bitmap_logged(name, d, false);
     let Some(l) = d.ldev.as_mut() else {
         return;
     };
@@ -782,14 +768,7 @@ fn receive_peer_state(
             if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
                 decision
             {
-                if crate::genl::role::rewrite_bitmap(d, true).is_err() {
-                    pr_err!(
-                        "{}/{} drbd{}: Writing bitmap failed\n",
-                        name,
-                        d.volume,
-                        d.minor
-                    );
-                }
+                crate::genl::role::rewrite_bitmap_logged(&name, d, true);
             }
         }
         let new = transition::sanitize(DevState {

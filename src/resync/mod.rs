@@ -315,14 +315,7 @@ pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Dev
         ..d.state
     };
     d.set_state(new);
-    if crate::genl::role::rewrite_bitmap(d, false).is_err() {
-        pr_err!(
-            "{}/{} drbd{}: Writing bitmap failed\n",
-            name,
-            d.volume,
-            d.minor
-        );
-    }
+    crate::genl::role::rewrite_bitmap_logged(name, d, false);
     md_sync(name, d);
     let st = packet::State {
         state: d.state.to_u32(),
@@ -375,13 +368,8 @@ pub(crate) fn finish_source(name: &Name, link: &Link, d: &mut crate::device::Dev
         ..d.state
     };
     d.set_state(new);
-    if left == 0 && crate::genl::role::rewrite_bitmap(d, false).is_err() {
-        pr_err!(
-            "{}/{} drbd{}: Writing bitmap failed\n",
-            name,
-            d.volume,
-            d.minor
-        );
+    if left == 0 {
+        crate::genl::role::rewrite_bitmap_logged(name, d, false);
     }
     md_sync(name, d);
 }
