@@ -9,14 +9,19 @@ mod io;
 
 pub(crate) use io::{AlBufs, DevIo, IoCounters, IoLdev, PeerRange};
 
+use crate::genl::attach::log;
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
+use crate::genl::retcode::RetCode;
+use crate::meta::io::write_superblock;
 use crate::meta::layout::{Layout, Superblock};
 use crate::model::attach::md_flags;
+use crate::model::role::{uuid_new_current, UI_BITMAP};
 use crate::model::state::{ConnState, DevState, Role};
-use crate::model::transition;
+use crate::model::transition::{self, Fact};
 use crate::net::{Connection, VolInfo};
 use crate::sys::bdev::Bdev;
 use crate::sys::blk::Disk;
+use crate::sys::random_u64;
 use kernel::alloc::AllocError;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -31,8 +36,10 @@ pub(crate) struct Ldev {
     /// The same device as the backing one for internal meta data, opened a second time.
     pub(crate) md: Arc<Bdev>,
     pub(crate) layout: Layout,
-    /// The meta data as in memory; written back with [`crate::genl::attach`]'s md sync.
+    /// The meta data as in memory; written back by [`Device::md_sync`].
     pub(crate) sb: Superblock,
+    /// The superblock as last written, if it was (C: MD_DIRTY is `sb` differing from it).
+    pub(crate) written: Option<Superblock>,
     /// The disk configuration (`disk_conf`).
     pub(crate) conf: KBox<Conf>,
     /// The meta data told of a crashed Primary (C: the CRASHED_PRIMARY device flag).
@@ -115,12 +122,79 @@ impl Device {
         (io as *const DevIo).cast()
     }
 
-    /// Changes the state, to be announced (C: the state change, and after_state_ch()'s
-    /// drbd_bcast_event()). A change that cannot be recorded is still made.
-    pub(crate) fn set_state(&mut self, new: DevState) {
-        if new != self.state {
-            let _ = self.changes.push((self.state, new), GFP_KERNEL);
-            self.state = new;
+    /// Makes the change `fact` tells of (see [`transition::next`]).
+    pub(crate) fn apply(&mut self, res: &Name, fact: Fact) {
+        self.enter(res, transition::next(self.state, fact));
+    }
+
+    /// The one place a volume's state changes, to `ns`, which the models made (C:
+    /// __drbd_set_state() and after_state_ch()). The change is kept for the `events` group
+    /// (and still made if it cannot be kept), the block device learns the role, a Primary that
+    /// loses its peer's copy of the data starts a new data generation, and the meta data are
+    /// written when they changed (flags, UUIDs).
+    pub(crate) fn enter(&mut self, res: &Name, ns: DevState) {
+        let os = self.state;
+        if ns != os {
+            let _ = self.changes.push((os, ns), GFP_KERNEL);
+            self.state = ns;
+        }
+        if ns.role != os.role {
+            let primary = ns.role == Role::Primary;
+            self.disk.set_read_only(!primary);
+            self.io.set_primary(primary);
+        }
+        let bitmap_uuid = self
+            .ldev
+            .as_ref()
+            .map_or(u64::MAX, |l| l.sb.uuid[UI_BITMAP]);
+        if transition::new_generation_on_loss(&os, &ns, bitmap_uuid) {
+            if let Some(l) = self.ldev.as_mut() {
+                uuid_new_current(&mut l.sb.uuid, random_u64(), ns.role == Role::Primary);
+            }
+            self.print_uuids(res, "new current UUID");
+        }
+        let _ = self.md_sync(res);
+    }
+
+    /// The connection to the peer went (lost, or `disconnect`): the data path stops
+    /// replicating, what was learnt of the peer is forgotten, and the state follows `fact`.
+    pub(crate) fn peer_gone(&mut self, res: &Name, fact: Fact) {
+        self.io.set_link(None);
+        self.peer_uuids = None;
+        self.consider_resync = false;
+        self.apply(res, fact);
+    }
+
+    /// drbd_md_sync(): writes the superblock, with the flags of the state, if it changed since
+    /// it was last written; a failure is logged.
+    pub(crate) fn md_sync(&mut self, res: &Name) -> Result<(), RetCode> {
+        let state = self.state;
+        let Some(ldev) = self.ldev.as_mut() else {
+            return Ok(());
+        };
+        ldev.update_flags(&state);
+        let written = write_superblock(ldev);
+        if written.is_err() {
+            log(res, self, &"meta data write failed");
+        }
+        written
+    }
+
+    /// Logs the UUIDs after a change, as drbd_print_uuids().
+    pub(crate) fn print_uuids(&self, res: &Name, text: &str) {
+        if let Some(l) = &self.ldev {
+            let u = l.sb.uuid;
+            pr_info!(
+                "{}/{} drbd{}: {} {:016X}:{:016X}:{:016X}:{:016X}\n",
+                res,
+                self.volume,
+                self.minor,
+                text,
+                u[0],
+                u[1],
+                u[2],
+                u[3]
+            );
         }
     }
 
@@ -153,6 +227,15 @@ impl Device {
         }
     }
 
+    /// What C's transition rules know of the device besides its state.
+    pub(crate) fn env(&self) -> transition::Env {
+        transition::Env {
+            two_primaries: self.io.link().is_some_and(|(l, _)| l.two_primaries),
+            fencing_resource: self.fencing_resource(),
+            open: self.is_open(),
+        }
+    }
+
     /// `fencing resource-only` or `resource-and-stonith` (FP_RESOURCE and above).
     pub(crate) fn fencing_resource(&self) -> bool {
         self.ldev
@@ -163,11 +246,6 @@ impl Device {
     /// Whether `/dev/drbdN` is open.
     pub(crate) fn is_open(&self) -> bool {
         self.io.is_open()
-    }
-
-    /// Lets the open rules know the role.
-    pub(crate) fn set_primary(&self, primary: bool) {
-        self.io.set_primary(primary);
     }
 
     /// The I/O counters.
@@ -217,6 +295,12 @@ impl Resource {
             .map_or(ConnState::StandAlone, |c| c.shared.state())
     }
 
+    /// The state of the volume `d` as shown: the connection's state (which its thread moves),
+    /// or while connected the volume's own (a resync).
+    pub(crate) fn volume_state(&self, d: &Device) -> DevState {
+        transition::follow_connection(d.state, self.conn_state())
+    }
+
     /// The connection's endpoints, for the context of replies.
     pub(crate) fn addrs(&self) -> Option<(&[u8], &[u8])> {
         self.conn
@@ -235,10 +319,16 @@ impl Resource {
         } else {
             None
         };
-        for d in self.devices.as_mut_slice() {
-            d.set_state(transition::follow_connection(d.state, cs));
-        }
+        self.follow_connection(cs);
         ended
+    }
+
+    /// The volumes follow the connection into `cs`.
+    pub(crate) fn follow_connection(&mut self, cs: ConnState) {
+        let name = self.name;
+        for d in self.devices.as_mut_slice() {
+            d.apply(&name, Fact::Conn(cs));
+        }
     }
 
     /// drbd_bump_write_ordering(resource, WO_BDEV_FLUSH): the strongest method the options of

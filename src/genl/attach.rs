@@ -19,7 +19,8 @@ use crate::model::attach::{
     attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents, SizeInputs,
 };
 use crate::model::conflict::InFlight;
-use crate::model::state::{ConnState, DevState, DiskState, Role};
+use crate::model::state::{ConnState, DiskState, Role};
+use crate::model::transition::Fact;
 use crate::sys::bdev::Bdev;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
@@ -171,11 +172,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
 
     // From here on the disk is Attaching (C: NS(disk, D_ATTACHING)); a failure makes it
     // Diskless again.
-    let diskless = dev.state;
-    dev.set_state(DevState {
-        disk: DiskState::Attaching,
-        ..diskless
-    });
+    dev.apply(res, Fact::Disk(DiskState::Attaching));
     let answer = 'attaching: {
         // The device's size, and its bitmap.
         let size = new_dev_size(SizeInputs {
@@ -280,6 +277,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
             md,
             layout,
             sb,
+            written: None,
             conf,
             crashed,
             al_updates,
@@ -311,18 +309,14 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCo
             }
             *dev.io.ldev.lock() = Some(io);
         }
-        dev.set_state(DevState {
-            disk,
-            pdsk,
-            ..dev.state
-        });
+        dev.apply(res, Fact::Attached { disk, pdsk });
         dev.size = size.sectors;
         dev.disk.set_capacity(size.sectors);
         dev.ldev = Some(ldev);
         (RetCode::NoError, "")
     };
     if answer.0 != RetCode::NoError {
-        dev.set_state(diskless);
+        dev.apply(res, Fact::Disk(DiskState::Diskless));
     }
     answer
 }
@@ -345,15 +339,8 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     }
     drop(ldev);
     // C goes through Failed, announcing both changes
-    dev.set_state(DevState {
-        disk: DiskState::Failed,
-        ..dev.state
-    });
-    dev.set_state(DevState {
-        disk: DiskState::Diskless,
-        pdsk: DiskState::Unknown,
-        ..dev.state
-    });
+    dev.apply(res, Fact::Disk(DiskState::Failed));
+    dev.apply(res, Fact::Detached);
     dev.size = 0;
     dev.disk.set_capacity(0);
     (RetCode::NoError, "")
@@ -369,7 +356,6 @@ pub(crate) fn disk_options(
     top: &TopLevel<'_>,
     set_defaults: bool,
 ) -> (RetCode, &'static str) {
-    let state = dev.state;
     let Some(ldev) = dev.ldev.as_mut() else {
         return (RetCode::NoDisk, "");
     };
@@ -416,10 +402,7 @@ pub(crate) fn disk_options(
     }
     ldev.conf = conf;
     ldev.al_updates = al_updates;
-    ldev.update_flags(&state);
-    if write_superblock(ldev).is_err() {
-        log(res, dev, &"meta data write failed");
-    }
+    let _ = dev.md_sync(res);
     (RetCode::NoError, "")
 }
 

@@ -12,26 +12,11 @@ use super::retcode::RetCode;
 use super::structs::{DISCONNECT_PARMS, NET_CONF};
 use crate::device::{Config, Drbd, Resource};
 use crate::model::role::StateRv;
-use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
+use crate::model::state::{ConnState, DiskState, Role, StateReq};
+use crate::model::transition::{Fact, Outdate};
 use crate::net::Connection;
 use kernel::prelude::*;
 use kernel::sync::Arc;
-
-/// Records a connection state change on every volume (C: the state change of the connection,
-/// announced per device).
-fn set_conn(res: &mut Resource, cs: ConnState) {
-    for d in res.devices.as_mut_slice() {
-        let new = if cs < ConnState::Connected {
-            d.state.unconnected(cs)
-        } else {
-            DevState {
-                conn: cs,
-                ..d.state
-            }
-        };
-        d.set_state(new);
-    }
-}
 
 /// The net configuration of a request: defaults, then the request's fields; `None` for a
 /// malformed one. Not inlined: the decoded fields stay off the handler's frame.
@@ -100,15 +85,15 @@ pub(crate) fn connect(
             return (RetCode::IntegrityAlg, "");
         }
     }
-    set_conn(res, ConnState::Unconnected);
+    res.follow_connection(ConnState::Unconnected);
     match Connection::start(&res.name, conf, my, peer, drbd.clone()) {
         Ok(conn) => {
             res.conn = Some(conn);
-            set_conn(res, ConnState::WfConnection);
+            res.follow_connection(ConnState::WfConnection);
             (RetCode::NoError, "")
         }
         Err(_) => {
-            set_conn(res, ConnState::StandAlone);
+            res.follow_connection(ConnState::StandAlone);
             (RetCode::NoMem, "")
         }
     }
@@ -128,21 +113,17 @@ pub(crate) fn disconnect(
     let Some(conn) = res.conn.take() else {
         return (RetCode::NoError, "");
     };
-    if !force {
-        graceful(res);
-    }
+    let outdate = if force {
+        Outdate::Neither
+    } else {
+        graceful(res)
+    };
     let name = res.name;
     for d in res.devices.as_mut_slice() {
-        d.io.set_link(None);
-        d.peer_uuids = None;
-        d.consider_resync = false;
-        let before = d.state;
-        d.set_state(d.state.unconnected(ConnState::Disconnecting));
-        super::role::peer_lost(&name, d, before);
+        d.peer_gone(&name, Fact::Disconnecting(outdate));
     }
-    set_conn(res, ConnState::Disconnecting);
     conn.shutdown();
-    set_conn(res, ConnState::StandAlone);
+    res.follow_connection(ConnState::StandAlone);
     config.retire(conn);
     (RetCode::NoError, "")
 }
@@ -150,12 +131,11 @@ pub(crate) fn disconnect(
 /// conn_try_disconnect() while connected: the peer is asked to let the connection go. A
 /// Primary with resource fencing must leave its peer Outdated (SS_PRIMARY_NOP otherwise), so it
 /// asks for that too; a peer that refuses (such a Primary itself) wants to see us Outdated.
-/// A peer that does not answer is left anyway.
-fn graceful(res: &mut Resource) {
+/// A peer that does not answer is left anyway. Returns whose disk the peer agreed to outdate.
+fn graceful(res: &Resource) -> Outdate {
     let Some((link, volume)) = res.devices.iter().find_map(|d| d.io.link()) else {
-        return;
+        return Outdate::Neither;
     };
-    let name = res.name;
     let bye = StateReq::default().conn(ConnState::Disconnecting);
     let fenced_primary = res.devices.iter().any(|d| {
         d.state.role == Role::Primary && d.fencing_resource() && d.state.pdsk >= DiskState::Unknown
@@ -181,7 +161,7 @@ fn graceful(res: &mut Resource) {
         true
     } else {
         match ask(bye) {
-            Some(StateRv::Success | StateRv::ConcurrentStChg) | None => return,
+            Some(StateRv::Success | StateRv::ConcurrentStChg) | None => return Outdate::Neither,
             // refused: outdate ourselves, unless there is nothing to outdate (C: CS_HARD then)
             Some(_)
                 if res
@@ -189,7 +169,7 @@ fn graceful(res: &mut Resource) {
                     .iter()
                     .any(|d| d.state.disk < DiskState::Outdated) =>
             {
-                return
+                return Outdate::Neither
             }
             Some(_) => false,
         }
@@ -199,23 +179,10 @@ fn graceful(res: &mut Resource) {
     } else {
         bye.disk(DiskState::Outdated)
     };
-    if ask(req) != Some(StateRv::Success) {
-        return;
-    }
-    for d in res.devices.as_mut_slice() {
-        let new = if peers {
-            DevState {
-                pdsk: DiskState::Outdated,
-                ..d.state
-            }
-        } else {
-            DevState {
-                disk: DiskState::Outdated,
-                ..d.state
-            }
-        };
-        d.set_state(new);
-        let _ = super::role::md_sync(&name, d);
+    match ask(req) {
+        Some(StateRv::Success) if peers => Outdate::Peers,
+        Some(StateRv::Success) => Outdate::Ours,
+        _ => Outdate::Neither,
     }
 }
 

@@ -15,7 +15,7 @@ pub(crate) mod schema;
 pub(crate) mod structs;
 
 use crate::device::{insert_at, take_at, Config, Device, Drbd, Resource};
-use crate::model::state::{ConnState, DevState, DiskState, Role, StateChange};
+use crate::model::state::{ConnState, DiskState, Role, StateChange};
 use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
 use config::{
@@ -316,14 +316,15 @@ fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(),
             conn.net_conf.put(out)?;
         }
     }
-    put_state_info_of(out, d, res.conn_state(), SIB_GET_STATUS_REPLY, None)
+    let state = res.volume_state(d).to_u32();
+    put_state_info_of(out, d, state, SIB_GET_STATUS_REPLY, None)
 }
 
 /// The state info of `d`, for a status reply or an event.
 fn put_state_info_of(
     out: &mut NlaWriter<'_>,
     d: &Device,
-    cs: ConnState,
+    state: u32,
     reason: u32,
     change: Option<(u32, u32)>,
 ) -> Result<(), nla::Overflow> {
@@ -341,14 +342,7 @@ fn put_state_info_of(
     let io = d.io_counters();
     let si = StateInfo {
         reason,
-        state: change.map_or(
-            DevState {
-                conn: cs,
-                ..d.state
-            }
-            .to_u32(),
-            |(_, new)| new,
-        ),
+        state,
         capacity: d.size,
         read_cnt: u64::from(io.read_kib) * 2,
         writ_cnt: u64::from(io.write_kib) * 2,
@@ -385,7 +379,7 @@ fn announce(
             .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(&mut w)))
             .and_then(|()| {
                 let change = Some((prev.to_u32(), new.to_u32()));
-                put_state_info_of(&mut w, d, new.conn, SIB_STATE_CHANGE, change)
+                put_state_info_of(&mut w, d, new.to_u32(), SIB_STATE_CHANGE, change)
             });
         let len = w.as_bytes().len();
         let mut attrs = KVec::new();

@@ -12,10 +12,10 @@ use super::retcode::RetCode;
 use super::schema::StructDef;
 use crate::bitmap::math::Bits;
 use crate::device::Device;
-use crate::meta::io::{write_bitmap, write_superblock};
+use crate::meta::io::write_bitmap;
 use crate::model::role::{self, StateRv, UI_BITMAP};
-use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
-use crate::model::transition;
+use crate::model::state::{ConnState, DiskState, Role, StateReq};
+use crate::model::transition::Fact;
 use crate::net::link::Link;
 use crate::sys::random_u64;
 use crate::wire::packet;
@@ -38,36 +38,6 @@ pub(crate) fn flag(
     Ok(matches!(fields.get(name), Some(Value::Flag(true))))
 }
 
-/// Logs the UUIDs after a change, as drbd_print_uuids().
-pub(crate) fn print_uuids(res: &Name, dev: &Device, text: &str) {
-    if let Some(l) = &dev.ldev {
-        let u = l.sb.uuid;
-        pr_info!(
-            "{}/{} drbd{}: {} {:016X}:{:016X}:{:016X}:{:016X}\n",
-            res,
-            dev.volume,
-            dev.minor,
-            text,
-            u[0],
-            u[1],
-            u[2],
-            u[3]
-        );
-    }
-}
-
-/// Writes the superblock, logging a failure (drbd_md_sync()).
-pub(crate) fn md_sync(res: &Name, dev: &mut Device) -> Result<(), RetCode> {
-    let Some(ldev) = dev.ldev.as_mut() else {
-        return Ok(());
-    };
-    let written = write_superblock(ldev);
-    if written.is_err() {
-        log(res, dev, &"meta data write failed");
-    }
-    written
-}
-
 /// drbd_set_role(): Primary (`force`: even without UpToDate data) or Secondary.
 pub(crate) fn set_role(
     res: &Name,
@@ -75,20 +45,8 @@ pub(crate) fn set_role(
     role: Role,
     force: bool,
 ) -> (RetCode, &'static str) {
-    let fencing = dev.fencing_resource();
     let link = dev.io.link();
-    if let Some((l, _)) = &link {
-        if role == Role::Primary && dev.state.peer == Role::Primary && !l.two_primaries {
-            let rv = StateRv::TwoPrimaries;
-            log(
-                res,
-                dev,
-                &kernel::fmt!("State change failed: {}", rv.text()),
-            );
-            return (rv.into(), "");
-        }
-    }
-    let change = match role::set_role(dev.state, role, force, fencing, dev.is_open()) {
+    let change = match role::set_role(dev.state, role, force, &dev.env()) {
         Ok(change) => change,
         Err(StateRv::NothingToDo) => return (RetCode::StateNothingToDo, ""),
         Err(rv) => {
@@ -135,20 +93,15 @@ pub(crate) fn set_role(
             return (rv.into(), "");
         }
     }
-    dev.set_state(change.state);
-    let primary = role == Role::Primary;
-    let mut new_uuid = false;
-    if let Some(ldev) = dev.ldev.as_mut() {
-        new_uuid = role::role_uuids(&mut ldev.sb.uuid, &change, random_u64());
-        ldev.update_flags(&change.state);
-    }
+    let new_uuid = dev
+        .ldev
+        .as_mut()
+        .is_some_and(|l| role::role_uuids(&mut l.sb.uuid, &change, random_u64()));
     if new_uuid {
-        print_uuids(res, dev, "new current UUID");
+        dev.print_uuids(res, "new current UUID");
     }
     // a failed meta data write leaves the role changed, as in C
-    let _ = md_sync(res, dev);
-    dev.disk.set_read_only(!primary);
-    dev.set_primary(primary);
+    dev.enter(res, change.state);
     if let Some((l, volume)) = link {
         // the peer learns the new role (drbd_send_current_state()), and after --force the
         // new data generation
@@ -161,22 +114,6 @@ pub(crate) fn set_role(
         let _ = l.send_data(packet::P_STATE, volume, |out| st.encode(out));
     }
     (RetCode::StateSuccess, "")
-}
-
-/// after_state_ch() of a change from `before` to the device's state now: a Primary (or the
-/// Secondary of a Primary) that lost the peer's copy of the data starts a new data generation,
-/// so that the peer resyncs the writes it misses meanwhile.
-pub(crate) fn peer_lost(res: &Name, dev: &mut Device, before: DevState) {
-    let bitmap_uuid = dev.ldev.as_ref().map_or(u64::MAX, |l| l.sb.uuid[UI_BITMAP]);
-    if !transition::new_generation_on_loss(&before, &dev.state, bitmap_uuid) {
-        return;
-    }
-    let primary = dev.state.role == Role::Primary;
-    if let Some(ldev) = dev.ldev.as_mut() {
-        role::uuid_new_current(&mut ldev.sb.uuid, random_u64(), primary);
-    }
-    print_uuids(res, dev, "new current UUID");
-    let _ = md_sync(res, dev);
 }
 
 /// drbd_send_uuids(): the device's UUIDs with the flags of `_drbd_send_uuids()` and `extra`.
@@ -260,7 +197,7 @@ pub(crate) fn new_current_uuid(
         role::uuid_set(&mut ldev.sb.uuid, UI_BITMAP, 0, primary);
         role::uuid_new_current(&mut ldev.sb.uuid, random_u64(), primary);
     }
-    print_uuids(res, dev, "new current UUID");
+    dev.print_uuids(res, "new current UUID");
     let mut ret = RetCode::NoError;
     if clear_bm && rewrite_bitmap(dev, false).is_err() {
         log(res, dev, &"Writing bitmap failed");
@@ -271,18 +208,10 @@ pub(crate) fn new_current_uuid(
         if let Some(ldev) = dev.ldev.as_mut() {
             ldev.sb.uuid[UI_BITMAP] = 0;
         }
-        print_uuids(res, dev, "cleared bitmap UUID");
-        let state = DevState {
-            disk: DiskState::UpToDate,
-            pdsk: DiskState::UpToDate,
-            ..dev.state
-        };
-        dev.set_state(state);
-        if let Some(ldev) = dev.ldev.as_mut() {
-            ldev.update_flags(&state);
-        }
+        dev.print_uuids(res, "cleared bitmap UUID");
+        dev.apply(res, Fact::InSync);
     }
-    if md_sync(res, dev).is_err() {
+    if dev.md_sync(res).is_err() {
         ret = RetCode::IoMdDisk;
     }
     (ret, "")
@@ -303,20 +232,13 @@ pub(crate) fn invalidate(res: &Name, dev: &mut Device) -> (RetCode, &'static str
         );
         return (rv.into(), "");
     }
-    let state = DevState {
-        disk: DiskState::Inconsistent,
-        ..dev.state
-    };
-    dev.set_state(state);
-    if let Some(ldev) = dev.ldev.as_mut() {
-        ldev.update_flags(&state);
-    }
+    dev.apply(res, Fact::Disk(DiskState::Inconsistent));
     let mut ret = RetCode::StateSuccess;
     if rewrite_bitmap(dev, true).is_err() {
         log(res, dev, &"Writing bitmap failed");
         ret = RetCode::IoMdDisk;
     }
-    if md_sync(res, dev).is_err() {
+    if dev.md_sync(res).is_err() {
         ret = RetCode::IoMdDisk;
     }
     (ret, "")

@@ -81,12 +81,18 @@ pub(crate) fn initialize_al(ldev: &mut IoLdev) -> Result<(), RetCode> {
     Ok(())
 }
 
-/// Writes the superblock (drbd_md_write()): always "unclean" while attached.
+/// Writes the superblock (drbd_md_write()), always "unclean" while attached, unless it is as
+/// last written.
 pub(crate) fn write_superblock(ldev: &mut Ldev) -> Result<(), RetCode> {
-    let mut buf = block()?;
     ldev.sb.magic = MAGIC_84_UNCLEAN;
+    if ldev.written == Some(ldev.sb) {
+        return Ok(());
+    }
+    let mut buf = block()?;
     ldev.sb.encode(&mut buf);
     ldev.md
         .write_4k(ldev.layout.md_offset, &buf)
-        .map_err(|_| RetCode::IoMdDisk)
+        .map_err(|_| RetCode::IoMdDisk)?;
+    ldev.written = Some(ldev.sb);
+    Ok(())
 }

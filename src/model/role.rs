@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Role changes of a device without a connection, and the UUID bookkeeping that goes with
+//! Role changes of a device, and the UUID bookkeeping that goes with
 //! them and with `new-current-uuid`.
 //!
-//! C counterpart: drbd_set_role() and the UUID functions of drbd_main.c (drbd_uuid_new_current(),
-//! drbd_uuid_set(), drbd_uuid_move_history()), and the role rules of is_valid_state()
-//! (drbd_state.c) that apply while StandAlone.
+//! C counterpart: drbd_set_role() of drbd_nl.c, and the UUID functions of drbd_main.c
+//! (drbd_uuid_new_current(), drbd_uuid_set(), drbd_uuid_move_history()).
 
 use super::state::{ConnState, DevState, DiskState, Role};
+use super::transition::{self, Env};
 
 /// Index of the current, bitmap and first history UUID in the meta data (`enum drbd_uuid_index`).
 pub(crate) const UI_CURRENT: usize = 0;
@@ -117,45 +117,37 @@ pub(crate) struct RoleChange {
     pub(crate) split_brain: bool,
 }
 
-/// The rules of is_valid_state() for a role change.
-fn check(s: &DevState, fencing_resource: bool, open: bool) -> StateRv {
-    if s.role == Role::Secondary && open {
-        StateRv::DeviceInUse
-    } else if s.role == Role::Primary && s.disk < DiskState::UpToDate {
-        StateRv::NoUpToDateDisk
-    } else if fencing_resource
-        && s.role == Role::Primary
-        && s.conn < ConnState::Connected
-        && s.pdsk >= DiskState::Unknown
-    {
-        StateRv::PrimaryNop
-    } else {
-        StateRv::Success
-    }
-}
-
-/// drbd_set_role() without a connection: whether `role` may be taken, and in which state.
-/// `force` is `--force` (`assume_uptodate`): a disk from Inconsistent up is then taken as
-/// UpToDate, and with resource fencing an unreachable peer as Outdated. Without a fence-peer
-/// helper the peer can never be outdated otherwise, so a Consistent disk needs `--force` too.
+/// drbd_set_role(): whether `role` may be taken, and in which state, by C's transition rules
+/// ([`transition::change`]). `force` is `--force` (`assume_uptodate`): a disk from
+/// Inconsistent up is then taken as UpToDate, and with resource fencing an unreachable peer as
+/// Outdated. Without a fence-peer helper the peer can never be outdated otherwise, so a
+/// Consistent disk needs `--force` too. drbd-rs reads only from its own disk, so a Primary
+/// needs UpToDate data of its own, even where C would read from an UpToDate peer.
 pub(crate) fn set_role(
     cur: DevState,
     role: Role,
     force: bool,
-    fencing_resource: bool,
-    open: bool,
+    env: &Env,
 ) -> Result<RoleChange, StateRv> {
-    if cur.role == role {
-        return Err(StateRv::NothingToDo);
-    }
     let mut change = RoleChange {
         state: DevState { role, ..cur },
         forced: false,
         split_brain: false,
     };
     loop {
-        match check(&change.state, fencing_resource, open) {
-            StateRv::Success => return Ok(change),
+        let rv = match transition::change(cur, change.state, env, false) {
+            Ok(ns) if ns.role == Role::Primary && ns.disk < DiskState::UpToDate => {
+                StateRv::NoUpToDateDisk
+            }
+            Ok(ns) => {
+                return Ok(RoleChange {
+                    state: ns,
+                    ..change
+                })
+            }
+            Err(rv) => rv,
+        };
+        match rv {
             StateRv::NoUpToDateDisk
                 if force
                     && !change.forced
@@ -230,6 +222,14 @@ pub(crate) fn role_uuids(uuids: &mut [u64; 4], change: &RoleChange, random: u64)
 mod tests {
     use super::*;
 
+    fn env(fencing_resource: bool, open: bool) -> Env {
+        Env {
+            two_primaries: false,
+            fencing_resource,
+            open,
+        }
+    }
+
     fn attached(disk: DiskState) -> DevState {
         DevState {
             disk,
@@ -241,23 +241,23 @@ mod tests {
     fn primary_needs_up_to_date_data_or_force() {
         use DiskState::*;
         let s = attached(UpToDate);
-        let ok = set_role(s, Role::Primary, false, false, false).unwrap();
+        let ok = set_role(s, Role::Primary, false, &env(false, false)).unwrap();
         assert_eq!((ok.state.role, ok.forced), (Role::Primary, false));
         for disk in [Inconsistent, Outdated, Consistent] {
             assert_eq!(
-                set_role(attached(disk), Role::Primary, false, false, false),
+                set_role(attached(disk), Role::Primary, false, &env(false, false)),
                 Err(StateRv::NoUpToDateDisk)
             );
-            let forced = set_role(attached(disk), Role::Primary, true, false, false).unwrap();
+            let forced = set_role(attached(disk), Role::Primary, true, &env(false, false)).unwrap();
             assert_eq!((forced.state.disk, forced.forced), (UpToDate, true));
         }
         // force never makes up data where there is no disk
         assert_eq!(
-            set_role(attached(Diskless), Role::Primary, true, false, false),
+            set_role(attached(Diskless), Role::Primary, true, &env(false, false)),
             Err(StateRv::NoUpToDateDisk)
         );
         assert_eq!(
-            set_role(s, Role::Secondary, false, false, false),
+            set_role(s, Role::Secondary, false, &env(false, false)),
             Err(StateRv::NothingToDo)
         );
     }
@@ -266,10 +266,10 @@ mod tests {
     fn resource_fencing_and_open_devices() {
         let s = attached(DiskState::UpToDate);
         assert_eq!(
-            set_role(s, Role::Primary, false, true, false),
+            set_role(s, Role::Primary, false, &env(true, false)),
             Err(StateRv::PrimaryNop)
         );
-        let forced = set_role(s, Role::Primary, true, true, false).unwrap();
+        let forced = set_role(s, Role::Primary, true, &env(true, false)).unwrap();
         assert!(forced.split_brain && !forced.forced);
         assert_eq!(forced.state.pdsk, DiskState::Outdated);
         // connected to an UpToDate peer: nothing to fence
@@ -278,16 +278,48 @@ mod tests {
             pdsk: DiskState::UpToDate,
             ..s
         };
-        assert!(set_role(connected, Role::Primary, false, true, false).is_ok());
+        assert!(set_role(connected, Role::Primary, false, &env(true, false)).is_ok());
+        // C lets a SyncTarget be Primary on its peer's data (but refuses an Inconsistent
+        // Connected one as transient); drbd-rs does not read from the peer
+        let behind = DevState {
+            disk: DiskState::Inconsistent,
+            ..connected
+        };
+        assert_eq!(
+            set_role(behind, Role::Primary, false, &env(false, false)),
+            Err(StateRv::InTransientState)
+        );
+        let target = DevState {
+            conn: ConnState::SyncTarget,
+            ..behind
+        };
+        assert_eq!(
+            set_role(target, Role::Primary, false, &env(false, false)),
+            Err(StateRv::NoUpToDateDisk)
+        );
+        // a Primary peer without allow-two-primaries
+        let peer_primary = DevState {
+            peer: Role::Primary,
+            ..connected
+        };
+        assert_eq!(
+            set_role(peer_primary, Role::Primary, false, &env(false, false)),
+            Err(StateRv::TwoPrimaries)
+        );
+        let two = Env {
+            two_primaries: true,
+            ..env(false, false)
+        };
+        assert!(set_role(peer_primary, Role::Primary, false, &two).is_ok());
         let primary = DevState {
             role: Role::Primary,
             ..s
         };
         assert_eq!(
-            set_role(primary, Role::Secondary, false, false, true),
+            set_role(primary, Role::Secondary, false, &env(false, true)),
             Err(StateRv::DeviceInUse)
         );
-        assert!(set_role(primary, Role::Secondary, false, false, false).is_ok());
+        assert!(set_role(primary, Role::Secondary, false, &env(false, false)).is_ok());
         assert_eq!(StateRv::DeviceInUse as i32, -12);
     }
 
@@ -299,8 +331,7 @@ mod tests {
             attached(DiskState::Inconsistent),
             Role::Primary,
             true,
-            false,
-            false,
+            &env(false, false),
         )
         .unwrap();
         assert!(role_uuids(&mut u, &change, 0xabcd_0000));

@@ -433,21 +433,6 @@ impl DevState {
         })
     }
 
-    /// The state with the connection in `conn` below Connected (sanitize_state()): the peer's
-    /// role unknown, and its disk too, unless it is known to be Inconsistent or Outdated.
-    pub(crate) fn unconnected(self, conn: ConnState) -> Self {
-        let pdsk = match self.pdsk {
-            DiskState::Inconsistent | DiskState::Outdated => self.pdsk,
-            _ => DiskState::Unknown,
-        };
-        DevState {
-            conn,
-            peer: Role::Unknown,
-            pdsk,
-            ..self
-        }
-    }
-
     /// The state after a state change request: the fields of `mask` taken from `val` (both in
     /// this side's view); `None` if that is no valid state.
     pub(crate) fn masked(self, mask: u32, val: u32) -> Option<Self> {
@@ -505,21 +490,6 @@ mod tests {
             "peer( Unknown -> Secondary ) conn( StandAlone -> WFConnection ) \
              pdsk( DUnknown -> Outdated ) "
         );
-    }
-
-    #[test]
-    fn unconnected_keeps_a_peer_disk_known_to_be_behind() {
-        let connected = DevState::connected_primary();
-        let s = connected.unconnected(ConnState::Unconnected);
-        assert_eq!(
-            (s.conn, s.peer, s.pdsk),
-            (ConnState::Unconnected, Role::Unknown, DiskState::Unknown)
-        );
-        assert_eq!((s.role, s.disk), (Role::Primary, DiskState::UpToDate));
-        for pdsk in [DiskState::Inconsistent, DiskState::Outdated] {
-            let s = DevState { pdsk, ..connected }.unconnected(ConnState::StandAlone);
-            assert_eq!(s.pdsk, pdsk);
-        }
     }
 
     #[test]

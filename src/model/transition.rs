@@ -315,6 +315,111 @@ pub(crate) fn follow_connection(s: DevState, cs: ConnState) -> DevState {
     }
 }
 
+/// Which disk goes Outdated with a graceful disconnect (conn_try_disconnect()).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outdate {
+    Neither,
+    Ours,
+    Peers,
+}
+
+/// What happened to a volume, as the shell learns it; [`next`] makes the state it leads to.
+/// (C: the NS() changes that the receiver, the resync and the admin commands request with
+/// CS_HARD, each sanitized.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fact {
+    /// The connection is in `cs` now (see [`follow_connection`]).
+    Conn(ConnState),
+    /// The handshake, or the peer's later report, settled the peer's role and disk and the
+    /// volume's connection state (Connected, or a resync about to start).
+    Peer {
+        conn: ConnState,
+        peer: Role,
+        pdsk: DiskState,
+    },
+    /// The volume's own connection state moves with the resync (WFSyncUUID, SyncSource,
+    /// SyncTarget); the disks follow (sanitize).
+    Resync(ConnState),
+    /// The resync ended, on its `target` or on its source; `ok`: every block is in sync.
+    ResyncDone { target: bool, ok: bool },
+    /// Both disks declared in sync without a resync ("skip initial sync").
+    InSync,
+    /// Our disk is in `disk` now (Attaching, Failed, Inconsistent by `invalidate`).
+    Disk(DiskState),
+    /// An attach ended: our disk, and what the meta data tell of the peer's.
+    Attached { disk: DiskState, pdsk: DiskState },
+    /// The disk went: Diskless, and the peer's disk unknown to us.
+    Detached,
+    /// `disconnect`: the connection goes Disconnecting, outdating one disk or neither.
+    Disconnecting(Outdate),
+}
+
+/// The state `fact` leads to from `s`, sanitized.
+pub(crate) fn next(s: DevState, fact: Fact) -> DevState {
+    use DiskState::{Diskless, Inconsistent, Unknown, UpToDate};
+    let ns = match fact {
+        Fact::Conn(cs) => return follow_connection(s, cs),
+        Fact::Peer { conn, peer, pdsk } => DevState {
+            conn,
+            peer,
+            pdsk,
+            ..s
+        },
+        Fact::Resync(conn) => DevState { conn, ..s },
+        Fact::ResyncDone { target, ok } => {
+            let (disk, pdsk) = match (target, ok) {
+                (true, true) => (UpToDate, UpToDate),
+                (true, false) => (Inconsistent, UpToDate),
+                (false, true) => (s.disk, UpToDate),
+                (false, false) => (s.disk, Inconsistent),
+            };
+            DevState {
+                conn: ConnState::Connected,
+                disk,
+                pdsk,
+                ..s
+            }
+        }
+        Fact::InSync => DevState {
+            disk: UpToDate,
+            pdsk: UpToDate,
+            ..s
+        },
+        Fact::Disk(disk) => DevState { disk, ..s },
+        Fact::Attached { disk, pdsk } => DevState { disk, pdsk, ..s },
+        Fact::Detached => DevState {
+            disk: Diskless,
+            pdsk: Unknown,
+            ..s
+        },
+        Fact::Disconnecting(outdate) => {
+            let (disk, pdsk) = match outdate {
+                Outdate::Neither => (s.disk, s.pdsk),
+                // (a disk without the data cannot be outdated: SS_LOWER_THAN_OUTDATED)
+                Outdate::Ours if s.disk >= DiskState::Outdated => (DiskState::Outdated, s.pdsk),
+                Outdate::Ours => (s.disk, s.pdsk),
+                Outdate::Peers => (s.disk, DiskState::Outdated),
+            };
+            DevState {
+                conn: ConnState::Disconnecting,
+                disk,
+                pdsk,
+                ..s
+            }
+        }
+    };
+    sanitize(ns)
+}
+
+/// after_state_ch(): both disks were Inconsistent and the peer became Primary, so it was
+/// forced UpToDate: its next state report decides a sync (C: CONSIDER_RESYNC).
+pub(crate) fn peer_forced_up_to_date(os: &DevState, ns: &DevState) -> bool {
+    os.disk == DiskState::Inconsistent
+        && os.pdsk == DiskState::Inconsistent
+        && os.peer == Role::Secondary
+        && ns.peer == Role::Primary
+}
+
 /// lost_contact_to_peer_data(): the peer's copy of the data is out of reach from now on.
 fn lost_contact_to_peer_data(os: DiskState, ns: DiskState) -> bool {
     use DiskState::*;
@@ -613,6 +718,114 @@ mod tests {
         assert_eq!(
             follow_connection(waiting, WfReportParams).conn,
             WfReportParams
+        );
+    }
+
+    #[test]
+    fn facts_lead_where_c_goes() {
+        let connected = secondary(Connected, UpToDate, UpToDate);
+        // a resync's disks follow its connection state
+        let t = next(connected, Fact::Resync(SyncTarget));
+        assert_eq!(
+            (t.conn, t.disk, t.pdsk),
+            (SyncTarget, Inconsistent, UpToDate)
+        );
+        let s = next(connected, Fact::Resync(SyncSource));
+        assert_eq!(
+            (s.conn, s.disk, s.pdsk),
+            (SyncSource, UpToDate, Inconsistent)
+        );
+        // failed blocks leave the target Inconsistent, and the source knows
+        let done = |s, target, ok| {
+            let n = next(s, Fact::ResyncDone { target, ok });
+            (n.conn, n.disk, n.pdsk)
+        };
+        assert_eq!(done(t, true, true), (Connected, UpToDate, UpToDate));
+        assert_eq!(done(t, true, false), (Connected, Inconsistent, UpToDate));
+        assert_eq!(done(s, false, true), (Connected, UpToDate, UpToDate));
+        assert_eq!(done(s, false, false), (Connected, UpToDate, Inconsistent));
+        // a known Inconsistent peer stays so without a connection; its role goes
+        let lost = next(s, Fact::Conn(NetworkFailure));
+        assert_eq!(
+            (lost.conn, lost.peer, lost.pdsk),
+            (NetworkFailure, Role::Unknown, Inconsistent)
+        );
+        // the peer forced itself UpToDate and Primary while both were Inconsistent
+        let both = secondary(Connected, Inconsistent, Inconsistent);
+        let forced = DevState {
+            peer: Role::Primary,
+            pdsk: UpToDate,
+            ..both
+        };
+        let both = DevState {
+            peer: Role::Secondary,
+            ..both
+        };
+        assert!(peer_forced_up_to_date(&both, &forced));
+        assert!(!peer_forced_up_to_date(&forced, &forced));
+        // a lost connection keeps a peer disk known to be behind, and our own
+        let p = DevState::connected_primary();
+        let lost = next(p, Fact::Conn(Unconnected));
+        assert_eq!(
+            (lost.role, lost.peer, lost.disk, lost.pdsk),
+            (Role::Primary, Role::Unknown, UpToDate, Unknown)
+        );
+        for pdsk in [Inconsistent, Outdated] {
+            assert_eq!(
+                next(DevState { pdsk, ..p }, Fact::Conn(StandAlone)).pdsk,
+                pdsk
+            );
+        }
+        // a disk that goes ends the resync
+        let gone = next(t, Fact::Detached);
+        assert_eq!((gone.conn, gone.disk), (Connected, Diskless));
+        // Outdated survives a graceful disconnect (it vanishes while connected)
+        let p = DevState {
+            role: Role::Primary,
+            peer: Role::Secondary,
+            ..connected
+        };
+        let d = next(p, Fact::Disconnecting(Outdate::Peers));
+        assert_eq!(
+            (d.conn, d.peer, d.disk, d.pdsk),
+            (Disconnecting, Role::Unknown, UpToDate, Outdated)
+        );
+        assert!(new_generation_on_loss(&p, &d, 0));
+        let d = next(connected, Fact::Disconnecting(Outdate::Ours));
+        assert_eq!((d.disk, d.pdsk), (Outdated, Unknown));
+        let diskless = secondary(Connected, Diskless, UpToDate);
+        let d = next(diskless, Fact::Disconnecting(Outdate::Ours));
+        assert_eq!(d.disk, Diskless);
+        assert_eq!(
+            next(connected, Fact::Disconnecting(Outdate::Neither)).pdsk,
+            Unknown
+        );
+        // an attach without a connection keeps what the meta data say of the peer
+        let alone = next(
+            DevState::new_minor(),
+            Fact::Attached {
+                disk: Consistent,
+                pdsk: Outdated,
+            },
+        );
+        assert_eq!((alone.disk, alone.pdsk), (Consistent, Outdated));
+        let both = next(
+            secondary(Connected, Inconsistent, Inconsistent),
+            Fact::InSync,
+        );
+        assert_eq!((both.disk, both.pdsk), (UpToDate, UpToDate));
+        let agreed = next(
+            secondary(WfReportParams, UpToDate, Unknown),
+            Fact::Peer {
+                conn: WfBitMapS,
+                peer: Role::Secondary,
+                pdsk: Outdated,
+            },
+        );
+        // (C: "D_OUTDATED would be nice. But explicit outdate necessary")
+        assert_eq!(
+            (agreed.conn, agreed.peer, agreed.pdsk),
+            (WfBitMapS, Role::Secondary, Consistent)
         );
     }
 }

@@ -370,14 +370,3 @@ pub(crate) fn with_resource<R>(
     broadcast(events);
     Some(r)
 }
-
-/// Writes the superblock after a state or UUID change (drbd_md_sync()), with the flags of the
-/// device's state.
-pub(crate) fn md_sync(name: &Name, d: &mut crate::device::Device) {
-    let state = d.state;
-    if let Some(l) = d.ldev.as_mut() {
-        l.update_flags(&state);
-    }
-    // a failed write is logged by it
-    let _ = crate::genl::role::md_sync(name, d);
-}

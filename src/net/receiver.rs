@@ -8,13 +8,13 @@
 //! drbd_receiver.c.
 
 use super::handshake::{decide, recv_header, Negotiated, Peer, PeerVol};
-use super::{md_sync, send_timeout, with_resource, ConnShared, Settings};
+use super::{send_timeout, with_resource, ConnShared, Settings};
 use crate::device::{DevIo, Drbd, PeerRange, Resource};
 use crate::genl::config::Name;
 use crate::model::attach::ConnectSize;
 use crate::model::role::StateRv;
-use crate::model::state::{ConnState, DevState, DiskState, Role};
-use crate::model::transition;
+use crate::model::state::{ConnState, DevState, DiskState};
+use crate::model::transition::{self, Fact};
 use crate::net::link::{Link, LinkConf, PeerWrite};
 use crate::resync::{begin_resync, finish_source, receive_bitmap, sender, serve_resync_request};
 use crate::sys::crypto;
@@ -116,15 +116,7 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
     with_resource(drbd, shared, &s.name, |res| {
         let name = res.name;
         for d in res.devices.as_mut_slice() {
-            d.io.set_link(None);
-            d.peer_uuids = None;
-            d.consider_resync = false;
-            let before = d.state;
-            d.set_state(transition::sanitize(DevState {
-                conn: ConnState::Unconnected,
-                ..d.state
-            }));
-            crate::genl::role::peer_lost(&name, d, before);
+            d.peer_gone(&name, Fact::Conn(ConnState::Unconnected));
         }
     });
     pr_info!("{}: Connection closed\n", s.name);
@@ -147,12 +139,6 @@ fn connect_volumes(
         else {
             continue;
         };
-        let new = transition::sanitize(DevState {
-            conn: n.decision.conn_state().unwrap_or(ConnState::Connected),
-            peer: n.peer_role,
-            pdsk: n.peer_disk,
-            ..d.state
-        });
         if let Some(ConnectSize::Agreed { size, user }) = n.size {
             agree(&res.name, d, size.sectors, user);
         }
@@ -166,8 +152,14 @@ fn connect_volumes(
         if let Some(l) = d.ldev.as_mut() {
             l.sb.uuid = n.uuids;
         }
-        d.set_state(new);
-        md_sync(&res.name, d);
+        d.apply(
+            &res.name,
+            Fact::Peer {
+                conn: n.decision.conn_state().unwrap_or(ConnState::Connected),
+                peer: n.peer_role,
+                pdsk: n.peer_disk,
+            },
+        );
         let volume = u16::try_from(d.volume).map_err(|_| EINVAL)?;
         link.add_volume(volume, d.io.clone())?;
         d.io.set_link(Some((link.clone(), volume)));
@@ -561,79 +553,42 @@ fn receive_state_packet(
     }
     let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<i32> {
         let name = res.name;
-        let two_primaries = s.two_primaries != 0;
-        let mut reply = None;
-        for d in res.devices.as_mut_slice() {
-            if !conn_wide && d.volume != u32::from(volume) {
-                continue;
-            }
-            match cmd {
-                packet::P_UUIDS => {
-                    let u = packet::Uuids::decode(body).ok()?;
-                    let mut all = [0u64; 6];
-                    all[..4].copy_from_slice(&u.uuid);
-                    all[4] = u.bitmap_bits;
-                    all[5] = u.flags;
-                    d.peer_uuids = Some(all);
-                    skip_initial_sync(&name, d, &u, link.agreed.version);
-                }
-                packet::P_OUT_OF_SYNC => {
-                    let b = packet::BlockDesc::decode(body).ok()?;
-                    let sectors = u64::from(b.blksize >> 9);
-                    if b.sector.checked_add(sectors).map_or(true, |e| e > d.size) {
-                        pr_err!("{}/{}: P_OUT_OF_SYNC beyond the device\n", name, d.volume);
-                        return None;
-                    }
-                    d.io.mark_out_of_sync(b.sector, sectors);
-                }
-                _ => {
-                    let r = packet::ReqState::decode(body).ok()?;
-                    let env = transition::Env {
-                        two_primaries,
-                        fencing_resource: d.fencing_resource(),
-                        open: d.is_open(),
-                    };
-                    let rv = match transition::peer_request(d.state, r.mask, r.val, &env) {
-                        Ok(new) => {
-                            // the peer was forced UpToDate and Primary (after_state_ch())
-                            if d.state.disk == DiskState::Inconsistent
-                                && d.state.pdsk == DiskState::Inconsistent
-                                && d.state.peer == Role::Secondary
-                                && new.peer == Role::Primary
-                            {
-                                d.consider_resync = true;
-                            }
-                            let before = d.state;
-                            d.set_state(new);
-                            crate::genl::role::peer_lost(&name, d, before);
-                            if new.disk != before.disk {
-                                md_sync(&name, d);
-                            }
-                            SS_SUCCESS
-                        }
-                        Err(rv) => {
-                            pr_info!(
-                                "{}/{} drbd{}: Refusing the peer's state change: {}\n",
-                                name,
-                                d.volume,
-                                d.minor,
-                                rv.text()
-                            );
-                            rv as i32
-                        }
-                    };
-                    reply = Some(reply.map_or(rv, |r: i32| r.min(rv)));
-                }
-            }
-        }
-        if reply.is_none()
-            && !conn_wide
-            && !res.devices.iter().any(|d| d.volume == u32::from(volume))
-        {
+        let known = conn_wide || res.devices.iter().any(|d| d.volume == u32::from(volume));
+        if !known {
             pr_err!("{}: packet for unknown volume {}\n", name, volume);
             return None;
         }
-        reply.or(Some(SS_SUCCESS))
+        if matches!(cmd, packet::P_STATE_CHG_REQ | packet::P_CONN_ST_CHG_REQ) {
+            let r = packet::ReqState::decode(body).ok()?;
+            return Some(grant(res, (!conn_wide).then_some(volume), r));
+        }
+        let d = res
+            .devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == u32::from(volume))?;
+        match cmd {
+            packet::P_UUIDS => {
+                let u = packet::Uuids::decode(body).ok()?;
+                let mut all = [0u64; 6];
+                all[..4].copy_from_slice(&u.uuid);
+                all[4] = u.bitmap_bits;
+                all[5] = u.flags;
+                d.peer_uuids = Some(all);
+                skip_initial_sync(&name, d, &u, link.agreed.version);
+            }
+            packet::P_OUT_OF_SYNC => {
+                let b = packet::BlockDesc::decode(body).ok()?;
+                let sectors = u64::from(b.blksize >> 9);
+                if b.sector.checked_add(sectors).map_or(true, |e| e > d.size) {
+                    pr_err!("{}/{}: P_OUT_OF_SYNC beyond the device\n", name, d.volume);
+                    return None;
+                }
+                d.io.mark_out_of_sync(b.sector, sectors);
+            }
+            _ => return None,
+        }
+        Some(SS_SUCCESS)
     });
     let Some(Some(rv)) = outcome else {
         // the connection is being removed, or the packet was malformed
@@ -648,6 +603,38 @@ fn receive_state_packet(
         }
     }
     true
+}
+
+/// receive_req_state() / receive_req_conn_state(): the peer's state change request `r`, for
+/// one `volume` or the whole connection (`None`), checked on every volume it concerns before
+/// any of them changes (C checks the whole connection's change first, too). The reply.
+fn grant(res: &mut Resource, volume: Option<u16>, r: packet::ReqState) -> i32 {
+    let name = res.name;
+    let concerned = |d: &crate::device::Device| volume.map_or(true, |v| d.volume == u32::from(v));
+    for d in res.devices.iter().filter(|d| concerned(d)) {
+        if let Err(rv) = transition::peer_request(d.state, r.mask, r.val, &d.env()) {
+            pr_info!(
+                "{}/{} drbd{}: Refusing the peer's state change: {}\n",
+                name,
+                d.volume,
+                d.minor,
+                rv.text()
+            );
+            return rv as i32;
+        }
+    }
+    for d in res
+        .devices
+        .as_mut_slice()
+        .iter_mut()
+        .filter(|d| concerned(d))
+    {
+        if let Ok(new) = transition::peer_request(d.state, r.mask, r.val, &d.env()) {
+            d.consider_resync |= transition::peer_forced_up_to_date(&d.state, &new);
+            d.enter(&name, new);
+        }
+    }
+    SS_SUCCESS
 }
 
 /// drbd_send_sr_reply() / conn_send_sr_reply(): the answer to the peer's state change request
@@ -689,13 +676,7 @@ fn skip_initial_sync(name: &Name, d: &mut crate::device::Device, u: &packet::Uui
     };
     l.sb.uuid[0] = u.uuid[0];
     l.sb.uuid[1] = 0;
-    let new = DevState {
-        disk: DiskState::UpToDate,
-        pdsk: DiskState::UpToDate,
-        ..d.state
-    };
-    d.set_state(new);
-    md_sync(name, d);
+    d.apply(name, Fact::InSync);
 }
 
 /// receive_state() while connected: the peer's role and disk; the end of a resync we are the
@@ -771,13 +752,15 @@ fn receive_peer_state(
                 crate::genl::role::rewrite_bitmap_logged(&name, d, true);
             }
         }
-        let new = transition::sanitize(DevState {
-            peer: peer.role,
-            pdsk: peer.disk,
-            conn: decision.conn_state().unwrap_or(d.state.conn),
-            ..d.state
-        });
-        d.set_state(new);
+        let conn = decision.conn_state().unwrap_or(d.state.conn);
+        d.apply(
+            &name,
+            Fact::Peer {
+                conn,
+                peer: peer.role,
+                pdsk: peer.disk,
+            },
+        );
         // a peer that has not decided yet must learn of the resync
         if decision != Decision::Connected && peer.conn <= ConnState::Connected {
             let _ = crate::genl::role::send_uuids(link, v.volume, d, 0);

@@ -7,7 +7,7 @@ pub(crate) mod render;
 
 use crate::bitmap::math::bit_to_kib;
 use crate::device::{Config, Device, Drbd, Resource};
-use crate::model::state::{ConnState, DevState};
+use crate::model::state::ConnState;
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
 use render::{BuildTag, DeviceLine};
@@ -54,14 +54,7 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
     let io = d.io_counters();
     DeviceLine {
         minor: d.minor,
-        // the connection's state, or while connected the volume's own (resync states)
-        state: DevState {
-            conn: match r.conn_state() {
-                ConnState::Connected => d.state.conn,
-                cs => cs,
-            },
-            ..d.state
-        },
+        state: r.volume_state(d),
         // the protocol letter once a connection is configured
         protocol: r
             .conn

@@ -9,11 +9,11 @@
 
 use crate::device::{take_at, Drbd};
 use crate::genl::config::Name;
-use crate::model::state::{ConnState, DevState, DiskState, Role};
-use crate::model::transition;
+use crate::model::state::{ConnState, Role};
+use crate::model::transition::Fact;
 use crate::net::link::{Link, Resync};
 use crate::net::receiver::Vol;
-use crate::net::{md_sync, with_resource, ConnShared, Settings};
+use crate::net::{with_resource, ConnShared, Settings};
 use crate::sys::thread::should_stop;
 use crate::wire::sync::{self, Decision};
 use crate::wire::{bitmap_codec, packet};
@@ -108,11 +108,7 @@ pub(crate) fn receive_bitmap(
                     .iter_mut()
                     .find(|d| d.volume == u32::from(v.volume))
                 {
-                    let new = DevState {
-                        conn: ConnState::WfSyncUuid,
-                        ..d.state
-                    };
-                    d.set_state(new);
+                    d.apply(&s.name, Fact::Resync(ConnState::WfSyncUuid));
                 }
             })
             .is_some()
@@ -163,30 +159,22 @@ pub(crate) fn begin_resync(
                 u
             }
         };
-        let new = if target {
-            DevState {
-                conn: ConnState::SyncTarget,
-                disk: DiskState::Inconsistent,
-                ..d.state
-            }
-        } else {
-            DevState {
-                conn: ConnState::SyncSource,
-                pdsk: DiskState::Inconsistent,
-                ..d.state
-            }
-        };
-        d.set_state(new);
-        crate::genl::role::print_uuids(
+        d.apply(
             name,
-            d,
+            Fact::Resync(if target {
+                ConnState::SyncTarget
+            } else {
+                ConnState::SyncSource
+            }),
+        );
+        d.print_uuids(
+            name,
             if target {
                 "updated sync uuid"
             } else {
                 "updated sync UUID"
             },
         );
-        md_sync(name, d);
         let rs = Resync::new(
             v.volume,
             d.io.clone(),
@@ -286,13 +274,13 @@ pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Dev
             d.minor,
             rs.failed
         );
-        d.set_state(transition::sanitize(DevState {
-            conn: ConnState::Connected,
-            disk: DiskState::Inconsistent,
-            pdsk: DiskState::UpToDate,
-            ..d.state
-        }));
-        md_sync(name, d);
+        d.apply(
+            name,
+            Fact::ResyncDone {
+                target: true,
+                ok: false,
+            },
+        );
         let st = packet::State {
             state: d.state.to_u32(),
         };
@@ -307,16 +295,15 @@ pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Dev
         crate::model::role::uuid_set(&mut l.sb.uuid, 1, current, primary);
         l.sb.uuid[0] = if primary { p[0] | 1 } else { p[0] & !1 };
     }
-    crate::genl::role::print_uuids(name, d, "updated UUIDs");
-    let new = DevState {
-        conn: ConnState::Connected,
-        disk: DiskState::UpToDate,
-        pdsk: DiskState::UpToDate,
-        ..d.state
-    };
-    d.set_state(new);
+    d.print_uuids(name, "updated UUIDs");
+    d.apply(
+        name,
+        Fact::ResyncDone {
+            target: true,
+            ok: true,
+        },
+    );
     crate::genl::role::rewrite_bitmap_logged(name, d, false);
-    md_sync(name, d);
     let st = packet::State {
         state: d.state.to_u32(),
     };
@@ -342,12 +329,13 @@ pub(crate) fn finish_source(name: &Name, link: &Link, d: &mut crate::device::Dev
             d.minor,
             left
         );
-        d.set_state(DevState {
-            conn: ConnState::Connected,
-            pdsk: DiskState::Inconsistent,
-            ..d.state
-        });
-        md_sync(name, d);
+        d.apply(
+            name,
+            Fact::ResyncDone {
+                target: false,
+                ok: false,
+            },
+        );
         return;
     }
     if let Some(l) = d.ldev.as_mut() {
@@ -357,19 +345,15 @@ pub(crate) fn finish_source(name: &Name, link: &Link, d: &mut crate::device::Dev
         u[2] = u[1];
         u[1] = 0;
     }
-    crate::genl::role::print_uuids(name, d, "updated UUIDs");
-    let new = DevState {
-        conn: ConnState::Connected,
-        pdsk: if left == 0 {
-            DiskState::UpToDate
-        } else {
-            DiskState::Inconsistent
+    d.print_uuids(name, "updated UUIDs");
+    d.apply(
+        name,
+        Fact::ResyncDone {
+            target: false,
+            ok: left == 0,
         },
-        ..d.state
-    };
-    d.set_state(new);
+    );
     if left == 0 {
         crate::genl::role::rewrite_bitmap_logged(name, d, false);
     }
-    md_sync(name, d);
 }
