@@ -46,11 +46,8 @@
 
 #![recursion_limit = "256"]
 
-// Pure and host-tested whole; the kernel uses part of them so far.
-#[allow(dead_code)]
 #[path = "src/actlog/mod.rs"]
 mod actlog;
-#[allow(dead_code)]
 #[path = "src/bitmap/mod.rs"]
 mod bitmap;
 #[path = "src/device/mod.rs"]
@@ -69,7 +66,6 @@ mod proc;
 mod resync;
 #[path = "src/sys/mod.rs"]
 mod sys;
-#[allow(dead_code)]
 #[path = "src/wire/mod.rs"]
 mod wire;
 

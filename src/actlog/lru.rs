@@ -132,11 +132,13 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The extents of the write, which [`ActLog::commit`] references.
+    #[cfg(test)]
     pub(crate) fn extents(&self) -> RangeInclusive<u32> {
         self.first..=self.last
     }
 
     /// The slots the transaction changes: its `n_updates`.
+    #[cfg(test)]
     pub(crate) fn n_updates(&self) -> u16 {
         self.n_updates
     }
@@ -170,6 +172,7 @@ pub(crate) struct Change {
 }
 
 /// An extent of the active set, from [`ActLog::active`].
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ActiveExtent {
     pub(crate) slot: u16,
@@ -274,12 +277,8 @@ impl<S: DerefMut<Target = [Slot]>> ActLog<S> {
         })
     }
 
-    /// Gives the storage back.
-    pub(crate) fn into_storage(self) -> S {
-        self.slots
-    }
-
     /// Slots in the set: `al-extents`, and every transaction's `context_size`.
+    #[cfg(test)]
     pub(crate) fn nr_slots(&self) -> u16 {
         self.nr
     }
@@ -290,16 +289,19 @@ impl<S: DerefMut<Target = [Slot]>> ActLog<S> {
     }
 
     /// The first slot the next transaction's context shows (`al_tr_cycle`).
+    #[cfg(test)]
     pub(crate) fn context_start(&self) -> u16 {
         self.context_start
     }
 
     /// Active extents (unlike C's `lc->used`, which counts the referenced ones).
+    #[cfg(test)]
     pub(crate) fn used(&self) -> u16 {
         self.used
     }
 
     /// Active extents with writes in flight (C's `lc->used`).
+    #[cfg(test)]
     pub(crate) fn in_use(&self) -> u16 {
         self.in_use
     }
@@ -310,17 +312,20 @@ impl<S: DerefMut<Target = [Slot]>> ActLog<S> {
     }
 
     /// A transaction is prepared and neither committed nor cancelled yet.
+    #[cfg(test)]
     pub(crate) fn is_pending(&self) -> bool {
         self.pending.is_some()
     }
 
     /// Whether `enr` is in the set as of the last commit (an extent the prepared transaction
     /// evicts still is, one it brings in is not yet).
+    #[cfg(test)]
     pub(crate) fn is_active(&self, enr: u32) -> bool {
         self.refs(enr).is_some()
     }
 
     /// Writes in flight to `enr`, or `None` if it is not active (as [`Self::is_active`]).
+    #[cfg(test)]
     pub(crate) fn refs(&self, enr: u32) -> Option<u32> {
         if let Some(s) = self.find(enr).map(|i| self.at(i)) {
             if s.committed() {
@@ -334,6 +339,7 @@ impl<S: DerefMut<Target = [Slot]>> ActLog<S> {
 
     /// The extents of the set as of the last commit, by slot: what the on-disk log describes
     /// once the last transaction is written.
+    #[cfg(test)]
     pub(crate) fn active(&self) -> impl Iterator<Item = ActiveExtent> + '_ {
         (0..self.nr)
             .zip(self.slots.iter())
@@ -495,6 +501,7 @@ impl<S: DerefMut<Target = [Slot]>> ActLog<S> {
     /// Removes every idle extent from the set (drbd_al_shrink(), one pass): true once the set
     /// is empty. Nothing is removed while a transaction is in progress. Like C, this writes
     /// no transaction: the log on disk still names the removed extents.
+    #[cfg(test)]
     pub(crate) fn shrink(&mut self) -> bool {
         if self.pending.is_some() {
             return false;

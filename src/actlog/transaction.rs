@@ -6,8 +6,9 @@
 //! al_tr_number_to_on_disk_sector() (drbd_actlog.c); crc32c() (lib/libcrc32c.c). The in-kernel
 //! module only writes the log. `drbdmeta apply-al` (drbd-utils) reads it back, and accepts a block
 //! on magic and crc alone; `drbdmeta create-md` fills every block of the ring with the same
-//! [`AL_TR_INITIALIZED`] block whose other fields are all zero.
+//! `AL_TR_INITIALIZED` block whose other fields are all zero.
 
+#[cfg(test)]
 use core::fmt;
 use core::num::NonZeroU64;
 
@@ -24,6 +25,7 @@ pub(crate) const AL_CONTEXT_PER_TRANSACTION: usize = 919;
 /// `enum al_transaction_types`: a change of the active set (the only type the kernel writes) ...
 pub(crate) const AL_TR_UPDATE: u16 = 0;
 /// ... and a block that drbdmeta initialized, which carries nothing.
+#[cfg(test)]
 pub(crate) const AL_TR_INITIALIZED: u16 = 0xffff;
 
 /// `LC_FREE` (lru_cache.h): the extent number the kernel writes into unused update entries and
@@ -89,10 +91,12 @@ fn block_crc(block: &[u8; AL_TRANSACTION_BYTES]) -> u32 {
     crc32c(crc, &block[OFF_CRC + 4..])
 }
 
+#[cfg(test)]
 fn be16(block: &[u8; AL_TRANSACTION_BYTES], at: usize) -> u16 {
     u16::from_be_bytes([block[at], block[at + 1]])
 }
 
+#[cfg(test)]
 fn be32(block: &[u8; AL_TRANSACTION_BYTES], at: usize) -> u32 {
     u32::from_be_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]])
 }
@@ -123,6 +127,7 @@ pub(crate) struct Transaction {
 impl Transaction {
     /// Decodes a block read from the activity log. The counts are checked as well as magic and
     /// crc, so that callers can index with them; any bytes give an error, never a panic.
+    #[cfg(test)]
     pub(crate) fn decode(block: &[u8; AL_TRANSACTION_BYTES]) -> Result<Self, TrError> {
         let magic = be32(block, OFF_MAGIC);
         if magic != AL_MAGIC {
@@ -163,6 +168,7 @@ impl Transaction {
 
     /// What __al_write_transaction() guarantees of every block it writes (and drbdmeta's all-zero
     /// counts satisfy): a block failing this was not written by DRBD, whatever its crc says.
+    #[cfg(test)]
     fn counts_plausible(&self) -> bool {
         let n = usize::from(self.n_updates);
         n <= AL_UPDATES_PER_TRANSACTION
@@ -209,6 +215,7 @@ impl Transaction {
 /// Encodes a transaction of an empty active set straight into `block`: no updates, every
 /// context slot free; what drbd_al_initialize() writes into each slot of the ring. Spares the
 /// caller a 4 KiB [`Transaction`] (kernel stacks are small).
+#[cfg(test)]
 pub(crate) fn encode_empty(
     tr_number: u32,
     context_size: u16,
@@ -228,6 +235,7 @@ pub(crate) fn encode_empty(
 }
 
 /// Why a block is not a usable transaction.
+#[cfg(test)]
 // `Magic` or `Crc` alone would read like success where callers match on the error
 #[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,6 +248,7 @@ pub(crate) enum TrError {
     BadCounts,
 }
 
+#[cfg(test)]
 impl fmt::Display for TrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -34,8 +34,10 @@ pub(crate) const PAGE_BYTES: usize = 4096;
 /// Bits per on-disk bitmap page.
 pub(crate) const BITS_PER_PAGE: u64 = PAGE_BYTES as u64 * 8;
 const WORDS_PER_PAGE: usize = PAGE_BYTES / 8;
+#[cfg(test)]
 const SECT_PER_PAGE: u64 = PAGE_BYTES as u64 / 512;
 /// Bits per 512-byte sector of on-disk bitmap.
+#[cfg(test)]
 const BITS_PER_BM_SECT: u64 = 512 * 8;
 /// `DRBD_MAX_BATCH_BIO_SIZE` = `AL_UPDATES_PER_TRANSACTION / 2 * AL_EXTENT_SIZE`: larger sync
 /// updates are nonsense and ignored (plausible_request_size()).
@@ -47,6 +49,7 @@ pub(crate) fn sect_to_bit(sector: u64) -> u64 {
 }
 
 /// `BM_BIT_TO_SECT`: the first sector covered by `bit` (saturating).
+#[cfg(test)]
 pub(crate) fn bit_to_sect(bit: u64) -> u64 {
     bit.saturating_mul(SECT_PER_BIT)
 }
@@ -77,11 +80,13 @@ pub(crate) fn pages_for_bits(bits: u64) -> u64 {
 /// Sectors of on-disk bitmap that hold `bits`: the meta data bitmap area must have at least this
 /// many, or drbd_bm_resize() fails with -ENOSPC. The last page is transferred only up to the end
 /// of the area (see [`page_io_bytes`]).
+#[cfg(test)]
 pub(crate) fn sectors_for_bits(bits: u64) -> u64 {
     bits.div_ceil(BITS_PER_BM_SECT)
 }
 
 /// Bits a bitmap area of `area_sectors` can hold (drbd_md_on_disk_bits(), saturating).
+#[cfg(test)]
 pub(crate) fn bits_for_area(area_sectors: u64) -> u64 {
     area_sectors.saturating_mul(BITS_PER_BM_SECT)
 }
@@ -89,6 +94,7 @@ pub(crate) fn bits_for_area(area_sectors: u64) -> u64 {
 /// Bytes to transfer for bitmap page `page` when the bitmap area is `area_sectors` long, as
 /// bm_page_io_async() computes it: a whole page, or less when the area ends inside it. `None` when
 /// the page starts beyond the area; C fails that page with -EIO.
+#[cfg(test)]
 pub(crate) fn page_io_bytes(page: u64, area_sectors: u64) -> Option<u32> {
     let first = page.checked_mul(SECT_PER_PAGE)?;
     let left = area_sectors.checked_sub(first).filter(|&n| n > 0)?;
@@ -104,12 +110,14 @@ pub(crate) fn bit_to_page(bit: u64) -> u64 {
 }
 
 /// `BM_BIT_TO_EXT`: the resync extent holding `bit`.
+#[cfg(test)]
 pub(crate) fn bit_to_ext(bit: u64) -> u64 {
     bit >> (BM_EXT_SHIFT - BM_BLOCK_SHIFT)
 }
 
 /// Bits of resync extent `enr` (saturating); [`Bits`] clamps the end to the device, as the
 /// per-extent weight drbd_bm_e_weight() does.
+#[cfg(test)]
 pub(crate) fn ext_bits(enr: u64) -> Range<u64> {
     enr.saturating_mul(BITS_PER_EXT)..enr.saturating_add(1).saturating_mul(BITS_PER_EXT)
 }
@@ -158,6 +166,7 @@ fn last_sector(sector: u64, size: u32, capacity: u64) -> Result<u64, SyncRangeEr
 /// Bits to set out of sync for a write of `size` bytes at `sector` on a device of `capacity`
 /// sectors (drbd_set_out_of_sync()): rounded outward, every block the write touches even
 /// partially. An empty flush (size 0) touches nothing and is not an error.
+#[cfg(test)]
 pub(crate) fn out_of_sync_bits(
     sector: u64,
     size: u32,
@@ -246,6 +255,7 @@ impl<'a> Bits<'a> {
     }
 
     /// The number of on-disk pages (`bm_number_of_pages`).
+    #[cfg(test)]
     pub(crate) fn pages(&self) -> u64 {
         pages_for_bits(self.nbits)
     }
@@ -309,6 +319,7 @@ impl<'a> Bits<'a> {
     }
 
     /// Set bits in `range`, clamped to the device (drbd_bm_count_bits(), drbd_bm_e_weight()).
+    #[cfg(test)]
     pub(crate) fn count_range(&self, range: Range<u64>) -> u64 {
         let (start, end) = self.clamp(range);
         word_masks(start, end)

@@ -109,6 +109,7 @@ const LEVELS: [Level; 10] = [
 ];
 
 /// The largest value the VLI code can express, `2^56 + 0x400202130`.
+#[cfg(test)]
 pub(crate) const VLI_MAX: u64 = 0x0100_0004_0020_2130;
 
 /// The lowest `bits` bits set (all for 64 or more).
@@ -123,7 +124,7 @@ fn pow2(bits: u32) -> u64 {
 }
 
 /// `__vli_encode_bits()`: the code word for `value` (in its low bits) and its length in bits;
-/// `None` for 0 (`-EINVAL`) and above [`VLI_MAX`] (`-EOVERFLOW`).
+/// `None` for 0 (`-EINVAL`) and above `VLI_MAX` (`-EOVERFLOW`).
 pub(crate) fn vli_encode(value: u64) -> Option<(u64, u32)> {
     if value == 0 {
         return None;
@@ -212,6 +213,7 @@ impl<'a> BitWriter<'a> {
     }
 
     /// Bits written so far.
+    #[cfg(test)]
     pub(crate) fn bits(&self) -> usize {
         self.pos
     }
@@ -542,16 +544,19 @@ impl Sender {
     }
 
     /// The first bit not sent yet.
+    #[cfg(test)]
     pub(crate) fn next_bit(&self) -> u64 {
         self.next_bit
     }
 
     /// Whether the last packet was produced.
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         self.done
     }
 
     /// The counters so far.
+    #[cfg(test)]
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
@@ -719,11 +724,13 @@ impl Receiver {
     }
 
     /// The first bit not received yet.
+    #[cfg(test)]
     pub(crate) fn next_bit(&self) -> u64 {
         self.next_bit
     }
 
     /// Whether the whole bitmap was received.
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         self.done
     }
@@ -734,6 +741,7 @@ impl Receiver {
     }
 
     /// The counters so far.
+    #[cfg(test)]
     pub(crate) fn stats(&self) -> Stats {
         self.stats
     }

@@ -51,9 +51,6 @@ pub(crate) const DRBD_MAX_SIZE_H80_PACKET: u32 = 1 << 15;
 pub(crate) const DRBD_MAX_BIO_SIZE_P95: u32 = 1 << 17;
 /// `DRBD_MAX_BIO_SIZE`: the largest request (data block) on the wire, 1 MiB.
 pub(crate) const DRBD_MAX_BIO_SIZE: u32 = 1 << 20;
-/// `DRBD_MAX_BIO_SIZE_SAFE`: the request size that works with any peer, before the sizes are
-/// exchanged.
-pub(crate) const DRBD_MAX_BIO_SIZE_SAFE: u32 = 1 << 12;
 /// `DRBD_MAX_BATCH_BIO_SIZE` = `AL_UPDATES_PER_TRANSACTION / 2 * AL_EXTENT_SIZE`, 128 MiB: the
 /// largest P_TRIM / P_ZEROES the receiver accepts (read_in_block()).
 pub(crate) const DRBD_MAX_BATCH_BIO_SIZE: u32 = 64 / 2 * (1 << 22);
@@ -84,28 +81,21 @@ pub(crate) const FF_WZEROES: u32 = 8;
 /// `PRO_FEATURES` (drbd_receiver.c): what the 6.12 driver advertises, all four.
 pub(crate) const PRO_FEATURES: u32 = FF_TRIM | FF_THIN_RESYNC | FF_WSAME | FF_WZEROES;
 
-/// `DP_*` flags of [`Data::dp_flags`] (drbd_protocol.h). No longer sent.
-pub(crate) const DP_HARDBARRIER: u32 = 1;
-/// Equals REQ_SYNC.
+/// `DP_*` flags of [`Data::dp_flags`] (drbd_protocol.h; the bits without a constant are listed
+/// there). Equals REQ_SYNC.
+#[cfg(test)]
 pub(crate) const DP_RW_SYNC: u32 = 2;
 /// The write happens during resync: the receiver may mark the block in sync.
+#[cfg(test)]
 pub(crate) const DP_MAY_SET_IN_SYNC: u32 = 4;
-/// No longer sent.
-pub(crate) const DP_UNPLUG: u32 = 8;
 /// Equals REQ_FUA.
 pub(crate) const DP_FUA: u32 = 16;
 /// Equals REQ_PREFLUSH.
 pub(crate) const DP_FLUSH: u32 = 32;
-/// Equals REQ_OP_DISCARD (also set for a zero-out that may unmap).
-pub(crate) const DP_DISCARD: u32 = 64;
 /// A protocol B write: answer with P_RECV_ACK (protocol 100 and later).
 pub(crate) const DP_SEND_RECEIVE_ACK: u32 = 128;
 /// A protocol C write (or any resync-time write): answer with P_WRITE_ACK (100 and later).
 pub(crate) const DP_SEND_WRITE_ACK: u32 = 256;
-/// Equals REQ_WRITE_SAME.
-pub(crate) const DP_WSAME: u32 = 512;
-/// Equals REQ_OP_WRITE_ZEROES.
-pub(crate) const DP_ZEROES: u32 = 1024;
 
 /// `DRBD_PROT_A/B/C` (drbd.h): the values of [`Protocol::protocol`].
 pub(crate) const DRBD_PROT_A: u32 = 1;
@@ -136,20 +126,21 @@ pub(crate) const UUID_FLAG_INCONSISTENT: u64 = 4;
 pub(crate) const UUID_FLAG_SKIP_INITIAL_SYNC: u64 = 8;
 
 /// Special `block_id` values (drbd_int.h). `ID_SYNCER` marks resync requests and replies; it
-/// is all ones, so its byte order does not matter.
+/// is all ones, so its byte order does not matter. The others are the `block_id` of
+/// P_OV_RESULT, sent big-endian (drbd_send_ack_ex()): `ID_IN_SYNC` = 4711, the block verified
+/// equal; `ID_OUT_OF_SYNC` = 4712, it differs.
 pub(crate) const ID_SYNCER: u64 = u64::MAX;
-/// The `block_id` of P_OV_RESULT: the block verified equal. Sent big-endian (drbd_send_ack_ex).
-pub(crate) const ID_IN_SYNC: u64 = 4711;
-/// The `block_id` of P_OV_RESULT: the block differs.
-pub(crate) const ID_OUT_OF_SYNC: u64 = 4712;
 
 /// `RLE_VLI_Bits` (`enum drbd_bitmap_code`): the one bitmap encoding there is.
+#[cfg(test)]
 pub(crate) const RLE_VLI_BITS: u8 = 2;
 
 /// `P_MAY_IGNORE` and `P_MAX_OPT_CMD`: once the range of optional packets, those strictly
 /// between the two, which a receiver without a handler would skip. The range is empty and
 /// cmdname() calls both "obsoleted": 8.4 treats every packet it has no handler for as an error.
+#[cfg(test)]
 pub(crate) const P_MAY_IGNORE: u16 = 0x100;
+#[cfg(test)]
 pub(crate) const P_MAX_OPT_CMD: u16 = 0x101;
 
 /// The size of a request the driver sends, as drbd_send_sizes() clamps `max_bio_size` for an
@@ -194,6 +185,7 @@ pub(crate) enum WireError {
     /// An algorithm name longer than 63 bytes, or with a NUL inside, to be encoded.
     BadString,
     /// A P_COMPRESSED_BITMAP in an encoding other than [`RLE_VLI_BITS`].
+    #[cfg(test)]
     UnknownBitmapEncoding(u8),
     /// A request or data size that is zero, not a multiple of 512, or too large.
     BadBlockSize { command: Command, size: u32 },
@@ -232,6 +224,7 @@ impl fmt::Display for WireError {
                 write!(f, "volume {v} needs protocol 100 or later")
             }
             WireError::BadString => f.write_str("algorithm name too long or not a C string"),
+            #[cfg(test)]
             WireError::UnknownBitmapEncoding(e) => write!(f, "unknown bitmap encoding {e}"),
             WireError::BadBlockSize { command, size } => {
                 write!(f, "{}: bad block size {size}", command.name())
@@ -578,6 +571,7 @@ pub(crate) enum Command {
 
 impl Command {
     /// Every packet number, in numeric order.
+    #[cfg(test)]
     pub(crate) const ALL: [Command; 52] = [
         Command::Data,
         Command::DataReply,
@@ -786,6 +780,7 @@ impl Command {
     /// Whether a receiver may skip the packet when it has no handler (`cmd > P_MAY_IGNORE`,
     /// below `P_MAX_OPT_CMD`). No 8.4 packet is in that range, so this is always false; kept so
     /// the rule is written down once.
+    #[cfg(test)]
     pub(crate) fn may_ignore(self) -> bool {
         may_ignore(self.as_u16())
     }
@@ -793,6 +788,7 @@ impl Command {
 
 /// Whether packet number `n` is in the (empty) range of optional packets; see [`P_MAY_IGNORE`].
 /// Unknown numbers outside it must end the connection with a protocol error.
+#[cfg(test)]
 pub(crate) fn may_ignore(n: u16) -> bool {
     n > P_MAY_IGNORE && n < P_MAX_OPT_CMD
 }
@@ -845,6 +841,7 @@ impl Header {
     }
 
     /// [`encode_header`] of this header.
+    #[cfg(test)]
     pub(crate) fn encode(&self, agreed: u32, out: &mut [u8]) -> Result<usize, WireError> {
         encode_header(agreed, self.command, self.volume, self.length, out)
     }
@@ -1249,6 +1246,7 @@ pub(crate) fn encode_features(max: u32, out: &mut [u8]) -> Result<usize, WireErr
 
 /// drbd_do_features() on the peer's payload ([`FEATURES_LEN`] bytes): the agreed protocol
 /// version. The agreed features are in [`agree_with_peer`]'s answer.
+#[cfg(test)]
 pub(crate) fn agree(payload: &[u8]) -> Result<u32, WireError> {
     agree_with_peer(PRO_VERSION_MAX, &ConnectionFeatures::decode(payload)?).map(|a| a.version)
 }
@@ -1307,7 +1305,10 @@ pub(crate) struct Data {
     pub(crate) block_id: u64,
     /// Write ordering sequence number (P_DATA); 0 in replies.
     pub(crate) seq_num: u32,
-    /// `DP_*` flags; 0 in replies.
+    /// `DP_*` flags; 0 in replies. Besides the `DP_*` constants, drbd_protocol.h defines
+    /// `DP_HARDBARRIER` = 1 and `DP_UNPLUG` = 8 (no longer sent), `DP_DISCARD` = 64 (equals
+    /// REQ_OP_DISCARD, also set for a zero-out that may unmap), `DP_WSAME` = 512 (equals
+    /// REQ_WRITE_SAME) and `DP_ZEROES` = 1024 (equals REQ_OP_WRITE_ZEROES).
     pub(crate) dp_flags: u32,
 }
 
@@ -1374,7 +1375,8 @@ impl Trim {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct BlockAck {
     pub(crate) sector: u64,
-    /// The request's cookie, echoed; or [`ID_SYNCER`], [`ID_IN_SYNC`], [`ID_OUT_OF_SYNC`].
+    /// The request's cookie, echoed; or [`ID_SYNCER`], or in P_OV_RESULT `ID_IN_SYNC` or
+    /// `ID_OUT_OF_SYNC` (see [`ID_SYNCER`]).
     pub(crate) block_id: u64,
     pub(crate) blksize: u32,
     pub(crate) seq_num: u32,
@@ -1445,6 +1447,7 @@ pub(crate) struct BlockDesc {
 impl BlockDesc {
     pub(crate) const SIZE: usize = 16;
 
+    #[cfg(test)]
     pub(crate) fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
         let mut w = Writer::new(out, Self::SIZE)?;
         w.be64(self.sector)?;
@@ -1523,6 +1526,7 @@ pub(crate) struct DelayProbe {
 impl DelayProbe {
     pub(crate) const SIZE: usize = 8;
 
+    #[cfg(test)]
     pub(crate) fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
         let mut w = Writer::new(out, Self::SIZE)?;
         w.be32(self.seq_num)?;
@@ -1530,6 +1534,7 @@ impl DelayProbe {
         Ok(w.done())
     }
 
+    #[cfg(test)]
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = exact(bytes, Self::SIZE)?;
         Ok(Self {
@@ -1944,6 +1949,7 @@ impl<'a> SyncParam<'a> {
     /// Decodes a whole payload received at `agreed` (either command), with the sizes of
     /// [`payload_rule`]. Names end at the first NUL and have at most 63 bytes: C forces the last
     /// byte of each field (at 88, of the string the peer sent) to NUL.
+    #[cfg(test)]
     pub(crate) fn decode(agreed: u32, bytes: &'a [u8]) -> Result<Self, WireError> {
         let (min, max) = if agreed <= 87 {
             (Self::SIZE_80, Self::SIZE_80)
@@ -1992,12 +1998,14 @@ impl<'a> SyncParam<'a> {
 pub(crate) const BITMAP_WORD_SIZE: usize = 8;
 
 /// The most payload a bitmap packet has at `agreed`: a socket buffer minus the header.
+#[cfg(test)]
 pub(crate) fn bitmap_payload_max(agreed: u32) -> usize {
     DRBD_SOCKET_BUFFER_SIZE - header_size(agreed)
 }
 
 /// The payload size of the next P_BITMAP, with `words_left` words of the bitmap still to go
 /// (send_bitmap_rle_or_plain() and receive_bitmap_plain() agree on it; 0 ends the transfer).
+#[cfg(test)]
 pub(crate) fn bitmap_plain_len(agreed: u32, words_left: u64) -> usize {
     let per_packet = bitmap_payload_max(agreed) / BITMAP_WORD_SIZE;
     let words = usize::try_from(words_left).map_or(per_packet, |w| w.min(per_packet));
@@ -2006,6 +2014,7 @@ pub(crate) fn bitmap_plain_len(agreed: u32, words_left: u64) -> usize {
 
 /// Checks a received P_BITMAP's length against the one expected with `words_left` words to go,
 /// as receive_bitmap_plain() does, and returns the number of words it carries.
+#[cfg(test)]
 pub(crate) fn check_bitmap_plain_len(
     agreed: u32,
     words_left: u64,
@@ -2026,7 +2035,7 @@ pub(crate) fn check_bitmap_plain_len(
 /// bitmap_codec decodes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CompressedBm<'a> {
-    /// Bits 0..=3 the encoding ([`RLE_VLI_BITS`]), bits 4..=6 the number of padding bits at the
+    /// Bits 0..=3 the encoding (`RLE_VLI_BITS`), bits 4..=6 the number of padding bits at the
     /// end of the code, bit 7 whether the first run is of set bits.
     pub(crate) encoding: u8,
     pub(crate) code: &'a [u8],
@@ -2037,31 +2046,37 @@ impl<'a> CompressedBm<'a> {
     pub(crate) const MIN_SIZE: usize = 2;
 
     /// The encoding byte for [`RLE_VLI_BITS`] code (dcbp_set_code/start/pad_bits()).
+    #[cfg(test)]
     pub(crate) fn rle_encoding(first_run_set: bool, pad_bits: u8) -> u8 {
         let start = if first_run_set { 0x80 } else { 0 };
         RLE_VLI_BITS | ((pad_bits & 7) << 4) | start
     }
 
     /// The encoding (dcbp_get_code()).
+    #[cfg(test)]
     pub(crate) fn code_kind(&self) -> u8 {
         self.encoding & 0x0f
     }
 
     /// Whether the first run length counts set bits (dcbp_get_start()).
+    #[cfg(test)]
     pub(crate) fn first_run_set(&self) -> bool {
         self.encoding & 0x80 != 0
     }
 
     /// Unused bits at the end of the last code byte (dcbp_get_pad_bits()).
+    #[cfg(test)]
     pub(crate) fn pad_bits(&self) -> u8 {
         (self.encoding >> 4) & 7
     }
 
     /// The most code bytes one packet carries at `agreed`.
+    #[cfg(test)]
     pub(crate) fn max_code_len(agreed: u32) -> usize {
         bitmap_payload_max(agreed) - 1
     }
 
+    #[cfg(test)]
     pub(crate) fn encode(&self, agreed: u32, out: &mut [u8]) -> Result<usize, WireError> {
         let len = 1 + self.code.len();
         if self.code.is_empty() || self.code.len() > Self::max_code_len(agreed) {
@@ -2079,6 +2094,7 @@ impl<'a> CompressedBm<'a> {
 
     /// Decodes a payload received at `agreed` as receive_bitmap() and decode_bitmap_c() check it:
     /// more than the encoding byte, at most a socket buffer with the header, RLE_VLI_Bits.
+    #[cfg(test)]
     pub(crate) fn decode(agreed: u32, bytes: &'a [u8]) -> Result<Self, WireError> {
         let max = bitmap_payload_max(agreed);
         if bytes.len() < Self::MIN_SIZE || bytes.len() > max {

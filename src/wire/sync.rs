@@ -628,6 +628,7 @@ impl Msg {
 
     /// C prints it with the peer device's prefix (`drbd_warn(peer_device, …)`), not the
     /// device's.
+    #[cfg(test)]
     pub(crate) const fn on_peer_device(&self) -> bool {
         matches!(
             self,

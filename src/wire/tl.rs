@@ -134,6 +134,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
     }
 
     /// Writes in the log.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.used
     }
