@@ -362,6 +362,8 @@ pub(crate) fn with_resource<R>(
     if !ours || shared.stopping.load(Ordering::Acquire) {
         return None;
     }
+    // the volumes catch up with the connection's state, which the thread moves without the lock
+    res.follow_connection(shared.state());
     let r = f(res);
     // the state changes go to the events group at once, not with the next command
     let mut events = Events::new();
