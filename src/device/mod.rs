@@ -6,6 +6,7 @@
 //! drbd_delete_device() and drbd_free_resource() of drbd_main.c.
 
 mod io;
+pub(crate) mod role;
 
 pub(crate) use io::{AlBufs, DevIo, IoCounters, IoLdev, PeerRange};
 

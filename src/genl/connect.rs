@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `connect`, `disconnect` and `net-options`: a resource's connection configuration and its
-//! receiver thread.
+//! `connect`, `disconnect` and `net-options`: the requests decoded and checked, for the
+//! connection in [`crate::net`] to act on.
 //!
-//! C counterpart: drbd_adm_connect(), drbd_adm_disconnect() / conn_try_disconnect() and
-//! drbd_adm_net_opts() of drbd_nl.c. Not yet: check_net_options().
+//! C counterpart: drbd_adm_connect(), drbd_adm_disconnect() and drbd_adm_net_opts() of
+//! drbd_nl.c. Not yet: check_net_options().
 
 use super::addr::Endpoint;
 use super::config::{Conf, OUT_OF_RANGE};
@@ -11,9 +11,7 @@ use super::nla::{TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::{DISCONNECT_PARMS, NET_CONF};
 use crate::device::{Config, Drbd, Resource};
-use crate::model::role::StateRv;
-use crate::model::state::{ConnState, DiskState, Role, StateReq};
-use crate::model::transition::{Fact, Outdate};
+use crate::model::state::ConnState;
 use crate::net::Connection;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -99,9 +97,8 @@ pub(crate) fn connect(
     }
 }
 
-/// conn_try_disconnect(): tells a connected peer (a cluster-wide change to Disconnecting),
-/// then stops the connection; the volumes are StandAlone again. The receiver thread is joined
-/// once the configuration lock is released (it may be waiting for it).
+/// `drbd_adm_disconnect`: the connection goes (see [`crate::net::disconnect`]); its thread is
+/// joined once the configuration lock is released.
 pub(crate) fn disconnect(
     config: &mut Config,
     index: usize,
@@ -110,80 +107,10 @@ pub(crate) fn disconnect(
     let Some(res) = config.resources.as_mut_slice().get_mut(index) else {
         return (RetCode::ResNotKnown, "");
     };
-    let Some(conn) = res.conn.take() else {
-        return (RetCode::NoError, "");
-    };
-    let outdate = if force {
-        Outdate::Neither
-    } else {
-        graceful(res)
-    };
-    let name = res.name;
-    for d in res.devices.as_mut_slice() {
-        d.peer_gone(&name, Fact::Disconnecting(outdate));
+    if let Some(conn) = crate::net::disconnect(res, force) {
+        config.retire(conn);
     }
-    conn.shutdown();
-    res.follow_connection(ConnState::StandAlone);
-    config.retire(conn);
     (RetCode::NoError, "")
-}
-
-/// conn_try_disconnect() while connected: the peer is asked to let the connection go. A
-/// Primary with resource fencing must leave its peer Outdated (SS_PRIMARY_NOP otherwise), so it
-/// asks for that too; a peer that refuses (such a Primary itself) wants to see us Outdated.
-/// A peer that does not answer is left anyway. Returns whose disk the peer agreed to outdate.
-fn graceful(res: &Resource) -> Outdate {
-    let Some((link, volume)) = res.devices.iter().find_map(|d| d.io.link()) else {
-        return Outdate::Neither;
-    };
-    let bye = StateReq::default().conn(ConnState::Disconnecting);
-    let fenced_primary = res.devices.iter().any(|d| {
-        d.state.role == Role::Primary && d.fencing_resource() && d.state.pdsk >= DiskState::Unknown
-    });
-    link.set_leaving();
-    // a peer busy with a change of its own refuses ours as concurrent: ask again a few times
-    // (the peer's own request, if it is to disconnect too, is agreed with meanwhile)
-    let ask = |req| {
-        let mut rv = None;
-        for _ in 0..5 {
-            rv = link
-                .request_state(volume, req, true)
-                .map(StateRv::from_peer);
-            if rv != Some(StateRv::ConcurrentStChg) {
-                break;
-            }
-            crate::sys::sleep_ms(100);
-        }
-        rv
-    };
-    // whose disk goes Outdated with the disconnect: the peer's, or ours
-    let peers = if fenced_primary {
-        true
-    } else {
-        match ask(bye) {
-            Some(StateRv::Success | StateRv::ConcurrentStChg) | None => return Outdate::Neither,
-            // refused: outdate ourselves, unless there is nothing to outdate (C: CS_HARD then)
-            Some(_)
-                if res
-                    .devices
-                    .iter()
-                    .any(|d| d.state.disk < DiskState::Outdated) =>
-            {
-                return Outdate::Neither
-            }
-            Some(_) => false,
-        }
-    };
-    let req = if peers {
-        bye.pdsk(DiskState::Outdated)
-    } else {
-        bye.disk(DiskState::Outdated)
-    };
-    match ask(req) {
-        Some(StateRv::Success) if peers => Outdate::Peers,
-        Some(StateRv::Success) => Outdate::Ours,
-        _ => Outdate::Neither,
-    }
 }
 
 /// `--force` of `disconnect`: no request to the peer (CS_HARD).
@@ -192,24 +119,6 @@ pub(crate) fn force_disconnect(top: &TopLevel<'_>) -> bool {
         .and_then(|nest| super::nla::Fields::parse(&DISCONNECT_PARMS, nest.payload).ok())
         .is_some_and(|f| matches!(f.get("force_disconnect"), Some(Value::Flag(true))))
 }
-
-/// The net options the peers agree on in the handshake (P_PROTOCOL), and the other settings
-/// of the handshake: C sends P_PROTOCOL_UPDATE when they change while connected; drbd-rs does
-/// not yet.
-const HANDSHAKE_OPTIONS: [&str; 12] = [
-    "wire_protocol",
-    "after_sb_0p",
-    "after_sb_1p",
-    "after_sb_2p",
-    "rr_conflict",
-    "two_primaries",
-    "discard_my_data",
-    "tentative",
-    "always_asbp",
-    "integrity_alg",
-    "cram_hmac_alg",
-    "shared_secret",
-];
 
 /// `drbd_adm_net_opts`: changes the options of a configured connection. The timeouts,
 /// `ko-count` and `max-buffers` take effect at once, the others at the next attempt to connect;
@@ -234,19 +143,8 @@ pub(crate) fn net_options(
         Ok(conf) => conf,
         Err(answer) => return answer,
     };
-    if let Some(name) = HANDSHAKE_OPTIONS
-        .iter()
-        .find(|n| connected && conf.value(n) != conn.net_conf.value(n))
-    {
-        pr_info!(
-            "{}: net-options: {} cannot change while connected (not implemented yet by drbd-rs)\n",
-            res.name,
-            name
-        );
-        return (RetCode::InvalidRequest, "not implemented yet by drbd-rs");
+    match conn.set_options(&res.name, conf, connected) {
+        Ok(()) => (RetCode::NoError, ""),
+        Err(answer) => answer,
     }
-    conn.shared.tunables.set(&conf);
-    conn.shared.retune();
-    conn.net_conf = conf;
-    (RetCode::NoError, "")
 }

@@ -10,7 +10,6 @@ pub(crate) mod config;
 pub(crate) mod connect;
 pub(crate) mod nla;
 pub(crate) mod retcode;
-pub(crate) mod role;
 pub(crate) mod schema;
 pub(crate) mod structs;
 
@@ -26,9 +25,9 @@ use config::{
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
-use nla::{Fields, NlaWriter, ParseError, TopLevel};
+use nla::{Fields, NlaWriter, ParseError, TopLevel, Value};
 use retcode::RetCode;
-use schema::{Needs, Op, T_INFO_TEXT};
+use schema::{Needs, Op, StructDef, T_INFO_TEXT};
 
 /// Serves the family's commands.
 pub(crate) struct Admin;
@@ -259,7 +258,7 @@ fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'s
             continue;
         };
         let (ret, _) = with_device(config, at, |name, dev| {
-            role::set_role(name, dev, Role::Secondary, false)
+            crate::device::role::set_role(name, dev, Role::Secondary, false)
         });
         if !matches!(ret, RetCode::StateSuccess | RetCode::StateNothingToDo) {
             return (ret, "failed to demote");
@@ -500,25 +499,27 @@ impl Handler for Admin {
                 }),
                 (schema::DETACH, _, Some(d)) => with_device(&mut config, d, attach::detach),
                 (schema::PRIMARY, _, Some(d)) => {
-                    match role::flag(&p.top, &structs::SET_ROLE_PARMS, "assume_uptodate") {
+                    match flag(&p.top, &structs::SET_ROLE_PARMS, "assume_uptodate") {
                         Ok(force) => with_device(&mut config, d, |name, dev| {
-                            role::set_role(name, dev, Role::Primary, force)
+                            crate::device::role::set_role(name, dev, Role::Primary, force)
                         }),
                         Err(answer) => answer,
                     }
                 }
                 (schema::SECONDARY, _, Some(d)) => with_device(&mut config, d, |name, dev| {
-                    role::set_role(name, dev, Role::Secondary, false)
+                    crate::device::role::set_role(name, dev, Role::Secondary, false)
                 }),
                 (schema::NEW_C_UUID, _, Some(d)) => {
-                    match role::flag(&p.top, &structs::NEW_C_UUID_PARMS, "clear_bm") {
+                    match flag(&p.top, &structs::NEW_C_UUID_PARMS, "clear_bm") {
                         Ok(clear) => with_device(&mut config, d, |name, dev| {
-                            role::new_current_uuid(name, dev, clear)
+                            crate::device::role::new_current_uuid(name, dev, clear)
                         }),
                         Err(answer) => answer,
                     }
                 }
-                (schema::INVALIDATE, _, Some(d)) => with_device(&mut config, d, role::invalidate),
+                (schema::INVALIDATE, _, Some(d)) => {
+                    with_device(&mut config, d, crate::device::role::invalidate)
+                }
                 (schema::RESIZE, _, Some(d)) => with_device(&mut config, d, |name, dev| {
                     attach::resize(name, dev, &p.top)
                 }),
@@ -732,4 +733,20 @@ fn dump_status(
             }
         }
     }
+}
+
+/// A flag of an optional parameter struct (`set_role_parms_from_attrs()` and the like): false
+/// when the struct is absent. Not inlined: the decoded fields stay off the handler's frame.
+#[inline(never)]
+pub(crate) fn flag(
+    top: &TopLevel<'_>,
+    def: &'static StructDef,
+    name: &str,
+) -> Result<bool, (RetCode, &'static str)> {
+    let Some(nest) = top.get(def.tla) else {
+        return Ok(false);
+    };
+    let fields = Fields::parse(def, nest.payload)
+        .map_err(|_| (RetCode::MandatoryTag, "invalid attribute value"))?;
+    Ok(matches!(fields.get(name), Some(Value::Flag(true))))
 }

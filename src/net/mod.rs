@@ -12,6 +12,7 @@
 //! C counterpart: conn_connect() and drbd_receiver() of drbd_receiver.c, and the connection's
 //! part of drbd_nl.c.
 
+mod disconnect;
 pub(crate) mod handshake;
 pub(crate) mod link;
 pub(crate) mod receiver;
@@ -20,6 +21,7 @@ use crate::device::{Drbd, Resource};
 use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
+use crate::genl::retcode::RetCode;
 use crate::model::state::{ConnState, DevState};
 use crate::net::link::Tunables;
 use crate::sys::genl::{broadcast, Events};
@@ -35,6 +37,8 @@ use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 use receiver::established;
+
+pub(crate) use disconnect::disconnect;
 
 /// What the receiver sends of a volume in the handshake and decides the sync with, copied out
 /// of the configuration when the handshake begins.
@@ -196,6 +200,24 @@ pub(crate) struct Connection {
     thread: Option<Thread>,
 }
 
+/// The net options the peers agree on in the handshake (P_PROTOCOL), and the other settings
+/// of the handshake: C sends P_PROTOCOL_UPDATE when they change while connected; drbd-rs does
+/// not yet.
+const HANDSHAKE_OPTIONS: [&str; 12] = [
+    "wire_protocol",
+    "after_sb_0p",
+    "after_sb_1p",
+    "after_sb_2p",
+    "rr_conflict",
+    "two_primaries",
+    "discard_my_data",
+    "tentative",
+    "always_asbp",
+    "integrity_alg",
+    "cram_hmac_alg",
+    "shared_secret",
+];
+
 /// A string option of the net configuration (empty if unset).
 fn string(conf: &Conf, name: &str) -> Result<KVec<u8>> {
     let mut v = KVec::new();
@@ -257,6 +279,32 @@ impl Connection {
     pub(crate) fn shutdown(&self) {
         self.shared.set_state(ConnState::Disconnecting);
         self.shared.shutdown_all();
+    }
+
+    /// `net-options` of a configured connection, `connected` or not: the timeouts, `ko-count`
+    /// and `max-buffers` take effect at once, the others at the next attempt to connect; those
+    /// the peers agree on are refused while connected.
+    pub(crate) fn set_options(
+        &mut self,
+        name: &Name,
+        conf: KBox<Conf>,
+        connected: bool,
+    ) -> Result<(), (RetCode, &'static str)> {
+        if let Some(option) = HANDSHAKE_OPTIONS
+            .iter()
+            .find(|n| connected && conf.value(n) != self.net_conf.value(n))
+        {
+            pr_info!(
+                "{}: net-options: {} cannot change while connected (not implemented yet by drbd-rs)\n",
+                name,
+                option
+            );
+            return Err((RetCode::InvalidRequest, "not implemented yet by drbd-rs"));
+        }
+        self.shared.tunables.set(&conf);
+        self.shared.retune();
+        self.net_conf = conf;
+        Ok(())
     }
 
     /// Stops the thread and closes the sockets: StandAlone again. Must not run under the

@@ -147,7 +147,7 @@ fn connect_volumes(
             n.decision
         {
             // the handshake logged "Writing the whole bitmap, full sync required ..."
-            crate::genl::role::rewrite_bitmap_logged(&res.name, d, true);
+            crate::device::role::rewrite_bitmap_logged(&res.name, d, true);
         }
         if let Some(l) = d.ldev.as_mut() {
             l.sb.uuid = n.uuids;
@@ -670,7 +670,7 @@ fn skip_initial_sync(name: &Name, d: &mut crate::device::Device, u: &packet::Uui
         d.volume,
         d.minor
     );
-    crate::genl::role::rewrite_bitmap_logged(name, d, false);
+    crate::device::role::rewrite_bitmap_logged(name, d, false);
     let Some(l) = d.ldev.as_mut() else {
         return;
     };
@@ -749,7 +749,7 @@ fn receive_peer_state(
             if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
                 decision
             {
-                crate::genl::role::rewrite_bitmap_logged(&name, d, true);
+                crate::device::role::rewrite_bitmap_logged(&name, d, true);
             }
         }
         let conn = decision.conn_state().unwrap_or(d.state.conn);
@@ -763,7 +763,7 @@ fn receive_peer_state(
         );
         // a peer that has not decided yet must learn of the resync
         if decision != Decision::Connected && peer.conn <= ConnState::Connected {
-            let _ = crate::genl::role::send_uuids(link, v.volume, d, 0);
+            let _ = crate::device::role::send_uuids(link, v.volume, d, 0);
             let st = packet::State {
                 state: d.state.to_u32(),
             };

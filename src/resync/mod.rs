@@ -303,7 +303,7 @@ pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Dev
             ok: true,
         },
     );
-    crate::genl::role::rewrite_bitmap_logged(name, d, false);
+    crate::device::role::rewrite_bitmap_logged(name, d, false);
     let st = packet::State {
         state: d.state.to_u32(),
     };
@@ -354,6 +354,6 @@ pub(crate) fn finish_source(name: &Name, link: &Link, d: &mut crate::device::Dev
         },
     );
     if left == 0 {
-        crate::genl::role::rewrite_bitmap_logged(name, d, false);
+        crate::device::role::rewrite_bitmap_logged(name, d, false);
     }
 }

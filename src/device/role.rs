@@ -1,17 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `primary`, `secondary`, `new-current-uuid` and `invalidate` of a device without a
-//! connection: role changes, data generations (UUIDs) and the bitmap as a whole.
+//! What `primary`, `secondary`, `new-current-uuid` and `invalidate` do to a device: role
+//! changes, data generations (UUIDs) and the bitmap as a whole.
 //!
 //! C counterpart: drbd_adm_set_role() and drbd_set_role(), drbd_adm_new_c_uuid() and
 //! drbd_adm_invalidate() of drbd_nl.c. The decisions are in the pure [`crate::model::role`].
 
-use super::attach::log;
-use super::config::Name;
-use super::nla::{Fields, TopLevel, Value};
-use super::retcode::RetCode;
-use super::schema::StructDef;
+use super::Device;
 use crate::bitmap::math::Bits;
-use crate::device::Device;
+use crate::genl::attach::log;
+use crate::genl::config::Name;
+use crate::genl::retcode::RetCode;
 use crate::meta::io::write_bitmap;
 use crate::model::role::{self, StateRv, UI_BITMAP};
 use crate::model::state::{ConnState, DiskState, Role, StateReq};
@@ -21,22 +19,6 @@ use crate::sys::random_u64;
 use crate::wire::packet;
 use crate::wire::sync::{self, UUID_JUST_CREATED};
 use kernel::prelude::*;
-
-/// A flag of an optional parameter struct (`set_role_parms_from_attrs()` and the like): false
-/// when the struct is absent. Not inlined: the decoded fields stay off the handler's frame.
-#[inline(never)]
-pub(crate) fn flag(
-    top: &TopLevel<'_>,
-    def: &'static StructDef,
-    name: &str,
-) -> Result<bool, (RetCode, &'static str)> {
-    let Some(nest) = top.get(def.tla) else {
-        return Ok(false);
-    };
-    let fields = Fields::parse(def, nest.payload)
-        .map_err(|_| (RetCode::MandatoryTag, "invalid attribute value"))?;
-    Ok(matches!(fields.get(name), Some(Value::Flag(true))))
-}
 
 /// drbd_set_role(): Primary (`force`: even without UpToDate data) or Secondary.
 pub(crate) fn set_role(
