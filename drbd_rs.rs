@@ -10,9 +10,11 @@
 //! - `src/model/`, `src/meta/`, `src/bitmap/`, `src/actlog/`: pure logic (`core` only): states
 //!   and C's transition rules, attach decisions, writes in flight, the v08 superblock, bitmap
 //!   math, activity log transactions; also compiled by the host tests in tests/host.
-//! - `src/genl/`, `src/proc/`: netlink admin interface (with attach) and `/proc/drbd`; their pure
-//!   parts (schema, attribute coding, configuration structs, text rendering) are host-tested too.
-//! - `src/device/`: the configuration (resources, devices, attached disks) and a device's data
+//! - `src/genl/`, `src/proc/`: netlink admin interface (requests decoded, then handed to the
+//!   devices and connections) and `/proc/drbd`; their pure parts (schema, attribute coding,
+//!   configuration structs, text rendering) are host-tested too.
+//! - `src/device/`: the configuration (resources, devices, attached disks), a device's disk
+//!   (`attach.rs`: attach, detach, resize, disk options, with their meta data I/O) and its data
 //!   path (`io.rs`: block layer callbacks, activity log, writes in flight).
 //! - `src/net/`: a resource's connection (`mod.rs`) and its receiver thread: the handshake
 //!   (`handshake.rs`), an established connection's data socket (`receiver.rs`), and what

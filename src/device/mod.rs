@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The module's configuration: the DRBD resources, their options and their volumes (minors),
-//! each with its attached disk; `io.rs` is a device's data path.
+//! each with its attached disk; `attach.rs` attaches and detaches a disk, resizes it and changes
+//! its options (its meta data read and written with [`crate::meta::io`]); `io.rs` is a device's
+//! data path.
 //!
 //! C counterpart: the `drbd_resources` list with conn_create(), drbd_create_device(),
 //! drbd_delete_device() and drbd_free_resource() of drbd_main.c.
 
+pub(crate) mod attach;
 mod io;
 pub(crate) mod role;
 
 pub(crate) use io::{AlBufs, DevIo, IoCounters, IoLdev, PeerRange};
 
-use crate::genl::attach::log;
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::genl::retcode::RetCode;
 use crate::meta::io::write_superblock;
@@ -23,6 +25,7 @@ use crate::net::{Connection, VolInfo};
 use crate::sys::bdev::Bdev;
 use crate::sys::blk::Disk;
 use crate::sys::random_u64;
+use attach::log;
 use kernel::alloc::AllocError;
 use kernel::new_mutex;
 use kernel::prelude::*;

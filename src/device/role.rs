@@ -5,9 +5,9 @@
 //! C counterpart: drbd_adm_set_role() and drbd_set_role(), drbd_adm_new_c_uuid() and
 //! drbd_adm_invalidate() of drbd_nl.c. The decisions are in the pure [`crate::model::role`].
 
+use super::attach::log;
 use super::Device;
 use crate::bitmap::math::Bits;
-use crate::genl::attach::log;
 use crate::genl::config::Name;
 use crate::genl::retcode::RetCode;
 use crate::meta::io::write_bitmap;

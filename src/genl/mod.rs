@@ -5,14 +5,15 @@
 //! result codes) are compiled by the host tests too.
 
 pub(crate) mod addr;
-pub(crate) mod attach;
 pub(crate) mod config;
 pub(crate) mod connect;
+mod disk;
 pub(crate) mod nla;
 pub(crate) mod retcode;
 pub(crate) mod schema;
 pub(crate) mod structs;
 
+use crate::device::attach;
 use crate::device::{insert_at, take_at, Config, Device, Drbd, Resource};
 use crate::model::state::{ConnState, DiskState, Role, StateChange};
 use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
@@ -494,9 +495,9 @@ impl Handler for Admin {
                 (schema::NEW_MINOR, Some(i), d) => new_minor(&mut config, i, req, &p, d.is_some()),
                 (schema::DEL_MINOR, _, Some(d)) => del_minor(&mut config, d),
                 (schema::GET_STATUS, _, Some(d)) => get_status(&config, d, reply),
-                (schema::ATTACH, _, Some(d)) => with_device(&mut config, d, |name, dev| {
-                    attach::attach(name, dev, &p.top)
-                }),
+                (schema::ATTACH, _, Some(d)) => {
+                    with_device(&mut config, d, |name, dev| disk::attach(name, dev, &p.top))
+                }
                 (schema::DETACH, _, Some(d)) => with_device(&mut config, d, attach::detach),
                 (schema::PRIMARY, _, Some(d)) => {
                     match flag(&p.top, &structs::SET_ROLE_PARMS, "assume_uptodate") {
@@ -520,12 +521,12 @@ impl Handler for Admin {
                 (schema::INVALIDATE, _, Some(d)) => {
                     with_device(&mut config, d, crate::device::role::invalidate)
                 }
-                (schema::RESIZE, _, Some(d)) => with_device(&mut config, d, |name, dev| {
-                    attach::resize(name, dev, &p.top)
-                }),
+                (schema::RESIZE, _, Some(d)) => {
+                    with_device(&mut config, d, |name, dev| disk::resize(name, dev, &p.top))
+                }
                 (schema::CHG_DISK_OPTS, _, Some(d)) => with_device(&mut config, d, |name, dev| {
                     let defaults = req.user_flags & schema::F_SET_DEFAULTS != 0;
-                    attach::disk_options(name, dev, &p.top, defaults)
+                    disk::disk_options(name, dev, &p.top, defaults)
                 }),
                 (schema::CONNECT, Some(i), _) => {
                     connect::connect(&mut config, i, &p.top, (p.my_addr, p.peer_addr), ctx)

@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `attach` and `detach`: a backing disk with its meta data, its bitmap, and the disk states
-//! and device size that follow from them.
+//! A device's backing disk: attached with its meta data and bitmap, and the disk states and
+//! device size that follow from them; detached; resized; its options changed.
 //!
-//! C counterpart: drbd_adm_attach(), open_backing_devices() and adm_detach() of drbd_nl.c,
-//! drbd_md_read() of drbd_main.c; the meta data I/O is in [`crate::meta::io`]. Not yet:
-//! resync-after, on-io-error.
+//! The functions take requests as [`crate::genl`] decodes them (the disk configuration, the
+//! resize parameters) and answer with the reply's result code and info text.
+//!
+//! C counterpart: the device side of drbd_adm_attach(), adm_detach(), drbd_adm_resize() and
+//! drbd_adm_disk_opts(), with open_backing_devices() and drbd_determine_dev_size(), of
+//! drbd_nl.c, and drbd_md_read() of drbd_main.c; the meta data I/O is in [`crate::meta::io`].
+//! Not yet: resync-after, on-io-error.
 
-use super::config::{Conf, Name, OUT_OF_RANGE};
-use super::nla::{Fields, TopLevel, Value};
-use super::retcode::RetCode;
-use super::structs::{DISK_CONF, RESIZE_PARMS};
+use super::{AlBufs, Device, IoLdev, Ldev};
 use crate::actlog::lru::{ActLog, Slot};
 use crate::bitmap::math::{bits_for_capacity, words_for_bits, Bits};
-use crate::device::{AlBufs, Device, IoLdev, Ldev};
+use crate::genl::config::{Conf, Name};
+use crate::genl::retcode::RetCode;
 use crate::meta::io::{block, initialize_al, read_bitmap, write_bitmap, write_superblock};
 use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MDF_AL_DISABLED, MDF_FULL_SYNC};
 use crate::model::attach::{
@@ -39,15 +41,6 @@ pub(crate) fn log(res: &Name, d: &Device, what: &dyn core::fmt::Display) {
     pr_err!("{}/{} drbd{}: {}\n", res, d.volume, d.minor, what);
 }
 
-/// A device path from the request, NUL-terminated for the kernel.
-fn path(bytes: &[u8]) -> Result<KVec<u8>, RetCode> {
-    let mut v = KVec::with_capacity(bytes.len() + 1, GFP_KERNEL).map_err(|_| RetCode::NoMem)?;
-    v.extend_from_slice(bytes, GFP_KERNEL)
-        .map_err(|_| RetCode::NoMem)?;
-    v.push(0, GFP_KERNEL).map_err(|_| RetCode::NoMem)?;
-    Ok(v)
-}
-
 /// Opens `path` as open_backing_dev() does, logging a failure like the C module.
 fn open(res: &Name, d: &Device, path: &[u8], holder: *const c_void) -> Option<Bdev> {
     let name = CStr::from_bytes_with_nul(path).ok()?;
@@ -65,59 +58,43 @@ fn open(res: &Name, d: &Device, path: &[u8], holder: *const c_void) -> Option<Bd
     }
 }
 
-/// The disk configuration of an attach request, on the heap (`disk_conf_from_attrs`). Not
-/// inlined: its 1 KiB of decoded fields must not stay on the stack of the rest of attach.
-#[inline(never)]
-fn disk_conf(top: &TopLevel<'_>) -> Result<KBox<Conf>, (RetCode, &'static str)> {
-    let missing = (RetCode::MandatoryTag, "required attribute missing");
-    let invalid = (RetCode::MandatoryTag, "invalid attribute value");
-    let nest = top.get(DISK_CONF.tla).ok_or(missing)?;
-    let fields = Fields::parse(&DISK_CONF, nest.payload).map_err(|_| invalid)?;
-    fields.require().map_err(|_| missing)?;
-    let mut conf =
-        KBox::new(Conf::defaults(&DISK_CONF), GFP_KERNEL).map_err(|_| (RetCode::NoMem, ""))?;
-    conf.update(&fields).map_err(|_| invalid)?;
-    check_range(&conf)?;
-    Ok(conf)
+/// An attach request, decoded (`disk_conf_from_attrs()`).
+pub(crate) struct AttachParms {
+    /// The disk configuration, checked against drbd_limits.h; `attach()` sanitizes its
+    /// `al-extents` for the meta data's activity log.
+    pub(crate) conf: KBox<Conf>,
+    /// The backing device's path (`backing_dev`), NUL-terminated.
+    pub(crate) backing: KVec<u8>,
+    /// The meta data device's path (`meta_dev`), NUL-terminated.
+    pub(crate) meta: KVec<u8>,
+    /// Where on it the meta data are (`meta_dev_idx`).
+    pub(crate) index: MetaIndex,
 }
 
-/// Refuses a disk configuration with a value outside drbd_limits.h, with a log line.
-fn check_range(conf: &Conf) -> Result<(), (RetCode, &'static str)> {
-    match conf.out_of_range() {
-        Some(bad) => {
-            pr_info!("disk options refused: {}\n", bad);
-            Err((RetCode::MandatoryTag, OUT_OF_RANGE))
-        }
-        None => Ok(()),
-    }
-}
-
-/// `drbd_adm_attach`. Not inlined, to keep its frame off the handler's.
-#[inline(never)]
-pub(crate) fn attach(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCode, &'static str) {
+/// Whether the device can take a disk: only a Diskless one can (checked before the request is
+/// decoded, as drbd_adm_attach() does).
+pub(crate) fn attachable(dev: &Device) -> Result<(), RetCode> {
     // if you want to reconfigure, tear down first
     if dev.state.disk != DiskState::Diskless {
-        return (RetCode::DiskConfigured, "");
+        return Err(RetCode::DiskConfigured);
     }
-    let mut conf = match disk_conf(top) {
-        Ok(conf) => conf,
-        Err(answer) => return answer,
-    };
-    let (Some(Value::Str(backing)), Some(Value::Str(meta)), Some(Value::S32(idx))) = (
-        conf.value("backing_dev"),
-        conf.value("meta_dev"),
-        conf.value("meta_dev_idx"),
-    ) else {
-        return (RetCode::MandatoryTag, "required attribute missing");
-    };
+    Ok(())
+}
+
+/// `drbd_adm_attach` once the request is decoded. Not inlined, to keep its frame off the
+/// handler's.
+#[inline(never)]
+pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCode, &'static str) {
+    if let Err(ret) = attachable(dev) {
+        return (ret, "");
+    }
+    let AttachParms {
+        mut conf,
+        backing,
+        meta,
+        index,
+    } = parms;
     let disk_size = conf.num("disk_size") as u64;
-    let Some(index) = MetaIndex::from_idx(idx) else {
-        return (RetCode::MdIdxInvalid, "");
-    };
-    let (backing, meta) = match (path(backing), path(meta)) {
-        (Ok(b), Ok(m)) => (b, m),
-        _ => return (RetCode::NoMem, ""),
-    };
 
     // Both claims are the device's own, but for indexed meta data, which minors may share.
     let holder = dev.holder();
@@ -346,28 +323,30 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     (RetCode::NoError, "")
 }
 
-/// `drbd_adm_disk_opts`: changes the options of an attached disk. The devices (invariant) stay;
-/// a new `al-extents` gets a new, empty active set once no write is in flight, as
-/// drbd_check_al_size() swaps in a new cache; `al-updates` is recorded in the meta data flags.
+/// The disk configuration a `disk-options` request changes: a copy of the attached disk's, on
+/// the heap. Not inlined: the copy passes through its frame.
+#[inline(never)]
+pub(crate) fn disk_conf(dev: &Device) -> Result<KBox<Conf>, RetCode> {
+    let Some(ldev) = dev.ldev.as_ref() else {
+        return Err(RetCode::NoDisk);
+    };
+    KBox::new(*ldev.conf, GFP_KERNEL).map_err(|_| RetCode::NoMem)
+}
+
+/// `drbd_adm_disk_opts` once the request is decoded into `conf` (the disk's [`disk_conf`] with
+/// the request's changes, checked against drbd_limits.h): changes the options of an attached
+/// disk. The devices (invariant) stay; a new `al-extents` gets a new, empty active set once no
+/// write is in flight, as drbd_check_al_size() swaps in a new cache; `al-updates` is recorded in
+/// the meta data flags.
 #[inline(never)]
 pub(crate) fn disk_options(
     res: &Name,
     dev: &mut Device,
-    top: &TopLevel<'_>,
-    set_defaults: bool,
+    mut conf: KBox<Conf>,
 ) -> (RetCode, &'static str) {
     let Some(ldev) = dev.ldev.as_mut() else {
         return (RetCode::NoDisk, "");
     };
-    let Ok(mut conf) = KBox::new(*ldev.conf, GFP_KERNEL) else {
-        return (RetCode::NoMem, "");
-    };
-    if set_defaults {
-        conf.reset_changeable();
-    }
-    if let Err(answer) = conf.apply(top, true).and_then(|()| check_range(&conf)) {
-        return answer;
-    }
     let al_extents = sanitize_al_extents(conf.num("al_extents"), ldev.layout.al_size_4k);
     conf.set_num("al_extents", i64::from(al_extents));
     let al_updates = conf.num("al_updates") != 0;
@@ -406,66 +385,45 @@ pub(crate) fn disk_options(
     (RetCode::NoError, "")
 }
 
-/// The parameters of a `resize` request (`resize_parms_from_attrs()`).
-struct ResizeParms {
+/// The parameters of a `resize` request (`struct resize_parms`).
+pub(crate) struct ResizeParms {
     /// `--size`, sectors; 0 for "as large as possible".
-    size: u64,
-    force: bool,
-    no_resync: bool,
-    al_stripes: u32,
+    pub(crate) size: u64,
+    pub(crate) force: bool,
+    pub(crate) no_resync: bool,
+    pub(crate) al_stripes: u32,
     /// KiB.
-    al_stripe_size: u32,
+    pub(crate) al_stripe_size: u32,
 }
 
-/// Decodes the resize parameters; the activity log layout defaults to the current one. Not
-/// inlined: the decoded fields stay off the handler's frame.
-#[inline(never)]
-fn resize_parms(top: &TopLevel<'_>, layout: &Layout) -> Result<ResizeParms, &'static str> {
-    let mut rs = ResizeParms {
+/// The parameters of a `resize` request before its attributes are decoded: the activity log
+/// layout stays the current one. Only an attached disk can be resized.
+pub(crate) fn resize_defaults(dev: &Device) -> Result<ResizeParms, RetCode> {
+    let Some(ldev) = dev.ldev.as_ref() else {
+        return Err(RetCode::NoDisk);
+    };
+    let layout = &ldev.layout;
+    Ok(ResizeParms {
         size: 0,
         force: false,
         no_resync: false,
         al_stripes: layout.al_stripes,
         al_stripe_size: layout.al_stripe_size_4k.saturating_mul(4),
-    };
-    let Some(nest) = top.get(RESIZE_PARMS.tla) else {
-        return Ok(rs);
-    };
-    let fields =
-        Fields::parse(&RESIZE_PARMS, nest.payload).map_err(|_| "invalid attribute value")?;
-    if let Some(Value::U64(v)) = fields.get("resize_size") {
-        rs.size = v;
-    }
-    if let Some(Value::Flag(v)) = fields.get("resize_force") {
-        rs.force = v;
-    }
-    if let Some(Value::Flag(v)) = fields.get("no_resync") {
-        rs.no_resync = v;
-    }
-    if let Some(Value::U32(v)) = fields.get("al_stripes") {
-        rs.al_stripes = v;
-    }
-    if let Some(Value::U32(v)) = fields.get("al_stripe_size") {
-        rs.al_stripe_size = v;
-    }
-    Ok(rs)
+    })
 }
 
-/// `drbd_adm_resize` while not connected: the device takes the size `--size` asks for (0: all the
+/// `drbd_adm_resize` once the request is decoded (on [`resize_defaults`]), while not
+/// connected: the device takes the size `--size` asks for (0: all the
 /// backing device offers with the current meta data layout). A new size gets a resized bitmap
 /// (new blocks out of sync; `--assume-clean` needs a peer of protocol 93, as in C), a rewritten
 /// activity log and bitmap, and the new size in the superblock (drbd_determine_dev_size()).
 /// Not yet: moving internal meta data to the end of a grown backing device, and changing the
 /// activity log layout.
 #[inline(never)]
-pub(crate) fn resize(res: &Name, dev: &mut Device, top: &TopLevel<'_>) -> (RetCode, &'static str) {
+pub(crate) fn resize(res: &Name, dev: &mut Device, rs: &ResizeParms) -> (RetCode, &'static str) {
     let state = dev.state;
     let Some(ldev) = dev.ldev.as_mut() else {
         return (RetCode::NoDisk, "");
-    };
-    let rs = match resize_parms(top, &ldev.layout) {
-        Ok(rs) => rs,
-        Err(text) => return (RetCode::MandatoryTag, text),
     };
     if state.conn > ConnState::Connected {
         return (RetCode::ResizeResync, "");
