@@ -13,12 +13,15 @@
 //! - `src/genl/`, `src/proc/`: netlink admin interface (requests decoded, then handed to the
 //!   devices and connections) and `/proc/drbd`; their pure parts (schema, attribute coding,
 //!   configuration structs, text rendering) are host-tested too.
-//! - `src/device/`: the configuration (resources, devices, attached disks), a device's disk
-//!   (`attach.rs`: attach, detach, resize, disk options, with their meta data I/O) and its data
-//!   path (`io.rs`: block layer callbacks, activity log, writes in flight).
+//! - `src/device/`: the configuration (resources, devices, attached disks) with the one place
+//!   a volume's state changes (`Device::enter`), a device's disk (`attach.rs`: attach, detach,
+//!   resize, disk options, with their meta data I/O), its role and data generations
+//!   (`role.rs`) and its data path (`io.rs`: block layer callbacks, activity log, writes in
+//!   flight).
 //! - `src/net/`: a resource's connection (`mod.rs`) and its receiver thread: the handshake
-//!   (`handshake.rs`), an established connection's data socket (`receiver.rs`), and what
-//!   replication runs on (`link.rs`: sends, transfer log, acks, pings).
+//!   (`handshake.rs`), an established connection's data socket (`receiver.rs`), what
+//!   replication runs on (`link.rs`: sends, transfer log, acks, pings), and leaving the peer
+//!   (`disconnect.rs`).
 //! - `src/resync/`: the bitmap exchange and the resync on either side.
 //! - `src/sys/`: the FFI layer, the one place for code the compiler cannot check.
 //!

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The module's configuration: the DRBD resources, their options and their volumes (minors),
-//! each with its attached disk; `attach.rs` attaches and detaches a disk, resizes it and changes
-//! its options (its meta data read and written with [`crate::meta::io`]); `io.rs` is a device's
-//! data path.
+//! each with its attached disk, and [`Device::enter`], the one place a volume's state changes.
+//! `attach.rs` attaches and detaches a disk, resizes it and changes its options (its meta data
+//! read and written with [`crate::meta::io`]); `role.rs` changes the role and the data
+//! generations; `io.rs` is a device's data path.
 //!
 //! C counterpart: the `drbd_resources` list with conn_create(), drbd_create_device(),
 //! drbd_delete_device() and drbd_free_resource() of drbd_main.c.
