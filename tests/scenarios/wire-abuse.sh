@@ -18,7 +18,8 @@
 # disk's data went on and the new one's meta data lies: refused by the size of the disk attached
 # now. Fourth, with ko-count set to 0 while connected (at once), the peer stops reading in the
 # middle of a stream of writes: the node waits for it, as configured, and `disconnect` (which
-# asks the peer) and `down` still work.
+# asks the peer) and `down` still work. Fifth, the peer refuses 16 writes with P_NEG_ACK (as a
+# peer whose disk failed them): the node keeps it and has exactly those 64 KiB out of sync.
 #@ guests: 2
 #@ disks: 64M 32M
 #@ module: g1=ours g2=ours
@@ -128,6 +129,20 @@ g1() {
 	wait
 	step "without a failed write" sh -c "! grep -q 'err=' /tmp/fio-stall || grep -q 'err= 0' /tmp/fio-stall"
 	barrier reading-done
+
+	# Fifth phase: writes the peer refuses (P_NEG_ACK) stay out of sync on the node
+	step "a clean bitmap" drbdadm new-current-uuid --clear-bitmap r0
+	step "connect" drbdadm connect r0
+	barrier neg-connect
+	wait_for "connected to the peer" 30 grep -q 'cs:Connected' /proc/drbd
+	step "nothing out of sync" grep -q 'oos:0$' /proc/drbd
+	barrier neg-acking
+	step "64 KiB written, the peer refuses them" \
+		dd if=/dev/urandom of=/dev/drbd0 bs=4k count=16 seek=1024 oflag=direct
+	grep oos: /proc/drbd
+	step "the refused writes out of sync" grep -q 'oos:64$' /proc/drbd
+	step "the peer kept" grep -q 'cs:Connected' /proc/drbd
+	barrier neg-done
 	step "secondary" drbdadm secondary r0
 	step "down" timeout 30 drbdadm down r0
 	step "unload" unload_drbd
@@ -164,4 +179,17 @@ g2() {
 	cat /tmp/stop.out
 	step "the peer that stopped reading: connection taken down by the node" test $rc -eq 0
 	barrier reading-done
+
+	/harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --neg-ack /tmp/go-neg \
+		>/tmp/neg.out 2>&1 &
+	barrier neg-connect
+	touch /tmp/go-neg
+	wait_for "the peer refuses writes" 30 grep -q 'refusing writes now' /tmp/neg.out
+	barrier neg-acking
+	barrier neg-done
+	touch /tmp/go-neg.done
+	wait $!
+	rc=$?
+	cat /tmp/neg.out
+	step "the node kept the peer that refused its writes" test $rc -eq 0
 }

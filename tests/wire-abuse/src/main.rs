@@ -17,12 +17,14 @@
 //! the exit status is non-zero if the node never connected, dropped a well-behaved peer again
 //! and again, did not notice a silent peer, or stopped answering while still connected.
 //!
-//! Scripted rounds (`--stale-size GO_FILE`, `--stop-reading GO_FILE`): one connection on which
-//! it behaves until the test on the node's side creates GO_FILE, then turns hostile in one
-//! way the test prepared the node for (see [`Scripted`]).
+//! Scripted rounds (`--stale-size GO_FILE`, `--stop-reading GO_FILE`, `--neg-ack GO_FILE`):
+//! one connection on which it behaves until the test on the node's side creates GO_FILE, then
+//! turns hostile (or refuses writes) in one way the test prepared the node for (see
+//! [`Scripted`]).
 //!
 //!     wire-abuse NODE_ADDR:PORT PEER_ADDR:PORT [--rounds N | --connected-rounds N |
-//!                                               --stale-size GO_FILE | --stop-reading GO_FILE]
+//!                                               --stale-size GO_FILE | --stop-reading GO_FILE |
+//!                                               --neg-ack GO_FILE]
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -614,6 +616,9 @@ struct Session {
     ours_neg_acked: u32,
     /// Read the data socket; when not, the node's sends stall once the buffers are full.
     read_data: bool,
+    /// Refuse the node's writes: P_NEG_ACK where they ask for P_WRITE_ACK.
+    refuse_writes: bool,
+    refused: u32,
 }
 
 /// The handshake as a well-behaved Secondary peer: accept the node's two connections, agree on
@@ -708,6 +713,8 @@ fn handshake(l: &TcpListener, node_ip: IpAddr, until: Instant) -> Result<Session
         ours_acked: 0,
         ours_neg_acked: 0,
         read_data: true,
+        refuse_writes: false,
+        refused: 0,
     })
 }
 
@@ -806,7 +813,10 @@ impl Session {
                 };
                 self.stats.writes += 1;
                 self.epoch_writes += 1;
-                let ack = if flags & DP_SEND_WRITE_ACK != 0 {
+                let ack = if flags & DP_SEND_WRITE_ACK != 0 && self.refuse_writes {
+                    self.refused += 1;
+                    Some(P_NEG_ACK)
+                } else if flags & DP_SEND_WRITE_ACK != 0 {
                     Some(P_WRITE_ACK)
                 } else if flags & DP_SEND_RECEIVE_ACK != 0 {
                     Some(P_RECV_ACK)
@@ -1250,6 +1260,10 @@ enum Scripted {
     /// ko-count 0 it waits for us forever; the test then takes the connection down on the
     /// node's side, which must work.
     StopReading,
+    /// Refuse the node's writes with P_NEG_ACK (C: a peer whose disk failed them) until the
+    /// file `GO_FILE.done` exists: the node must keep the connection and mark the writes out of
+    /// sync.
+    NegAck,
 }
 
 /// One connected round the test on the node's side takes part in: behave until the file `go`
@@ -1296,6 +1310,23 @@ fn scripted_round(node: SocketAddr, peer: SocketAddr, go: &str, what: Scripted, 
             s.read_data = false;
             "nothing more read from the data socket; pings answered".into()
         }
+        Scripted::NegAck => {
+            s.refuse_writes = true;
+            println!("wire-abuse: refusing writes now");
+            let done = std::path::PathBuf::from(format!("{go}.done"));
+            let closed = s.run(Duration::from_secs(120), |_, _| done.exists());
+            let refused = s.refused;
+            return match closed {
+                Some(why) => {
+                    println!("wire-abuse: {refused} writes refused; the node dropped the connection ({why})");
+                    1
+                }
+                None => {
+                    println!("wire-abuse: {refused} writes refused with P_NEG_ACK; the node kept the connection");
+                    0
+                }
+            };
+        }
     };
     let t = Instant::now();
     let closed = s.run(Duration::from_secs(120), |_, _| false);
@@ -1316,7 +1347,7 @@ fn scripted_round(node: SocketAddr, peer: SocketAddr, go: &str, what: Scripted, 
 fn usage() -> ! {
     eprintln!(
         "usage: wire-abuse NODE_ADDR:PORT PEER_ADDR:PORT [--rounds N | --connected-rounds N | \
-         --stale-size GO_FILE | --stop-reading GO_FILE]"
+         --stale-size GO_FILE | --stop-reading GO_FILE | --neg-ack GO_FILE]"
     );
     std::process::exit(2);
 }
@@ -1342,6 +1373,7 @@ fn main() {
         let scripted = match opt.as_str() {
             "--stale-size" => Some(Scripted::StaleSize),
             "--stop-reading" => Some(Scripted::StopReading),
+            "--neg-ack" => Some(Scripted::NegAck),
             _ => None,
         };
         if let (Some(what), Some(go)) = (scripted, value) {
