@@ -71,16 +71,22 @@ pub(crate) fn connect(
         Ok(conf) => conf,
         Err(answer) => return answer,
     };
-    // alloc_crypto(): the algorithm must exist
+    // alloc_crypto(): the algorithms must exist, checked in C's order
+    for (option, refusal) in [
+        ("csums_alg", RetCode::CsumsAlg),
+        ("verify_alg", RetCode::VerifyAlg),
+        ("integrity_alg", RetCode::IntegrityAlg),
+    ] {
+        if let Some(Value::Str(alg)) = conf.value(option) {
+            if !alg.is_empty() && crate::sys::crypto::digest_size(alg).is_err() {
+                return (refusal, "");
+            }
+        }
+    }
     if let Some(Value::Str(alg)) = conf.value("cram_hmac_alg") {
         let mut digest = [0u8; crate::sys::crypto::MAX_DIGEST];
         if !alg.is_empty() && crate::sys::crypto::hmac(alg, b"", b"", &mut digest).is_err() {
             return (RetCode::AuthAlg, "");
-        }
-    }
-    if let Some(Value::Str(alg)) = conf.value("integrity_alg") {
-        if !alg.is_empty() && crate::sys::crypto::digest_size(alg).is_err() {
-            return (RetCode::IntegrityAlg, "");
         }
     }
     res.follow_connection(ConnState::Unconnected);

@@ -14,6 +14,8 @@ pub(crate) enum RetCode {
     LocalAddr = 102,
     AuthAlg = 120,
     IntegrityAlg = 141,
+    CsumsAlg = 144,
+    VerifyAlg = 146,
     PeerAddr = 103,
     OpenDisk = 104,
     OpenMdDisk = 105,
@@ -61,6 +63,7 @@ pub(crate) enum RetCode {
     StateIsDiskless = -11,
     StateNoNetConfig = -13,
     StateLowerThanOutdated = -16,
+    StateNotSupported = -17,
     StateInTransientState = -18,
     StateConcurrentStChg = -19,
     StateOutdateWoConn = -21,
@@ -86,6 +89,7 @@ impl From<StateRv> for RetCode {
             StateRv::IsDiskless => RetCode::StateIsDiskless,
             StateRv::NoNetConfig => RetCode::StateNoNetConfig,
             StateRv::LowerThanOutdated => RetCode::StateLowerThanOutdated,
+            StateRv::NotSupported => RetCode::StateNotSupported,
             StateRv::InTransientState => RetCode::StateInTransientState,
             StateRv::ConcurrentStChg => RetCode::StateConcurrentStChg,
             StateRv::OutdateWoConn => RetCode::StateOutdateWoConn,
@@ -136,6 +140,9 @@ mod tests {
         assert_eq!(RetCode::MdLayoutTooSmall.code(), 168);
         assert_eq!(RetCode::MdLayoutNoFit.code(), 169);
         assert_eq!(RetCode::Connected.code(), 151);
+        assert_eq!(RetCode::IntegrityAlg.code(), 141);
+        assert_eq!(RetCode::CsumsAlg.code(), 144);
+        assert_eq!(RetCode::VerifyAlg.code(), 146);
         for n in -30..=3 {
             let rv = StateRv::from_peer(n);
             assert_eq!(RetCode::from(rv).code(), rv as i32);

@@ -35,6 +35,7 @@ pub(crate) enum StateRv {
     NoNetConfig = -13,
     NeedConnection = -15,
     LowerThanOutdated = -16,
+    NotSupported = -17,
     InTransientState = -18,
     ConcurrentStChg = -19,
     OutdateWoConn = -21,
@@ -42,7 +43,7 @@ pub(crate) enum StateRv {
 
 impl StateRv {
     /// Every value, for the mapping from numbers.
-    const ALL: [StateRv; 20] = [
+    const ALL: [StateRv; 21] = [
         StateRv::NothingToDo,
         StateRv::Success,
         StateRv::UnknownError,
@@ -60,6 +61,7 @@ impl StateRv {
         StateRv::NoNetConfig,
         StateRv::NeedConnection,
         StateRv::LowerThanOutdated,
+        StateRv::NotSupported,
         StateRv::InTransientState,
         StateRv::ConcurrentStChg,
         StateRv::OutdateWoConn,
@@ -99,6 +101,7 @@ impl StateRv {
             StateRv::NoNetConfig => "Have no net/connection configuration",
             StateRv::NeedConnection => "Need a connection to start verify or resync",
             StateRv::LowerThanOutdated => "Disk state is lower than outdated",
+            StateRv::NotSupported => "Peer does not support protocol",
             StateRv::InTransientState => "In transient state, retry after next state change",
             StateRv::ConcurrentStChg => "Concurrent state changes detected and aborted",
             StateRv::OutdateWoConn => "Need a connection for a graceful disconnect/outdate peer",

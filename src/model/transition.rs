@@ -294,6 +294,11 @@ pub(crate) fn peer_request(
         return Err(StateRv::CwFailedByPeer);
     }
     let ns = os.masked(mask, val).ok_or(StateRv::UnknownError)?;
+    // drbd-rs has no online verify yet: a peer's `verify` is refused as C refuses it to a
+    // peer whose protocol has none
+    if ns.conn != os.conn && matches!(ns.conn, ConnState::VerifyS | ConnState::VerifyT) {
+        return Err(StateRv::NotSupported);
+    }
     // of our own disk, a peer may only make us Outdated
     if ns.disk != os.disk && ns.disk != DiskState::Outdated {
         return Err(StateRv::CwFailedByPeer);
@@ -490,6 +495,18 @@ mod tests {
         let plain = crate::model::state::StateReq::default().pdsk(Outdated);
         let s = secondary(Connected, UpToDate, UpToDate);
         assert_eq!(peer_request(s, plain.mask, plain.val, &env), Ok(s));
+    }
+
+    #[test]
+    fn a_peers_verify_is_not_supported_yet() {
+        use crate::model::state::StateReq;
+        // its VerifyS is our VerifyT
+        let r = StateReq::default().conn(VerifyS);
+        let s = secondary(Connected, UpToDate, UpToDate);
+        assert_eq!(
+            peer_request(s, r.mask, r.val, &Env::default()),
+            Err(StateRv::NotSupported)
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::wire::packet;
 use crate::wire::sync::{self, AfterSb, Decision};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
+use kernel::str::BStr;
 use kernel::sync::Arc;
 
 /// A connection whose handshake succeeded.
@@ -147,14 +148,15 @@ pub(crate) fn connect(drbd: &Drbd, shared: &ConnShared, s: &Settings) -> Result<
         return Ok(Some(Outcome::Incompatible));
     }
     let vols = exchange(drbd, shared, &data, s, agreed, resolve_conflicts)?;
-    if vols
-        .iter()
-        .any(|v| matches!(v.size, Some(ConnectSize::TooSmall { .. })))
-    {
-        // receive_sizes(): C_DISCONNECTING, CS_HARD
+    let Some(vols) = vols.filter(|vols| {
+        !vols
+            .iter()
+            .any(|v| matches!(v.size, Some(ConnectSize::TooSmall { .. })))
+    }) else {
+        // receive_sizes(), receive_SyncParam(): C_DISCONNECTING, CS_HARD
         drain(&data);
         return Ok(Some(Outcome::Incompatible));
-    }
+    };
     Ok(Some(Outcome::Agreed(Peer {
         data,
         meta,
@@ -184,11 +186,10 @@ fn send_packet(
 /// drbd_connected(): what a volume tells its peer (sync parameters, sizes, UUIDs, state).
 fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo) -> Result {
     let apv = agreed.version;
-    let empty: &[u8] = &[];
     let sp = packet::SyncParam {
         resync_rate: v.resync[0],
-        verify_alg: empty,
-        csums_alg: empty,
+        verify_alg: &s.verify_alg,
+        csums_alg: &s.csums_alg,
         c_plan_ahead: v.resync[1],
         c_delay_target: v.resync[2],
         c_fill_target: v.resync[3],
@@ -313,7 +314,7 @@ fn exchange(
     s: &Settings,
     agreed: packet::Agreed,
     resolve_conflicts: bool,
-) -> Result<KVec<Negotiated>> {
+) -> Result<Option<KVec<Negotiated>>> {
     // the volumes as they are now (taken under the configuration lock)
     let vols = with_resource(drbd, shared, &s.name, |res| -> Result<KVec<VolInfo>> {
         let mut vols = KVec::new();
@@ -380,11 +381,31 @@ fn exchange(
                 )?;
                 decided.push(n, GFP_KERNEL)?;
             }
-            // the sync parameters matter once resync exists
+            packet::P_SYNC_PARAM | packet::P_SYNC_PARAM89 => {
+                let sp = packet::SyncParam::decode(apv, body).map_err(bad)?;
+                if let Some((what, peers)) = sp.differing_alg(apv, &s.verify_alg, &s.csums_alg) {
+                    let ours = if what == "verify-alg" {
+                        &s.verify_alg
+                    } else {
+                        &s.csums_alg
+                    };
+                    pr_err!(
+                        "{}/{} drbd{}: Different {} settings. me=\"{}\" peer=\"{}\"\n",
+                        s.name,
+                        vols[i].volume,
+                        vols[i].minor,
+                        what,
+                        BStr::from_bytes(ours),
+                        BStr::from_bytes(peers)
+                    );
+                    return Ok(None);
+                }
+            }
+            // the resync controller's settings are our own
             _ => {}
         }
     }
-    Ok(decided)
+    Ok(Some(decided))
 }
 
 /// drbd_sync_handshake() for one volume with what the peer sent (receive_state() of a new

@@ -1084,6 +1084,10 @@ pub(crate) struct Resync {
     pub(crate) started: u64,
     /// Blocks the source could not read.
     pub(crate) failed: u64,
+    /// Source: the target asked with checksums (`use_csums`); bits found equal that way
+    /// (`rs_same_csum`).
+    pub(crate) csums: bool,
+    pub(crate) same_csum: u64,
     /// Target: where the next request's search starts (`bm_resync_fo`).
     next_bit: u64,
     /// Target: requests sent and not answered yet.
@@ -1181,6 +1185,8 @@ impl Resync {
             total,
             started: now,
             failed: 0,
+            csums: false,
+            same_csum: 0,
             next_bit: 0,
             pending: Pending::default(),
             rate_kib: rate_kib.max(1),
@@ -1280,8 +1286,10 @@ impl Link {
         self.resyncs.lock().iter().any(|r| r.target)
     }
 
-    /// receive_DataRequest() for P_RS_DATA_REQUEST: reads the blocks and sends them as
-    /// P_RS_DATA_REPLY (P_NEG_RS_DREPLY if they cannot be read). The data socket is held from
+    /// receive_DataRequest() for P_RS_DATA_REQUEST and P_CSUM_RS_REQUEST (`csum`: `csums-alg`
+    /// and the target's digest of its block): reads the blocks and sends them as
+    /// P_RS_DATA_REPLY, or P_RS_IS_IN_SYNC when the digests are equal (P_NEG_RS_DREPLY if they
+    /// cannot be read). The data socket is held from
     /// before the read, at a moment when every write already sent to the peer also completed
     /// locally: the read sees those, and the P_DATA of any write still in flight follows this
     /// reply, so the peer never applies older data last. It never waits holding the lock: a
@@ -1291,6 +1299,7 @@ impl Link {
         volume: u16,
         io: &DevIo,
         r: &packet::BlockReq,
+        csum: Option<(&[u8], &[u8])>,
     ) -> Result {
         let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
         let Some(bdev) = io.backing() else {
@@ -1313,6 +1322,29 @@ impl Link {
                 seq_num: 0,
             };
             return self.send_meta(packet::P_NEG_RS_DREPLY, volume, |out| a.encode(out));
+        }
+        // w_e_end_csum_rs_req(): a block whose digest the target has already is in sync
+        // (a digest we cannot make is taken as different: the data is sent)
+        if let Some((alg, theirs)) = csum {
+            let mut ours = [0u8; crypto::MAX_DIGEST];
+            let n = if alg.is_empty() {
+                0
+            } else {
+                buf.digest(alg, &mut ours).unwrap_or(0)
+            };
+            let same = n > 0 && ours.get(..n) == Some(theirs);
+            if same {
+                drop(guard);
+                self.count_csum(volume, r.blksize, true);
+                io.set_in_sync(r.sector, u64::from(r.blksize >> 9));
+                let a = packet::BlockAck {
+                    sector: r.sector,
+                    block_id: packet::ID_SYNCER,
+                    blksize: r.blksize,
+                    seq_num: 0,
+                };
+                return self.send_meta(packet::P_RS_IS_IN_SYNC, volume, |out| a.encode(out));
+            }
         }
         let d = packet::Data {
             sector: r.sector,
@@ -1339,11 +1371,29 @@ impl Link {
             buf.send(&self.data)
         })();
         drop(guard);
+        if csum.is_some() {
+            self.count_csum(volume, r.blksize, false);
+        }
         match sent {
             Ok(()) => io.count_sent(r.blksize),
             Err(_) => self.fail(),
         }
         sent
+    }
+
+    /// The SyncSource served a checksum-based request of `bytes`, found `same` or not.
+    fn count_csum(&self, volume: u16, bytes: u32, same: bool) {
+        if let Some(rs) = self
+            .resyncs
+            .lock()
+            .iter_mut()
+            .find(|rs| rs.volume == volume)
+        {
+            rs.csums = true;
+            if same {
+                rs.same_csum += u64::from(bytes).div_ceil(4096);
+            }
+        }
     }
 
     /// Sends this volume's bitmap (P_BITMAP / P_COMPRESSED_BITMAP, _drbd_send_bitmap()).

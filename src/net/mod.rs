@@ -151,6 +151,9 @@ pub(crate) struct Settings {
     pub(crate) rr_conflict: u32,
     pub(crate) always_asbp: bool,
     pub(crate) integrity_alg: KVec<u8>,
+    /// `verify-alg` and `csums-alg` (empty: none), which the peer's must match.
+    pub(crate) verify_alg: KVec<u8>,
+    pub(crate) csums_alg: KVec<u8>,
     /// `cram-hmac-alg` (empty: no authentication) and `shared-secret`.
     pub(crate) cram_alg: KVec<u8>,
     pub(crate) secret: KVec<u8>,
@@ -176,6 +179,8 @@ impl Settings {
             always_asbp: num("always_asbp") != 0,
             max_epoch_size: num("max_epoch_size"),
             integrity_alg: string(conf, "integrity_alg")?,
+            verify_alg: string(conf, "verify_alg")?,
+            csums_alg: string(conf, "csums_alg")?,
             cram_alg: string(conf, "cram_hmac_alg")?,
             secret: string(conf, "shared_secret")?,
         })
@@ -200,10 +205,10 @@ pub(crate) struct Connection {
     thread: Option<Thread>,
 }
 
-/// The net options the peers agree on in the handshake (P_PROTOCOL), and the other settings
-/// of the handshake: C sends P_PROTOCOL_UPDATE when they change while connected; drbd-rs does
-/// not yet.
-const HANDSHAKE_OPTIONS: [&str; 12] = [
+/// The net options the peers agree on in the handshake (P_PROTOCOL, P_SYNC_PARAM89), and the
+/// other settings of the handshake: C sends P_PROTOCOL_UPDATE or P_SYNC_PARAM89 when they
+/// change while connected; drbd-rs does not yet.
+const HANDSHAKE_OPTIONS: [&str; 14] = [
     "wire_protocol",
     "after_sb_0p",
     "after_sb_1p",
@@ -214,6 +219,8 @@ const HANDSHAKE_OPTIONS: [&str; 12] = [
     "tentative",
     "always_asbp",
     "integrity_alg",
+    "verify_alg",
+    "csums_alg",
     "cram_hmac_alg",
     "shared_secret",
 ];

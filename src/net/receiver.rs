@@ -305,7 +305,15 @@ fn serve(
             // a thin-resync request is answered with the data too (the blocks are read)
             packet::P_RS_DATA_REQUEST | packet::P_RS_THIN_REQ => {
                 match (&vol, packet::BlockReq::decode(body)) {
-                    (Some(v), Ok(r)) => serve_resync_request(s, link, v, &r),
+                    (Some(v), Ok(r)) => serve_resync_request(s, link, v, &r, None),
+                    _ => false,
+                }
+            }
+            // checksum-based resync: the target's digest of its block follows the request
+            packet::P_CSUM_RS_REQUEST => {
+                let (req, digest) = body.split_at(body.len().min(packet::BlockReq::SIZE));
+                match (&vol, packet::BlockReq::decode(req)) {
+                    (Some(v), Ok(r)) => serve_resync_request(s, link, v, &r, Some(digest)),
                     _ => false,
                 }
             }

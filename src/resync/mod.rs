@@ -215,6 +215,7 @@ pub(crate) fn serve_resync_request(
     link: &Link,
     v: &Vol,
     r: &packet::BlockReq,
+    digest: Option<&[u8]>,
 ) -> bool {
     let ok_size = packet::check_block_size(packet::Command::RsDataRequest, r.blksize).is_ok();
     if !ok_size
@@ -231,7 +232,8 @@ pub(crate) fn serve_resync_request(
         );
         return false;
     }
-    link.send_resync_reply(v.volume, &v.io, r).is_ok()
+    let csum = digest.map(|d| (&s.csums_alg[..], d));
+    link.send_resync_reply(v.volume, &v.io, r, csum).is_ok()
 }
 
 /// Removes the volume's resync; returns its start time and total.
@@ -241,7 +243,7 @@ fn end_resync(link: &Link, volume: u16) -> Option<Resync> {
     take_at(&mut resyncs, i).ok().flatten()
 }
 
-/// "Resync done (...)" as drbd_resync_finished() logs it.
+/// "Resync done (...)" as drbd_resync_finished() logs it, and how much checksums spared.
 fn log_done(name: &Name, d: &crate::device::Device, rs: &Resync) {
     let hz = crate::sys::hz().max(1);
     let dt = (crate::sys::jiffies().wrapping_sub(rs.started) / hz).max(1);
@@ -253,6 +255,18 @@ fn log_done(name: &Name, d: &crate::device::Device, rs: &Resync) {
         dt,
         (rs.total / dt) << 2
     );
+    if rs.csums {
+        pr_info!(
+            "{}/{} drbd{}: {} % had equal checksums, eliminated: {}K; transferred {}K total {}K\n",
+            name,
+            d.volume,
+            d.minor,
+            sync::equal_csum_percent(rs.same_csum, rs.total),
+            rs.same_csum << 2,
+            rs.total.saturating_sub(rs.same_csum) << 2,
+            rs.total << 2
+        );
+    }
 }
 
 /// drbd_resync_finished() of the SyncTarget: UpToDate, with the source's data generation.

@@ -1946,10 +1946,28 @@ impl<'a> SyncParam<'a> {
         Ok(w.done())
     }
 
+    /// receive_SyncParam() of a new connection (WFReportParams): the first algorithm the peer
+    /// names differently from ours (`verify-alg` from 88 on, `csums-alg` from 89 on), with the
+    /// peer's name; C then logs "Different verify-alg settings. me=... peer=..." and
+    /// disconnects.
+    pub(crate) fn differing_alg(
+        &self,
+        agreed: u32,
+        verify: &[u8],
+        csums: &[u8],
+    ) -> Option<(&'static str, &'a [u8])> {
+        if agreed >= 88 && self.verify_alg != verify {
+            Some(("verify-alg", self.verify_alg))
+        } else if agreed >= 89 && self.csums_alg != csums {
+            Some(("csums-alg", self.csums_alg))
+        } else {
+            None
+        }
+    }
+
     /// Decodes a whole payload received at `agreed` (either command), with the sizes of
     /// [`payload_rule`]. Names end at the first NUL and have at most 63 bytes: C forces the last
     /// byte of each field (at 88, of the string the peer sent) to NUL.
-    #[cfg(test)]
     pub(crate) fn decode(agreed: u32, bytes: &'a [u8]) -> Result<Self, WireError> {
         let (min, max) = if agreed <= 87 {
             (Self::SIZE_80, Self::SIZE_80)
@@ -2845,6 +2863,18 @@ mod tests {
                 assert!(SyncParam::decode(agreed, &out[..size + 1]).is_err());
             }
         }
+        // the peers' algorithms must match from the version that carries them
+        assert_eq!(p.differing_alg(87, b"sha1", b"sha1"), None);
+        assert_eq!(
+            p.differing_alg(88, b"", b"sha1"),
+            Some(("verify-alg", &b"crc32c"[..]))
+        );
+        assert_eq!(p.differing_alg(88, b"crc32c", b""), None);
+        assert_eq!(
+            p.differing_alg(89, b"crc32c", b""),
+            Some(("csums-alg", &b"md5"[..]))
+        );
+        assert_eq!(p.differing_alg(101, b"crc32c", b"md5"), None);
         assert_eq!(p.wire_size(87), 4);
         assert_eq!(p.wire_size(88), 4 + 7);
         assert_eq!(p.wire_size(89), 132);

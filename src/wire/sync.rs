@@ -1162,6 +1162,16 @@ pub(crate) fn sync_handshake<E: Env + ?Sized>(
     out
 }
 
+/// drbd_resync_finished() of a checksum-based resync: the percentage of the `total` bits that
+/// had equal checksums (`same`), in C's integer arithmetic.
+pub(crate) fn equal_csum_percent(same: u64, total: u64) -> u64 {
+    match total {
+        0 => 0,
+        t if t < 100_000 => same * 100 / t,
+        t => same / (t / 100),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2409,5 +2419,13 @@ mod tests {
             resync(b, a, stage, rng);
         }
         stage >= 4
+    }
+
+    #[test]
+    fn equal_checksums_as_c_counts_them() {
+        assert_eq!(equal_csum_percent(0, 0), 0);
+        assert_eq!(equal_csum_percent(1, 3), 33);
+        assert_eq!(equal_csum_percent(16384, 16384), 100);
+        assert_eq!(equal_csum_percent(150_000, 300_000), 50);
     }
 }

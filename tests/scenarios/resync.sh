@@ -7,15 +7,19 @@
 # the log, the same data on both). Then g2 disconnects, g1 writes exactly 4 MiB, g2 connects
 # again: only those 4 MiB resync, and the data is the same again. Both nodes query their status
 # in a loop during the full sync, which must still end; at the end both go down at the same
-# moment, each asking the other to disconnect.
+# moment, each asking the other to disconnect. The protocol B variants configure csums-alg and
+# verify-alg on both nodes (before, a C peer refused the connection: "Different verify-alg
+# settings"): a C SyncTarget then asks with checksums, and g1 rewrites its 4 MiB with the same
+# data, so that drbd-rs as SyncSource finds every checksum equal; the C node's `verify` is
+# refused by drbd-rs, which has none yet, and the connection stays.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
 #@ variant: rs-rs g1=ours g2=ours proto=C
 #@ variant: rs-c g1=ours g2=c proto=C
 #@ variant: c-rs g1=c g2=ours proto=C
-#@ variant: rs-c-B g1=ours g2=c proto=B
-#@ variant: c-rs-B g1=c g2=ours proto=B
+#@ variant: rs-c-B g1=ours g2=c proto=B csums=1
+#@ variant: c-rs-B g1=c g2=ours proto=B csums=1
 #@ variant: rs-c-A g1=ours g2=c proto=A
 #@ variant: c-rs-A g1=c g2=ours proto=A
 #@ variant: rs-c-86 g1=ours g2=c proto=C pv=86
@@ -34,8 +38,19 @@ poll_status() {
 
 common() {
 	step "load" load_drbd
-	two_node_res r0 "net { protocol $drbdrs_proto; } disk { c-max-rate 100M; }"
+	algs=${drbdrs_csums:+csums-alg sha1; verify-alg crc32c;}
+	two_node_res r0 "net { protocol $drbdrs_proto; $algs } disk { c-max-rate 100M; }"
 	step "create-md" drbdadm --force create-md r0
+}
+
+# The C node of a csums variant starts an online verify: drbd-rs refuses it, the connection
+# stays.
+verify_refused() {
+	[ -n "$drbdrs_csums" ] && [ "$DRBD_MODULE" = c ] || return 0
+	expect_fail "verify, refused by the drbd-rs peer" drbdadm verify r0
+	step "refused as C refuses a peer without verify" sh -c \
+		"dmesg | grep -q 'Requested state change failed by peer: Peer does not support protocol (-17)'"
+	step "still connected" grep -q 'cs:Connected' /proc/drbd
 }
 
 g1() {
@@ -55,14 +70,26 @@ g1() {
 	barrier synced1
 	barrier disconnected
 	wait_for "peer gone" 30 grep -Eq 'cs:(WFConnection|Unconnected)' /proc/drbd
-	step "write 4 MiB while disconnected" dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1024 \
-		seek=2048 oflag=direct
+	if [ -n "$drbdrs_csums" ]; then
+		# the same data again: out of sync by the bitmap, equal by checksum
+		dd if=/dev/drbd0 of=/tmp/same bs=4k count=1024 skip=2048 iflag=direct 2>/dev/null
+		step "write 4 MiB (the same data) while disconnected" dd if=/tmp/same of=/dev/drbd0 \
+			bs=4k count=1024 seek=2048 oflag=direct
+	else
+		step "write 4 MiB while disconnected" dd if=/dev/urandom of=/dev/drbd0 bs=4k \
+			count=1024 seek=2048 oflag=direct
+	fi
 	expect "4 MiB out of sync" 4096 sh -c "sed -n 's/.*oos:\([0-9]*\).*/\1/p' /proc/drbd"
 	share sum2 "$(primary_sum)"
 	barrier written
 	wait_for "resync of the changes done" 120 synced
-	dmesg | grep -E 'drbd.*(sync|Sync|bitmap)' | tail -8
+	dmesg | grep -E 'drbd.*(sync|Sync|bitmap|checksums)' | tail -8
+	if [ -n "$drbdrs_csums" ] && [ "$DRBD_MODULE" = ours ]; then
+		step "every checksum of the 4 MiB equal" sh -c \
+			"dmesg | grep -q '100 % had equal checksums, eliminated: 4096K; transferred 0K total 4096K'"
+	fi
 	barrier synced2
+	verify_refused
 	# both nodes go down at the same moment: each asks the other to disconnect (before protocol
 	# 90 one at a time: a C node that grants the peer's request, a per-volume one then, tears
 	# the connection down under its own request, which then fails)
@@ -93,6 +120,7 @@ g2() {
 	sum=$(fetch sum2)
 	wait_for "the changes arrived" 30 same_as "$sum"
 	barrier synced2
+	verify_refused
 	barrier down
 	step "down, with the peer going down too" drbdadm down r0
 	[ "${drbdrs_pv:-101}" -ge 90 ] || barrier g2-down
