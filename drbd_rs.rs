@@ -31,10 +31,10 @@
 //! `parallel_ops`) → `Drbd::config` (src/device/mod.rs) → a device's queue freeze
 //! (`Disk::freeze`, which waits for its requests) → `Link::data_lock` (the data socket) →
 //! `Link::tl` (irq-safe) → `DevIo::ldev` (irq-safe spinlock, also taken by request
-//! completions) → `DevIo::deferred` (irq-safe spinlock). `config` → `Link::resyncs` →
-//! `DevIo::ldev`; nothing is sent holding `resyncs` (a writer holding the data socket may wait
-//! for acks that need it). `Link::meta_lock`, `Link::acks`, `Link::reply`, `Link::volumes`
-//! and `DevIo::link` are taken alone. `/proc/drbd` readers take
+//! completions) → `DevIo::deferred` (irq-safe spinlock). `config` → `Link::resyncs` or
+//! `Link::verifies` → `DevIo::ldev`; nothing is sent holding `resyncs` or `verifies` (a writer
+//! holding the data socket may wait for acks that need them). `Link::meta_lock`, `Link::acks`,
+//! `Link::reply`, `Link::volumes` and `DevIo::link` are taken alone. `/proc/drbd` readers take
 //! `config`, then `ldev` or `resyncs`.
 //!
 //! The data path never takes `config`; it sleeps (activity log I/O, waiting for room in the

@@ -7,4 +7,5 @@ pub(crate) mod request;
 pub(crate) mod role;
 pub(crate) mod state;
 pub(crate) mod transition;
+pub(crate) mod verify;
 pub(crate) mod version;

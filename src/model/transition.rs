@@ -294,11 +294,6 @@ pub(crate) fn peer_request(
         return Err(StateRv::CwFailedByPeer);
     }
     let ns = os.masked(mask, val).ok_or(StateRv::UnknownError)?;
-    // drbd-rs has no online verify yet: a peer's `verify` is refused as C refuses it to a
-    // peer whose protocol has none
-    if ns.conn != os.conn && matches!(ns.conn, ConnState::VerifyS | ConnState::VerifyT) {
-        return Err(StateRv::NotSupported);
-    }
     // of our own disk, a peer may only make us Outdated
     if ns.disk != os.disk && ns.disk != DiskState::Outdated {
         return Err(StateRv::CwFailedByPeer);
@@ -498,15 +493,18 @@ mod tests {
     }
 
     #[test]
-    fn a_peers_verify_is_not_supported_yet() {
+    fn a_peer_verifies_us() {
         use crate::model::state::StateReq;
         // its VerifyS is our VerifyT
         let r = StateReq::default().conn(VerifyS);
         let s = secondary(Connected, UpToDate, UpToDate);
         assert_eq!(
-            peer_request(s, r.mask, r.val, &Env::default()),
-            Err(StateRv::NotSupported)
+            peer_request(s, r.mask, r.val, &Env::default()).map(|n| n.conn),
+            Ok(VerifyT)
         );
+        // not during a resync
+        let syncing = secondary(SyncTarget, Inconsistent, UpToDate);
+        assert!(peer_request(syncing, r.mask, r.val, &Env::default()).is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::genl::config::{Conf, Name};
 use crate::model::request::{self, Effect};
 use crate::model::role::StateRv;
 use crate::model::state::StateReq;
+use crate::model::verify::VerifyTarget;
 use crate::sys::blk::Remote;
 use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
@@ -250,6 +251,9 @@ pub(crate) struct Link {
     /// The resyncs running, one per volume at most.
     #[pin]
     pub(crate) resyncs: Mutex<KVec<Resync>>,
+    /// The online verifies the peer runs on our volumes (we are VerifyT).
+    #[pin]
+    verifies: Mutex<KVec<Verify>>,
     /// The volumes replicated over this link (for the blocks a P_NEG_ACK leaves out of sync).
     #[pin]
     volumes: Mutex<KVec<(u16, Arc<DevIo>)>>,
@@ -371,6 +375,7 @@ impl Link {
                 ),
                 wake <- new_condvar!("drbd_link_wake"),
                 resyncs <- new_mutex!(KVec::new(), "drbd_link_resyncs"),
+                verifies <- new_mutex!(KVec::new(), "drbd_link_verifies"),
                 volumes <- new_mutex!(KVec::new(), "drbd_link_volumes"),
                 reply <- new_mutex!(Reply::None, "drbd_link_reply"),
                 reply_wait <- new_condvar!("drbd_link_reply_wait"),
@@ -986,9 +991,24 @@ impl Link {
                     return Err(Bad::Block(a.block_id, a.sector));
                 }
             }
+            // got_BlockAck(): a P_RS_WRITE_ACK of an application write acknowledges it (and
+            // its blocks are in sync, which they are)
+            packet::P_RS_WRITE_ACK
+                if packet::BlockAck::decode(body)
+                    .is_ok_and(|a| a.block_id != packet::ID_SYNCER) =>
+            {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                if !self.acked(a.block_id, a.sector) {
+                    return Err(Bad::Block(a.block_id, a.sector));
+                }
+            }
             packet::P_RS_WRITE_ACK | packet::P_NEG_RS_DREPLY => {
                 let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
                 self.resync_acked(h.volume, &a, h.command == packet::P_RS_WRITE_ACK)?;
+            }
+            packet::P_OV_RESULT => {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                self.verify_result(h.volume, &a)?;
             }
             packet::P_BARRIER_ACK => {
                 let b = packet::BarrierAck::decode(body).map_err(Bad::Wire)?;
@@ -1038,6 +1058,125 @@ impl Link {
             // the blocks stay out of sync
             rs.failed += u64::from(a.blksize >> 12).max(1);
             rs.pending.remove(a.sector, a.blksize);
+            self.wake.notify_all();
+        }
+        Ok(())
+    }
+}
+
+/// An online verify the peer runs on one of our volumes (C_VERIFY_T).
+pub(crate) struct Verify {
+    pub(crate) volume: u16,
+    io: Arc<DevIo>,
+    /// When it began (jiffies).
+    pub(crate) started: u64,
+    pub(crate) target: VerifyTarget,
+}
+
+impl Link {
+    /// The volume entered VerifyT: the peer's requests follow.
+    pub(crate) fn begin_verify(&self, volume: u16, io: Arc<DevIo>) -> Result {
+        let v = Verify {
+            volume,
+            target: VerifyTarget::new(io.bitmap_bits(), self.agreed.version),
+            io,
+            started: crate::sys::jiffies(),
+        };
+        let mut verifies = self.verifies.lock();
+        match verifies.iter_mut().find(|old| old.volume == volume) {
+            Some(old) => *old = v,
+            None => verifies.push(v, GFP_KERNEL)?,
+        }
+        Ok(())
+    }
+
+    /// The finished verify of `volume`, taken off the link.
+    pub(crate) fn end_verify(&self, volume: u16) -> Option<Verify> {
+        let mut verifies = self.verifies.lock();
+        let i = verifies.iter().position(|v| v.volume == volume)?;
+        crate::device::take_at(&mut verifies, i).ok().flatten()
+    }
+
+    /// The volumes whose verify saw its last block.
+    pub(crate) fn verifies_done(&self) -> KVec<u16> {
+        let mut done = KVec::new();
+        for v in self.verifies.lock().iter().filter(|v| v.target.left == 0) {
+            let _ = done.push(v.volume, GFP_KERNEL);
+        }
+        done
+    }
+
+    /// receive_DataRequest() for P_OV_REQUEST, and w_e_end_ov_req(): the digest of our block
+    /// with `verify-alg` in P_OV_REPLY (zeros if it cannot be read), on the data socket.
+    pub(crate) fn send_verify_reply(
+        &self,
+        volume: u16,
+        io: &DevIo,
+        r: &packet::BlockReq,
+        alg: &[u8],
+    ) -> Result {
+        if let Some(v) = self.verifies.lock().iter_mut().find(|v| v.volume == volume) {
+            if let Some(start) = v.target.request(r.sector) {
+                pr_info!(
+                    "{}/{}: Online Verify start sector: {}\n",
+                    self.name,
+                    volume,
+                    start
+                );
+            }
+        }
+        let Some(bdev) = io.backing() else {
+            let a = packet::BlockAck {
+                sector: r.sector,
+                block_id: r.block_id,
+                blksize: r.blksize,
+                seq_num: 0,
+            };
+            return self.send_meta(packet::P_NEG_RS_DREPLY, volume, |out| a.encode(out));
+        };
+        let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
+        let mut digest = [0u8; crypto::MAX_DIGEST];
+        let n = match buf.read_from(&bdev, r.sector) {
+            Ok(()) => buf.digest(alg, &mut digest)?,
+            Err(_) => crypto::digest_size(alg)?,
+        };
+        let reply = packet::BlockReq {
+            sector: r.sector,
+            block_id: packet::ID_SYNCER,
+            blksize: r.blksize,
+        };
+        let digest = digest.get(..n).ok_or(EINVAL)?;
+        self.send_data(packet::P_OV_REPLY, volume, |out| {
+            reply.encode_with_digest(digest, out)
+        })
+    }
+
+    /// got_OVResult(): the source's verdict on one block; one out of sync is marked so and
+    /// logged in runs as C logs them.
+    fn verify_result(&self, volume: u16, a: &packet::BlockAck) -> core::result::Result<(), Bad> {
+        let mut verifies = self.verifies.lock();
+        let Some(v) = verifies.iter_mut().find(|v| v.volume == volume) else {
+            return Ok(());
+        };
+        let sectors = u64::from(a.blksize >> 9);
+        let in_sync = a.block_id != packet::ID_OUT_OF_SYNC;
+        if !in_sync {
+            if v.io.peer_target(a.sector, sectors).is_err() {
+                return Err(Bad::Block(a.block_id, a.sector));
+            }
+            v.io.mark_out_of_sync(a.sector, sectors);
+        }
+        let out = v.target.result(a.sector, sectors, in_sync);
+        if let Some((start, size)) = out.print {
+            pr_err!(
+                "{}/{}: Out of sync: start={}, size={} (sectors)\n",
+                self.name,
+                volume,
+                start,
+                size
+            );
+        }
+        if out.done {
             self.wake.notify_all();
         }
         Ok(())

@@ -399,6 +399,24 @@ fn all_decided(vols: &[Negotiated]) -> bool {
         .all(|v| !matches!(v.decision, Decision::Abort(_)))
 }
 
+/// [`with_resource`] for one of its volumes; `None` also when it has no such volume.
+pub(crate) fn with_volume<R>(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    name: &Name,
+    volume: u16,
+    f: impl FnOnce(&mut crate::device::Device) -> R,
+) -> Option<R> {
+    with_resource(drbd, shared, name, |res| {
+        res.devices
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.volume == u32::from(volume))
+            .map(f)
+    })
+    .flatten()
+}
+
 /// Runs `f` on the resource of this connection under the configuration lock; `None` if the
 /// connection was removed meanwhile (`disconnect`, `down`).
 pub(crate) fn with_resource<R>(

@@ -16,7 +16,9 @@ use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, DiskState};
 use crate::model::transition::{self, Fact};
 use crate::net::link::{Link, LinkConf, PeerWrite};
-use crate::resync::{begin_resync, finish_source, receive_bitmap, sender, serve_resync_request};
+use crate::resync::{
+    begin_resync, finish_source, receive_bitmap, sender, serve_resync_request, serve_verify_request,
+};
 use crate::sys::crypto;
 use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
 use crate::sys::print::ratelimit;
@@ -119,6 +121,7 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
             d.peer_gone(&name, Fact::Conn(ConnState::Unconnected));
         }
     });
+    shared.set_state(ConnState::Unconnected);
     pr_info!("{}: Connection closed\n", s.name);
 }
 
@@ -309,6 +312,10 @@ fn serve(
                     _ => false,
                 }
             }
+            packet::P_OV_REQUEST => match (&vol, packet::BlockReq::decode(body)) {
+                (Some(v), Ok(r)) => serve_verify_request(s, link, v, &r),
+                _ => false,
+            },
             // checksum-based resync: the target's digest of its block follows the request
             packet::P_CSUM_RS_REQUEST => {
                 let (req, digest) = body.split_at(body.len().min(packet::BlockReq::SIZE));
@@ -639,6 +646,12 @@ fn grant(res: &mut Resource, volume: Option<u16>, r: packet::ReqState) -> i32 {
     {
         if let Ok(new) = transition::peer_request(d.state, r.mask, r.val, &d.env()) {
             d.consider_resync |= transition::peer_forced_up_to_date(&d.state, &new);
+            // the peer starts an online verify of this volume
+            if new.conn == ConnState::VerifyT && d.state.conn != ConnState::VerifyT {
+                if let Some((link, volume)) = d.io.link() {
+                    let _ = link.begin_verify(volume, d.io.clone());
+                }
+            }
             d.enter(&name, new);
         }
     }

@@ -13,14 +13,14 @@ use crate::model::state::{ConnState, Role};
 use crate::model::transition::Fact;
 use crate::net::link::{Link, Resync};
 use crate::net::receiver::Vol;
-use crate::net::{with_resource, ConnShared, Settings};
+use crate::net::{with_resource, with_volume, ConnShared, Settings};
 use crate::sys::thread::should_stop;
 use crate::wire::sync::{self, Decision};
 use crate::wire::{bitmap_codec, packet};
 use kernel::prelude::*;
 
 /// The sender thread: acks, barriers, and the SyncTarget's resync requests; it ends a target's
-/// resync once every block arrived.
+/// resync once every block arrived, and a verify we are the target of once every result did.
 pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name) {
     let mut check_at = 0;
     while !should_stop() && !link.is_broken() {
@@ -31,16 +31,10 @@ pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name)
             check_at = now + crate::sys::hz() / 4;
         }
         for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {
-            with_resource(drbd, shared, name, |res| {
-                if let Some(d) = res
-                    .devices
-                    .as_mut_slice()
-                    .iter_mut()
-                    .find(|d| d.volume == u32::from(volume))
-                {
-                    finish_target(name, link, d);
-                }
-            });
+            with_volume(drbd, shared, name, volume, |d| finish_target(name, link, d));
+        }
+        for volume in link.verifies_done() {
+            with_volume(drbd, shared, name, volume, |d| finish_verify(name, link, d));
         }
     }
 }
@@ -234,6 +228,68 @@ pub(crate) fn serve_resync_request(
     }
     let csum = digest.map(|d| (&s.csums_alg[..], d));
     link.send_resync_reply(v.volume, &v.io, r, csum).is_ok()
+}
+
+/// receive_DataRequest() for P_OV_REQUEST: the peer verifies one of our blocks.
+pub(crate) fn serve_verify_request(
+    s: &Settings,
+    link: &Link,
+    v: &Vol,
+    r: &packet::BlockReq,
+) -> bool {
+    let ok_size = packet::check_block_size(packet::Command::OvRequest, r.blksize).is_ok();
+    if !ok_size
+        || s.verify_alg.is_empty()
+        || v.io
+            .peer_target(r.sector, u64::from(r.blksize >> 9))
+            .is_err()
+    {
+        pr_err!(
+            "{}/{}: invalid verify request (sector {}, {} bytes, verify-alg \"{}\")\n",
+            s.name,
+            v.volume,
+            r.sector,
+            r.blksize,
+            kernel::str::BStr::from_bytes(&s.verify_alg)
+        );
+        return false;
+    }
+    link.send_verify_reply(v.volume, &v.io, r, &s.verify_alg)
+        .is_ok()
+}
+
+/// drbd_resync_finished() of an online verify we were the target of: "Online verify done",
+/// the blocks found out of sync, and Connected again.
+pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Device) {
+    let Some(v) = u16::try_from(d.volume)
+        .ok()
+        .and_then(|volume| link.end_verify(volume))
+    else {
+        return;
+    };
+    let hz = crate::sys::hz().max(1);
+    let dt = (crate::sys::jiffies().wrapping_sub(v.started) / hz).max(1);
+    pr_info!(
+        "{}/{} drbd{}: Online verify done (total {} sec; paused 0 sec; {} K/sec)\n",
+        name,
+        d.volume,
+        d.minor,
+        dt,
+        (v.target.verified() / dt) << 2
+    );
+    let oos = d.io.bits_set();
+    if oos > 0 {
+        pr_alert!(
+            "{}/{} drbd{}: Online verify found {} 4k block out of sync!\n",
+            name,
+            d.volume,
+            d.minor,
+            oos
+        );
+    }
+    if d.state.conn == ConnState::VerifyT {
+        d.apply(name, Fact::Resync(ConnState::Connected));
+    }
 }
 
 /// Removes the volume's resync; returns its start time and total.

@@ -128,8 +128,9 @@ pub(crate) const UUID_FLAG_SKIP_INITIAL_SYNC: u64 = 8;
 /// Special `block_id` values (drbd_int.h). `ID_SYNCER` marks resync requests and replies; it
 /// is all ones, so its byte order does not matter. The others are the `block_id` of
 /// P_OV_RESULT, sent big-endian (drbd_send_ack_ex()): `ID_IN_SYNC` = 4711, the block verified
-/// equal; `ID_OUT_OF_SYNC` = 4712, it differs.
+/// equal; [`ID_OUT_OF_SYNC`], it differs.
 pub(crate) const ID_SYNCER: u64 = u64::MAX;
+pub(crate) const ID_OUT_OF_SYNC: u64 = 4712;
 
 /// `RLE_VLI_Bits` (`enum drbd_bitmap_code`): the one bitmap encoding there is.
 #[cfg(test)]
@@ -1419,11 +1420,22 @@ impl BlockReq {
     pub(crate) const SIZE: usize = 24;
 
     pub(crate) fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
-        let mut w = Writer::new(out, Self::SIZE)?;
+        self.encode_with_digest(&[], out)
+    }
+
+    /// The request followed by a digest (drbd_send_drequest_csum(): P_CSUM_RS_REQUEST,
+    /// P_OV_REPLY).
+    pub(crate) fn encode_with_digest(
+        &self,
+        digest: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, WireError> {
+        let mut w = Writer::new(out, Self::SIZE + digest.len())?;
         w.be64(self.sector)?;
         w.be64(self.block_id)?;
         w.be32(self.blksize)?;
         w.skip(4)?;
+        w.put(digest)?;
         Ok(w.done())
     }
 

@@ -10,8 +10,8 @@
 # moment, each asking the other to disconnect. The protocol B variants configure csums-alg and
 # verify-alg on both nodes (before, a C peer refused the connection: "Different verify-alg
 # settings"): a C SyncTarget then asks with checksums, and g1 rewrites its 4 MiB with the same
-# data, so that drbd-rs as SyncSource finds every checksum equal; the C node's `verify` is
-# refused by drbd-rs, which has none yet, and the connection stays.
+# data, so that drbd-rs as SyncSource finds every checksum equal; the C node then verifies the
+# pair, drbd-rs its target, and finds a block changed under drbd-rs.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -43,14 +43,25 @@ common() {
 	step "create-md" drbdadm --force create-md r0
 }
 
-# The C node of a csums variant starts an online verify: drbd-rs refuses it, the connection
-# stays.
-verify_refused() {
-	[ -n "$drbdrs_csums" ] && [ "$DRBD_MODULE" = c ] || return 0
-	expect_fail "verify, refused by the drbd-rs peer" drbdadm verify r0
-	step "refused as C refuses a peer without verify" sh -c \
-		"dmesg | grep -q 'Requested state change failed by peer: Peer does not support protocol (-17)'"
-	step "still connected" grep -q 'cs:Connected' /proc/drbd
+# The C node of a csums variant runs an online verify of the pair, drbd-rs its target: all in
+# sync; then one block changes under drbd-rs (on its backing disk) and a second verify finds
+# it, on both nodes, as C reports it.
+verify_rounds() {
+	[ -n "$drbdrs_csums" ] || return 0
+	[ "$DRBD_MODULE" = c ] && step "verify" drbdadm verify r0
+	wait_for "online verify done" 120 sh -c "dmesg | grep -q 'Online verify done'"
+	step "nothing out of sync" sh -c "! dmesg | grep -q 'block out of sync!'"
+	barrier verified
+	[ "$DRBD_MODULE" = ours ] && step "a block changed under drbd-rs" \
+		dd if=/dev/urandom of=/dev/vda bs=4k count=1 seek=2048 oflag=direct
+	barrier changed
+	[ "$DRBD_MODULE" = c ] && step "verify again" drbdadm verify r0
+	wait_for "online verify done again" 120 \
+		sh -c "[ \$(dmesg | grep -c 'Online verify done') -ge 2 ]"
+	dmesg | grep -E 'verify|Verify|Out of sync' | tail -6
+	step "the block found" sh -c "dmesg | grep -q 'Out of sync: start=16384, size=8 (sectors)'"
+	step "and counted" sh -c "dmesg | grep -q 'Online verify found 1 4k block out of sync!'"
+	barrier verified-again
 }
 
 g1() {
@@ -89,7 +100,7 @@ g1() {
 			"dmesg | grep -q '100 % had equal checksums, eliminated: 4096K; transferred 0K total 4096K'"
 	fi
 	barrier synced2
-	verify_refused
+	verify_rounds
 	# both nodes go down at the same moment: each asks the other to disconnect (before protocol
 	# 90 one at a time: a C node that grants the peer's request, a per-volume one then, tears
 	# the connection down under its own request, which then fails)
@@ -120,7 +131,7 @@ g2() {
 	sum=$(fetch sum2)
 	wait_for "the changes arrived" 30 same_as "$sum"
 	barrier synced2
-	verify_refused
+	verify_rounds
 	barrier down
 	step "down, with the peer going down too" drbdadm down r0
 	[ "${drbdrs_pv:-101}" -ge 90 ] || barrier g2-down

@@ -24,6 +24,7 @@ pub mod model {
     pub mod role;
     pub mod state;
     pub mod transition;
+    pub mod verify;
     pub mod version;
 }
 

@@ -45,7 +45,7 @@ const P_PING: u16 = 0x13;
 const P_PING_ACK: u16 = 0x14;
 const P_RECV_ACK: u16 = 0x15;
 const P_WRITE_ACK: u16 = 0x16;
-const P_NEG_ACK: u16 = 0x17;
+const P_NEG_ACK: u16 = 0x19;
 const P_BARRIER_ACK: u16 = 0x1c;
 const P_STATE_CHG_REPLY: u16 = 0x1d;
 const P_SYNC_PARAM89: u16 = 0x23;
@@ -815,6 +815,7 @@ impl Session {
                 self.epoch_writes += 1;
                 let ack = if flags & DP_SEND_WRITE_ACK != 0 && self.refuse_writes {
                     self.refused += 1;
+                    println!("wire-abuse: refused the write of {size} bytes at sector {sector}");
                     Some(P_NEG_ACK)
                 } else if flags & DP_SEND_WRITE_ACK != 0 {
                     Some(P_WRITE_ACK)
