@@ -306,7 +306,8 @@ impl sync::Env for Log<'_> {
 }
 
 /// The per-volume part of the handshake: send each volume's parameters, read the peer's,
-/// and decide the sync as drbd_sync_handshake() does, logging what C logs.
+/// and decide the sync as drbd_sync_handshake() does, logging what C logs. `None` when the
+/// peer's `verify-alg` or `csums-alg` differs from ours (the peers cannot connect).
 fn exchange(
     drbd: &Drbd,
     shared: &ConnShared,
