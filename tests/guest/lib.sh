@@ -31,7 +31,7 @@ step() {
 	out=$("$@" 2>&1)
 	rc=$?
 	[ -n "$out" ] && printf '%s\n' "$out"
-	[ $rc -eq 0 ] || fail "$desc (exit $rc): $*"
+	[ $rc -eq 0 ] || fail "$desc (exit $rc): $*: $(printf '%s' "$out" | grep . | head -1)"
 	_ctl "STEP $desc"
 }
 
@@ -67,6 +67,12 @@ expect_fail() {
 	_ctl "STEP $desc"
 }
 
+# What /proc/drbd says of the first device, for a failure message (CI shows only those).
+drbd_brief() {
+	local st
+	st=$(grep -m1 -o 'cs:.*' /proc/drbd 2>/dev/null) && echo " [$st]"
+}
+
 # wait_for DESCRIPTION SECONDS COMMAND [ARG...]: polls until the command succeeds.
 wait_for() {
 	local desc=$1 t=$2 i=0
@@ -74,7 +80,7 @@ wait_for() {
 	say "wait: $desc"
 	while ! "$@" >/dev/null 2>&1; do
 		i=$((i + 1))
-		[ $i -gt $((t * 5)) ] && fail "timeout after ${t}s: $desc"
+		[ $i -gt $((t * 5)) ] && fail "timeout after ${t}s: $desc$(drbd_brief)"
 		sleep 0.2
 	done
 	_ctl "STEP $desc"

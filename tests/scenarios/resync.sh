@@ -102,10 +102,12 @@ g1() {
 	barrier synced2
 	verify_rounds
 	# both nodes go down at the same moment: each asks the other to disconnect (before protocol
-	# 90 one at a time: a C node that grants the peer's request, a per-volume one then, tears
-	# the connection down under its own request, which then fails)
+	# 100 one at a time: the request is a per-volume one then, and a C node that grants it
+	# while its own `down` is demoting tears down only that volume; its connection still looks
+	# established, so its own disconnect asks a peer that is gone and fails with -10, "State
+	# change was refused by peer node", as it would between two C nodes)
 	barrier down
-	[ "${drbdrs_pv:-101}" -ge 90 ] || barrier g2-down
+	[ "${drbdrs_pv:-101}" -ge 100 ] || barrier g2-down
 	step "down, with the peer going down too" drbdadm down r0
 	step "unload" unload_drbd
 }
@@ -134,6 +136,6 @@ g2() {
 	verify_rounds
 	barrier down
 	step "down, with the peer going down too" drbdadm down r0
-	[ "${drbdrs_pv:-101}" -ge 90 ] || barrier g2-down
+	[ "${drbdrs_pv:-101}" -ge 100 ] || barrier g2-down
 	step "unload" unload_drbd
 }
