@@ -92,6 +92,9 @@ pub(crate) struct Device {
     /// The peer was forced UpToDate and Primary while both were Inconsistent: its next state
     /// report decides a sync (C: CONSIDER_RESYNC).
     pub(crate) consider_resync: bool,
+    /// Where the next online verify we run starts without `--start`: where the last one got
+    /// to (C: `ov_start_sector`).
+    pub(crate) verify_from: u64,
     /// Removes `/dev/drbdN` when dropped.
     pub(crate) disk: Disk<DevIo>,
     pub(crate) io: Arc<DevIo>,
@@ -115,6 +118,7 @@ impl Device {
             changes: KVec::new(),
             peer_uuids: None,
             consider_resync: false,
+            verify_from: 0,
             disk,
             io,
         })
@@ -236,6 +240,8 @@ impl Device {
     pub(crate) fn env(&self) -> transition::Env {
         transition::Env {
             two_primaries: self.io.link().is_some_and(|(l, _)| l.two_primaries),
+            verify_alg: self.io.link().is_some_and(|(l, _)| l.verify_alg),
+            protocol: self.io.link().map_or(0, |(l, _)| l.agreed.version),
             fencing_resource: self.fencing_resource(),
             open: self.is_open(),
         }

@@ -518,6 +518,12 @@ impl Handler for Admin {
                         Err(answer) => answer,
                     }
                 }
+                (schema::START_OV, _, Some(d)) => match verify_range(&p.top) {
+                    Ok((start, stop)) => with_device(&mut config, d, |name, dev| {
+                        crate::resync::start_verify(name, dev, start, stop)
+                    }),
+                    Err(answer) => answer,
+                },
                 (schema::INVALIDATE, _, Some(d)) => {
                     with_device(&mut config, d, crate::device::role::invalidate)
                 }
@@ -739,6 +745,24 @@ fn dump_status(
 /// A flag of an optional parameter struct (`set_role_parms_from_attrs()` and the like): false
 /// when the struct is absent. Not inlined: the decoded fields stay off the handler's frame.
 #[inline(never)]
+/// `verify`'s start_ov_parms: where to start (`None`: where the last verify got to) and stop
+/// (sectors; the end of the device if not given).
+fn verify_range(top: &TopLevel<'_>) -> Result<(Option<u64>, u64), (RetCode, &'static str)> {
+    let Some(nest) = top.get(structs::START_OV_PARMS.tla) else {
+        return Ok((None, u64::MAX));
+    };
+    let fields = Fields::parse(&structs::START_OV_PARMS, nest.payload)
+        .map_err(|_| (RetCode::MandatoryTag, "invalid attribute value"))?;
+    let sector = |name| match fields.get(name) {
+        Some(Value::U64(v)) => Some(v),
+        _ => None,
+    };
+    Ok((
+        sector("ov_start_sector"),
+        sector("ov_stop_sector").unwrap_or(u64::MAX),
+    ))
+}
+
 pub(crate) fn flag(
     top: &TopLevel<'_>,
     def: &'static StructDef,

@@ -150,6 +150,7 @@ pub(crate) const RESIZE: u8 = 13;
 pub(crate) const PRIMARY: u8 = 14;
 pub(crate) const SECONDARY: u8 = 15;
 pub(crate) const NEW_C_UUID: u8 = 16;
+pub(crate) const START_OV: u8 = 17;
 pub(crate) const DETACH: u8 = 18;
 pub(crate) const INVALIDATE: u8 = 19;
 pub(crate) const CHG_DISK_OPTS: u8 = 28;

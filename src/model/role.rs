@@ -33,6 +33,7 @@ pub(crate) enum StateRv {
     IsDiskless = -11,
     DeviceInUse = -12,
     NoNetConfig = -13,
+    NoVerifyAlg = -14,
     NeedConnection = -15,
     LowerThanOutdated = -16,
     NotSupported = -17,
@@ -43,7 +44,7 @@ pub(crate) enum StateRv {
 
 impl StateRv {
     /// Every value, for the mapping from numbers.
-    const ALL: [StateRv; 21] = [
+    const ALL: [StateRv; 22] = [
         StateRv::NothingToDo,
         StateRv::Success,
         StateRv::UnknownError,
@@ -59,6 +60,7 @@ impl StateRv {
         StateRv::IsDiskless,
         StateRv::DeviceInUse,
         StateRv::NoNetConfig,
+        StateRv::NoVerifyAlg,
         StateRv::NeedConnection,
         StateRv::LowerThanOutdated,
         StateRv::NotSupported,
@@ -99,6 +101,7 @@ impl StateRv {
             StateRv::IsDiskless => "Device is diskless, the requested operation requires a disk",
             StateRv::DeviceInUse => "Device is held open by someone",
             StateRv::NoNetConfig => "Have no net/connection configuration",
+            StateRv::NoVerifyAlg => "Need a verify algorithm to start online verify",
             StateRv::NeedConnection => "Need a connection to start verify or resync",
             StateRv::LowerThanOutdated => "Disk state is lower than outdated",
             StateRv::NotSupported => "Peer does not support protocol",
@@ -227,9 +230,9 @@ mod tests {
 
     fn env(fencing_resource: bool, open: bool) -> Env {
         Env {
-            two_primaries: false,
             fencing_resource,
             open,
+            ..Env::default()
         }
     }
 

@@ -22,6 +22,10 @@ pub(crate) struct Env {
     pub(crate) fencing_resource: bool,
     /// `/dev/drbdN` is open.
     pub(crate) open: bool,
+    /// A `verify-alg` is configured, and the protocol version agreed with the peer (0 without
+    /// a connection).
+    pub(crate) verify_alg: bool,
+    pub(crate) protocol: u32,
 }
 
 /// sanitize_state(): the implied changes of a requested state `ns` (coming from `os`): no peer
@@ -118,6 +122,14 @@ pub(crate) fn is_valid_state(ns: &DevState, env: &Env) -> StateRv {
             matches!(ns.conn, Connected | WfBitMapS | SyncSource | PausedSyncS)
                 && ns.disk == Outdated,
             StateRv::ConnectedOutdates,
+        ),
+        (
+            matches!(ns.conn, VerifyS | VerifyT) && !env.verify_alg,
+            StateRv::NoVerifyAlg,
+        ),
+        (
+            matches!(ns.conn, VerifyS | VerifyT) && env.protocol < 88,
+            StateRv::NotSupported,
         ),
         (
             primary && ns.disk < UpToDate && ns.pdsk < UpToDate,
@@ -495,16 +507,54 @@ mod tests {
     #[test]
     fn a_peer_verifies_us() {
         use crate::model::state::StateReq;
+        let env = Env {
+            verify_alg: true,
+            protocol: 101,
+            ..Env::default()
+        };
         // its VerifyS is our VerifyT
         let r = StateReq::default().conn(VerifyS);
         let s = secondary(Connected, UpToDate, UpToDate);
         assert_eq!(
-            peer_request(s, r.mask, r.val, &Env::default()).map(|n| n.conn),
+            peer_request(s, r.mask, r.val, &env).map(|n| n.conn),
             Ok(VerifyT)
         );
-        // not during a resync
+        // not during a resync, not without verify-alg, not before protocol 88
         let syncing = secondary(SyncTarget, Inconsistent, UpToDate);
-        assert!(peer_request(syncing, r.mask, r.val, &Env::default()).is_err());
+        assert!(peer_request(syncing, r.mask, r.val, &env).is_err());
+        assert_eq!(
+            peer_request(s, r.mask, r.val, &Env::default()),
+            Err(StateRv::NoVerifyAlg)
+        );
+        let old = Env {
+            protocol: 87,
+            ..env
+        };
+        assert_eq!(
+            peer_request(s, r.mask, r.val, &old),
+            Err(StateRv::NotSupported)
+        );
+    }
+
+    #[test]
+    fn we_verify() {
+        let env = Env {
+            verify_alg: true,
+            protocol: 101,
+            ..Env::default()
+        };
+        let verify = |s: DevState| change(s, DevState { conn: VerifyS, ..s }, &env, false);
+        let s = secondary(Connected, UpToDate, UpToDate);
+        assert_eq!(verify(s).map(|n| n.conn), Ok(VerifyS));
+        // drbd_adm_start_ov()'s refusals: a resync running, no connection, a disk not UpToDate
+        assert_eq!(
+            verify(secondary(SyncSource, UpToDate, Inconsistent)),
+            Err(StateRv::ResyncRunning)
+        );
+        assert_eq!(
+            verify(secondary(WfConnection, UpToDate, Unknown)),
+            Err(StateRv::NeedConnection)
+        );
     }
 
     #[test]

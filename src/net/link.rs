@@ -22,7 +22,7 @@ use crate::genl::config::{Conf, Name};
 use crate::model::request::{self, Effect};
 use crate::model::role::StateRv;
 use crate::model::state::StateReq;
-use crate::model::verify::VerifyTarget;
+use crate::model::verify;
 use crate::sys::blk::Remote;
 use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
@@ -201,6 +201,8 @@ pub(crate) struct LinkConf {
     pub(crate) two_primaries: bool,
     /// `data-integrity-alg` (empty: none).
     pub(crate) integrity: KVec<u8>,
+    /// A `verify-alg` is configured.
+    pub(crate) verify_alg: bool,
     /// We received P_INITIAL_META: concurrent state changes are ours to break
     /// (RESOLVE_CONFLICTS).
     pub(crate) resolve_conflicts: bool,
@@ -217,6 +219,8 @@ pub(crate) struct Link {
     pub(crate) protocol: u32,
     /// `allow-two-primaries`.
     pub(crate) two_primaries: bool,
+    /// A `verify-alg` is configured (it cannot change while connected).
+    pub(crate) verify_alg: bool,
     /// `data-integrity-alg` (empty: none) and the size of its digests.
     pub(crate) integrity: KVec<u8>,
     pub(crate) digest_size: usize,
@@ -354,6 +358,7 @@ impl Link {
                 agreed,
                 protocol: c.protocol,
                 two_primaries: c.two_primaries,
+                verify_alg: c.verify_alg,
                 integrity: c.integrity,
                 digest_size,
                 tunables: c.tunables,
@@ -1064,30 +1069,76 @@ impl Link {
     }
 }
 
-/// An online verify the peer runs on one of our volumes (C_VERIFY_T).
+/// An online verify of one of our volumes: we run it (C_VERIFY_S) or the peer does (C_VERIFY_T).
 pub(crate) struct Verify {
     pub(crate) volume: u16,
     io: Arc<DevIo>,
     /// When it began (jiffies).
     pub(crate) started: u64,
-    pub(crate) target: VerifyTarget,
+    pub(crate) run: verify::Verify,
+    /// We are the source: we ask for the peer's digests.
+    pub(crate) source: bool,
+    /// The last result is in (or the stop sector reached).
+    done: bool,
+    /// Source: the device size (sectors), KiB/s to ask at, requests not answered yet, and the
+    /// bytes asked for in the current 100 ms tick and when it began.
+    capacity: u64,
+    pub(crate) rate_kib: u32,
+    in_flight: usize,
+    tick_bytes: u64,
+    tick_start: u64,
+}
+
+/// Verify requests in flight at most (1 MiB).
+const OV_IN_FLIGHT_MAX: usize = 256;
+
+/// Where the online verify we run goes: from `start` to `stop` (sectors) on a device of
+/// `capacity` sectors, asking for `rate_kib` KiB/s.
+#[derive(Clone, Copy)]
+pub(crate) struct VerifySource {
+    pub(crate) start: u64,
+    pub(crate) stop: u64,
+    pub(crate) capacity: u64,
+    pub(crate) rate_kib: u32,
 }
 
 impl Link {
-    /// The volume entered VerifyT: the peer's requests follow.
-    pub(crate) fn begin_verify(&self, volume: u16, io: Arc<DevIo>) -> Result {
+    /// The volume entered VerifyT (`source` None: the peer's requests follow) or VerifyS;
+    /// where it starts (sectors; 0 for a target until the first request tells).
+    pub(crate) fn begin_verify(
+        &self,
+        volume: u16,
+        io: Arc<DevIo>,
+        source: Option<VerifySource>,
+    ) -> Result<u64> {
+        let now = crate::sys::jiffies();
+        let (bits, apv) = (io.bitmap_bits(), self.agreed.version);
+        let run = match source {
+            Some(f) => verify::Verify::source(bits, f.start, f.stop, apv),
+            None => verify::Verify::target(bits, apv),
+        };
         let v = Verify {
             volume,
-            target: VerifyTarget::new(io.bitmap_bits(), self.agreed.version),
+            capacity: source.map_or(0, |f| f.capacity),
             io,
-            started: crate::sys::jiffies(),
+            started: now,
+            run,
+            source: source.is_some(),
+            done: false,
+            rate_kib: source.map_or(0, |f| f.rate_kib.max(1)),
+            in_flight: 0,
+            tick_bytes: 0,
+            tick_start: now,
         };
+        let start = v.run.start.unwrap_or(0);
         let mut verifies = self.verifies.lock();
         match verifies.iter_mut().find(|old| old.volume == volume) {
             Some(old) => *old = v,
             None => verifies.push(v, GFP_KERNEL)?,
         }
-        Ok(())
+        drop(verifies);
+        self.kick();
+        Ok(start)
     }
 
     /// The finished verify of `volume`, taken off the link.
@@ -1097,13 +1148,131 @@ impl Link {
         crate::device::take_at(&mut verifies, i).ok().flatten()
     }
 
-    /// The volumes whose verify saw its last block.
+    /// The volumes whose verify is done.
     pub(crate) fn verifies_done(&self) -> KVec<u16> {
         let mut done = KVec::new();
-        for v in self.verifies.lock().iter().filter(|v| v.target.left == 0) {
+        for v in self.verifies.lock().iter().filter(|v| v.done) {
             let _ = done.push(v.volume, GFP_KERNEL);
         }
         done
+    }
+
+    /// The progress of the verify of `volume`: the blocks it covers, those left, when it began
+    /// (jiffies) and the rate the source asks at (KiB/s).
+    pub(crate) fn verify_progress(&self, volume: u16) -> Option<(u64, u64, u64, u32)> {
+        let verifies = self.verifies.lock();
+        let v = verifies.iter().find(|v| v.volume == volume)?;
+        Some((v.run.total, v.run.left, v.started, v.rate_kib))
+    }
+
+    /// make_ov_request(): the source's P_OV_REQUESTs, paced by the resync rate, at most
+    /// [`OV_IN_FLIGHT_MAX`] unanswered.
+    pub(crate) fn request_verify(&self, now: u64, hz: u64) {
+        let mut requests = KVec::new();
+        let mut verifies = self.verifies.lock();
+        for v in verifies.iter_mut().filter(|v| v.source && !v.done) {
+            if now.wrapping_sub(v.tick_start) >= hz / 10 {
+                v.tick_start = now;
+                v.tick_bytes = 0;
+            }
+            let per_tick = ((u64::from(v.rate_kib) << 10) / 10).max(4096);
+            while v.in_flight < OV_IN_FLIGHT_MAX && v.tick_bytes < per_tick {
+                let Some((sector, blksize)) = v.run.next_request(v.capacity) else {
+                    break;
+                };
+                if requests
+                    .push((v.volume, sector, blksize), GFP_KERNEL)
+                    .is_err()
+                {
+                    break;
+                }
+                v.in_flight += 1;
+                v.tick_bytes += u64::from(blksize);
+            }
+        }
+        // sent without `verifies`, which the ack receiver takes (see request_resync())
+        drop(verifies);
+        for (volume, sector, blksize) in requests {
+            let r = packet::BlockReq {
+                sector,
+                block_id: packet::ID_SYNCER,
+                blksize,
+            };
+            if self
+                .send_data(packet::P_OV_REQUEST, volume, |out| r.encode(out))
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+
+    /// w_e_end_ov_reply(): the source compares the peer's digest of a block (`theirs`) with
+    /// its own by `verify-alg` (a block we cannot read is out of sync), marks and logs what
+    /// differs, and tells the peer (P_OV_RESULT). `Err`: no verify asked for this block.
+    pub(crate) fn verify_reply(
+        &self,
+        volume: u16,
+        r: &packet::BlockReq,
+        alg: &[u8],
+        theirs: &[u8],
+    ) -> Result {
+        let sectors = u64::from(r.blksize >> 9);
+        let io = {
+            let verifies = self.verifies.lock();
+            let v = verifies
+                .iter()
+                .find(|v| v.volume == volume && v.source && v.in_flight > 0)
+                .ok_or(EINVAL)?;
+            v.io.clone()
+        };
+        let bdev = io.peer_target(r.sector, sectors).map_err(|_| EINVAL)?;
+        let mut ours = [0u8; crypto::MAX_DIGEST];
+        let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
+        let n = match buf.read_from(&bdev, r.sector) {
+            Ok(()) => buf.digest(alg, &mut ours).unwrap_or(0),
+            Err(_) => 0,
+        };
+        let in_sync = n > 0 && ours.get(..n) == Some(theirs);
+        if !in_sync {
+            io.mark_out_of_sync(r.sector, sectors);
+        }
+        let mut verifies = self.verifies.lock();
+        if let Some(v) = verifies.iter_mut().find(|v| v.volume == volume && v.source) {
+            v.in_flight = v.in_flight.saturating_sub(1);
+            self.verify_outcome(v, r.sector, sectors, in_sync);
+        }
+        drop(verifies);
+        let a = packet::BlockAck {
+            sector: r.sector,
+            block_id: if in_sync {
+                packet::ID_IN_SYNC
+            } else {
+                packet::ID_OUT_OF_SYNC
+            },
+            blksize: r.blksize,
+            seq_num: 0,
+        };
+        self.send_meta(packet::P_OV_RESULT, volume, |out| a.encode(out))
+    }
+
+    /// One block's result on either side: the run of blocks out of sync logged as C logs it,
+    /// and the end noted.
+    fn verify_outcome(&self, v: &mut Verify, sector: u64, sectors: u64, in_sync: bool) {
+        let out = v.run.result(sector, sectors, in_sync);
+        if let Some((start, size)) = out.print {
+            pr_err!(
+                "{}/{}: Out of sync: start={}, size={} (sectors)\n",
+                self.name,
+                v.volume,
+                start,
+                size
+            );
+        }
+        if out.done {
+            v.done = true;
+            self.wake.notify_all();
+        }
     }
 
     /// receive_DataRequest() for P_OV_REQUEST, and w_e_end_ov_req(): the digest of our block
@@ -1116,7 +1285,7 @@ impl Link {
         alg: &[u8],
     ) -> Result {
         if let Some(v) = self.verifies.lock().iter_mut().find(|v| v.volume == volume) {
-            if let Some(start) = v.target.request(r.sector) {
+            if let Some(start) = v.run.request(r.sector) {
                 pr_info!(
                     "{}/{}: Online Verify start sector: {}\n",
                     self.name,
@@ -1166,19 +1335,7 @@ impl Link {
             }
             v.io.mark_out_of_sync(a.sector, sectors);
         }
-        let out = v.target.result(a.sector, sectors, in_sync);
-        if let Some((start, size)) = out.print {
-            pr_err!(
-                "{}/{}: Out of sync: start={}, size={} (sectors)\n",
-                self.name,
-                volume,
-                start,
-                size
-            );
-        }
-        if out.done {
-            self.wake.notify_all();
-        }
+        self.verify_outcome(v, a.sector, sectors, in_sync);
         Ok(())
     }
 }

@@ -17,7 +17,8 @@ use crate::model::state::{ConnState, DevState, DiskState};
 use crate::model::transition::{self, Fact};
 use crate::net::link::{Link, LinkConf, PeerWrite};
 use crate::resync::{
-    begin_resync, finish_source, receive_bitmap, sender, serve_resync_request, serve_verify_request,
+    begin_resync, finish_source, receive_bitmap, sender, serve_resync_request, serve_verify_reply,
+    serve_verify_request,
 };
 use crate::sys::crypto;
 use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
@@ -59,6 +60,7 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
         max_epoch_size: s.max_epoch_size,
         two_primaries: s.two_primaries != 0,
         integrity,
+        verify_alg: !s.verify_alg.is_empty(),
         resolve_conflicts: peer.resolve,
     };
     let Ok(link) = Link::new(
@@ -316,6 +318,14 @@ fn serve(
                 (Some(v), Ok(r)) => serve_verify_request(s, link, v, &r),
                 _ => false,
             },
+            // the digest of a block we verify follows the request
+            packet::P_OV_REPLY => {
+                let (req, digest) = body.split_at(body.len().min(packet::BlockReq::SIZE));
+                match (&vol, packet::BlockReq::decode(req)) {
+                    (Some(v), Ok(r)) => serve_verify_reply(s, link, v, &r, digest),
+                    _ => false,
+                }
+            }
             // checksum-based resync: the target's digest of its block follows the request
             packet::P_CSUM_RS_REQUEST => {
                 let (req, digest) = body.split_at(body.len().min(packet::BlockReq::SIZE));
@@ -649,7 +659,7 @@ fn grant(res: &mut Resource, volume: Option<u16>, r: packet::ReqState) -> i32 {
             // the peer starts an online verify of this volume
             if new.conn == ConnState::VerifyT && d.state.conn != ConnState::VerifyT {
                 if let Some((link, volume)) = d.io.link() {
-                    let _ = link.begin_verify(volume, d.io.clone());
+                    let _ = link.begin_verify(volume, d.io.clone(), None);
                 }
             }
             d.enter(&name, new);

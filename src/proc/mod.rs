@@ -83,22 +83,28 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
     }
 }
 
-/// A running resync's progress lines. drbd-rs keeps no sync marks yet: the speed is the
-/// average since the start, the estimate is based on it, and "(stalled)" is never shown.
+/// A running resync's or verify's progress lines. drbd-rs keeps no sync marks yet: the speed
+/// is the average since the start, the estimate is based on it, and "(stalled)" is never shown.
 fn progress(d: &Device, conn: ConnState) -> Option<render::SyncProgress> {
     let (link, volume) = d.io.link()?;
-    let resyncs = link.resyncs.lock();
-    let rs = resyncs.iter().find(|r| r.volume == volume)?;
+    let (total, left, started, rate) = if matches!(conn, ConnState::VerifyS | ConnState::VerifyT) {
+        link.verify_progress(volume)?
+    } else {
+        let resyncs = link.resyncs.lock();
+        let rs = resyncs.iter().find(|r| r.volume == volume)?;
+        let left = d.io.bits_set().wrapping_sub(rs.failed);
+        (rs.total, left, rs.started, rs.rate_kib())
+    };
     let hz = crate::sys::hz().max(1);
-    let secs = crate::sys::jiffies().wrapping_sub(rs.started) / hz;
+    let secs = crate::sys::jiffies().wrapping_sub(started) / hz;
     Some(render::SyncProgress {
         conn,
-        rs_total: rs.total,
-        bits_left: d.io.bits_set().wrapping_sub(rs.failed),
-        mark_left: rs.total,
+        rs_total: total,
+        bits_left: left,
+        mark_left: total,
         mark_age_secs: secs.min(180),
         run_secs: secs,
-        c_sync_rate: i32::try_from(rs.rate_kib()).unwrap_or(i32::MAX),
+        c_sync_rate: i32::try_from(rate).unwrap_or(i32::MAX),
     })
 }
 

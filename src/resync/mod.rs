@@ -9,8 +9,10 @@
 
 use crate::device::{take_at, Drbd};
 use crate::genl::config::Name;
-use crate::model::state::{ConnState, Role};
-use crate::model::transition::Fact;
+use crate::genl::retcode::RetCode;
+use crate::model::role::StateRv;
+use crate::model::state::{ConnState, DevState, Role, StateReq};
+use crate::model::transition::{self, Fact};
 use crate::net::link::{Link, Resync};
 use crate::net::receiver::Vol;
 use crate::net::{with_resource, with_volume, ConnShared, Settings};
@@ -19,8 +21,9 @@ use crate::wire::sync::{self, Decision};
 use crate::wire::{bitmap_codec, packet};
 use kernel::prelude::*;
 
-/// The sender thread: acks, barriers, and the SyncTarget's resync requests; it ends a target's
-/// resync once every block arrived, and a verify we are the target of once every result did.
+/// The sender thread: acks, barriers, the SyncTarget's resync requests and the verify source's
+/// requests; it ends a target's resync once every block arrived, and a verify once every
+/// result did.
 pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name) {
     let mut check_at = 0;
     while !should_stop() && !link.is_broken() {
@@ -33,6 +36,7 @@ pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name)
         for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {
             with_volume(drbd, shared, name, volume, |d| finish_target(name, link, d));
         }
+        link.request_verify(crate::sys::jiffies(), crate::sys::hz());
         for volume in link.verifies_done() {
             with_volume(drbd, shared, name, volume, |d| finish_verify(name, link, d));
         }
@@ -258,8 +262,95 @@ pub(crate) fn serve_verify_request(
         .is_ok()
 }
 
-/// drbd_resync_finished() of an online verify we were the target of: "Online verify done",
-/// the blocks found out of sync, and Connected again.
+/// receive_DataRequest() for P_OV_REPLY: the peer's digest of a block we asked for, compared
+/// with ours.
+pub(crate) fn serve_verify_reply(
+    s: &Settings,
+    link: &Link,
+    v: &Vol,
+    r: &packet::BlockReq,
+    digest: &[u8],
+) -> bool {
+    let ok_size = packet::check_block_size(packet::Command::OvReply, r.blksize).is_ok();
+    if !ok_size
+        || link
+            .verify_reply(v.volume, r, &s.verify_alg, digest)
+            .is_err()
+    {
+        pr_err!(
+            "{}/{}: invalid verify reply (sector {}, {} bytes)\n",
+            s.name,
+            v.volume,
+            r.sector,
+            r.blksize
+        );
+        return false;
+    }
+    true
+}
+
+/// drbd_adm_start_ov(): `verify` on a connected device: both sides agree to VerifyS/VerifyT
+/// (a cluster-wide state change), and we ask for the peer's digests from `start` (or where the
+/// last verify got to) to `stop` (sectors).
+pub(crate) fn start_verify(
+    name: &Name,
+    dev: &mut crate::device::Device,
+    start: Option<u64>,
+    stop: u64,
+) -> (RetCode, &'static str) {
+    let refuse = |dev: &crate::device::Device, rv: StateRv| {
+        crate::device::attach::log(
+            name,
+            dev,
+            &kernel::fmt!("State change failed: {}", rv.text()),
+        );
+        (rv.into(), "")
+    };
+    let link = dev.io.link();
+    let wanted = DevState {
+        conn: ConnState::VerifyS,
+        ..dev.state
+    };
+    let env = dev.env();
+    let ns = match transition::change(dev.state, wanted, &env, false) {
+        Ok(ns) => ns,
+        Err(rv) => return refuse(dev, rv),
+    };
+    let Some((l, volume)) = link else {
+        return refuse(dev, StateRv::NeedConnection);
+    };
+    let rv = l
+        .request_state(volume, StateReq::default().conn(ConnState::VerifyS), false)
+        .map_or(StateRv::CwFailedByPeer, StateRv::from_peer);
+    if rv != StateRv::Success {
+        return refuse(dev, rv);
+    }
+    let rate = dev.vol_info().resync;
+    let from = crate::net::link::VerifySource {
+        start: start.unwrap_or(dev.verify_from),
+        stop,
+        capacity: dev.size,
+        rate_kib: if rate[1] == 0 { rate[0] } else { rate[4] },
+    };
+    dev.enter(name, ns);
+    match l.begin_verify(volume, dev.io.clone(), Some(from)) {
+        Ok(start) => pr_info!(
+            "{}/{} drbd{}: Starting Online Verify from sector {}\n",
+            name,
+            dev.volume,
+            dev.minor,
+            start
+        ),
+        Err(_) => {
+            dev.apply(name, Fact::Resync(ConnState::Connected));
+            return (RetCode::NoMem, "");
+        }
+    }
+    (RetCode::StateSuccess, "")
+}
+
+/// drbd_resync_finished() of an online verify: "Online verify done", the blocks found out of
+/// sync, and Connected again; a source that stopped before the end tells the peer.
 pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Device) {
     let Some(v) = u16::try_from(d.volume)
         .ok()
@@ -275,7 +366,7 @@ pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Dev
         d.volume,
         d.minor,
         dt,
-        (v.target.verified() / dt) << 2
+        (v.run.verified() / dt) << 2
     );
     let oos = d.io.bits_set();
     if oos > 0 {
@@ -287,8 +378,18 @@ pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Dev
             oos
         );
     }
-    if d.state.conn == ConnState::VerifyT {
+    if v.source {
+        d.verify_from = v.run.reached();
+    }
+    if matches!(d.state.conn, ConnState::VerifyS | ConnState::VerifyT) {
         d.apply(name, Fact::Resync(ConnState::Connected));
+        // the peer did not know where we stopped (after_state_ch())
+        if v.source && crate::model::verify::can_stop_early(link.agreed.version) {
+            let st = packet::State {
+                state: d.state.to_u32(),
+            };
+            let _ = link.send_data(packet::P_STATE, v.volume, |out| st.encode(out));
+        }
     }
 }
 

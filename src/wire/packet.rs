@@ -127,9 +127,10 @@ pub(crate) const UUID_FLAG_SKIP_INITIAL_SYNC: u64 = 8;
 
 /// Special `block_id` values (drbd_int.h). `ID_SYNCER` marks resync requests and replies; it
 /// is all ones, so its byte order does not matter. The others are the `block_id` of
-/// P_OV_RESULT, sent big-endian (drbd_send_ack_ex()): `ID_IN_SYNC` = 4711, the block verified
+/// P_OV_RESULT, sent big-endian (drbd_send_ack_ex()): [`ID_IN_SYNC`], the block verified
 /// equal; [`ID_OUT_OF_SYNC`], it differs.
 pub(crate) const ID_SYNCER: u64 = u64::MAX;
+pub(crate) const ID_IN_SYNC: u64 = 4711;
 pub(crate) const ID_OUT_OF_SYNC: u64 = 4712;
 
 /// `RLE_VLI_Bits` (`enum drbd_bitmap_code`): the one bitmap encoding there is.

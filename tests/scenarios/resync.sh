@@ -10,8 +10,8 @@
 # moment, each asking the other to disconnect. The protocol B variants configure csums-alg and
 # verify-alg on both nodes (before, a C peer refused the connection: "Different verify-alg
 # settings"): a C SyncTarget then asks with checksums, and g1 rewrites its 4 MiB with the same
-# data, so that drbd-rs as SyncSource finds every checksum equal; the C node then verifies the
-# pair, drbd-rs its target, and finds a block changed under drbd-rs.
+# data, so that drbd-rs as SyncSource finds every checksum equal; g1 then verifies the pair
+# and finds a block changed under g2, which resyncs when g2 connects again.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -43,25 +43,44 @@ common() {
 	step "create-md" drbdadm --force create-md r0
 }
 
-# The C node of a csums variant runs an online verify of the pair, drbd-rs its target: all in
-# sync; then one block changes under drbd-rs (on its backing disk) and a second verify finds
-# it, on both nodes, as C reports it.
+# In a csums variant g1 runs an online verify of the pair (drbd-rs in rs-c-B, C in c-rs-B) and
+# g2 is its target: all in sync; then one block changes under g2 (on its backing disk) and a
+# second verify finds it, on both nodes, as C reports it; a drbd-rs node shows the verify's
+# progress in /proc/drbd. When g2 connects again, that block (and only that one) resyncs.
 verify_rounds() {
 	[ -n "$drbdrs_csums" ] || return 0
-	[ "$DRBD_MODULE" = c ] && step "verify" drbdadm verify r0
+	local role=$1
+	if [ "$DRBD_MODULE" = ours ]; then
+		while [ ! -e /tmp/stop-watching ]; do
+			grep -h 'verified:' /proc/drbd
+			sleep 0.2
+		done >>/tmp/verified 2>/dev/null &
+	fi
+	[ "$role" = source ] && step "verify" drbdadm verify r0
 	wait_for "online verify done" 120 sh -c "dmesg | grep -q 'Online verify done'"
 	step "nothing out of sync" sh -c "! dmesg | grep -q 'block out of sync!'"
 	barrier verified
-	[ "$DRBD_MODULE" = ours ] && step "a block changed under drbd-rs" \
+	[ "$role" = target ] && step "a block changed under the target" \
 		dd if=/dev/urandom of=/dev/vda bs=4k count=1 seek=2048 oflag=direct
 	barrier changed
-	[ "$DRBD_MODULE" = c ] && step "verify again" drbdadm verify r0
+	[ "$role" = source ] && step "verify again" drbdadm verify r0
 	wait_for "online verify done again" 120 \
 		sh -c "[ \$(dmesg | grep -c 'Online verify done') -ge 2 ]"
+	touch /tmp/stop-watching
+	wait
 	dmesg | grep -E 'verify|Verify|Out of sync' | tail -6
 	step "the block found" sh -c "dmesg | grep -q 'Out of sync: start=16384, size=8 (sectors)'"
 	step "and counted" sh -c "dmesg | grep -q 'Online verify found 1 4k block out of sync!'"
+	[ "$DRBD_MODULE" = ours ] && step "verify progress in /proc/drbd" grep -m1 'verified:' /tmp/verified
 	barrier verified-again
+	# g1, Primary, starts a new data generation when g2 goes; the block is in both bitmaps
+	[ "$role" = target ] && step "disconnect after the verify" drbdadm disconnect r0
+	barrier verify-disconnected
+	[ "$role" = target ] && step "connect again" drbdadm connect r0
+	wait_for "the block found resynced" 60 synced
+	step "only that block" sh -c "dmesg | grep -q 'will sync 4 KB \[1 bits set\]'"
+	[ "$role" = target ] && wait_for "the data equal again" 30 same_as "$(fetch sum2)"
+	barrier block-resynced
 }
 
 g1() {
@@ -100,7 +119,7 @@ g1() {
 			"dmesg | grep -q '100 % had equal checksums, eliminated: 4096K; transferred 0K total 4096K'"
 	fi
 	barrier synced2
-	verify_rounds
+	verify_rounds source
 	# both nodes go down at the same moment: each asks the other to disconnect (before protocol
 	# 100 one at a time: the request is a per-volume one then, and a C node that grants it
 	# while its own `down` is demoting tears down only that volume; its connection still looks
@@ -133,7 +152,7 @@ g2() {
 	sum=$(fetch sum2)
 	wait_for "the changes arrived" 30 same_as "$sum"
 	barrier synced2
-	verify_rounds
+	verify_rounds target
 	barrier down
 	step "down, with the peer going down too" drbdadm down r0
 	[ "${drbdrs_pv:-101}" -ge 100 ] || barrier g2-down
