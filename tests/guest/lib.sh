@@ -70,7 +70,8 @@ expect_fail() {
 # What /proc/drbd says of the first device, for a failure message (CI shows only those).
 drbd_brief() {
 	local st
-	st=$(grep -m1 -o 'cs:.*' /proc/drbd 2>/dev/null) && echo " [$st]"
+	st=$(grep -m1 -o 'cs:.*' /proc/drbd 2>/dev/null) &&
+		echo " [$st $(grep -m1 -o 'oos:[0-9]*' /proc/drbd)]"
 }
 
 # wait_for DESCRIPTION SECONDS COMMAND [ARG...]: polls until the command succeeds.
@@ -81,6 +82,7 @@ wait_for() {
 	while ! "$@" >/dev/null 2>&1; do
 		i=$((i + 1))
 		[ $i -gt $((t * 5)) ] && fail "timeout after ${t}s: $desc$(drbd_brief)"
+		[ $((i % 150)) -eq 0 ] && say "still waiting: $desc$(drbd_brief)"
 		sleep 0.2
 	done
 	_ctl "STEP $desc"
