@@ -168,10 +168,29 @@ impl Device {
     /// The connection to the peer went (lost, or `disconnect`): the data path stops
     /// replicating, what was learnt of the peer is forgotten, and the state follows `fact`.
     pub(crate) fn peer_gone(&mut self, res: &Name, fact: Fact) {
+        let verify = self.io.link().and_then(|(l, volume)| l.end_verify(volume));
+        if let Some(v) = verify {
+            self.verify_ended(res, &v.run);
+        }
         self.io.set_link(None);
         self.peer_uuids = None;
         self.consider_resync = false;
         self.apply(res, fact);
+    }
+
+    /// An online verify ended, done or cut short (after_state_ch() and drbd_resync_finished()):
+    /// the next one starts where this one got to, or from the start after a complete run.
+    pub(crate) fn verify_ended(&mut self, res: &Name, run: &crate::model::verify::Verify) {
+        self.verify_from = run.reached();
+        if run.left > 0 {
+            pr_info!(
+                "{}/{} drbd{}: Online Verify reached sector {}\n",
+                res,
+                self.volume,
+                self.minor,
+                self.verify_from
+            );
+        }
     }
 
     /// drbd_md_sync(): writes the superblock, with the flags of the state, if it changed since

@@ -378,9 +378,6 @@ pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Dev
             oos
         );
     }
-    if v.source {
-        d.verify_from = v.run.reached();
-    }
     if matches!(d.state.conn, ConnState::VerifyS | ConnState::VerifyT) {
         d.apply(name, Fact::Resync(ConnState::Connected));
         // the peer did not know where we stopped (after_state_ch())
@@ -391,6 +388,7 @@ pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Dev
             let _ = link.send_data(packet::P_STATE, v.volume, |out| st.encode(out));
         }
     }
+    d.verify_ended(name, &v.run);
 }
 
 /// Removes the volume's resync; returns its start time and total.
