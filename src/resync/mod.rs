@@ -130,7 +130,7 @@ pub(crate) fn begin_resync(
         pr_err!("{}/{}: sync UUID out of turn\n", name, v.volume);
         return false;
     }
-    let [rate, plan_ahead, _, fill, max_rate] = v.resync;
+    let fill = v.resync[3];
     let now = crate::sys::jiffies();
     let begun = with_resource(drbd, shared, name, |res| -> Option<u64> {
         let d = res
@@ -179,7 +179,7 @@ pub(crate) fn begin_resync(
             target,
             v.size,
             v.peer_uuids,
-            if plan_ahead == 0 { rate } else { max_rate },
+            rate_kib(v.resync),
             fill,
             now,
         );
@@ -205,6 +205,18 @@ pub(crate) fn begin_resync(
     let u = packet::RsUuid { uuid };
     link.send_data(packet::P_SYNC_UUID, v.volume, |out| u.encode(out))
         .is_ok()
+}
+
+/// The rate a resync or verify asks at (KiB/s), from the disk options `[resync-rate,
+/// c-plan-ahead, c-delay-target, c-fill-target, c-max-rate]`: resync-rate without the dynamic
+/// controller (c-plan-ahead 0), else c-max-rate (drbd-rs has no controller yet).
+fn rate_kib(resync: [u32; 5]) -> u32 {
+    let [rate, plan_ahead, _, _, max_rate] = resync;
+    if plan_ahead == 0 {
+        rate
+    } else {
+        max_rate
+    }
 }
 
 /// The SyncSource answers a resync request with the blocks (receive_DataRequest()).
@@ -325,12 +337,11 @@ pub(crate) fn start_verify(
     if rv != StateRv::Success {
         return refuse(dev, rv);
     }
-    let rate = dev.vol_info().resync;
     let from = crate::net::link::VerifySource {
         start: start.unwrap_or(dev.verify_from),
         stop,
         capacity: dev.size,
-        rate_kib: if rate[1] == 0 { rate[0] } else { rate[4] },
+        rate_kib: rate_kib(dev.vol_info().resync),
     };
     dev.enter(name, ns);
     match l.begin_verify(volume, dev.io.clone(), Some(from)) {
