@@ -1080,13 +1080,46 @@ pub(crate) struct Verify {
     pub(crate) source: bool,
     /// The last result is in (or the stop sector reached).
     done: bool,
-    /// Source: the device size (sectors), KiB/s to ask at, requests not answered yet, and the
-    /// bytes asked for in the current 100 ms tick and when it began.
+    /// Source: the device size (sectors), the pace it asks at, requests not answered yet.
     capacity: u64,
-    pub(crate) rate_kib: u32,
+    pace: Pace,
     in_flight: usize,
+}
+
+/// How fast requests go out (a SyncTarget's, a verify source's): `rate_kib` KiB/s, in 100 ms
+/// ticks of at least 4 KiB each.
+struct Pace {
+    rate_kib: u32,
+    /// Bytes asked for in the current tick, and when it began (jiffies).
     tick_bytes: u64,
     tick_start: u64,
+}
+
+impl Pace {
+    fn new(rate_kib: u32, now: u64) -> Self {
+        Self {
+            rate_kib: rate_kib.max(1),
+            tick_bytes: 0,
+            tick_start: now,
+        }
+    }
+
+    /// Begins a new tick once 100 ms passed.
+    fn tick(&mut self, now: u64, hz: u64) {
+        if now.wrapping_sub(self.tick_start) >= hz / 10 {
+            self.tick_start = now;
+            self.tick_bytes = 0;
+        }
+    }
+
+    /// Whether this tick still has room for a request.
+    fn room(&self) -> bool {
+        self.tick_bytes < ((u64::from(self.rate_kib) << 10) / 10).max(4096)
+    }
+
+    fn spend(&mut self, bytes: u32) {
+        self.tick_bytes += u64::from(bytes);
+    }
 }
 
 /// Verify requests in flight at most (1 MiB).
@@ -1125,10 +1158,8 @@ impl Link {
             run,
             source: source.is_some(),
             done: false,
-            rate_kib: source.map_or(0, |f| f.rate_kib.max(1)),
+            pace: Pace::new(source.map_or(0, |f| f.rate_kib), now),
             in_flight: 0,
-            tick_bytes: 0,
-            tick_start: now,
         };
         let start = v.run.start.unwrap_or(0);
         let mut verifies = self.verifies.lock();
@@ -1162,7 +1193,7 @@ impl Link {
     pub(crate) fn verify_progress(&self, volume: u16) -> Option<(u64, u64, u64, u32)> {
         let verifies = self.verifies.lock();
         let v = verifies.iter().find(|v| v.volume == volume)?;
-        Some((v.run.total, v.run.left, v.started, v.rate_kib))
+        Some((v.run.total, v.run.left, v.started, v.pace.rate_kib))
     }
 
     /// make_ov_request(): the source's P_OV_REQUESTs, paced by the resync rate, at most
@@ -1171,12 +1202,8 @@ impl Link {
         let mut requests = KVec::new();
         let mut verifies = self.verifies.lock();
         for v in verifies.iter_mut().filter(|v| v.source && !v.done) {
-            if now.wrapping_sub(v.tick_start) >= hz / 10 {
-                v.tick_start = now;
-                v.tick_bytes = 0;
-            }
-            let per_tick = ((u64::from(v.rate_kib) << 10) / 10).max(4096);
-            while v.in_flight < OV_IN_FLIGHT_MAX && v.tick_bytes < per_tick {
+            v.pace.tick(now, hz);
+            while v.in_flight < OV_IN_FLIGHT_MAX && v.pace.room() {
                 let Some((sector, blksize)) = v.run.next_request(v.capacity) else {
                     break;
                 };
@@ -1187,21 +1214,23 @@ impl Link {
                     break;
                 }
                 v.in_flight += 1;
-                v.tick_bytes += u64::from(blksize);
+                v.pace.spend(blksize);
             }
         }
         // sent without `verifies`, which the ack receiver takes (see request_resync())
         drop(verifies);
+        self.send_block_requests(packet::P_OV_REQUEST, requests);
+    }
+
+    /// Sends resync or verify requests (`cmd`) for (volume, sector, bytes), until one fails.
+    fn send_block_requests(&self, cmd: u16, requests: KVec<(u16, u64, u32)>) {
         for (volume, sector, blksize) in requests {
             let r = packet::BlockReq {
                 sector,
                 block_id: packet::ID_SYNCER,
                 blksize,
             };
-            if self
-                .send_data(packet::P_OV_REQUEST, volume, |out| r.encode(out))
-                .is_err()
-            {
+            if self.send_data(cmd, volume, |out| r.encode(out)).is_err() {
                 break;
             }
         }
@@ -1388,12 +1417,9 @@ pub(crate) struct Resync {
     next_bit: u64,
     /// Target: requests sent and not answered yet.
     pending: Pending,
-    /// Target: KiB/s, and the in-flight limit in bytes.
-    rate_kib: u32,
+    /// Target: the pace it requests at, and the in-flight limit in bytes.
+    pace: Pace,
     max_pending: u64,
-    /// Target: bytes requested in the current 100 ms tick, and when it began.
-    tick_bytes: u64,
-    tick_start: u64,
 }
 
 /// Resync requests in flight at most.
@@ -1455,7 +1481,7 @@ impl Pending {
 impl Resync {
     /// The rate the SyncTarget requests at, KiB/s.
     pub(crate) fn rate_kib(&self) -> u32 {
-        self.rate_kib
+        self.pace.rate_kib
     }
 
     /// A resync of `volume` beginning now. `rate_kib` and `fill_sectors` are the disk options'
@@ -1485,10 +1511,8 @@ impl Resync {
             same_csum: 0,
             next_bit: 0,
             pending: Pending::default(),
-            rate_kib: rate_kib.max(1),
+            pace: Pace::new(rate_kib, now),
             max_pending: (u64::from(fill_sectors) << 9).max(RS_IN_FLIGHT_MIN),
-            tick_bytes: 0,
-            tick_start: now,
         }
     }
 }
@@ -1501,16 +1525,9 @@ impl Link {
         let mut requests = KVec::new();
         let mut resyncs = self.resyncs.lock();
         for rs in resyncs.iter_mut().filter(|r| r.target) {
-            if now.wrapping_sub(rs.tick_start) >= hz / 10 {
-                rs.tick_start = now;
-                rs.tick_bytes = 0;
-            }
-            let per_tick = (u64::from(rs.rate_kib) << 10) / 10;
+            rs.pace.tick(now, hz);
             loop {
-                if rs.pending.is_full()
-                    || rs.pending.bytes() >= rs.max_pending
-                    || rs.tick_bytes >= per_tick.max(4096)
-                {
+                if rs.pending.is_full() || rs.pending.bytes() >= rs.max_pending || !rs.pace.room() {
                     break;
                 }
                 let max = packet::DRBD_MAX_BIO_SIZE
@@ -1537,25 +1554,13 @@ impl Link {
                 }
                 rs.next_bit = (sector + u64::from(bytes >> 9)).div_ceil(8);
                 rs.pending.add(sector, bytes);
-                rs.tick_bytes += u64::from(bytes);
+                rs.pace.spend(bytes);
             }
         }
         // sent without `resyncs`: a writer waiting for room in the transfer log holds the data
         // socket, and the acks it waits for may need `resyncs`
         drop(resyncs);
-        for (volume, sector, blksize) in requests {
-            let r = packet::BlockReq {
-                sector,
-                block_id: packet::ID_SYNCER,
-                blksize,
-            };
-            if self
-                .send_data(packet::P_RS_DATA_REQUEST, volume, |out| r.encode(out))
-                .is_err()
-            {
-                break;
-            }
-        }
+        self.send_block_requests(packet::P_RS_DATA_REQUEST, requests);
         finished
     }
 
