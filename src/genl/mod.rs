@@ -742,11 +742,9 @@ fn dump_status(
     }
 }
 
-/// A flag of an optional parameter struct (`set_role_parms_from_attrs()` and the like): false
-/// when the struct is absent. Not inlined: the decoded fields stay off the handler's frame.
-#[inline(never)]
 /// `verify`'s start_ov_parms: where to start (`None`: where the last verify got to) and stop
-/// (sectors; the end of the device if not given).
+/// (sectors; the end of the device if not given). Not inlined, as [`flag`].
+#[inline(never)]
 fn verify_range(top: &TopLevel<'_>) -> Result<(Option<u64>, u64), (RetCode, &'static str)> {
     let Some(nest) = top.get(structs::START_OV_PARMS.tla) else {
         return Ok((None, u64::MAX));
@@ -763,6 +761,9 @@ fn verify_range(top: &TopLevel<'_>) -> Result<(Option<u64>, u64), (RetCode, &'st
     ))
 }
 
+/// A flag of an optional parameter struct (`set_role_parms_from_attrs()` and the like): false
+/// when the struct is absent. Not inlined: the decoded fields stay off the handler's frame.
+#[inline(never)]
 pub(crate) fn flag(
     top: &TopLevel<'_>,
     def: &'static StructDef,
