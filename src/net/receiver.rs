@@ -319,21 +319,15 @@ fn serve(
                 _ => false,
             },
             // the digest of a block we verify follows the request
-            packet::P_OV_REPLY => {
-                let (req, digest) = body.split_at(body.len().min(packet::BlockReq::SIZE));
-                match (&vol, packet::BlockReq::decode(req)) {
-                    (Some(v), Ok(r)) => serve_verify_reply(s, link, v, &r, digest),
-                    _ => false,
-                }
-            }
+            packet::P_OV_REPLY => match (&vol, packet::BlockReq::decode_with_digest(body)) {
+                (Some(v), Ok((r, digest))) => serve_verify_reply(s, link, v, &r, digest),
+                _ => false,
+            },
             // checksum-based resync: the target's digest of its block follows the request
-            packet::P_CSUM_RS_REQUEST => {
-                let (req, digest) = body.split_at(body.len().min(packet::BlockReq::SIZE));
-                match (&vol, packet::BlockReq::decode(req)) {
-                    (Some(v), Ok(r)) => serve_resync_request(s, link, v, &r, Some(digest)),
-                    _ => false,
-                }
-            }
+            packet::P_CSUM_RS_REQUEST => match (&vol, packet::BlockReq::decode_with_digest(body)) {
+                (Some(v), Ok((r, digest))) => serve_resync_request(s, link, v, &r, Some(digest)),
+                _ => false,
+            },
             packet::P_BARRIER => {
                 let ok = receive_barrier(link, vols, body, epoch_size);
                 epoch_size = 0;

@@ -1448,6 +1448,13 @@ impl BlockReq {
             blksize: r.be32()?,
         })
     }
+
+    /// A request followed by a digest (P_CSUM_RS_REQUEST, P_OV_REPLY): the request and the
+    /// digest's bytes.
+    pub(crate) fn decode_with_digest(bytes: &[u8]) -> Result<(Self, &[u8]), WireError> {
+        let (req, digest) = bytes.split_at(bytes.len().min(Self::SIZE));
+        Ok((Self::decode(req)?, digest))
+    }
 }
 
 /// `struct p_block_desc`: P_OUT_OF_SYNC and P_RS_DEALLOCATED. The pad is ignored.
@@ -2635,6 +2642,11 @@ mod tests {
         let mut b = b;
         b[20..].copy_from_slice(&[1, 2, 3, 4]);
         assert_eq!(BlockReq::decode(&b), Ok(req));
+        // with a digest (P_CSUM_RS_REQUEST, P_OV_REPLY); a short request is refused
+        let mut out = [0u8; 28];
+        assert_eq!(req.encode_with_digest(&[7; 4], &mut out), Ok(28));
+        assert_eq!(BlockReq::decode_with_digest(&out), Ok((req, &[7u8; 4][..])));
+        assert!(BlockReq::decode_with_digest(&out[..20]).is_err());
         let desc = BlockDesc {
             sector: 12,
             blksize: 512,
