@@ -412,7 +412,9 @@ impl DevIo {
     /// Marks `sectors` from `sector` in sync (drbd_set_in_sync()): the whole blocks of the range.
     pub(crate) fn set_in_sync(&self, sector: u64, sectors: u64) {
         if let Some(io) = self.ldev.lock().as_mut() {
-            let (capacity, nbits) = (io.bits * SECT_PER_BIT, io.bits);
+            // the device's own size: its last block may be partial, and is whole when the
+            // range reaches the end (`bits * 8` would never clear it)
+            let (capacity, nbits) = (io.sectors, io.bits);
             let Ok(bytes) = u32::try_from(sectors << 9) else {
                 return;
             };
@@ -425,20 +427,16 @@ impl DevIo {
     }
 
     /// The next resync request from bit `from` (see [`Bits::resync_request`]): sector and bytes,
-    /// cut at the device's end (`capacity` sectors).
-    pub(crate) fn resync_request(
-        &self,
-        from: u64,
-        max_bytes: u32,
-        capacity: u64,
-    ) -> Option<(u64, u32)> {
+    /// cut at the device's end. The bitmap has exactly the device's bits, so every set bit is
+    /// requested (a bit beyond the end, never requested, would restart the pass for ever).
+    pub(crate) fn resync_request(&self, from: u64, max_bytes: u32) -> Option<(u64, u32)> {
         let mut guard = self.ldev.lock();
         let io = guard.as_mut()?;
         let nbits = io.bits;
         let view = Bits::new(io.bitmap.as_mut_slice(), nbits).ok()?;
         let (first, n) = view.resync_request(from, max_bytes)?;
         let sector = first * SECT_PER_BIT;
-        let end = ((first + n) * SECT_PER_BIT).min(capacity);
+        let end = ((first + n) * SECT_PER_BIT).min(io.sectors);
         let bytes = u32::try_from(end.checked_sub(sector)? << 9).ok()?;
         Some((sector, bytes))
     }

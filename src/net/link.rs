@@ -236,6 +236,8 @@ pub(crate) struct Link {
     leaving: AtomicBool,
     /// An epoch was closed: the sender thread sends its barrier.
     barrier_due: AtomicBool,
+    /// P_PING_ACKs received, for [`Link::ping_peer`].
+    ping_acks: AtomicU32,
     /// Serialises the packets on the data socket.
     #[pin]
     data_lock: SendLock,
@@ -367,6 +369,7 @@ impl Link {
                 awaiting_reply: AtomicBool::new(false),
                 leaving: AtomicBool::new(false),
                 barrier_due: AtomicBool::new(false),
+                ping_acks: AtomicU32::new(0),
                 data_lock <- SendLock::new(),
                 meta_lock <- new_mutex!((), "drbd_link_meta"),
                 tl <- new_irq_spinlock!(
@@ -815,6 +818,25 @@ impl Link {
         self.wake.notify_all();
     }
 
+    /// ping_peer(): a P_PING behind every ack sent so far on the meta socket, and the wait
+    /// for its P_PING_ACK (at most ping-timeout): once it is back, the peer has processed
+    /// those acks. The end of a resync is announced only then, as a SyncSource finishes when
+    /// the target's state arrives and no bit is left.
+    pub(crate) fn ping_peer(&self) {
+        let before = self.ping_acks.load(Ordering::Acquire);
+        if self.send_meta(packet::P_PING, 0, |_| Ok(0)).is_err() {
+            return;
+        }
+        let deadline = jiffies_now() + msecs_to_jiffies(self.tunables.ping_timeo_ms());
+        let mut acks = self.acks.lock();
+        while self.ping_acks.load(Ordering::Acquire) == before
+            && !self.is_broken()
+            && jiffies_now() < deadline
+        {
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(10));
+        }
+    }
+
     /// Whether no peer write is in flight or waiting for its ack.
     pub(crate) fn peer_writes_idle(&self) -> bool {
         self.acks.lock().in_flight == 0
@@ -966,6 +988,9 @@ impl Link {
             }
             packet::P_PING_ACK => {
                 *ping_pending = false;
+                self.ping_acks.fetch_add(1, Ordering::AcqRel);
+                let _g = self.acks.lock();
+                self.wake.notify_all();
             }
             packet::P_WRITE_ACK | packet::P_NEG_ACK
                 if packet::BlockAck::decode(body)
@@ -1532,8 +1557,7 @@ impl Link {
                 }
                 let max = packet::DRBD_MAX_BIO_SIZE
                     .min(packet::max_bio_size_for_protocol(self.agreed.version));
-                let Some((sector, bytes)) = rs.io.resync_request(rs.next_bit, max, rs.capacity)
-                else {
+                let Some((sector, bytes)) = rs.io.resync_request(rs.next_bit, max) else {
                     if rs.pending.is_empty() && self.peer_writes_idle() {
                         if rs.io.bits_set() <= rs.failed {
                             let _ = finished.push(rs.volume, GFP_KERNEL);

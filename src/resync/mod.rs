@@ -34,6 +34,7 @@ pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name)
             check_at = now + crate::sys::hz() / 4;
         }
         for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {
+            link.ping_peer();
             with_volume(drbd, shared, name, volume, |d| finish_target(name, link, d));
         }
         link.request_verify(crate::sys::jiffies(), crate::sys::hz());
