@@ -32,6 +32,10 @@ struct socket;
 unsigned int drbd_rs_param_minor_count(void);
 bool drbd_rs_param_allow_oos(void);
 unsigned int drbd_rs_param_protocol_version_max(void);
+void drbd_rs_param_usermode_helper(char *buf, size_t len);
+
+/* usermode helpers */
+int drbd_rs_call_helper(const char *path, char **argv, char **envp);
 
 /* THIS_MODULE and its srcversion, which modpost fills in */
 struct module *drbd_rs_this_module(void);

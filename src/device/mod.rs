@@ -9,6 +9,7 @@
 //! drbd_delete_device() and drbd_free_resource() of drbd_main.c.
 
 pub(crate) mod attach;
+pub(crate) mod helper;
 mod io;
 pub(crate) mod role;
 

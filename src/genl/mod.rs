@@ -454,6 +454,10 @@ impl Handler for Admin {
             return Ok(RetCode::InvalidRequest);
         };
         let p = prepare(op, req.attrs, reply).map_err(|e| refuse(op, e))?;
+        if op.cmd == schema::PRIMARY {
+            // the fence-peer helper runs without the configuration lock
+            crate::device::helper::fence_before_promotion(ctx, req.minor);
+        }
         let mut config = ctx.config.lock();
         // what the receiver threads changed since the last command
         config.sync_conn_states();

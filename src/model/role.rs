@@ -172,6 +172,17 @@ pub(crate) fn set_role(
     }
 }
 
+/// drbd_set_role(): a promotion refused because the unreachable peer is not known to be
+/// outdated (SS_PRIMARY_NOP, under resource fencing) asks the fence-peer helper first, then
+/// tries again (and only then, with `--force`, forces the split brain).
+pub(crate) fn wants_fence(cur: DevState, role: Role, env: &Env) -> bool {
+    role == Role::Primary
+        && matches!(
+            transition::change(cur, DevState { role, ..cur }, env, false),
+            Err(StateRv::PrimaryNop)
+        )
+}
+
 /// drbd_uuid_set(): sets UUID `idx`, moving its old value, if any, into the history.
 pub(crate) fn uuid_set(uuids: &mut [u64; 4], idx: usize, val: u64, primary: bool) {
     let Some(&old) = uuids.get(idx) else {
@@ -278,6 +289,27 @@ mod tests {
         let forced = set_role(s, Role::Primary, true, &env(true, false)).unwrap();
         assert!(forced.split_brain && !forced.forced);
         assert_eq!(forced.state.pdsk, DiskState::Outdated);
+        // the fence-peer helper is asked first; once it outdated the peer, no force is needed
+        assert!(wants_fence(s, Role::Primary, &env(true, false)));
+        assert!(!wants_fence(s, Role::Primary, &env(false, false)));
+        assert!(!wants_fence(s, Role::Secondary, &env(true, false)));
+        let fenced = transition::next(
+            s,
+            transition::Fact::Fenced(crate::model::helper::Fenced::Peer(DiskState::Outdated)),
+        );
+        assert!(!wants_fence(fenced, Role::Primary, &env(true, false)));
+        let ok = set_role(fenced, Role::Primary, false, &env(true, false)).unwrap();
+        assert!(!ok.split_brain && !ok.forced);
+        // "peer is active": our disk is outdated, and the promotion fails
+        let myself = transition::next(
+            s,
+            transition::Fact::Fenced(crate::model::helper::Fenced::Myself),
+        );
+        assert_eq!(myself.disk, DiskState::Outdated);
+        assert_eq!(
+            set_role(myself, Role::Primary, false, &env(true, false)),
+            Err(StateRv::NoUpToDateDisk)
+        );
         // connected to an UpToDate peer: nothing to fence
         let connected = DevState {
             conn: ConnState::Connected,

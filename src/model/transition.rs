@@ -7,6 +7,7 @@
 //! C counterpart: drbd_state.c. Not modelled (drbd-rs has no such states yet): D_NEGOTIATING
 //! after a lost connection, verify, Ahead/Behind, the suspend flags, and STATE_SENT.
 
+use super::helper::Fenced;
 use super::role::StateRv;
 use super::state::{
     convert_peer_word, ConnState, DevState, DiskState, Role, CONN_MASK, DISK_MASK, PDSK_MASK,
@@ -364,6 +365,8 @@ pub(crate) enum Fact {
     Detached,
     /// `disconnect`: the connection goes Disconnecting, outdating one disk or neither.
     Disconnecting(Outdate),
+    /// The fence-peer helper outdated the unreachable peer, or told us to outdate ourselves.
+    Fenced(Fenced),
 }
 
 /// The state `fact` leads to from `s`, sanitized.
@@ -419,6 +422,13 @@ pub(crate) fn next(s: DevState, fact: Fact) -> DevState {
                 ..s
             }
         }
+        Fact::Fenced(Fenced::Peer(pdsk)) => DevState { pdsk, ..s },
+        // (a disk without the data cannot be outdated: SS_LOWER_THAN_OUTDATED)
+        Fact::Fenced(Fenced::Myself) if s.disk > DiskState::Outdated => DevState {
+            disk: DiskState::Outdated,
+            ..s
+        },
+        Fact::Fenced(_) => s,
     };
     sanitize(ns)
 }

@@ -30,7 +30,7 @@ use crate::sys::print::ratelimit;
 use crate::sys::thread::{should_stop, Thread};
 use crate::sys::{sleep_ms, without_io_reclaim};
 use crate::wire::sync::Decision;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use handshake::{connect, drain, Negotiated, Outcome};
 use kernel::c_str;
 use kernel::error::Error;
@@ -67,6 +67,10 @@ pub(crate) struct ConnShared {
     cstate: AtomicU8,
     /// Set once `disconnect` began: sockets are shut down as soon as they are held.
     stopping: AtomicBool,
+    /// Connections established so far (C: `connect_cnt`).
+    connects: AtomicU32,
+    /// Our side gave the connection up (a resync helper refused): StandAlone once it is down.
+    give_up: AtomicBool,
     /// The sockets in use (listening, data, meta, connecting), for `disconnect` to shut down.
     #[pin]
     sockets: Mutex<[Option<Arc<Socket>>; SLOTS]>,
@@ -92,6 +96,17 @@ impl ConnShared {
 
     fn set_state(&self, s: ConnState) {
         self.cstate.store(s as u8, Ordering::Release);
+    }
+
+    /// Connections established so far.
+    pub(crate) fn connects(&self) -> u32 {
+        self.connects.load(Ordering::Acquire)
+    }
+
+    /// The connection is dropped and not looked for again (C: conn_request_state(C_DISCONNECTING,
+    /// CS_HARD) from a helper's answer): StandAlone once it is down.
+    pub(crate) fn give_up(&self) {
+        self.give_up.store(true, Ordering::Release);
     }
 
     /// Keeps `sock` where `disconnect` finds it; once disconnecting, shuts it down at once.
@@ -258,6 +273,8 @@ impl Connection {
             pin_init!(ConnShared {
                 cstate: AtomicU8::new(ConnState::Unconnected as u8),
                 stopping: AtomicBool::new(false),
+                connects: AtomicU32::new(0),
+                give_up: AtomicBool::new(false),
                 sockets <- new_mutex!([None, None, None, None], "drbd_conn_sockets"),
                 tunables,
             }),
@@ -354,6 +371,13 @@ fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, name: Name) {
             Ok(Some(Outcome::Agreed(peer))) => {
                 if all_decided(&peer.vols) {
                     established(&drbd, &shared, &s, peer);
+                    crate::device::helper::fence_after_loss(&drbd, &shared, &name);
+                    if shared.give_up.load(Ordering::Acquire) {
+                        shared.set_state(ConnState::Disconnecting);
+                        shared.release_all();
+                        shared.set_state(ConnState::StandAlone);
+                        return;
+                    }
                     // a lost connection is looked for again at once, as C does
                     shared.release_all();
                     continue;

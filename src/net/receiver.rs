@@ -85,6 +85,9 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
         return;
     };
     shared.set_state(ConnState::Connected);
+    shared
+        .connects
+        .fetch_add(1, core::sync::atomic::Ordering::AcqRel);
     let (l1, l2) = (link.clone(), link.clone());
     let (d2, sh2, name) = (drbd.clone(), shared.clone(), s.name);
     let acker = Thread::spawn(c_str!("drbd_a"), move || l1.ack_receiver());

@@ -7,9 +7,11 @@
 //! drbd_worker.c. The resync's state and its requests on the link are in
 //! `crate::net::link` ([`crate::net::link::Resync`]).
 
+use crate::device::helper::call_device;
 use crate::device::{take_at, Drbd};
 use crate::genl::config::Name;
 use crate::genl::retcode::RetCode;
+use crate::model::helper::{exit_code, resync_may_start, Helper};
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, Role, StateReq};
 use crate::model::transition::{self, Fact};
@@ -35,11 +37,19 @@ pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name)
         }
         for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {
             link.ping_peer();
-            with_volume(drbd, shared, name, volume, |d| finish_target(name, link, d));
+            if with_volume(drbd, shared, name, volume, |d| finish_target(name, link, d))
+                == Some(true)
+            {
+                call_device(drbd, shared, name, volume, Helper::AfterResyncTarget);
+            }
         }
         link.request_verify(crate::sys::jiffies(), crate::sys::hz());
         for volume in link.verifies_done() {
-            with_volume(drbd, shared, name, volume, |d| finish_verify(name, link, d));
+            if with_volume(drbd, shared, name, volume, |d| finish_verify(name, link, d))
+                == Some(true)
+            {
+                call_device(drbd, shared, name, volume, Helper::OutOfSync);
+            }
         }
     }
 }
@@ -130,6 +140,32 @@ pub(crate) fn begin_resync(
     if target != matches!(v.decision, Decision::SyncTarget { .. }) {
         pr_err!("{}/{}: sync UUID out of turn\n", name, v.volume);
         return false;
+    }
+    // before the data become Inconsistent (say, a snapshot), or before we serve them
+    let helper = if target {
+        Helper::BeforeResyncTarget
+    } else {
+        Helper::BeforeResyncSource
+    };
+    let status = call_device(drbd, shared, name, v.volume, helper).unwrap_or(0);
+    if !resync_may_start(helper, status) {
+        pr_info!(
+            "{}/{}: {} handler returned {}, dropping connection.\n",
+            name,
+            v.volume,
+            helper.name(),
+            exit_code(status)
+        );
+        shared.give_up();
+        return false;
+    }
+    if exit_code(status) == 3 {
+        pr_info!(
+            "{}/{}: {} handler returned 3, ignoring. Old userland tools?\n",
+            name,
+            v.volume,
+            helper.name()
+        );
     }
     let fill = v.resync[3];
     let now = crate::sys::jiffies();
@@ -362,13 +398,14 @@ pub(crate) fn start_verify(
 }
 
 /// drbd_resync_finished() of an online verify: "Online verify done", the blocks found out of
-/// sync, and Connected again; a source that stopped before the end tells the peer.
-pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Device) {
+/// sync, and Connected again; a source that stopped before the end tells the peer. Whether
+/// blocks out of sync were found (the `out-of-sync` helper is called then).
+pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Device) -> bool {
     let Some(v) = u16::try_from(d.volume)
         .ok()
         .and_then(|volume| link.end_verify(volume))
     else {
-        return;
+        return false;
     };
     let hz = crate::sys::hz().max(1);
     let dt = (crate::sys::jiffies().wrapping_sub(v.started) / hz).max(1);
@@ -401,6 +438,7 @@ pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Dev
         }
     }
     d.verify_ended(name, &v.run);
+    oos > 0
 }
 
 /// Removes the volume's resync; returns its start time and total.
@@ -437,12 +475,14 @@ fn log_done(name: &Name, d: &crate::device::Device, rs: &Resync) {
 }
 
 /// drbd_resync_finished() of the SyncTarget: UpToDate, with the source's data generation.
-pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Device) {
+/// Whether the resync ended here (the `after-resync-target` helper is called then, also when
+/// blocks failed).
+pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Device) -> bool {
     let Ok(volume) = u16::try_from(d.volume) else {
-        return;
+        return false;
     };
     let Some(rs) = end_resync(link, volume) else {
-        return;
+        return false;
     };
     log_done(name, d, &rs);
     if rs.failed > 0 {
@@ -466,7 +506,7 @@ pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Dev
             state: d.state.to_u32(),
         };
         let _ = link.send_data(packet::P_STATE, volume, |out| st.encode(out));
-        return;
+        return true;
     }
     let primary = d.state.role == Role::Primary;
     if let Some(l) = d.ldev.as_mut() {
@@ -489,6 +529,7 @@ pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Dev
         state: d.state.to_u32(),
     };
     let _ = link.send_data(packet::P_STATE, volume, |out| st.encode(out));
+    true
 }
 
 /// drbd_resync_finished() of the SyncSource, told by the target's state: `synced` when the

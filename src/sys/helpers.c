@@ -11,6 +11,7 @@
 #include <linux/sched.h>
 #include <linux/workqueue.h>
 #include <linux/kthread.h>
+#include <linux/umh.h>
 #include <linux/net.h>
 #include <linux/socket.h>
 #include <linux/tcp.h>
@@ -58,6 +59,20 @@ MODULE_PARM_DESC(protocol_version_max,
 unsigned int drbd_rs_param_minor_count(void) { return READ_ONCE(minor_count); }
 bool drbd_rs_param_allow_oos(void) { return READ_ONCE(allow_oos); }
 unsigned int drbd_rs_param_protocol_version_max(void) { return READ_ONCE(protocol_version_max); }
+
+/* the usermode_helper parameter, copied under the parameter lock (sysfs may change it) */
+void drbd_rs_param_usermode_helper(char *buf, size_t len)
+{
+	kernel_param_lock(THIS_MODULE);
+	strscpy(buf, usermode_helper, len);
+	kernel_param_unlock(THIS_MODULE);
+}
+
+/* call_usermodehelper(), waiting for the helper's exit: its wait status, or a negative errno */
+int drbd_rs_call_helper(const char *path, char **argv, char **envp)
+{
+	return call_usermodehelper(path, argv, envp, UMH_WAIT_PROC);
+}
 
 struct module *drbd_rs_this_module(void) { return THIS_MODULE; }
 const char *drbd_rs_srcversion(void) { return THIS_MODULE->srcversion; }

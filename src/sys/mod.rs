@@ -42,6 +42,7 @@ pub(crate) mod pio;
 pub(crate) mod print;
 pub(crate) mod proc;
 pub(crate) mod thread;
+pub(crate) mod umh;
 pub(crate) mod wq;
 
 /// 64 random bits from the kernel's generator (C: get_random_bytes()), for UUIDs.

@@ -117,6 +117,20 @@ two_node_res() {
 	EOT
 }
 
+# log_helpers: writes /tmp/helper, a handler for drbd.conf's `handlers` section: `/tmp/helper
+# NAME [EXIT]` appends NAME and the environment drbdadm gives handlers to /tmp/helpers.log, as
+# `NAME res=R minor=M vol=V af=AF addr=ADDR`, and exits with EXIT, or with the number in
+# /tmp/NAME.exit if that exists (0 by default).
+log_helpers() {
+	cat >/tmp/helper <<-'EOT'
+	#!/bin/sh
+	echo "$1 res=$DRBD_RESOURCE minor=$DRBD_MINOR vol=$DRBD_VOLUME af=$DRBD_PEER_AF addr=$DRBD_PEER_ADDRESS" >>/tmp/helpers.log
+	[ -e "/tmp/$1.exit" ] && exit "$(cat "/tmp/$1.exit")"
+	exit "${2:-0}"
+	EOT
+	chmod +x /tmp/helper
+}
+
 # load_drbd [PARAM=VALUE...]: loads this guest's drbd.ko; drbd-rs offers protocol versions up
 # to drbdrs_pv if set (a variant's pv=N). (kmod's tools by path: busybox sh would run its own
 # applets of the same names.)

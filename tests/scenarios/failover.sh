@@ -3,7 +3,11 @@
 # records each write the moment it is acknowledged, and the link cut at a random moment while
 # it writes. g2 notices the peer is gone, is promoted, and must hold every write g1 had
 # acknowledged before the cut. Then both go down, the link comes back, and the next round
-# starts from new meta data.
+# starts from new meta data. Round 3 fences as Pacemaker does (`fencing resource-only`, a
+# fence-peer handler): g1, Primary, calls fence-peer when the link goes, and the handler's
+# exit code 5 (peer unreachable) marks the peer Outdated; g2 cannot be promoted while its
+# handler fails (exit code 1: refused, "Refusing to be Primary while peer is not outdated"),
+# and is promoted without --force once it answers 5.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 400
@@ -28,6 +32,12 @@ writer() {
 }
 
 pair() {
+	local fencing=""
+	if [ "$1" = 3 ]; then
+		log_helpers
+		fencing='disk { fencing resource-only; } handlers { fence-peer "/tmp/helper fence-peer 5"; }'
+	fi
+	two_node_res r0 "net { protocol C; ping-int 1; ping-timeout 5; connect-int 1; } $fencing"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
@@ -35,12 +45,11 @@ pair() {
 
 common() {
 	step "load" load_drbd
-	two_node_res r0 "net { protocol C; ping-int 1; ping-timeout 5; connect-int 1; }"
 }
 
 g1() {
 	for r in 1 2 3; do
-		pair
+		pair $r
 		barrier "connected$r"
 		step "skip the initial sync" drbdadm new-current-uuid --clear-bitmap r0
 		wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
@@ -55,6 +64,13 @@ g1() {
 		say "round $r: cut the link after block $acked was acknowledged"
 		share "acked$r" "$acked"
 		wait_for "peer gone" 30 grep -Eq 'cs:(WFConnection|Unconnected|NetworkFailure)' /proc/drbd
+		if [ $r = 3 ]; then
+			wait_for "the peer fenced" 30 grep -q 'ds:UpToDate/Outdated' /proc/drbd
+			step "fence-peer ran with the peer's address" \
+				grep -q '^fence-peer res=r0 .* af=ipv4 addr=10.0.0.2$' /tmp/helpers.log
+			step "its answer logged" sh -c \
+				"dmesg | grep -q 'fence-peer helper returned 5 (peer is unreachable, assumed to be dead)'"
+		fi
 		kill $wpid 2>/dev/null
 		wait $wpid 2>/dev/null
 		barrier "checked$r"
@@ -67,11 +83,19 @@ g1() {
 
 g2() {
 	for r in 1 2 3; do
-		pair
+		pair $r
 		barrier "connected$r"
 		acked=$(fetch "acked$r")
 		wait_for "peer gone" 30 grep -Eq 'cs:(WFConnection|Unconnected|NetworkFailure)' /proc/drbd
+		if [ $r = 3 ]; then
+			echo 1 >/tmp/fence-peer.exit
+			expect_rc "no promotion while fence-peer fails" 11 drbdadm primary r0
+			step "fence-peer was asked" grep -q '^fence-peer res=r0 ' /tmp/helpers.log
+			step "its failure logged" sh -c "dmesg | grep -q 'fence-peer helper broken, returned 1'"
+			rm /tmp/fence-peer.exit
+		fi
 		step "promote the survivor" drbdadm primary r0
+		[ $r = 3 ] && step "the peer outdated by fence-peer" grep -q 'ro:Primary/Unknown ds:UpToDate/Outdated' /proc/drbd
 		i=0
 		while [ $i -le "$acked" ]; do
 			got=$(dd if=/dev/drbd0 bs=4096 count=1 skip=$i 2>/dev/null | head -c 40 | tr -d ' \n')

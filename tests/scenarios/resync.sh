@@ -11,7 +11,10 @@
 # verify-alg on both nodes (before, a C peer refused the connection: "Different verify-alg
 # settings"): a C SyncTarget then asks with checksums, and g1 rewrites its 4 MiB with the same
 # data, so that drbd-rs as SyncSource finds every checksum equal; g1 then verifies the pair
-# and finds a block changed under g2, which resyncs when g2 connects again.
+# and finds a block changed under g2, which resyncs when g2 connects again. Handlers log each
+# call: before-resync-source on the SyncSource, before- and after-resync-target on the
+# SyncTarget, for every resync, with the peer's address; out-of-sync on both after a verify
+# that found a block.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -39,7 +42,13 @@ poll_status() {
 common() {
 	step "load" load_drbd
 	algs=${drbdrs_csums:+csums-alg sha1; verify-alg crc32c;}
-	two_node_res r0 "net { protocol $drbdrs_proto; $algs } disk { c-max-rate 100M; }"
+	log_helpers
+	local h=""
+	for name in before-resync-target after-resync-target before-resync-source out-of-sync; do
+		h="$h $name \"/tmp/helper $name\";"
+	done
+	two_node_res r0 "net { protocol $drbdrs_proto; $algs } disk { c-max-rate 100M; }
+		handlers { $h }"
 	step "create-md" drbdadm --force create-md r0
 }
 
@@ -71,6 +80,7 @@ verify_rounds() {
 	dmesg | grep -E 'verify|Verify|Out of sync' | tail -6
 	step "the block found" sh -c "dmesg | grep -q 'Out of sync: start=16384, size=8 (sectors)'"
 	step "and counted" sh -c "dmesg | grep -q 'Online verify found 1 4k block out of sync!'"
+	wait_for "the out-of-sync handler ran" 30 sh -c "grep -q '^out-of-sync res=r0 minor=0 ' /tmp/helpers.log"
 	[ "$DRBD_MODULE" = ours ] && step "verify progress in /proc/drbd" grep -m1 'verified:' /tmp/verified
 	barrier verified-again
 	# g1, Primary, starts a new data generation when g2 goes; the block is in both bitmaps
@@ -118,6 +128,8 @@ g1() {
 		step "every checksum of the 4 MiB equal" sh -c \
 			"dmesg | grep -q '100 % had equal checksums, eliminated: 4096K; transferred 0K total 4096K'"
 	fi
+	step "before-resync-source ran for both resyncs, with the peer's address" sh -c \
+		"[ \$(grep -c '^before-resync-source res=r0 minor=0 vol=0 af=ipv4 addr=10.0.0.2\$' /tmp/helpers.log) -eq 2 ]"
 	barrier synced2
 	verify_rounds source
 	# both nodes go down at the same moment: each asks the other to disconnect (before protocol
@@ -151,6 +163,10 @@ g2() {
 		"dmesg | grep -q 'Began resync as SyncTarget (will sync 4096 KB \[1024 bits set\])'"
 	sum=$(fetch sum2)
 	wait_for "the changes arrived" 30 same_as "$sum"
+	step "before-resync-target ran for both resyncs, with the peer's address" sh -c \
+		"[ \$(grep -c '^before-resync-target res=r0 minor=0 vol=0 af=ipv4 addr=10.0.0.1\$' /tmp/helpers.log) -eq 2 ]"
+	wait_for "after-resync-target ran for both" 30 sh -c \
+		"[ \$(grep -c '^after-resync-target res=r0 minor=0 ' /tmp/helpers.log) -eq 2 ]"
 	barrier synced2
 	verify_rounds target
 	barrier down
