@@ -24,6 +24,14 @@ pub(crate) enum Helper {
     AfterResyncTarget,
     /// An online verify found blocks out of sync.
     OutOfSync,
+    /// The handshake found a split brain (first of all, resolved or not).
+    InitialSplitBrain,
+    /// A split brain the after-sb policies did not resolve.
+    SplitBrain,
+    /// call-pri-lost-after-sb: the Primary whose data the policy discards.
+    PriLostAfterSb,
+    /// A Primary whose data are to be discarded (rr-conflict call-pri-lost).
+    PriLost,
 }
 
 impl Helper {
@@ -35,6 +43,10 @@ impl Helper {
             Helper::BeforeResyncSource => "before-resync-source",
             Helper::AfterResyncTarget => "after-resync-target",
             Helper::OutOfSync => "out-of-sync",
+            Helper::InitialSplitBrain => "initial-split-brain",
+            Helper::SplitBrain => "split-brain",
+            Helper::PriLostAfterSb => "pri-lost-after-sb",
+            Helper::PriLost => "pri-lost",
         }
     }
 }

@@ -12,9 +12,11 @@
 use super::{
     eproto, jiffies, with_resource, ConnShared, Settings, VolInfo, CONNECTING, DATA, LISTEN, META,
 };
+use crate::device::helper::{self, Subject};
 use crate::device::Drbd;
 use crate::genl::config::Name;
 use crate::model::attach::{connect_size, differ_considerably, ConnectSize, SizeInputs};
+use crate::model::helper::Helper;
 use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::sys::crypto;
 use crate::sys::net::Socket;
@@ -290,14 +292,10 @@ impl sync::Env for Log<'_> {
         }
     }
 
-    fn helper(&mut self, helper: sync::Helper) {
-        pr_warn!(
-            "{}/{} drbd{}: helper command: {} (usermode helpers are not run by drbd-rs yet)\n",
-            self.s.name,
-            self.v.volume,
-            self.v.minor,
-            helper.name()
-        );
+    fn helper(&mut self, helper: Helper) {
+        // (the handshake runs without the configuration lock)
+        let who = Subject::Device(&self.s.name, self.v.volume, self.v.minor);
+        helper::call(who, helper, Some(&self.s.peer));
     }
 
     fn demote(&mut self) -> bool {

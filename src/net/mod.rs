@@ -29,7 +29,7 @@ use crate::sys::net::Socket;
 use crate::sys::print::ratelimit;
 use crate::sys::thread::{should_stop, Thread};
 use crate::sys::{sleep_ms, without_io_reclaim};
-use crate::wire::sync::Decision;
+use crate::wire::sync::{Abort, Decision};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use handshake::{connect, drain, Negotiated, Outcome};
 use kernel::c_str;
@@ -382,12 +382,20 @@ fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, name: Name) {
                     shared.release_all();
                     continue;
                 } else {
-                    // drbd_sync_handshake() said C_MASK: split brain or unrelated data
+                    // drbd_sync_handshake() said C_MASK: split brain or unrelated data. As
+                    // C: Disconnecting, then StandAlone until the administrator connects
+                    // again (a dry run only looks, and connects again)
                     pr_err!(
                         "{}: the sync handshake failed; dropping the connection\n",
                         s.name
                     );
                     drain(&peer.data);
+                    if !dry_run(&peer.vols) {
+                        shared.set_state(ConnState::Disconnecting);
+                        shared.release_all();
+                        shared.set_state(ConnState::StandAlone);
+                        return;
+                    }
                 }
             }
             Ok(Some(Outcome::Incompatible)) => {
@@ -415,6 +423,12 @@ fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, name: Name) {
             sleep_ms(shared.tunables.connect_int_ms());
         }
     }
+}
+
+/// Whether the handshake only gave up because it was a dry run (`connect --dry-run`).
+fn dry_run(vols: &[Negotiated]) -> bool {
+    vols.iter()
+        .any(|v| matches!(v.decision, Decision::Abort(Abort::DryRun)))
 }
 
 /// Whether every volume may connect (with or without a resync).

@@ -34,6 +34,7 @@
 //! C's comment also lists -1096 ("requires proto 96"), which no rule returns: below 96 rules 51
 //! and 71 use an older test instead.
 
+use crate::model::helper::Helper;
 use crate::model::role::{UI_BITMAP, UI_CURRENT, UI_HISTORY_END, UI_HISTORY_START};
 use crate::model::state::{ConnState, DiskState, Role};
 use crate::model::version::PRO_VERSION_MAX;
@@ -530,26 +531,6 @@ pub(crate) enum Level {
     Warn,
     Err,
     Alert,
-}
-
-/// Usermode helpers the handshake runs (`drbd_khelper(device, name)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Helper {
-    InitialSplitBrain,
-    SplitBrain,
-    PriLostAfterSb,
-    PriLost,
-}
-
-impl Helper {
-    pub(crate) const fn name(self) -> &'static str {
-        match self {
-            Helper::InitialSplitBrain => "initial-split-brain",
-            Helper::SplitBrain => "split-brain",
-            Helper::PriLostAfterSb => "pri-lost-after-sb",
-            Helper::PriLost => "pri-lost",
-        }
-    }
 }
 
 /// A line drbd_sync_handshake() logs. `Display` gives C's text without the trailing newline.

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-2.0
+# Split brain and its manual recovery, as the DRBD user's guide describes it. A pair in sync is
+# cut (g1 disconnects), both nodes become Primary in turn and write different data, and g1
+# connects again: both detect the split brain ("Split-Brain detected but unresolved, dropping
+# connection!"), run the initial-split-brain and split-brain handlers, and stay StandAlone.
+# Then g2 gives its changes up (`connect --discard-my-data`), g1 connects again, and g2 is
+# resynced from g1: full sync, the same data on both, both UpToDate.
+#@ guests: 2
+#@ disks: 32M
+#@ timeout: 240
+#@ variant: rs-rs g1=ours g2=ours
+#@ variant: rs-c g1=ours g2=c
+#@ variant: c-rs g1=c g2=ours
+# A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
+#@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
+
+common() {
+	step "load" load_drbd
+	log_helpers
+	two_node_res r0 "net { protocol C; connect-int 1; ping-int 1; } disk { c-max-rate 100M; }
+		handlers { split-brain \"/tmp/helper split-brain\";
+			initial-split-brain \"/tmp/helper initial-split-brain\"; }"
+	step "create-md" drbdadm --force create-md r0
+	step "up" drbdadm up r0
+	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
+}
+
+# WRITER: this node's changes while split: 1 MiB of its own, at its own offset
+diverge() {
+	step "primary while split" drbdadm primary r0
+	step "write while split" dd if=/dev/urandom of=/dev/drbd0 bs=64k count=16 seek=$1 oflag=direct
+	step "secondary" drbdadm secondary r0
+}
+
+# both nodes: the split brain found, the handlers run, StandAlone
+detected() {
+	wait_for "split brain detected" 30 sh -c \
+		"dmesg | grep -q 'Split-Brain detected but unresolved, dropping connection!'"
+	wait_for "StandAlone" 30 grep -q 'cs:StandAlone' /proc/drbd
+	step "initial-split-brain ran" grep -q '^initial-split-brain res=r0 minor=0 ' /tmp/helpers.log
+	step "split-brain ran" grep -q '^split-brain res=r0 minor=0 ' /tmp/helpers.log
+}
+
+g1() {
+	step "skip the initial sync" drbdadm new-current-uuid --clear-bitmap r0
+	wait_for "UpToDate on both" 30 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
+	barrier in-sync
+	step "disconnect" drbdadm disconnect r0
+	barrier split
+	diverge 0
+	barrier written
+	step "connect again" drbdadm connect r0
+	detected
+	share sum "$(backing_sum)"
+	barrier detected
+	barrier discarding
+	step "connect, keeping our data" drbdadm connect r0
+	wait_for "resynced" 120 synced
+	step "g1's data won" sh -c "dmesg | grep -q 'Began resync as SyncSource'"
+	barrier recovered
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
+
+g2() {
+	barrier in-sync
+	barrier split
+	wait_for "peer gone" 30 grep -q 'cs:WFConnection' /proc/drbd
+	diverge 16
+	barrier written
+	detected
+	barrier detected
+	step "connect, discarding our data" drbdadm connect --discard-my-data r0
+	barrier discarding
+	wait_for "resynced" 120 synced
+	step "our data discarded" sh -c "dmesg | grep -q 'Began resync as SyncTarget'"
+	wait_for "the same data as g1" 30 same_as "$(fetch sum)"
+	barrier recovered
+	step "down" drbdadm down r0
+	step "unload" unload_drbd
+}
