@@ -11,8 +11,7 @@ use super::{Drbd, Resource};
 use crate::genl::addr::Endpoint;
 use crate::genl::config::Name;
 use crate::model::helper::{
-    exit_code, fence_outcome, fence_start, peer_af, FenceStart, Fenced, Fencing, Helper,
-    PeerAddress,
+    exit_code, fence_outcome, fence_start, peer_af, FenceStart, Fenced, Helper, PeerAddress,
 };
 use crate::model::role::wants_fence;
 use crate::model::state::{ConnState, DiskState, Role};
@@ -154,7 +153,7 @@ fn fence_call(res: &Resource) -> Option<FenceCall> {
         .devices
         .iter()
         .filter(|d| d.state.disk >= DiskState::Consistent)
-        .map(|d| Fencing::from_num(d.ldev.as_ref().map_or(0, |l| l.conf.num("fencing"))))
+        .map(|d| d.fencing())
         .max();
     Some(FenceCall {
         start: fence_start(highest),
@@ -223,11 +222,16 @@ fn apply_fence(res: &mut Resource, call: &FenceCall, fenced: Option<Fenced>) -> 
             }
         }
     }
-    call.start == FenceStart::DontCare
-        || res
-            .devices
-            .iter()
-            .all(|d| d.state.pdsk <= DiskState::Outdated)
+    let outdated = res
+        .devices
+        .iter()
+        .all(|d| d.state.pdsk <= DiskState::Outdated);
+    // the peer is fenced: I/O frozen by resource-and-stonith resumes (a failed helper leaves
+    // it frozen until resume-io)
+    if outdated && res.devices.iter().any(|d| d.state.susp_fen) {
+        res.set_suspend(|s| s.susp_fen = false);
+    }
+    call.start == FenceStart::DontCare || outdated
 }
 
 /// conn_try_outdate_peer() for drbd_set_role(): before minor `minor` is promoted, a peer not

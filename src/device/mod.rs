@@ -20,6 +20,7 @@ use crate::genl::retcode::RetCode;
 use crate::meta::io::write_superblock;
 use crate::meta::layout::{Layout, Superblock};
 use crate::model::attach::md_flags;
+use crate::model::helper::Fencing;
 use crate::model::role::{uuid_new_current, UI_BITMAP};
 use crate::model::state::{ConnState, DevState, Role};
 use crate::model::transition::{self, Fact};
@@ -96,6 +97,9 @@ pub(crate) struct Device {
     /// Where the next online verify we run starts without `--start`: where the last one got
     /// to (C: `ov_start_sector`).
     pub(crate) verify_from: u64,
+    /// The peer's data were lost while I/O was suspended: the new data generation begins when
+    /// I/O resumes (C: NEW_CUR_UUID).
+    new_cur_uuid: bool,
     /// Removes `/dev/drbdN` when dropped.
     pub(crate) disk: Disk<DevIo>,
     pub(crate) io: Arc<DevIo>,
@@ -120,6 +124,7 @@ impl Device {
             peer_uuids: None,
             consider_resync: false,
             verify_from: 0,
+            new_cur_uuid: false,
             disk,
             io,
         })
@@ -139,11 +144,17 @@ impl Device {
 
     /// The one place a volume's state changes, to `ns`, which the models made (C:
     /// __drbd_set_state() and after_state_ch()). The change is kept for the `events` group
-    /// (and still made if it cannot be kept), the block device learns the role, a Primary that
-    /// loses its peer's copy of the data starts a new data generation, and the meta data are
-    /// written when they changed (flags, UUIDs).
+    /// (and still made if it cannot be kept), the block device learns the role and whether
+    /// I/O is suspended, a Primary that loses its peer's copy of the data starts a new data
+    /// generation (once I/O resumes, if suspended), and the meta data are written when they
+    /// changed (flags, UUIDs). Under `resource-and-stonith` a Primary that loses its peer
+    /// suspends I/O until the peer is fenced (`susp_fen`).
     pub(crate) fn enter(&mut self, res: &Name, ns: DevState) {
         let os = self.state;
+        let mut ns = ns;
+        if self.fencing() == Fencing::ResourceAndStonith && transition::fence_freeze(&os, &ns) {
+            ns.susp_fen = true;
+        }
         if ns != os {
             let _ = self.changes.push((os, ns), GFP_KERNEL);
             self.state = ns;
@@ -153,17 +164,38 @@ impl Device {
             self.disk.set_read_only(!primary);
             self.io.set_primary(primary);
         }
+        if ns.suspended() != os.suspended() {
+            // conn_pr_state_change(): on the resource's line
+            pr_info!(
+                "{}: susp( {} -> {} ) \n",
+                res,
+                u8::from(os.suspended()),
+                u8::from(ns.suspended())
+            );
+            self.disk.suspend(ns.suspended());
+        }
         let bitmap_uuid = self
             .ldev
             .as_ref()
             .map_or(u64::MAX, |l| l.sb.uuid[UI_BITMAP]);
-        if transition::new_generation_on_loss(&os, &ns, bitmap_uuid) {
+        let lost = transition::new_generation_on_loss(&os, &ns, bitmap_uuid);
+        let resumed = os.suspended() && !ns.suspended() && self.new_cur_uuid;
+        if lost && ns.suspended() {
+            self.new_cur_uuid = true;
+        } else if lost || resumed {
+            self.new_cur_uuid = false;
             if let Some(l) = self.ldev.as_mut() {
                 uuid_new_current(&mut l.sb.uuid, random_u64(), ns.role == Role::Primary);
             }
             self.print_uuids(res, "new current UUID");
         }
         let _ = self.md_sync(res);
+    }
+
+    /// The peer came back while I/O was suspended for fencing: the data generation goes on (C:
+    /// NEW_CUR_UUID cleared when the connection is established again).
+    pub(crate) fn keep_generation(&mut self) {
+        self.new_cur_uuid = false;
     }
 
     /// The connection to the peer went (lost, or `disconnect`): the data path stops
@@ -269,9 +301,12 @@ impl Device {
 
     /// `fencing resource-only` or `resource-and-stonith` (FP_RESOURCE and above).
     pub(crate) fn fencing_resource(&self) -> bool {
-        self.ldev
-            .as_ref()
-            .is_some_and(|l| l.conf.num("fencing") >= 1)
+        self.fencing() >= Fencing::ResourceOnly
+    }
+
+    /// The disk's fencing policy (`dont-care` while Diskless).
+    pub(crate) fn fencing(&self) -> Fencing {
+        Fencing::from_num(self.ldev.as_ref().map_or(0, |l| l.conf.num("fencing")))
     }
 
     /// Whether `/dev/drbdN` is open.
@@ -352,6 +387,17 @@ impl Resource {
         };
         self.follow_connection(cs);
         ended
+    }
+
+    /// Changes the resource-wide suspend flags (C: `resource->susp`, `susp_nod`, `susp_fen`),
+    /// which every volume's state carries: `set` changes them in each.
+    pub(crate) fn set_suspend(&mut self, set: impl Fn(&mut DevState)) {
+        let name = self.name;
+        for d in self.devices.as_mut_slice() {
+            let mut ns = d.state;
+            set(&mut ns);
+            d.enter(&name, ns);
+        }
     }
 
     /// The volumes follow the connection into `cs`.

@@ -238,6 +238,34 @@ fn with_device(
     }
 }
 
+/// drbd_adm_suspend_io() and drbd_adm_resume_io(): the resource's I/O is suspended by the
+/// user, or resumes, every suspend flag cleared (also a freeze for fencing whose helper
+/// failed; the data generation the lost peer called for begins then).
+fn suspend_io(config: &mut Config, r: usize, on: bool) -> (RetCode, &'static str) {
+    let Some(res) = config.resources.as_mut_slice().get_mut(r) else {
+        return (RetCode::MinorInvalid, "unknown minor");
+    };
+    let changes = res.devices.iter().any(|d| {
+        if on {
+            !d.state.susp
+        } else {
+            d.state.suspended()
+        }
+    });
+    res.set_suspend(|s| {
+        s.susp = on;
+        if !on {
+            s.susp_nod = false;
+            s.susp_fen = false;
+        }
+    });
+    if changes {
+        (RetCode::StateSuccess, "")
+    } else {
+        (RetCode::StateNothingToDo, "")
+    }
+}
+
 /// `drbd_adm_down` as far as there is anything to undo: detach and delete the volumes, then
 /// the resource.
 fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'static str) {
@@ -528,6 +556,8 @@ impl Handler for Admin {
                     }),
                     Err(answer) => answer,
                 },
+                (schema::SUSPEND_IO, _, Some((r, _))) => suspend_io(&mut config, r, true),
+                (schema::RESUME_IO, _, Some((r, _))) => suspend_io(&mut config, r, false),
                 (schema::INVALIDATE, _, Some(d)) => {
                     with_device(&mut config, d, crate::device::role::invalidate)
                 }

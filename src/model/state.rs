@@ -328,6 +328,13 @@ impl DevState {
     }
 }
 
+impl DevState {
+    /// drbd_suspended(): I/O is suspended, by the user, for lack of data, or while fencing.
+    pub(crate) fn suspended(&self) -> bool {
+        self.susp || self.susp_nod || self.susp_fen
+    }
+}
+
 /// A state change as drbd_pr_state_change() logs it: `role( Secondary -> Primary ) ` and so on
 /// for each field that changed (each part ends in a space, as in C); empty if none did.
 pub(crate) struct StateChange(pub(crate) DevState, pub(crate) DevState);

@@ -442,6 +442,16 @@ pub(crate) fn peer_forced_up_to_date(os: &DevState, ns: &DevState) -> bool {
         && ns.peer == Role::Primary
 }
 
+/// sanitize_state() under `fencing resource-and-stonith`: a Primary that loses its peer,
+/// whose disk is not known to be outdated, suspends I/O while the fence-peer helper runs
+/// (`susp_fen`).
+pub(crate) fn fence_freeze(os: &DevState, ns: &DevState) -> bool {
+    let exposed = |s: &DevState| {
+        s.role == Role::Primary && s.conn < ConnState::Connected && s.pdsk > DiskState::Outdated
+    };
+    exposed(ns) && !exposed(os)
+}
+
 /// lost_contact_to_peer_data(): the peer's copy of the data is out of reach from now on.
 fn lost_contact_to_peer_data(os: DiskState, ns: DiskState) -> bool {
     use DiskState::*;
@@ -721,6 +731,33 @@ mod tests {
             false
         )
         .is_ok());
+    }
+
+    #[test]
+    fn stonith_freezes_a_primary_that_loses_its_peer() {
+        let p = DevState {
+            role: Role::Primary,
+            peer: Role::Secondary,
+            ..secondary(Connected, UpToDate, UpToDate)
+        };
+        let lost = next(p, Fact::Conn(Unconnected));
+        assert!(fence_freeze(&p, &lost));
+        // once: still exposed, already frozen
+        assert!(!fence_freeze(&lost, &next(lost, Fact::Conn(WfConnection))));
+        // the fence-peer helper outdated the peer: nothing to guard any more
+        let fenced = next(lost, Fact::Fenced(Fenced::Peer(Outdated)));
+        assert!(!fence_freeze(&lost, &fenced));
+        // a Secondary, or a peer outdated before it went, is no risk
+        let s = secondary(Connected, UpToDate, UpToDate);
+        assert!(!fence_freeze(&s, &next(s, Fact::Conn(Unconnected))));
+        let outdated = DevState {
+            pdsk: Outdated,
+            ..p
+        };
+        assert!(!fence_freeze(
+            &outdated,
+            &next(outdated, Fact::Disconnecting(Outdate::Neither))
+        ));
     }
 
     #[test]

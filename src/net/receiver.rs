@@ -125,6 +125,10 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
         for d in res.devices.as_mut_slice() {
             d.peer_gone(&name, Fact::Conn(ConnState::Unconnected));
         }
+        // a volume frozen for fencing freezes the resource (susp_fen is resource-wide)
+        if res.devices.iter().any(|d| d.state.susp_fen) {
+            res.set_suspend(|s| s.susp_fen = true);
+        }
     });
     shared.set_state(ConnState::Unconnected);
     pr_info!("{}: Connection closed\n", s.name);
@@ -182,6 +186,14 @@ fn connect_volumes(
             },
             GFP_KERNEL,
         )?;
+    }
+    // the peer is back while I/O was frozen for fencing: it resumes, with the data generation
+    // it had (C: after_state_ch(), "case2")
+    if res.devices.iter().any(|d| d.state.susp_fen) {
+        for d in res.devices.as_mut_slice() {
+            d.keep_generation();
+        }
+        res.set_suspend(|s| s.susp_fen = false);
     }
     Ok(vols)
 }

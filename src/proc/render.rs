@@ -105,7 +105,7 @@ pub(crate) fn render_device(
     }
 
     // drbd_suspended() reads the resource's three suspend flags, which DevState carries.
-    let suspended = s.susp || s.susp_nod || s.susp_fen;
+    let suspended = s.suspended();
     let flag = |on: bool, c: char| if on { c } else { '-' };
     writeln!(
         out,

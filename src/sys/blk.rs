@@ -11,7 +11,7 @@ use super::bindings;
 use crate::model::version::DRBD_MAJOR;
 use core::fmt::Write;
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use kernel::error::{from_err_ptr, to_result, Error, Result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -511,6 +511,8 @@ struct TagSet {
 pub(crate) struct Disk<T: DiskOps> {
     disk: *mut bindings::gendisk,
     tag_set: KBox<Opaque<TagSet>>,
+    /// The queue is quiesced by [`Disk::suspend`].
+    suspended: AtomicBool,
     _ops: PhantomData<T>,
 }
 
@@ -730,6 +732,7 @@ impl<T: DiskOps> Disk<T> {
         Ok(Self {
             disk,
             tag_set,
+            suspended: AtomicBool::new(false),
             _ops: PhantomData,
         })
     }
@@ -749,11 +752,40 @@ impl<T: DiskOps> Disk<T> {
         unsafe { bindings::set_disk_ro(self.disk, read_only) };
     }
 
+    /// Suspends I/O (C: `drbd_suspended()`): new requests are held in the queue, not failed,
+    /// until it is resumed; requests already dispatched go on.
+    pub(crate) fn suspend(&self, on: bool) {
+        if self.suspended.swap(on, Ordering::AcqRel) == on {
+            return;
+        }
+        // SAFETY: by the type invariant the queue is live; quiesce and unquiesce alternate
+        // (the flag above), so they stay balanced.
+        unsafe {
+            if on {
+                bindings::blk_mq_quiesce_queue((*self.disk).queue);
+            } else {
+                bindings::blk_mq_unquiesce_queue((*self.disk).queue);
+            }
+        }
+    }
+
     /// Waits for every request in flight to end and holds new ones back until the returned
-    /// guard is dropped (C: the resource's suspend of I/O around attach and detach).
+    /// guard is dropped (C: the resource's suspend of I/O around attach and detach). Requests
+    /// held by [`Disk::suspend`] are let through first: the freeze would wait for them for ever.
     pub(crate) fn freeze(&self) -> Frozen<'_, T> {
-        // SAFETY: by the type invariant the disk and its queue are live.
-        unsafe { bindings::blk_mq_freeze_queue((*self.disk).queue) };
+        let held = self.suspended.load(Ordering::Acquire);
+        // SAFETY: by the type invariant the disk and its queue are live; the queue is
+        // quiesced (by `suspend`) exactly when `held`, and quiesced again after the freeze.
+        unsafe {
+            let q = (*self.disk).queue;
+            if held {
+                bindings::blk_mq_unquiesce_queue(q);
+            }
+            bindings::blk_mq_freeze_queue(q);
+            if held {
+                bindings::blk_mq_quiesce_queue(q);
+            }
+        }
         Frozen(self)
     }
 
@@ -798,6 +830,10 @@ impl<T: DiskOps> Drop for Disk<T> {
         // maybe later); the tag set goes after the queue stopped using it, as every blk-mq
         // driver does.
         unsafe {
+            // requests held by a suspend are let through; del_gendisk waits for them
+            if self.suspended.load(Ordering::Acquire) {
+                bindings::blk_mq_unquiesce_queue((*self.disk).queue);
+            }
             bindings::del_gendisk(self.disk);
             bindings::put_disk(self.disk);
             bindings::blk_mq_free_tag_set(&mut (*self.tag_set.get()).set);
