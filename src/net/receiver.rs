@@ -792,7 +792,17 @@ fn receive_peer_state(
                 crate::device::role::rewrite_bitmap_logged(&name, d, true);
             }
         }
-        let conn = decision.conn_state().unwrap_or(d.state.conn);
+        // without a new handshake the connection state stays (C: ns.conn = os.conn): a report
+        // between the bitmap exchange and the resync's start leaves it waiting for the resync
+        let waiting = matches!(
+            d.state.conn,
+            ConnState::WfBitMapS | ConnState::WfBitMapT | ConnState::WfSyncUuid
+        );
+        let conn = if waiting && !consider {
+            d.state.conn
+        } else {
+            decision.conn_state().unwrap_or(d.state.conn)
+        };
         d.apply(
             &name,
             Fact::Peer {
