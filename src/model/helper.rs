@@ -24,6 +24,9 @@ pub(crate) enum Helper {
     AfterResyncTarget,
     /// An online verify found blocks out of sync.
     OutOfSync,
+    /// A SyncSource with a fencing policy brought every volume back in sync: the constraint
+    /// fence-peer placed may go (resource-wide).
+    UnfencePeer,
     /// The handshake found a split brain (first of all, resolved or not).
     InitialSplitBrain,
     /// A split brain the after-sb policies did not resolve.
@@ -43,6 +46,7 @@ impl Helper {
             Helper::BeforeResyncSource => "before-resync-source",
             Helper::AfterResyncTarget => "after-resync-target",
             Helper::OutOfSync => "out-of-sync",
+            Helper::UnfencePeer => "unfence-peer",
             Helper::InitialSplitBrain => "initial-split-brain",
             Helper::SplitBrain => "split-brain",
             Helper::PriLostAfterSb => "pri-lost-after-sb",
@@ -135,6 +139,16 @@ pub(crate) fn fence_start(highest: Option<Fencing>) -> FenceStart {
         Some(Fencing::DontCare) => FenceStart::DontCare,
         Some(fp) => FenceStart::Call(fp),
     }
+}
+
+/// drbd_resync_finished() of a SyncSource: under a fencing policy, once every volume is UpToDate
+/// on both sides (`(disk, pdsk)` of each), the unfence-peer helper is called.
+pub(crate) fn unfence(
+    fp: Fencing,
+    mut volumes: impl Iterator<Item = (DiskState, DiskState)>,
+) -> bool {
+    fp != Fencing::DontCare
+        && volumes.all(|(disk, pdsk)| disk == DiskState::UpToDate && pdsk == DiskState::UpToDate)
 }
 
 /// The change the fence-peer helper's exit code asks for.
@@ -272,5 +286,16 @@ mod tests {
             fence_outcome(5, ro, UpToDate).unwrap().text,
             "peer is unreachable, assumed to be dead"
         );
+    }
+
+    #[test]
+    fn unfence_once_all_in_sync() {
+        use DiskState::*;
+        let both = [(UpToDate, UpToDate), (UpToDate, UpToDate)];
+        assert!(unfence(Fencing::ResourceOnly, both.into_iter()));
+        assert!(unfence(Fencing::ResourceAndStonith, both.into_iter()));
+        assert!(!unfence(Fencing::DontCare, both.into_iter()));
+        let one_behind = [(UpToDate, UpToDate), (UpToDate, Inconsistent)];
+        assert!(!unfence(Fencing::ResourceOnly, one_behind.into_iter()));
     }
 }

@@ -9,9 +9,11 @@
 
 use super::handshake::{decide, recv_header, Negotiated, Peer, PeerVol};
 use super::{send_timeout, with_resource, ConnShared, Settings};
+use crate::device::helper::{call, Subject};
 use crate::device::{DevIo, Drbd, PeerRange, Resource};
 use crate::genl::config::Name;
 use crate::model::attach::ConnectSize;
+use crate::model::helper::{self, Helper};
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, DiskState};
 use crate::model::transition::{self, Fact};
@@ -753,6 +755,7 @@ fn receive_peer_state(
             sleep_ms(10);
         }
     }
+    let mut unfence = false;
     let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<(Decision, bool)> {
         let name = res.name;
         let d = res
@@ -764,6 +767,8 @@ fn receive_peer_state(
         // blocks failed
         if d.state.conn == ConnState::SyncSource && target_done {
             finish_source(&name, link, d, peer.disk == DiskState::UpToDate);
+            let fp = d.fencing();
+            unfence = helper::unfence(fp, res.devices.iter().map(|d| (d.state.disk, d.state.pdsk)));
             return Some((Decision::Connected, true));
         }
         let starting = peer.conn >= ConnState::StartingSyncS && peer.conn <= ConnState::WfBitMapT;
@@ -824,6 +829,14 @@ fn receive_peer_state(
     let Some(Some((decision, finished))) = outcome else {
         return false;
     };
+    if unfence {
+        // (the receiver waits for it, as C's worker does)
+        call(
+            Subject::Connection(&s.name),
+            Helper::UnfencePeer,
+            Some(&s.peer),
+        );
+    }
     if finished {
         v.decision = Decision::Connected;
     }

@@ -4,7 +4,10 @@
 # connects again: both detect the split brain ("Split-Brain detected but unresolved, dropping
 # connection!"), run the initial-split-brain and split-brain handlers, and stay StandAlone.
 # Then g2 gives its changes up (`connect --discard-my-data`), g1 connects again, and g2 is
-# resynced from g1: full sync, the same data on both, both UpToDate.
+# resynced from g1: full sync, the same data on both, both UpToDate. The pair fences as
+# Pacemaker would (`fencing resource-only`): each promotion while split asks fence-peer, whose
+# answer 4 outdates the peer, and the SyncSource of the recovery calls unfence-peer once both
+# are UpToDate again.
 #@ guests: 2
 #@ disks: 32M
 #@ timeout: 240
@@ -17,9 +20,13 @@
 common() {
 	step "load" load_drbd
 	log_helpers
-	two_node_res r0 "net { protocol C; connect-int 1; ping-int 1; } disk { c-max-rate 100M; }
-		handlers { split-brain \"/tmp/helper split-brain\";
-			initial-split-brain \"/tmp/helper initial-split-brain\"; }"
+	local h=""
+	for name in split-brain initial-split-brain unfence-peer; do
+		h="$h $name \"/tmp/helper $name\";"
+	done
+	two_node_res r0 "net { protocol C; connect-int 1; ping-int 1; }
+		disk { c-max-rate 100M; fencing resource-only; }
+		handlers { $h fence-peer \"/tmp/helper fence-peer 4\"; }"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
@@ -27,7 +34,8 @@ common() {
 
 # WRITER: this node's changes while split: 1 MiB of its own, at its own offset
 diverge() {
-	step "primary while split" drbdadm primary r0
+	step "primary while split (the peer fenced)" drbdadm primary r0
+	step "fence-peer outdated the peer" grep -q 'ds:UpToDate/Outdated' /proc/drbd
 	step "write while split" dd if=/dev/urandom of=/dev/drbd0 bs=64k count=16 seek=$1 oflag=direct
 	step "secondary" drbdadm secondary r0
 }
@@ -57,6 +65,7 @@ g1() {
 	step "connect, keeping our data" drbdadm connect r0
 	wait_for "resynced" 120 synced
 	step "g1's data won" sh -c "dmesg | grep -q 'Began resync as SyncSource'"
+	wait_for "unfence-peer ran" 30 grep -q '^unfence-peer res=r0 .* addr=10.0.0.2$' /tmp/helpers.log
 	barrier recovered
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
