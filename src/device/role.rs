@@ -12,8 +12,8 @@ use crate::genl::config::Name;
 use crate::genl::retcode::RetCode;
 use crate::meta::io::write_bitmap;
 use crate::model::role::{self, StateRv, UI_BITMAP};
-use crate::model::state::{ConnState, DiskState, Role, StateReq};
-use crate::model::transition::Fact;
+use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
+use crate::model::transition::{self, Fact};
 use crate::net::link::Link;
 use crate::sys::random_u64;
 use crate::wire::packet;
@@ -197,6 +197,31 @@ pub(crate) fn new_current_uuid(
         ret = RetCode::IoMdDisk;
     }
     (ret, "")
+}
+
+/// drbd_adm_outdate(): the disk is marked Outdated, so that its data are not taken for the
+/// newest (promotion needs `--force` then). Refused as C refuses it: while connected
+/// (SS_CONNECTED_OUTDATES), for a Primary, without a disk, or below Outdated.
+pub(crate) fn outdate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
+    let ns = DevState {
+        disk: DiskState::Outdated,
+        ..dev.state
+    };
+    match transition::change(dev.state, ns, &dev.env(), false) {
+        Ok(ns) => {
+            dev.enter(res, ns);
+            (RetCode::StateSuccess, "")
+        }
+        Err(StateRv::NothingToDo) => (RetCode::StateNothingToDo, ""),
+        Err(rv) => {
+            log(
+                res,
+                dev,
+                &kernel::fmt!("State change failed: {}", rv.text()),
+            );
+            (rv.into(), "")
+        }
+    }
 }
 
 /// drbd_adm_invalidate() without a connection: a StandAlone Secondary becomes Inconsistent with

@@ -556,6 +556,9 @@ impl Handler for Admin {
                     }),
                     Err(answer) => answer,
                 },
+                (schema::OUTDATE, _, Some(d)) => {
+                    with_device(&mut config, d, crate::device::role::outdate)
+                }
                 (schema::SUSPEND_IO, _, Some((r, _))) => suspend_io(&mut config, r, true),
                 (schema::RESUME_IO, _, Some((r, _))) => suspend_io(&mut config, r, false),
                 (schema::INVALIDATE, _, Some(d)) => {

@@ -155,6 +155,7 @@ pub(crate) const DETACH: u8 = 18;
 pub(crate) const INVALIDATE: u8 = 19;
 pub(crate) const SUSPEND_IO: u8 = 23;
 pub(crate) const RESUME_IO: u8 = 24;
+pub(crate) const OUTDATE: u8 = 25;
 pub(crate) const CHG_DISK_OPTS: u8 = 28;
 pub(crate) const CHG_NET_OPTS: u8 = 29;
 pub(crate) const DOWN: u8 = 27;
@@ -195,9 +196,9 @@ pub(crate) const OPS: [Op; 31] = [
     admin(20, "invalidate-remote", Minor),
     admin(21, "pause-sync", Minor),
     admin(22, "resume-sync", Minor),
-    admin(23, "suspend-io", Minor),
-    admin(24, "resume-io", Minor),
-    admin(25, "outdate", Minor),
+    admin(SUSPEND_IO, "suspend-io", Minor),
+    admin(RESUME_IO, "resume-io", Minor),
+    admin(OUTDATE, "outdate", Minor),
     admin(26, "get-timeout-type", Minor),
     admin(DOWN, "down", Resource),
     dump(GET_RESOURCES, "get-resources"),
