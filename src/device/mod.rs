@@ -164,6 +164,13 @@ impl Device {
             self.disk.set_read_only(!primary);
             self.io.set_primary(primary);
         }
+        let paused =
+            |s: &DevState| matches!(s.conn, ConnState::PausedSyncS | ConnState::PausedSyncT);
+        if paused(&ns) != paused(&os) {
+            if let Some((l, volume)) = self.io.link() {
+                l.pause_resync(volume, paused(&ns));
+            }
+        }
         if ns.suspended() != os.suspended() {
             // conn_pr_state_change(): on the resource's line
             pr_info!(

@@ -224,6 +224,36 @@ pub(crate) fn outdate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     }
 }
 
+/// drbd_adm_pause_sync() and drbd_adm_resume_sync(): `user_isp`, which pauses a resync here
+/// and, told in our state, on the peer. C's answers when nothing changes: ERR_PAUSE_IS_SET,
+/// or for a resync still paused by a dependency or the peer ERR_PIC_AFTER_DEP / _PEER_DEP,
+/// else ERR_PAUSE_IS_CLEAR.
+pub(crate) fn pause_sync(res: &Name, dev: &mut Device, pause: bool) -> (RetCode, &'static str) {
+    let fact = Fact::Pause {
+        user: Some(pause),
+        peer: None,
+    };
+    let ns = transition::next(dev.state, fact);
+    if ns == dev.state {
+        let s = &dev.state;
+        let paused = matches!(s.conn, ConnState::PausedSyncS | ConnState::PausedSyncT);
+        let ret = match (pause, paused) {
+            (true, _) => RetCode::PauseIsSet,
+            (false, true) if s.aftr_isp => RetCode::PicAfterDep,
+            (false, true) if s.peer_isp => RetCode::PicPeerDep,
+            (false, _) => RetCode::PauseIsClear,
+        };
+        return (ret, "");
+    }
+    dev.enter(res, ns);
+    // after_state_ch(): the peer learns of the pause
+    if let (Some((l, volume)), true) = (dev.io.link(), ns.conn >= ConnState::Connected) {
+        let st = packet::State { state: ns.to_u32() };
+        let _ = l.send_data(packet::P_STATE, volume, |out| st.encode(out));
+    }
+    (RetCode::NoError, "")
+}
+
 /// drbd_adm_invalidate() without a connection: a StandAlone Secondary becomes Inconsistent with
 /// every block out of sync; anything else would need a peer to sync from.
 pub(crate) fn invalidate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {

@@ -556,6 +556,12 @@ impl Handler for Admin {
                     }),
                     Err(answer) => answer,
                 },
+                (schema::PAUSE_SYNC, _, Some(d)) => with_device(&mut config, d, |name, dev| {
+                    crate::device::role::pause_sync(name, dev, true)
+                }),
+                (schema::RESUME_SYNC, _, Some(d)) => with_device(&mut config, d, |name, dev| {
+                    crate::device::role::pause_sync(name, dev, false)
+                }),
                 (schema::OUTDATE, _, Some(d)) => {
                     with_device(&mut config, d, crate::device::role::outdate)
                 }

@@ -45,6 +45,10 @@ pub(crate) enum RetCode {
     MdLayoutTooSmall = 168,
     MdLayoutNoFit = 169,
     Connected = 151,
+    PauseIsSet = 134,
+    PauseIsClear = 135,
+    PicAfterDep = 156,
+    PicPeerDep = 157,
     /// State changes (`enum drbd_state_rv`, see [`crate::model::role::StateRv`]).
     StateNothingToDo = 2,
     StateSuccess = 1,

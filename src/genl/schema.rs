@@ -153,6 +153,8 @@ pub(crate) const NEW_C_UUID: u8 = 16;
 pub(crate) const START_OV: u8 = 17;
 pub(crate) const DETACH: u8 = 18;
 pub(crate) const INVALIDATE: u8 = 19;
+pub(crate) const PAUSE_SYNC: u8 = 21;
+pub(crate) const RESUME_SYNC: u8 = 22;
 pub(crate) const SUSPEND_IO: u8 = 23;
 pub(crate) const RESUME_IO: u8 = 24;
 pub(crate) const OUTDATE: u8 = 25;
@@ -194,8 +196,8 @@ pub(crate) const OPS: [Op; 31] = [
     admin(DETACH, "detach", Minor),
     admin(INVALIDATE, "invalidate", Minor),
     admin(20, "invalidate-remote", Minor),
-    admin(21, "pause-sync", Minor),
-    admin(22, "resume-sync", Minor),
+    admin(PAUSE_SYNC, "pause-sync", Minor),
+    admin(RESUME_SYNC, "resume-sync", Minor),
     admin(SUSPEND_IO, "suspend-io", Minor),
     admin(RESUME_IO, "resume-io", Minor),
     admin(OUTDATE, "outdate", Minor),

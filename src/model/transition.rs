@@ -367,6 +367,12 @@ pub(crate) enum Fact {
     Disconnecting(Outdate),
     /// The fence-peer helper outdated the unreachable peer, or told us to outdate ourselves.
     Fenced(Fenced),
+    /// `pause-sync`/`resume-sync` here (`user_isp`), or the peer's report of its own pause
+    /// (`peer_isp`: its `user_isp` or `aftr_isp`); a resync pauses while any is set.
+    Pause {
+        user: Option<bool>,
+        peer: Option<bool>,
+    },
 }
 
 /// The state `fact` leads to from `s`, sanitized.
@@ -429,6 +435,11 @@ pub(crate) fn next(s: DevState, fact: Fact) -> DevState {
             ..s
         },
         Fact::Fenced(_) => s,
+        Fact::Pause { user, peer } => DevState {
+            user_isp: user.unwrap_or(s.user_isp),
+            peer_isp: peer.unwrap_or(s.peer_isp),
+            ..s
+        },
     };
     sanitize(ns)
 }
@@ -731,6 +742,35 @@ mod tests {
             false
         )
         .is_ok());
+    }
+
+    #[test]
+    fn pauses() {
+        let target = next(
+            secondary(Connected, Inconsistent, UpToDate),
+            Fact::Resync(SyncTarget),
+        );
+        let user = |on| Fact::Pause {
+            user: Some(on),
+            peer: None,
+        };
+        let peer = |on| Fact::Pause {
+            user: None,
+            peer: Some(on),
+        };
+        let paused = next(target, user(true));
+        assert_eq!((paused.conn, paused.user_isp), (PausedSyncT, true));
+        // both paused: it goes on once both resumed
+        let both = next(paused, peer(true));
+        assert_eq!(next(both, user(false)).conn, PausedSyncT);
+        assert_eq!(next(next(both, user(false)), peer(false)).conn, SyncTarget);
+        let source = next(
+            secondary(Connected, UpToDate, Inconsistent),
+            Fact::Resync(SyncSource),
+        );
+        assert_eq!(next(source, peer(true)).conn, PausedSyncS);
+        // without a connection the peer's pause is forgotten
+        assert!(!next(both, Fact::Conn(Unconnected)).peer_isp);
     }
 
     #[test]

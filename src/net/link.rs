@@ -1432,6 +1432,9 @@ pub(crate) struct Resync {
     /// Bits out of sync when it began (`rs_total`), and when (jiffies).
     pub(crate) total: u64,
     pub(crate) started: u64,
+    /// Paused (PausedSyncS/T) since when (jiffies), and for how long before (`rs_paused`).
+    paused_since: Option<u64>,
+    pub(crate) paused: u64,
     /// Blocks the source could not read.
     pub(crate) failed: u64,
     /// Source: the target asked with checksums (`use_csums`); bits found equal that way
@@ -1531,6 +1534,8 @@ impl Resync {
             peer_uuids,
             total,
             started: now,
+            paused_since: None,
+            paused: 0,
             failed: 0,
             csums: false,
             same_csum: 0,
@@ -1549,7 +1554,10 @@ impl Link {
         let mut finished = KVec::new();
         let mut requests = KVec::new();
         let mut resyncs = self.resyncs.lock();
-        for rs in resyncs.iter_mut().filter(|r| r.target) {
+        for rs in resyncs
+            .iter_mut()
+            .filter(|r| r.target && r.paused_since.is_none())
+        {
             rs.pace.tick(now, hz);
             loop {
                 if rs.pending.is_full() || rs.pending.bytes() >= rs.max_pending || !rs.pace.room() {
@@ -1586,6 +1594,26 @@ impl Link {
         drop(resyncs);
         self.send_block_requests(packet::P_RS_DATA_REQUEST, requests);
         finished
+    }
+
+    /// The resync of `volume` pauses or goes on (PausedSyncS/T): a paused SyncTarget sends no
+    /// request; the time paused is counted apart.
+    pub(crate) fn pause_resync(&self, volume: u16, on: bool) {
+        let now = jiffies_now();
+        let mut resyncs = self.resyncs.lock();
+        let Some(rs) = resyncs.iter_mut().find(|r| r.volume == volume) else {
+            return;
+        };
+        match (on, rs.paused_since) {
+            (true, None) => rs.paused_since = Some(now),
+            (false, Some(since)) => {
+                rs.paused += now.wrapping_sub(since);
+                rs.paused_since = None;
+                rs.pace = Pace::new(rs.pace.rate_kib, now);
+                self.wake.notify_all();
+            }
+            _ => {}
+        }
     }
 
     /// The SyncTarget received the answer to a request: `false` if it asked for no such block.

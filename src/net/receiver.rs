@@ -798,24 +798,37 @@ fn receive_peer_state(
             }
         }
         // without a new handshake the connection state stays (C: ns.conn = os.conn): a report
-        // between the bitmap exchange and the resync's start leaves it waiting for the resync
+        // between the bitmap exchange and the resync's end leaves the resync as it is
         let waiting = matches!(
             d.state.conn,
-            ConnState::WfBitMapS | ConnState::WfBitMapT | ConnState::WfSyncUuid
+            ConnState::WfBitMapS
+                | ConnState::WfBitMapT
+                | ConnState::WfSyncUuid
+                | ConnState::SyncSource
+                | ConnState::SyncTarget
+                | ConnState::PausedSyncS
+                | ConnState::PausedSyncT
         );
         let conn = if waiting && !consider {
             d.state.conn
         } else {
             decision.conn_state().unwrap_or(d.state.conn)
         };
-        d.apply(
-            &name,
+        let reported = transition::next(
+            d.state,
             Fact::Peer {
                 conn,
                 peer: peer.role,
                 pdsk: peer.disk,
             },
         );
+        // in the same change, the peer's pause pauses ours (C: peer_isp = aftr_isp | user_isp
+        // of the peer)
+        let pause = Fact::Pause {
+            user: None,
+            peer: Some(peer.aftr_isp || peer.user_isp),
+        };
+        d.enter(&name, transition::next(reported, pause));
         // a peer that has not decided yet must learn of the resync
         if decision != Decision::Connected && peer.conn <= ConnState::Connected {
             let _ = crate::device::role::send_uuids(link, v.volume, d, 0);

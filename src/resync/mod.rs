@@ -230,6 +230,13 @@ pub(crate) fn begin_resync(
             rs.total
         );
         link.resyncs.lock().push(rs, GFP_KERNEL).ok()?;
+        // paused from the start (pause-sync before, or the peer's pause)
+        if matches!(
+            d.state.conn,
+            ConnState::PausedSyncS | ConnState::PausedSyncT
+        ) {
+            link.pause_resync(v.volume, true);
+        }
         Some(uuid)
     });
     let Some(Some(uuid)) = begun else {
@@ -451,13 +458,17 @@ fn end_resync(link: &Link, volume: u16) -> Option<Resync> {
 /// "Resync done (...)" as drbd_resync_finished() logs it, and how much checksums spared.
 fn log_done(name: &Name, d: &crate::device::Device, rs: &Resync) {
     let hz = crate::sys::hz().max(1);
-    let dt = (crate::sys::jiffies().wrapping_sub(rs.started) / hz).max(1);
+    // C: the rate over the time not paused; the total with the pauses
+    let paused = rs.paused / hz;
+    let elapsed = crate::sys::jiffies().wrapping_sub(rs.started) / hz;
+    let dt = elapsed.saturating_sub(paused).max(1);
     pr_info!(
-        "{}/{} drbd{}: Resync done (total {} sec; paused 0 sec; {} K/sec)\n",
+        "{}/{} drbd{}: Resync done (total {} sec; paused {} sec; {} K/sec)\n",
         name,
         d.volume,
         d.minor,
-        dt,
+        dt + paused,
+        paused,
         (rs.total / dt) << 2
     );
     if rs.csums {

@@ -14,7 +14,9 @@
 # and finds a block changed under g2, which resyncs when g2 connects again. Handlers log each
 # call: before-resync-source on the SyncSource, before- and after-resync-target on the
 # SyncTarget, for every resync, with the peer's address; out-of-sync on both after a verify
-# that found a block.
+# that found a block. The full sync pauses on the way: g2 runs pause-sync (PausedSyncT, flag u
+# in /proc/drbd; g1 PausedSyncS with flag p) and no block moves until resume-sync; the
+# pause is counted in "Resync done (... paused N sec ...)".
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -100,6 +102,9 @@ g1() {
 		--ioengine=psync --rw=write --bs=1M --size=24M --verify=crc32c --do_verify=0
 	barrier filled
 	poll_status &
+	barrier paused
+	wait_for "the peer's pause" 30 grep -q 'cs:PausedSyncS ro:Primary/Secondary ds:UpToDate/Inconsistent [ABC] r-p---' /proc/drbd
+	barrier pause-seen
 	wait_for "full sync done" 240 synced
 	touch /tmp/stop-polling
 	wait
@@ -147,7 +152,18 @@ g2() {
 	barrier filled
 	step "up" drbdadm up r0
 	poll_status &
+	wait_for "the full sync runs" 60 grep -q 'cs:SyncTarget' /proc/drbd
+	step "pause-sync" drbdadm pause-sync r0
+	step "paused here" grep -q 'cs:PausedSyncT ro:Secondary/Primary ds:Inconsistent/UpToDate [ABC] r--u--' /proc/drbd
+	sleep 1
+	oos=$(sed -n 's/.*oos:\([0-9]*\).*/\1/p' /proc/drbd)
+	sleep 2
+	expect "no block moved while paused" "$oos" sh -c "sed -n 's/.*oos:\([0-9]*\).*/\1/p' /proc/drbd"
+	barrier paused
+	barrier pause-seen
+	step "resume-sync" drbdadm resume-sync r0
 	wait_for "full sync done" 240 synced
+	step "the pause counted" sh -c "dmesg | grep -q 'Resync done (total [0-9]* sec; paused [1-9][0-9]* sec'"
 	touch /tmp/stop-polling
 	wait
 	step "the protocol version of the variant" agreed_version
