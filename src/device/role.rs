@@ -203,6 +203,16 @@ pub(crate) fn new_current_uuid(
 /// newest (promotion needs `--force` then). Refused as C refuses it: while connected
 /// (SS_CONNECTED_OUTDATES), for a Primary, without a disk, or below Outdated.
 pub(crate) fn outdate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
+    // (sanitize() would make Outdated UpToDate again while connected: nothing to do)
+    if dev.state.conn >= ConnState::Connected {
+        let rv = StateRv::ConnectedOutdates;
+        log(
+            res,
+            dev,
+            &kernel::fmt!("State change failed: {}", rv.text()),
+        );
+        return (rv.into(), "");
+    }
     let ns = DevState {
         disk: DiskState::Outdated,
         ..dev.state

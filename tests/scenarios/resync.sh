@@ -103,7 +103,7 @@ g1() {
 	barrier filled
 	poll_status &
 	barrier paused
-	wait_for "the peer's pause" 30 grep -q 'cs:PausedSyncS ro:Primary/Secondary ds:UpToDate/Inconsistent [ABC] r-p---' /proc/drbd
+	wait_for "the peer's pause" 30 grep -q 'cs:PausedSyncS ro:Primary/Secondary ds:UpToDate/Inconsistent [ABC] r-p-.' /proc/drbd
 	barrier pause-seen
 	wait_for "full sync done" 240 synced
 	touch /tmp/stop-polling
@@ -154,7 +154,7 @@ g2() {
 	poll_status &
 	wait_for "the full sync runs" 60 grep -q 'cs:SyncTarget' /proc/drbd
 	step "pause-sync" drbdadm pause-sync r0
-	step "paused here" grep -q 'cs:PausedSyncT ro:Secondary/Primary ds:Inconsistent/UpToDate [ABC] r--u--' /proc/drbd
+	step "paused here" grep -q 'cs:PausedSyncT ro:Secondary/Primary ds:Inconsistent/UpToDate [ABC] r--u-.' /proc/drbd
 	sleep 1
 	oos=$(sed -n 's/.*oos:\([0-9]*\).*/\1/p' /proc/drbd)
 	sleep 2
