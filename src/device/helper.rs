@@ -88,27 +88,14 @@ pub(crate) fn call(who: Subject<'_>, helper: Helper, peer: Option<&Endpoint>) ->
         None => 3,
     };
     let status = umh::run(&path, &[helper.name().as_bytes(), arg], &env[..n]);
+    let name = helper.name();
     let code = exit_code(status);
+    let done =
+        format_args!("{who}: helper command: {path} {name} {text} exit code {code} ({status:#x})");
     if status != 0 {
-        pr_warn!(
-            "{}: helper command: {} {} {} exit code {} ({:#x})\n",
-            who,
-            path,
-            helper.name(),
-            text,
-            code,
-            status
-        );
+        pr_warn!("{}\n", done);
     } else {
-        pr_info!(
-            "{}: helper command: {} {} {} exit code {} ({:#x})\n",
-            who,
-            path,
-            helper.name(),
-            text,
-            code,
-            status
-        );
+        pr_info!("{}\n", done);
     }
     status.max(0)
 }

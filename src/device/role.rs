@@ -20,6 +20,16 @@ use crate::wire::packet;
 use crate::wire::sync::{self, UUID_JUST_CREATED};
 use kernel::prelude::*;
 
+/// A refused state change: C's log line and the code drbdsetup prints.
+fn refused(res: &Name, dev: &Device, rv: StateRv) -> (RetCode, &'static str) {
+    log(
+        res,
+        dev,
+        &kernel::fmt!("State change failed: {}", rv.text()),
+    );
+    (rv.into(), "")
+}
+
 /// drbd_set_role(): Primary (`force`: even without UpToDate data) or Secondary.
 pub(crate) fn set_role(
     res: &Name,
@@ -31,14 +41,7 @@ pub(crate) fn set_role(
     let change = match role::set_role(dev.state, role, force, &dev.env()) {
         Ok(change) => change,
         Err(StateRv::NothingToDo) => return (RetCode::StateNothingToDo, ""),
-        Err(rv) => {
-            log(
-                res,
-                dev,
-                &kernel::fmt!("State change failed: {}", rv.text()),
-            );
-            return (rv.into(), "");
-        }
+        Err(rv) => return refused(res, dev, rv),
     };
     if change.forced {
         pr_warn!(
@@ -67,12 +70,7 @@ pub(crate) fn set_role(
             .request_state(*volume, req, false)
             .map_or(StateRv::CwFailedByPeer, StateRv::from_peer);
         if rv != StateRv::Success {
-            log(
-                res,
-                dev,
-                &kernel::fmt!("State change failed: {}", rv.text()),
-            );
-            return (rv.into(), "");
+            return refused(res, dev, rv);
         }
     }
     let new_uuid = dev
@@ -205,13 +203,7 @@ pub(crate) fn new_current_uuid(
 pub(crate) fn outdate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     // (sanitize() would make Outdated UpToDate again while connected: nothing to do)
     if dev.state.conn >= ConnState::Connected {
-        let rv = StateRv::ConnectedOutdates;
-        log(
-            res,
-            dev,
-            &kernel::fmt!("State change failed: {}", rv.text()),
-        );
-        return (rv.into(), "");
+        return refused(res, dev, StateRv::ConnectedOutdates);
     }
     let ns = DevState {
         disk: DiskState::Outdated,
@@ -223,14 +215,7 @@ pub(crate) fn outdate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
             (RetCode::StateSuccess, "")
         }
         Err(StateRv::NothingToDo) => (RetCode::StateNothingToDo, ""),
-        Err(rv) => {
-            log(
-                res,
-                dev,
-                &kernel::fmt!("State change failed: {}", rv.text()),
-            );
-            (rv.into(), "")
-        }
+        Err(rv) => refused(res, dev, rv),
     }
 }
 
@@ -271,13 +256,7 @@ pub(crate) fn invalidate(res: &Name, dev: &mut Device) -> (RetCode, &'static str
         return (RetCode::NoDisk, "");
     }
     if dev.state.conn != ConnState::StandAlone || dev.state.role != Role::Secondary {
-        let rv = StateRv::NeedConnection;
-        log(
-            res,
-            dev,
-            &kernel::fmt!("State change failed: {}", rv.text()),
-        );
-        return (rv.into(), "");
+        return refused(res, dev, StateRv::NeedConnection);
     }
     dev.apply(res, Fact::Disk(DiskState::Inconsistent));
     let mut ret = RetCode::StateSuccess;
