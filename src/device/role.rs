@@ -198,13 +198,10 @@ pub(crate) fn new_current_uuid(
 }
 
 /// drbd_adm_outdate(): the disk is marked Outdated, so that its data are not taken for the
-/// newest (promotion needs `--force` then). Refused as C refuses it: while connected
-/// (SS_CONNECTED_OUTDATES), for a Primary, without a disk, or below Outdated.
+/// newest (promotion needs `--force` then). Refused as C refuses it for a Primary, without a
+/// disk, or below Outdated. While connected, sanitize() makes Outdated UpToDate again: C answers
+/// SS_NOTHING_TO_DO, which drbdsetup reports as success, and so do we.
 pub(crate) fn outdate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
-    // (sanitize() would make Outdated UpToDate again while connected: nothing to do)
-    if dev.state.conn >= ConnState::Connected {
-        return refused(res, dev, StateRv::ConnectedOutdates);
-    }
     let ns = DevState {
         disk: DiskState::Outdated,
         ..dev.state
