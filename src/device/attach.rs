@@ -18,7 +18,8 @@ use crate::genl::retcode::RetCode;
 use crate::meta::io::{block, initialize_al, read_bitmap, write_bitmap, write_superblock};
 use crate::meta::layout::{check, Layout, MetaIndex, Superblock, MDF_AL_DISABLED, MDF_FULL_SYNC};
 use crate::model::attach::{
-    attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents, SizeInputs,
+    attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents,
+    use_degraded_wfc, SizeInputs,
 };
 use crate::model::conflict::InFlight;
 use crate::model::state::{ConnState, DiskState, Role};
@@ -205,7 +206,8 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
         let pdsk = pdsk.unwrap_or(dev.state.pdsk);
         let crashed = crashed_primary(sb.flags);
         let al_updates = conf.num("al_updates") != 0;
-        sb.flags = md_flags(sb.flags, false, disk, pdsk, crashed, al_updates);
+        let degraded_wfc = use_degraded_wfc(dev.state.role == Role::Primary, sb.flags);
+        sb.flags = md_flags(sb.flags, false, false, disk, pdsk, crashed, al_updates);
         sb.la_size_sect = size.sectors;
         sb.uuid[0] &= !1; // not Primary
         sb.al_nr_extents = conf.num("al_extents") as u32;
@@ -287,6 +289,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
             *dev.io.ldev.lock() = Some(io);
         }
         dev.apply(res, Fact::Attached { disk, pdsk });
+        dev.degraded_wfc = degraded_wfc;
         dev.size = size.sectors;
         dev.disk.set_capacity(size.sectors);
         dev.ldev = Some(ldev);

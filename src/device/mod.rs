@@ -59,9 +59,11 @@ impl Ldev {
     /// The superblock flags for the device's state (C: __drbd_set_state()).
     pub(crate) fn update_flags(&mut self, s: &DevState) {
         let primary = s.role == Role::Primary;
+        let connected = s.conn > ConnState::WfReportParams;
         self.sb.flags = md_flags(
             self.sb.flags,
             primary,
+            connected,
             s.disk,
             s.pdsk,
             self.crashed,
@@ -100,6 +102,9 @@ pub(crate) struct Device {
     /// The peer's data were lost while I/O was suspended: the new data generation begins when
     /// I/O resumes (C: NEW_CUR_UUID).
     new_cur_uuid: bool,
+    /// `wait-connect` applies degr-wfc-timeout: attached after a degraded Primary's crash, not
+    /// connected since (C: USE_DEGR_WFC_T).
+    pub(crate) degraded_wfc: bool,
     /// Removes `/dev/drbdN` when dropped.
     pub(crate) disk: Disk<DevIo>,
     pub(crate) io: Arc<DevIo>,
@@ -125,6 +130,7 @@ impl Device {
             consider_resync: false,
             verify_from: 0,
             new_cur_uuid: false,
+            degraded_wfc: false,
             disk,
             io,
         })
@@ -158,6 +164,9 @@ impl Device {
         if ns != os {
             let _ = self.changes.push((os, ns), GFP_KERNEL);
             self.state = ns;
+        }
+        if ns.conn >= ConnState::Connected {
+            self.degraded_wfc = false;
         }
         if ns.role != os.role {
             let primary = ns.role == Role::Primary;

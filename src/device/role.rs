@@ -246,16 +246,48 @@ pub(crate) fn pause_sync(res: &Name, dev: &mut Device, pause: bool) -> (RetCode,
     (RetCode::NoError, "")
 }
 
-/// drbd_adm_invalidate() without a connection: a StandAlone Secondary becomes Inconsistent with
-/// every block out of sync; anything else would need a peer to sync from.
+/// drbd_adm_invalidate(): a StandAlone Secondary becomes Inconsistent with every block out of
+/// sync; connected, a full sync from the peer begins (StartingSyncT, cluster-wide). Anything
+/// else is refused as C refuses it.
 pub(crate) fn invalidate(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     if dev.ldev.is_none() {
         return (RetCode::NoDisk, "");
     }
-    if dev.state.conn != ConnState::StandAlone || dev.state.role != Role::Secondary {
-        return refused(res, dev, StateRv::NeedConnection);
+    if dev.state.conn == ConnState::StandAlone && dev.state.role == Role::Secondary {
+        dev.apply(res, Fact::Disk(DiskState::Inconsistent));
+        let mut ret = RetCode::StateSuccess;
+        if rewrite_bitmap(dev, true).is_err() {
+            log(res, dev, &"Writing bitmap failed");
+            ret = RetCode::IoMdDisk;
+        }
+        if dev.md_sync(res).is_err() {
+            ret = RetCode::IoMdDisk;
+        }
+        return (ret, "");
     }
-    dev.apply(res, Fact::Disk(DiskState::Inconsistent));
+    full_sync(res, dev, ConnState::StartingSyncT)
+}
+
+/// drbd_adm_invalidate_peer() (`invalidate-remote`): connected, a full sync to the peer begins
+/// (StartingSyncS, cluster-wide); a StandAlone Primary marks the peer's disk Inconsistent and
+/// every block out of sync, for a full sync on the next connect. Refused without a disk, and
+/// otherwise without a connection (SS_NEED_CONNECTION).
+pub(crate) fn invalidate_remote(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
+    if dev.ldev.is_none() {
+        return (RetCode::NoDisk, "");
+    }
+    if dev.state.conn != ConnState::StandAlone || dev.state.role != Role::Primary {
+        return full_sync(res, dev, ConnState::StartingSyncS);
+    }
+    let ns = DevState {
+        pdsk: DiskState::Inconsistent,
+        ..dev.state
+    };
+    match transition::change(dev.state, ns, &dev.env(), false) {
+        Ok(ns) => dev.enter(res, ns),
+        Err(StateRv::NothingToDo) => {}
+        Err(rv) => return refused(res, dev, rv),
+    }
     let mut ret = RetCode::StateSuccess;
     if rewrite_bitmap(dev, true).is_err() {
         log(res, dev, &"Writing bitmap failed");
@@ -265,4 +297,27 @@ pub(crate) fn invalidate(res: &Name, dev: &mut Device) -> (RetCode, &'static str
         ret = RetCode::IoMdDisk;
     }
     (ret, "")
+}
+
+/// The cluster-wide change to StartingSyncS or StartingSyncT, checked here, then by the peer;
+/// once granted the bitmap is set and written and the resync begins
+/// ([`crate::resync::start_full_sync`]).
+fn full_sync(res: &Name, dev: &mut Device, conn: ConnState) -> (RetCode, &'static str) {
+    let ns = match transition::change(dev.state, DevState { conn, ..dev.state }, &dev.env(), false)
+    {
+        Ok(ns) => ns,
+        Err(rv) => return refused(res, dev, rv),
+    };
+    let Some((l, volume)) = dev.io.link() else {
+        return refused(res, dev, StateRv::NeedConnection);
+    };
+    let rv = l
+        .request_state(volume, StateReq::default().conn(conn), false)
+        .map_or(StateRv::CwFailedByPeer, StateRv::from_peer);
+    if rv != StateRv::Success {
+        return refused(res, dev, rv);
+    }
+    dev.enter(res, ns);
+    crate::resync::start_full_sync(res, dev);
+    (RetCode::StateSuccess, "")
 }

@@ -329,6 +329,23 @@ fn get_status(
     }
 }
 
+/// drbd_adm_get_timeout_type(): which timeout `wait-connect` applies to this minor.
+fn get_timeout_type(
+    config: &Config,
+    (r, v): (usize, usize),
+    reply: &mut NlaWriter<'_>,
+) -> (RetCode, &'static str) {
+    let Some(d) = config.resources.get(r).and_then(|res| res.devices.get(v)) else {
+        return (RetCode::MinorInvalid, "unknown minor");
+    };
+    let ty = crate::model::attach::timeout_type(d.state.pdsk, d.degraded_wfc);
+    let value = |_: &str| Some(Value::U32(ty));
+    match config::put_struct(reply, &structs::TIMEOUT_PARMS, value) {
+        Ok(()) => (RetCode::NoError, ""),
+        Err(_) => (RetCode::NoMem, ""),
+    }
+}
+
 /// nla_put_status_info() without a connection.
 fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(), nla::Overflow> {
     put_context(out, &res.name, Some(d.volume), res.addrs())?;
@@ -527,6 +544,7 @@ impl Handler for Admin {
                 (schema::NEW_MINOR, Some(i), d) => new_minor(&mut config, i, req, &p, d.is_some()),
                 (schema::DEL_MINOR, _, Some(d)) => del_minor(&mut config, d),
                 (schema::GET_STATUS, _, Some(d)) => get_status(&config, d, reply),
+                (schema::GET_TIMEOUT_TYPE, _, Some(d)) => get_timeout_type(&config, d, reply),
                 (schema::ATTACH, _, Some(d)) => {
                     with_device(&mut config, d, |name, dev| disk::attach(name, dev, &p.top))
                 }
@@ -556,6 +574,9 @@ impl Handler for Admin {
                     }),
                     Err(answer) => answer,
                 },
+                (schema::INVALIDATE_PEER, _, Some(d)) => {
+                    with_device(&mut config, d, crate::device::role::invalidate_remote)
+                }
                 (schema::PAUSE_SYNC, _, Some(d)) => with_device(&mut config, d, |name, dev| {
                     crate::device::role::pause_sync(name, dev, true)
                 }),

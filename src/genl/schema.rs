@@ -153,10 +153,12 @@ pub(crate) const NEW_C_UUID: u8 = 16;
 pub(crate) const START_OV: u8 = 17;
 pub(crate) const DETACH: u8 = 18;
 pub(crate) const INVALIDATE: u8 = 19;
+pub(crate) const INVALIDATE_PEER: u8 = 20;
 pub(crate) const PAUSE_SYNC: u8 = 21;
 pub(crate) const RESUME_SYNC: u8 = 22;
 pub(crate) const SUSPEND_IO: u8 = 23;
 pub(crate) const RESUME_IO: u8 = 24;
+pub(crate) const GET_TIMEOUT_TYPE: u8 = 26;
 pub(crate) const OUTDATE: u8 = 25;
 pub(crate) const CHG_DISK_OPTS: u8 = 28;
 pub(crate) const CHG_NET_OPTS: u8 = 29;
@@ -195,13 +197,13 @@ pub(crate) const OPS: [Op; 31] = [
     admin(17, "verify", Minor),
     admin(DETACH, "detach", Minor),
     admin(INVALIDATE, "invalidate", Minor),
-    admin(20, "invalidate-remote", Minor),
+    admin(INVALIDATE_PEER, "invalidate-remote", Minor),
     admin(PAUSE_SYNC, "pause-sync", Minor),
     admin(RESUME_SYNC, "resume-sync", Minor),
     admin(SUSPEND_IO, "suspend-io", Minor),
     admin(RESUME_IO, "resume-io", Minor),
     admin(OUTDATE, "outdate", Minor),
-    admin(26, "get-timeout-type", Minor),
+    admin(GET_TIMEOUT_TYPE, "get-timeout-type", Minor),
     admin(DOWN, "down", Resource),
     dump(GET_RESOURCES, "get-resources"),
     dump(GET_DEVICES, "get-devices"),

@@ -120,6 +120,30 @@ pub(crate) fn attach_disk_states(
     (disk, pdsk)
 }
 
+/// drbd_adm_attach(): a Secondary whose meta data tell of a Primary that was not connected when
+/// it stopped (a degraded cluster that crashed) waits `degr-wfc-timeout` for its peer, not
+/// `wfc-timeout` (C: USE_DEGR_WFC_T, until the next connection).
+pub(crate) fn use_degraded_wfc(primary: bool, md_flags: u32) -> bool {
+    !primary && md_flags & MDF_PRIMARY_IND != 0 && md_flags & MDF_CONNECTED_IND == 0
+}
+
+/// `enum drbd_timeout_flag` (drbd.h): which timeout `wait-connect` applies.
+pub(crate) const UT_DEFAULT: u32 = 0;
+pub(crate) const UT_DEGRADED: u32 = 1;
+pub(crate) const UT_PEER_OUTDATED: u32 = 2;
+
+/// drbd_adm_get_timeout_type(): the outdate-wfc-timeout for a peer known Outdated, else the
+/// degraded one after a degraded crash ([`use_degraded_wfc`]), else the default.
+pub(crate) fn timeout_type(pdsk: DiskState, degraded_wfc: bool) -> u32 {
+    if pdsk == DiskState::Outdated {
+        UT_PEER_OUTDATED
+    } else if degraded_wfc {
+        UT_DEGRADED
+    } else {
+        UT_DEFAULT
+    }
+}
+
 /// `DRBD_AL_EXTENTS_MIN` and `DRBD_AL_EXTENTS_MAX` (drbd_limits.h).
 pub(crate) const AL_EXTENTS_MIN: i64 = 7;
 pub(crate) const AL_EXTENTS_MAX: i64 = 0xfffe;
@@ -143,14 +167,15 @@ pub(crate) fn crashed_primary(flags: u32) -> bool {
     flags & (MDF_CRASHED_PRIMARY | MDF_PRIMARY_IND) != 0
 }
 
-/// The superblock flags for a device without a connection in these states (the flag update of
-/// __drbd_set_state() in drbd_state.c, and `al-updates` from attach): PRIMARY_IND while Primary,
-/// CONSISTENT above Inconsistent, WAS_UP_TO_DATE above Outdated, PEER_OUT_DATED for a peer known
+/// The superblock flags for a device in these states (the flag update of __drbd_set_state() in
+/// drbd_state.c, and `al-updates` from attach): PRIMARY_IND while Primary, CONNECTED_IND while
+/// connected (past the handshake), CONSISTENT above Inconsistent, WAS_UP_TO_DATE above Outdated, PEER_OUT_DATED for a peer known
 /// Inconsistent or Outdated, CRASHED_PRIMARY while a crash is not resolved, AL_CLEAN dropped (the
 /// log is in use while attached), AL_DISABLED without `al-updates`.
 pub(crate) fn md_flags(
     old: u32,
     primary: bool,
+    connected: bool,
     disk: DiskState,
     pdsk: DiskState,
     crashed: bool,
@@ -170,6 +195,9 @@ pub(crate) fn md_flags(
     }
     if primary {
         f |= MDF_PRIMARY_IND;
+    }
+    if connected {
+        f |= MDF_CONNECTED_IND;
     }
     if disk > DiskState::Inconsistent {
         f |= MDF_CONSISTENT;
@@ -286,32 +314,77 @@ mod tests {
         use DiskState::*;
         // drbdmeta create-md: only AL_CLEAN; attached Inconsistent: nothing
         assert_eq!(
-            md_flags(MDF_AL_CLEAN, false, Inconsistent, Unknown, false, true),
+            md_flags(
+                MDF_AL_CLEAN,
+                false,
+                false,
+                Inconsistent,
+                Unknown,
+                false,
+                true
+            ),
             0
         );
         assert_eq!(
-            md_flags(0, false, Inconsistent, Unknown, false, false),
+            md_flags(0, false, false, Inconsistent, Unknown, false, false),
             MDF_AL_DISABLED
         );
         assert_eq!(
-            md_flags(0, false, UpToDate, Outdated, false, true),
+            md_flags(0, false, false, UpToDate, Outdated, false, true),
             MDF_CONSISTENT | MDF_WAS_UP_TO_DATE | MDF_PEER_OUT_DATED
         );
         // a Primary indicator found on attach is a crash; while Primary it is set
         assert!(crashed_primary(MDF_PRIMARY_IND));
         assert!(!crashed_primary(MDF_CONSISTENT));
         assert_eq!(
-            md_flags(MDF_PRIMARY_IND, false, Outdated, Unknown, true, true),
+            md_flags(MDF_PRIMARY_IND, false, false, Outdated, Unknown, true, true),
             MDF_CRASHED_PRIMARY | MDF_CONSISTENT
         );
         assert_eq!(
-            md_flags(0, true, UpToDate, Unknown, false, true),
+            md_flags(0, true, false, UpToDate, Unknown, false, true),
             MDF_PRIMARY_IND | MDF_CONSISTENT | MDF_WAS_UP_TO_DATE
         );
         assert_eq!(
-            md_flags(MDF_FULL_SYNC, false, Consistent, Unknown, false, true) & MDF_FULL_SYNC,
+            md_flags(
+                MDF_FULL_SYNC,
+                false,
+                false,
+                Consistent,
+                Unknown,
+                false,
+                true
+            ) & MDF_FULL_SYNC,
             MDF_FULL_SYNC
         );
+        assert_eq!(
+            md_flags(
+                MDF_CONNECTED_IND,
+                true,
+                true,
+                UpToDate,
+                UpToDate,
+                false,
+                true
+            ),
+            MDF_PRIMARY_IND | MDF_CONNECTED_IND | MDF_CONSISTENT | MDF_WAS_UP_TO_DATE
+        );
+    }
+
+    #[test]
+    fn timeout_type_after_a_degraded_crash() {
+        use DiskState::*;
+        // a Primary that lost its peer and crashed: degr-wfc-timeout on the next attach
+        assert!(use_degraded_wfc(false, MDF_PRIMARY_IND | MDF_CONSISTENT));
+        // one that crashed while connected, a Secondary, or one still Primary: the default
+        assert!(!use_degraded_wfc(
+            false,
+            MDF_PRIMARY_IND | MDF_CONNECTED_IND
+        ));
+        assert!(!use_degraded_wfc(false, MDF_CONSISTENT));
+        assert!(!use_degraded_wfc(true, MDF_PRIMARY_IND));
+        assert_eq!(timeout_type(Unknown, false), UT_DEFAULT);
+        assert_eq!(timeout_type(Unknown, true), UT_DEGRADED);
+        assert_eq!(timeout_type(Outdated, true), UT_PEER_OUTDATED);
     }
 
     #[test]

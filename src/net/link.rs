@@ -238,6 +238,9 @@ pub(crate) struct Link {
     barrier_due: AtomicBool,
     /// P_PING_ACKs received, for [`Link::ping_peer`].
     ping_acks: AtomicU32,
+    /// Volumes whose full sync the sender thread begins as SyncSource.
+    #[pin]
+    source_starts: Mutex<KVec<u16>>,
     /// Serialises the packets on the data socket.
     #[pin]
     data_lock: SendLock,
@@ -370,6 +373,7 @@ impl Link {
                 leaving: AtomicBool::new(false),
                 barrier_due: AtomicBool::new(false),
                 ping_acks: AtomicU32::new(0),
+                source_starts <- new_mutex!(KVec::new(), "drbd_link_source_starts"),
                 data_lock <- SendLock::new(),
                 meta_lock <- new_mutex!((), "drbd_link_meta"),
                 tl <- new_irq_spinlock!(
@@ -1632,6 +1636,26 @@ impl Link {
         }
         self.wake.notify_all();
         Some(rs.io.clone())
+    }
+
+    /// The sender thread is to begin a full sync of `volume` as SyncSource.
+    pub(crate) fn queue_source_start(&self, volume: u16) {
+        if self.source_starts.lock().push(volume, GFP_KERNEL).is_ok() {
+            self.wake.notify_all();
+        }
+    }
+
+    /// The full syncs to begin as SyncSource (see [`Link::queue_source_start`]).
+    pub(crate) fn take_source_starts(&self) -> KVec<u16> {
+        core::mem::take(&mut *self.source_starts.lock())
+    }
+
+    /// Whether this node is SyncSource of `volume`.
+    pub(crate) fn is_sync_source(&self, volume: u16) -> bool {
+        self.resyncs
+            .lock()
+            .iter()
+            .any(|r| r.volume == volume && !r.target)
     }
 
     /// Whether this node is SyncTarget of any volume (peer writes are then applied in order).

@@ -20,7 +20,7 @@ use crate::model::transition::{self, Fact};
 use crate::net::link::{Link, LinkConf, PeerWrite};
 use crate::resync::{
     begin_resync, finish_source, receive_bitmap, sender, serve_resync_request, serve_verify_reply,
-    serve_verify_request,
+    serve_verify_request, start_full_sync, Start,
 };
 use crate::sys::crypto;
 use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
@@ -321,7 +321,9 @@ fn serve(
                 }
             }
             packet::P_SYNC_UUID => match (&vol, packet::RsUuid::decode(body)) {
-                (Some(v), Ok(u)) => begin_resync(drbd, shared, &s.name, link, v, Some(u.uuid)),
+                (Some(v), Ok(u)) => {
+                    begin_resync(drbd, shared, &s.name, link, &Start::of(v), Some(u.uuid))
+                }
                 _ => false,
             },
             // a thin-resync request is answered with the data too (the blocks are read)
@@ -673,7 +675,13 @@ fn grant(res: &mut Resource, volume: Option<u16>, r: packet::ReqState) -> i32 {
                     let _ = link.begin_verify(volume, d.io.clone(), None);
                 }
             }
+            let starting = |c| matches!(c, ConnState::StartingSyncS | ConnState::StartingSyncT);
+            let full_sync = starting(new.conn) && !starting(d.state.conn);
             d.enter(&name, new);
+            // the peer runs invalidate or invalidate-remote
+            if full_sync {
+                start_full_sync(&name, d);
+            }
         }
     }
     SS_SUCCESS
@@ -743,10 +751,7 @@ fn receive_peer_state(
     let apv = link.agreed.version;
     let target_done = peer.conn == ConnState::Connected
         && matches!(peer.disk, DiskState::UpToDate | DiskState::Inconsistent);
-    if matches!(v.decision, Decision::SyncSource { .. })
-        && target_done
-        && peer.disk == DiskState::UpToDate
-    {
+    if link.is_sync_source(v.volume) && target_done && peer.disk == DiskState::UpToDate {
         // the target's last acks travel on the meta socket: let the ack receiver apply them
         for _ in 0..500 {
             if v.io.bits_set() == 0 || link.is_broken() {

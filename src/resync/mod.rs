@@ -43,6 +43,14 @@ pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name)
                 call_device(drbd, shared, name, volume, Helper::AfterResyncTarget);
             }
         }
+        // a full sync asked for while connected, as its source (abw_start_sync())
+        for volume in link.take_source_starts() {
+            if let Some(start) =
+                with_volume(drbd, shared, name, volume, |d| Start::of_device(d, volume))
+            {
+                begin_resync(drbd, shared, name, link, &start, None);
+            }
+        }
         link.request_verify(crate::sys::jiffies(), crate::sys::hz());
         for volume in link.verifies_done() {
             if with_volume(drbd, shared, name, volume, |d| finish_verify(name, link, d))
@@ -122,7 +130,54 @@ pub(crate) fn receive_bitmap(
             })
             .is_some()
         }
-        _ => begin_resync(drbd, shared, &s.name, link, v, None),
+        _ => begin_resync(drbd, shared, &s.name, link, &Start::of(v), None),
+    }
+}
+
+/// What a resync's start needs of its volume: from the receiver's [`Vol`] (the handshake's
+/// decision), or from the device (a full sync asked for while connected).
+pub(crate) struct Start {
+    pub(crate) volume: u16,
+    /// The device size in sectors.
+    pub(crate) size: u64,
+    /// The peer's UUIDs (current, bitmap, history), which the target takes over at the end.
+    pub(crate) peer_uuids: [u64; 4],
+    /// The disk options' resync settings (see [`crate::net::VolInfo::resync`]).
+    pub(crate) resync: [u32; 5],
+}
+
+impl Start {
+    pub(crate) fn of(v: &Vol) -> Self {
+        Self {
+            volume: v.volume,
+            size: v.size,
+            peer_uuids: v.peer_uuids,
+            resync: v.resync,
+        }
+    }
+
+    /// From the device as it is now, with the peer's last UUIDs.
+    fn of_device(d: &crate::device::Device, volume: u16) -> Self {
+        let mut peer_uuids = [0; 4];
+        if let Some(p) = d.peer_uuids {
+            peer_uuids.copy_from_slice(&p[..4]);
+        }
+        Self {
+            volume,
+            size: d.size,
+            peer_uuids,
+            resync: d.vol_info().resync,
+        }
+    }
+}
+
+/// Whether a resync may begin from connection state `conn`: the target once it waits for the
+/// sync UUID, the source after the bitmap exchange or a full sync's bitmap write.
+fn may_begin(conn: ConnState, target: bool) -> bool {
+    if target {
+        conn == ConnState::WfSyncUuid
+    } else {
+        matches!(conn, ConnState::WfBitMapS | ConnState::StartingSyncS)
     }
 }
 
@@ -133,11 +188,14 @@ pub(crate) fn begin_resync(
     shared: &ConnShared,
     name: &Name,
     link: &Link,
-    v: &Vol,
+    v: &Start,
     sync_uuid: Option<u64>,
 ) -> bool {
     let target = sync_uuid.is_some();
-    if target != matches!(v.decision, Decision::SyncTarget { .. }) {
+    let in_turn = with_volume(drbd, shared, name, v.volume, |d| {
+        may_begin(d.state.conn, target)
+    });
+    if in_turn != Some(true) {
         pr_err!("{}/{}: sync UUID out of turn\n", name, v.volume);
         return false;
     }
@@ -175,6 +233,9 @@ pub(crate) fn begin_resync(
             .as_mut_slice()
             .iter_mut()
             .find(|d| d.volume == u32::from(v.volume))?;
+        if !may_begin(d.state.conn, target) {
+            return None;
+        }
         let primary = d.state.role == Role::Primary;
         let l = d.ldev.as_mut()?;
         let uuid = match sync_uuid {
@@ -249,6 +310,23 @@ pub(crate) fn begin_resync(
     let u = packet::RsUuid { uuid };
     link.send_data(packet::P_SYNC_UUID, v.volume, |out| u.encode(out))
         .is_ok()
+}
+
+/// after_state_ch() entering StartingSyncS or StartingSyncT (`invalidate`, `invalidate-remote`,
+/// asked here or by the peer): every block out of sync, the bitmap written; then the target
+/// waits for the sync UUID and the source begins, from the sender thread (abw_start_sync()).
+pub(crate) fn start_full_sync(name: &Name, d: &mut crate::device::Device) {
+    let target = d.state.conn == ConnState::StartingSyncT;
+    if crate::device::role::rewrite_bitmap(d, true).is_err() {
+        crate::device::attach::log(name, d, &"Writing the bitmap failed not starting resync.");
+        d.apply(name, Fact::Resync(ConnState::Connected));
+        return;
+    }
+    if target {
+        d.apply(name, Fact::Resync(ConnState::WfSyncUuid));
+    } else if let Some((link, volume)) = d.io.link() {
+        link.queue_source_start(volume);
+    }
 }
 
 /// The rate a resync or verify asks at (KiB/s), from the disk options `[resync-rate,

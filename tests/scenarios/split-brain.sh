@@ -8,7 +8,9 @@
 # Pacemaker would (`fencing resource-only`): each promotion while split asks fence-peer, whose
 # answer 4 outdates the peer, and the SyncSource of the recovery calls unfence-peer once both
 # are UpToDate again. `outdate` marks g2's disk Outdated while StandAlone and changes nothing while
-# Connected (C answers "nothing to do", which drbdsetup reports as success).
+# Connected (C answers "nothing to do", which drbdsetup reports as success). Then, connected,
+# `invalidate` on g2 and `invalidate-remote` on g1 each resync g2 from g1 in full (StartingSyncT/
+# StartingSyncS, a cluster-wide state change); `wait-connect` and `wait-sync` wait for them.
 #@ guests: 2
 #@ disks: 32M
 #@ timeout: 240
@@ -41,6 +43,16 @@ diverge() {
 	step "secondary" drbdadm secondary r0
 }
 
+# full_syncs ROLE: how many resyncs of the whole device this node began as ROLE
+full_syncs() {
+	dmesg | grep -c "Began resync as $1 (will sync $(($(cat /sys/block/drbd0/size) / 2)) KB"
+}
+
+# resynced_in_full ROLE N: whether this node began N full resyncs as ROLE and is in sync again
+resynced_in_full() {
+	[ "$(full_syncs "$1")" -eq "$2" ] && synced
+}
+
 # both nodes: the split brain found, the handlers run, StandAlone
 detected() {
 	wait_for "split brain detected" 30 sh -c \
@@ -64,10 +76,16 @@ g1() {
 	barrier detected
 	barrier discarding
 	step "connect, keeping our data" drbdadm connect r0
+	step "wait-connect" /lib/drbd/drbdsetup-84 wait-connect 0 --wfc-timeout=60
 	wait_for "resynced" 120 synced
 	step "g1's data won" sh -c "dmesg | grep -q 'Began resync as SyncSource'"
 	wait_for "unfence-peer ran" 30 grep -q '^unfence-peer res=r0 .* addr=10.0.0.2$' /tmp/helpers.log
 	barrier recovered
+	barrier invalidated
+	local n=$(full_syncs SyncSource)
+	step "invalidate-remote while Connected" drbdadm invalidate-remote r0
+	wait_for "full sync to g2" 120 resynced_in_full SyncSource $((n + 1))
+	barrier invalidated-remote
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
@@ -91,6 +109,14 @@ g2() {
 	step "outdate while Connected: nothing to do" /lib/drbd/drbdsetup-84 outdate 0
 	step "still UpToDate" synced
 	barrier recovered
+	local n=$(full_syncs SyncTarget)
+	step "invalidate while Connected" drbdadm invalidate r0
+	step "wait-sync" /lib/drbd/drbdsetup-84 wait-sync 0 --wfc-timeout=120
+	wait_for "full sync from g1" 30 resynced_in_full SyncTarget $((n + 1))
+	barrier invalidated
+	barrier invalidated-remote
+	step "full sync from g1 again" resynced_in_full SyncTarget $((n + 2))
+	step "still the same data as g1" same_as "$(fetch sum)"
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
