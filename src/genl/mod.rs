@@ -644,10 +644,8 @@ impl Handler for Admin {
         Ok(ret)
     }
 
-    /// `get-status`, `get-resources` and `get-devices` dumps. The dumps of connections and peer
-    /// devices come back empty, which is right while no connection has a net config (C lists
-    /// only those); `get-initial-state` (for `events2`) is not implemented yet and comes back
-    /// empty too.
+    /// `get-status`, `get-resources`, `get-devices`, `get-connections` and `get-peer-devices`
+    /// dumps; `get-initial-state` (for `events2`) is not implemented yet and comes back empty.
     fn dump(
         ctx: &Arc<Drbd>,
         req: &Request<'_>,
@@ -662,6 +660,8 @@ impl Handler for Admin {
             schema::GET_STATUS => dump_status(&config, req, cursor, out),
             schema::GET_RESOURCES => dump_resources(&config, cursor, out),
             schema::GET_DEVICES => dump_devices(&config, req, cursor, out),
+            schema::GET_CONNECTIONS => dump_connections(&config, req, cursor, out),
+            schema::GET_PEER_DEVICES => dump_peer_devices(&config, req, cursor, out),
             _ => Ok(None),
         };
         Drbd::reap(config);
@@ -712,24 +712,16 @@ fn dump_devices(
     out: &mut NlaWriter<'_>,
 ) -> Result<DumpItem, i32> {
     // cursor: [the only resource + 1 or 0, next minor (or volume), started]
-    if cursor[2] == 0 {
-        cursor[2] = 1;
-        if let Some(Some(name)) = dump_context(req)? {
-            // An unknown resource has no devices to list.
-            let Some(index) = config.find(name) else {
-                return Ok(None);
-            };
-            cursor[0] = index as u64 + 1;
-        }
-    }
+    let only = match dump_filter(config, req, cursor) {
+        Ok(only) => only,
+        // an unknown resource has no devices to list
+        Err(e) => return e.map_or(Ok(None), Err),
+    };
     let all = config
         .resources
         .iter()
         .flat_map(|r| r.devices.iter().map(move |d| (r, d)));
-    let next = match usize::try_from(cursor[0])
-        .ok()
-        .and_then(|i| i.checked_sub(1))
-    {
+    let next = match only {
         Some(i) => config.resources.get(i).and_then(|r| {
             r.devices
                 .iter()
@@ -753,6 +745,161 @@ fn dump_devices(
         .map_err(|_| EMSGSIZE)?;
     cursor[1] = u64::from(key) + 1;
     Ok(Some(d.minor))
+}
+
+/// The resource a dump is limited to (`Some(index)`), from its context on the first call
+/// (`cursor[2]` 0), kept in `cursor[0]` as index + 1; `Err(None)`: an unknown one, nothing to
+/// list.
+fn dump_filter(
+    config: &Config,
+    req: &Request<'_>,
+    cursor: &mut DumpCursor,
+) -> Result<Option<usize>, Option<i32>> {
+    if cursor[2] == 0 {
+        cursor[2] = 1;
+        if let Some(Some(name)) = dump_context(req).map_err(Some)? {
+            cursor[0] = config.find(name).ok_or(None)? as u64 + 1;
+        }
+    }
+    Ok(usize::try_from(cursor[0])
+        .ok()
+        .and_then(|i| i.checked_sub(1)))
+}
+
+/// `drbd_adm_dump_connections`: each resource's connection, if `connect` configured one, with
+/// its net options, state, the peer's role and whether it is congested (never, yet).
+fn dump_connections(
+    config: &Config,
+    req: &Request<'_>,
+    cursor: &mut DumpCursor,
+    out: &mut NlaWriter<'_>,
+) -> Result<DumpItem, i32> {
+    // cursor: [the only resource + 1 or 0, next resource index, started]
+    let only = match dump_filter(config, req, cursor) {
+        Ok(only) => only,
+        Err(e) => return e.map_or(Ok(None), Err),
+    };
+    let from = usize::try_from(cursor[1]).unwrap_or(usize::MAX);
+    let next = config
+        .resources
+        .iter()
+        .enumerate()
+        .skip(from)
+        .filter(|(i, _)| only.map_or(true, |o| o == *i))
+        .find_map(|(i, r)| Some((i, r, r.conn.as_ref()?)));
+    let Some((i, res, conn)) = next else {
+        return Ok(None);
+    };
+    let peer = res
+        .devices
+        .iter()
+        .map(|d| res.volume_state(d).peer)
+        .max()
+        .unwrap_or(Role::Unknown);
+    put_context(out, &res.name, None, res.addrs())
+        .and_then(|()| {
+            if crate::sys::capable_sys_admin() {
+                conn.net_conf.put_all(out)
+            } else {
+                conn.net_conf.put(out)
+            }
+        })
+        .and_then(|()| {
+            config::put_struct(out, &structs::CONNECTION_INFO, |name| match name {
+                "conn_connection_state" => Some(Value::U32(res.conn_state() as u32)),
+                _ => Some(Value::U32(peer as u32)),
+            })
+        })
+        .and_then(|()| {
+            config::put_struct(out, &structs::CONNECTION_STATISTICS, |_| {
+                Some(Value::Flag(false))
+            })
+        })
+        .map_err(|_| EMSGSIZE)?;
+    cursor[1] = i as u64 + 1;
+    Ok(Some(!0))
+}
+
+/// `drbd_adm_dump_peer_devices`: each volume of a resource with a configured connection, in
+/// minor order (or the named resource's, in volume order): its replication state, the peer's
+/// disk, the resync pause flags, and the peer_device_statistics.
+fn dump_peer_devices(
+    config: &Config,
+    req: &Request<'_>,
+    cursor: &mut DumpCursor,
+    out: &mut NlaWriter<'_>,
+) -> Result<DumpItem, i32> {
+    // cursor: [the only resource + 1 or 0, next minor, started]
+    let only = match dump_filter(config, req, cursor) {
+        Ok(only) => only,
+        Err(e) => return e.map_or(Ok(None), Err),
+    };
+    let next = config
+        .resources
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| only.map_or(true, |o| o == *i) && r.conn.is_some())
+        .flat_map(|(_, r)| r.devices.iter().map(move |d| (r, d)))
+        .filter(|(_, d)| u64::from(d.minor) >= cursor[1])
+        .min_by_key(|(_, d)| d.minor);
+    let Some((res, d)) = next else {
+        return Ok(None);
+    };
+    let s = res.volume_state(d);
+    put_context(out, &res.name, Some(d.volume), res.addrs())
+        .and_then(|()| {
+            config::put_struct(out, &structs::PEER_DEVICE_INFO, |name| {
+                let v = match name {
+                    "peer_repl_state" => s.conn.max(ConnState::WfReportParams) as u32,
+                    "peer_disk_state" => s.pdsk as u32,
+                    "peer_resync_susp_user" => u32::from(s.user_isp),
+                    "peer_resync_susp_peer" => u32::from(s.peer_isp),
+                    _ => u32::from(s.aftr_isp),
+                };
+                Some(Value::U32(v))
+            })
+        })
+        .and_then(|()| put_peer_device_statistics(out, d))
+        .map_err(|_| EMSGSIZE)?;
+    cursor[1] = u64::from(d.minor) + 1;
+    Ok(Some(d.minor))
+}
+
+/// peer_device_to_statistics(): sectors sent and received, out of sync and failed in the last
+/// resync, the bitmap UUID and the peer flags of the meta data (MDF_PEER_*). Requests pending
+/// and unacknowledged are not counted yet (0, as in /proc/drbd).
+fn put_peer_device_statistics(out: &mut NlaWriter<'_>, d: &Device) -> Result<(), nla::Overflow> {
+    use crate::meta::layout::MDF_WAS_UP_TO_DATE;
+    use crate::meta::layout::{MDF_CONNECTED_IND, MDF_CONSISTENT, MDF_FULL_SYNC};
+    use crate::model::role::UI_BITMAP;
+    let io = d.io_counters();
+    let out_of_sync = d.counters().map_or(0, |c| c.bits_set) * 8;
+    let failed = d.io.link().map_or(0, |(l, volume)| {
+        let resyncs = l.resyncs.lock();
+        resyncs
+            .iter()
+            .find(|r| r.volume == volume)
+            .map_or(0, |r| r.failed)
+    }) * 8;
+    let (bitmap_uuid, flags) = d.ldev.as_ref().map_or((0, 0), |l| {
+        let f = l.sb.flags;
+        let has = |bit| f & bit != 0;
+        let peer_flags = u32::from(has(MDF_CONNECTED_IND))
+            | u32::from(has(MDF_CONSISTENT) && !has(MDF_WAS_UP_TO_DATE)) << 1
+            | u32::from(has(MDF_FULL_SYNC)) << 3;
+        (l.sb.uuid[UI_BITMAP], peer_flags)
+    });
+    config::put_struct(out, &structs::PEER_DEVICE_STATISTICS, |name| {
+        Some(match name {
+            "peer_dev_received" => Value::U64(u64::from(io.received_kib) * 2),
+            "peer_dev_sent" => Value::U64(u64::from(io.sent_kib) * 2),
+            "peer_dev_out_of_sync" => Value::U64(out_of_sync),
+            "peer_dev_resync_failed" => Value::U64(failed),
+            "peer_dev_bitmap_uuid" => Value::U64(bitmap_uuid),
+            "peer_dev_flags" => Value::U32(flags),
+            _ => Value::U32(0),
+        })
+    })
 }
 
 /// `drbd_adm_get_status_all`: one message per volume, or per resource without volumes; all

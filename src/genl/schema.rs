@@ -165,6 +165,8 @@ pub(crate) const CHG_NET_OPTS: u8 = 29;
 pub(crate) const DOWN: u8 = 27;
 pub(crate) const GET_RESOURCES: u8 = 30;
 pub(crate) const GET_DEVICES: u8 = 31;
+pub(crate) const GET_CONNECTIONS: u8 = 32;
+pub(crate) const GET_PEER_DEVICES: u8 = 33;
 
 /// `drbd_genlmsghdr.flags`: reset options not given to their defaults.
 pub(crate) const F_SET_DEFAULTS: u32 = 1;
@@ -207,8 +209,8 @@ pub(crate) const OPS: [Op; 31] = [
     admin(DOWN, "down", Resource),
     dump(GET_RESOURCES, "get-resources"),
     dump(GET_DEVICES, "get-devices"),
-    dump(32, "get-connections"),
-    dump(33, "get-peer-devices"),
+    dump(GET_CONNECTIONS, "get-connections"),
+    dump(GET_PEER_DEVICES, "get-peer-devices"),
     dump(38, "get-initial-state"),
 ];
 

@@ -2,7 +2,8 @@
 # connect, disconnect and net-options with stock drbdadm/drbdsetup-84 on a node whose peer is
 # not there: the connection waits (WFConnection) and listens, as with the C module; the
 # refusals (connect twice, del-resource while connected, endpoints in use, unknown
-# connection) and /proc/drbd, show and cstate print the same as with C. g2 only provides the
+# connection) and /proc/drbd, show, cstate and status (the get-connections and
+# get-peer-devices dumps) print the same as with C. g2 only provides the
 # network (g1's address exists once the link is up).
 #@ guests: 2
 #@ disks: 64M
@@ -15,6 +16,7 @@ commands() {
 	show_proc
 	show84 show
 	show84 0 cstate
+	show84 status r0 --verbose --statistics
 	show84 connect r0 ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789
 	show84 new-resource r1
 	show84 connect r1 ipv4:10.0.0.1:7789 ipv4:10.0.0.3:7789

@@ -108,6 +108,10 @@ g2() {
 	# C answers SS_NOTHING_TO_DO (sanitize_state() makes Outdated UpToDate while connected)
 	step "outdate while Connected: nothing to do" /lib/drbd/drbdsetup-84 outdate 0
 	step "still UpToDate" synced
+	/lib/drbd/drbdsetup-84 status r0 --verbose --statistics >/tmp/status 2>&1
+	cat /tmp/status
+	step "status: the peer's role" grep -q '^  [^ ].* role:Secondary' /tmp/status
+	step "status: the peer's disk" grep -q 'replication:Established peer-disk:UpToDate' /tmp/status
 	barrier recovered
 	local n=$(full_syncs SyncTarget)
 	step "invalidate while Connected" drbdadm invalidate r0
