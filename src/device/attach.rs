@@ -385,6 +385,10 @@ pub(crate) fn disk_options(
     ldev.conf = conf;
     ldev.al_updates = al_updates;
     let _ = dev.md_sync(res);
+    // a running resync goes on at the new pace
+    if let Some((link, volume)) = dev.io.link() {
+        link.set_rate_conf(volume, dev.rate_conf());
+    }
     (RetCode::NoError, "")
 }
 

@@ -304,6 +304,17 @@ impl Device {
         }
     }
 
+    /// The disk options that pace a resync (drbd_limits.h defaults without a disk).
+    pub(crate) fn rate_conf(&self) -> crate::model::controller::RateConf {
+        let [rate, plan_ahead, delay, fill, max_rate] = self.vol_info().resync;
+        let min_rate = self.ldev.as_ref().map_or(250, |l| {
+            u32::try_from(l.conf.num("c_min_rate")).unwrap_or(0)
+        });
+        crate::model::controller::RateConf::from_options([
+            rate, plan_ahead, delay, fill, max_rate, min_rate,
+        ])
+    }
+
     /// What C's transition rules know of the device besides its state.
     pub(crate) fn env(&self) -> transition::Env {
         transition::Env {

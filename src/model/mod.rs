@@ -3,6 +3,7 @@
 
 pub(crate) mod attach;
 pub(crate) mod conflict;
+pub(crate) mod controller;
 pub(crate) mod helper;
 pub(crate) mod request;
 pub(crate) mod role;

@@ -272,8 +272,6 @@ pub(crate) struct Negotiated {
     pub(crate) size: Option<ConnectSize>,
     /// The largest request to send the peer: its `max_bio_size`, and what the protocol allows.
     pub(crate) max_bio: u32,
-    /// The disk options' resync controller settings (see [`VolInfo::resync`]).
-    pub(crate) resync: [u32; 5],
 }
 
 /// Logs the handshake's lines as the C module does, prefixed with the device.
@@ -436,7 +434,6 @@ pub(crate) fn decide(
             m => m.min(packet::DRBD_MAX_BIO_SIZE),
         }
         .min(packet::max_bio_size_for_protocol(apv)),
-        resync: v.resync,
     };
     let (Some(pu), true) = (peer.uuids, v.attached) else {
         // a diskless side has nothing to sync

@@ -19,6 +19,7 @@
 
 use crate::device::DevIo;
 use crate::genl::config::{Conf, Name};
+use crate::model::controller::{self, Controller, Marks, RateConf};
 use crate::model::request::{self, Effect};
 use crate::model::role::StateRv;
 use crate::model::state::StateReq;
@@ -1449,16 +1450,25 @@ pub(crate) struct Resync {
     next_bit: u64,
     /// Target: requests sent and not answered yet.
     pending: Pending,
-    /// Target: the pace it requests at, and the in-flight limit in bytes.
-    pace: Pace,
-    max_pending: u64,
+    /// Target: the disk options that pace it, the controller, the step that began last
+    /// (jiffies), what it may still ask for in it (bytes), the sectors answered since, and
+    /// the rate the controller wants (KiB/s, /proc's "want:", C: `c_sync_rate`).
+    conf: RateConf,
+    controller: Controller,
+    step_start: Option<u64>,
+    budget: u64,
+    sect_in: u32,
+    want_kib: u32,
+    /// Both sides: the rolling marks of its progress, for the speed in /proc.
+    pub(crate) marks: Marks,
 }
 
 /// Resync requests in flight at most.
 const RS_PENDING_MAX: usize = 64;
-/// What the SyncTarget keeps in flight at least, whatever c-fill-target says: the next requests
-/// are on their way while the SyncSource serves one, and its replies while it reads.
-const RS_IN_FLIGHT_MIN: u64 = 4 << 20;
+/// What the SyncTarget's controller wants in flight at least (sectors; 4 MiB), whatever
+/// c-fill-target says (C's default is 50 KiB): the next requests are on their way while the
+/// SyncSource serves one, and its replies while it reads. max-buffers still limits it.
+const RS_FILL_MIN: u32 = 8192;
 
 /// The SyncTarget's requests in flight: (sector, bytes).
 struct Pending {
@@ -1513,20 +1523,17 @@ impl Pending {
 impl Resync {
     /// The rate the SyncTarget requests at, KiB/s.
     pub(crate) fn rate_kib(&self) -> u32 {
-        self.pace.rate_kib
+        self.want_kib
     }
 
-    /// A resync of `volume` beginning now. `rate_kib` and `fill_sectors` are the disk options'
-    /// resync-rate (c-plan-ahead 0) or c-max-rate, and c-fill-target.
-    #[allow(clippy::too_many_arguments)]
+    /// A resync of `volume` beginning now, paced by `conf`.
     pub(crate) fn new(
         volume: u16,
         io: Arc<DevIo>,
         target: bool,
         capacity: u64,
         peer_uuids: [u64; 4],
-        rate_kib: u32,
-        fill_sectors: u32,
+        conf: RateConf,
         now: u64,
     ) -> Self {
         let total = io.bits_set();
@@ -1545,9 +1552,37 @@ impl Resync {
             same_csum: 0,
             next_bit: 0,
             pending: Pending::default(),
-            pace: Pace::new(rate_kib, now),
-            max_pending: (u64::from(fill_sectors) << 9).max(RS_IN_FLIGHT_MIN),
+            conf,
+            controller: Controller::default(),
+            step_start: None,
+            budget: 0,
+            sect_in: 0,
+            want_kib: conf.resync_rate,
+            marks: Marks::new(total, now),
         }
+    }
+
+    /// A new step every 100 ms: what the controller lets it ask for until the next
+    /// (drbd_rs_number_requests()), at least one block while nothing is in flight.
+    fn step(&mut self, now: u64, hz: u64, max_buffers: u32) {
+        let step = (hz / u64::from(controller::STEPS_PER_SEC)).max(1);
+        if self.step_start.is_some_and(|t| now.wrapping_sub(t) < step) {
+            return;
+        }
+        self.step_start = Some(now);
+        let in_flight = u32::try_from(self.pending.bytes() >> 9).unwrap_or(u32::MAX);
+        let mut conf = self.conf;
+        if conf.plan_ahead != 0 {
+            conf.fill_target = conf.fill_target.max(RS_FILL_MIN);
+        }
+        let sect_in = core::mem::take(&mut self.sect_in);
+        let (sect, want) = self.controller.step(&conf, sect_in, in_flight);
+        self.want_kib = want;
+        let mut blocks = controller::requests(sect, in_flight, max_buffers);
+        if blocks == 0 && in_flight == 0 {
+            blocks = 1;
+        }
+        self.budget = u64::from(blocks) * 4096;
     }
 }
 
@@ -1557,18 +1592,24 @@ impl Link {
     pub(crate) fn request_resync(&self, now: u64, hz: u64) -> KVec<u16> {
         let mut finished = KVec::new();
         let mut requests = KVec::new();
+        let max_buffers = u32::try_from(self.tunables.max_buffer_bytes() / 4096).unwrap_or(0);
         let mut resyncs = self.resyncs.lock();
+        for rs in resyncs.iter_mut() {
+            rs.marks
+                .advance(rs.io.bits_set().wrapping_sub(rs.failed), now, hz);
+        }
         for rs in resyncs
             .iter_mut()
             .filter(|r| r.target && r.paused_since.is_none())
         {
-            rs.pace.tick(now, hz);
+            rs.step(now, hz, max_buffers);
             loop {
-                if rs.pending.is_full() || rs.pending.bytes() >= rs.max_pending || !rs.pace.room() {
+                if rs.pending.is_full() || rs.budget < 4096 {
                     break;
                 }
                 let max = packet::DRBD_MAX_BIO_SIZE
-                    .min(packet::max_bio_size_for_protocol(self.agreed.version));
+                    .min(packet::max_bio_size_for_protocol(self.agreed.version))
+                    .min(u32::try_from(rs.budget).unwrap_or(u32::MAX));
                 let Some((sector, bytes)) = rs.io.resync_request(rs.next_bit, max) else {
                     if rs.pending.is_empty() && self.peer_writes_idle() {
                         if rs.io.bits_set() <= rs.failed {
@@ -1590,7 +1631,7 @@ impl Link {
                 }
                 rs.next_bit = (sector + u64::from(bytes >> 9)).div_ceil(8);
                 rs.pending.add(sector, bytes);
-                rs.pace.spend(bytes);
+                rs.budget = rs.budget.saturating_sub(u64::from(bytes));
             }
         }
         // sent without `resyncs`: a writer waiting for room in the transfer log holds the data
@@ -1613,7 +1654,9 @@ impl Link {
             (false, Some(since)) => {
                 rs.paused += now.wrapping_sub(since);
                 rs.paused_since = None;
-                rs.pace = Pace::new(rs.pace.rate_kib, now);
+                // the speed is measured afresh, the controller starts again
+                rs.marks = Marks::new(rs.io.bits_set().wrapping_sub(rs.failed), now);
+                rs.controller = Controller::default();
                 self.wake.notify_all();
             }
             _ => {}
@@ -1634,8 +1677,17 @@ impl Link {
         if !rs.pending.remove(sector, bytes) {
             return None;
         }
+        rs.sect_in = rs.sect_in.saturating_add(bytes >> 9);
         self.wake.notify_all();
         Some(rs.io.clone())
+    }
+
+    /// New disk options reach a running resync of `volume` (drbd_adm_disk_opts()).
+    pub(crate) fn set_rate_conf(&self, volume: u16, conf: RateConf) {
+        if let Some(rs) = self.resyncs.lock().iter_mut().find(|r| r.volume == volume) {
+            rs.conf = conf;
+        }
+        self.wake.notify_all();
     }
 
     /// The sender thread is to begin a full sync of `volume` as SyncSource.

@@ -42,7 +42,6 @@ pub(crate) struct Vol {
     pub(crate) size: u64,
     pub(crate) decision: Decision,
     pub(crate) peer_uuids: [u64; 4],
-    pub(crate) resync: [u32; 5],
 }
 
 /// The connection is up: the volumes go Connected, the ack threads start, and this thread
@@ -184,7 +183,6 @@ fn connect_volumes(
                 size: d.size,
                 decision: n.decision,
                 peer_uuids: n.peer_uuids,
-                resync: n.resync,
             },
             GFP_KERNEL,
         )?;

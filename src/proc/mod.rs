@@ -83,26 +83,31 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
     }
 }
 
-/// A running resync's or verify's progress lines. drbd-rs keeps no sync marks yet: the speed
-/// is the average since the start, the estimate is based on it, and "(stalled)" is never shown.
+/// A running resync's or verify's progress lines: the current speed from the rolling sync
+/// marks (a verify keeps none yet: its speed is the average since the start).
 fn progress(d: &Device, conn: ConnState) -> Option<render::SyncProgress> {
     let (link, volume) = d.io.link()?;
-    let (total, left, started, rate) = if matches!(conn, ConnState::VerifyS | ConnState::VerifyT) {
-        link.verify_progress(volume)?
-    } else {
-        let resyncs = link.resyncs.lock();
-        let rs = resyncs.iter().find(|r| r.volume == volume)?;
-        let left = d.io.bits_set().wrapping_sub(rs.failed);
-        (rs.total, left, rs.started, rs.rate_kib())
-    };
     let hz = crate::sys::hz().max(1);
-    let secs = crate::sys::jiffies().wrapping_sub(started) / hz;
+    let now = crate::sys::jiffies();
+    let (total, left, started, rate, mark) =
+        if matches!(conn, ConnState::VerifyS | ConnState::VerifyT) {
+            let (total, left, started, rate) = link.verify_progress(volume)?;
+            let age = (now.wrapping_sub(started) / hz).min(180);
+            (total, left, started, rate, (total, age))
+        } else {
+            let resyncs = link.resyncs.lock();
+            let rs = resyncs.iter().find(|r| r.volume == volume)?;
+            let left = d.io.bits_set().wrapping_sub(rs.failed);
+            let mark = rs.marks.reference(now, hz);
+            (rs.total, left, rs.started, rs.rate_kib(), mark)
+        };
+    let secs = now.wrapping_sub(started) / hz;
     Some(render::SyncProgress {
         conn,
         rs_total: total,
         bits_left: left,
-        mark_left: total,
-        mark_age_secs: secs.min(180),
+        mark_left: mark.0,
+        mark_age_secs: mark.1,
         run_secs: secs,
         c_sync_rate: i32::try_from(rate).unwrap_or(i32::MAX),
     })

@@ -11,6 +11,7 @@ use crate::device::helper::call_device;
 use crate::device::{take_at, Drbd};
 use crate::genl::config::Name;
 use crate::genl::retcode::RetCode;
+use crate::model::controller::RateConf;
 use crate::model::helper::{exit_code, resync_may_start, Helper};
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, Role, StateReq};
@@ -142,8 +143,6 @@ pub(crate) struct Start {
     pub(crate) size: u64,
     /// The peer's UUIDs (current, bitmap, history), which the target takes over at the end.
     pub(crate) peer_uuids: [u64; 4],
-    /// The disk options' resync settings (see [`crate::net::VolInfo::resync`]).
-    pub(crate) resync: [u32; 5],
 }
 
 impl Start {
@@ -152,7 +151,6 @@ impl Start {
             volume: v.volume,
             size: v.size,
             peer_uuids: v.peer_uuids,
-            resync: v.resync,
         }
     }
 
@@ -166,7 +164,6 @@ impl Start {
             volume,
             size: d.size,
             peer_uuids,
-            resync: d.vol_info().resync,
         }
     }
 }
@@ -225,7 +222,6 @@ pub(crate) fn begin_resync(
             helper.name()
         );
     }
-    let fill = v.resync[3];
     let now = crate::sys::jiffies();
     let begun = with_resource(drbd, shared, name, |res| -> Option<u64> {
         let d = res
@@ -277,8 +273,7 @@ pub(crate) fn begin_resync(
             target,
             v.size,
             v.peer_uuids,
-            rate_kib(v.resync),
-            fill,
+            d.rate_conf(),
             now,
         );
         pr_info!(
@@ -329,15 +324,13 @@ pub(crate) fn start_full_sync(name: &Name, d: &mut crate::device::Device) {
     }
 }
 
-/// The rate a resync or verify asks at (KiB/s), from the disk options `[resync-rate,
-/// c-plan-ahead, c-delay-target, c-fill-target, c-max-rate]`: resync-rate without the dynamic
-/// controller (c-plan-ahead 0), else c-max-rate (drbd-rs has no controller yet).
-fn rate_kib(resync: [u32; 5]) -> u32 {
-    let [rate, plan_ahead, _, _, max_rate] = resync;
-    if plan_ahead == 0 {
-        rate
+/// The rate a verify asks at (KiB/s): resync-rate without the dynamic controller
+/// (c-plan-ahead 0), else c-max-rate (the controller paces resyncs only, yet).
+fn verify_rate_kib(c: &RateConf) -> u32 {
+    if c.plan_ahead == 0 {
+        c.resync_rate
     } else {
-        max_rate
+        c.max_rate
     }
 }
 
@@ -463,7 +456,7 @@ pub(crate) fn start_verify(
         start: start.unwrap_or(dev.verify_from),
         stop,
         capacity: dev.size,
-        rate_kib: rate_kib(dev.vol_info().resync),
+        rate_kib: verify_rate_kib(&dev.rate_conf()),
     };
     dev.enter(name, ns);
     match l.begin_verify(volume, dev.io.clone(), Some(from)) {

@@ -3,6 +3,9 @@
 # fresh meta data (Inconsistent/Inconsistent), then `drbdadm primary --force` on g1. The peer
 # considers a resync (CONSIDER_RESYNC), both run the sync handshake, g1 becomes SyncSource of a
 # full sync, and both end UpToDate with the same data; g1 wrote to the device during the sync.
+# g2, the SyncTarget, starts with `c-max-rate 2M` (disk-options): the rate it asks for ("want:"
+# in /proc/drbd) stays below it, and raising it while the resync runs lets a drbd-rs target ask
+# for more at once.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -22,7 +25,17 @@ common() {
 	barrier connected
 }
 
+# want: the rate the SyncTarget asks for (KiB/s), from /proc/drbd
+want() {
+	grep -o 'want: [0-9,]*' /proc/drbd | tr -d ', ' | cut -d: -f2
+}
+
+want_above() {
+	[ "$(want)" -gt "$1" ] 2>/dev/null
+}
+
 g1() {
+	barrier paced
 	step "primary --force" drbdadm primary --force r0
 	step "writes during the sync" dd if=/dev/urandom of=/dev/drbd0 bs=64k count=64 seek=100 \
 		oflag=direct
@@ -35,6 +48,17 @@ g1() {
 }
 
 g2() {
+	step "c-max-rate 2M" /lib/drbd/drbdsetup-84 disk-options 0 --c-max-rate=2M
+	barrier paced
+	wait_for "SyncTarget" 60 grep -q 'cs:SyncTarget' /proc/drbd
+	sleep 2
+	grep -A2 SyncTarget /proc/drbd
+	step "asks for at most c-max-rate" test "$(want)" -le 2048
+	step "c-max-rate 100M while syncing" /lib/drbd/drbdsetup-84 disk-options 0 --c-max-rate=100M
+	if [ "$DRBD_MODULE" = ours ]; then
+		wait_for "asks for more" 30 want_above 2048
+		grep -A2 SyncTarget /proc/drbd
+	fi
 	wait_for "full sync done" 240 synced
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap|uuid)' | tail -12
 	sum=$(fetch sum)

@@ -20,6 +20,7 @@ pub mod actlog {
 pub mod model {
     pub mod attach;
     pub mod conflict;
+    pub mod controller;
     pub mod helper;
     pub mod request;
     pub mod role;
