@@ -131,6 +131,23 @@ pub(crate) fn requests(sect: u32, in_flight: u32, max_buffers: u32) -> u32 {
     (sect / SECT_PER_BIT).min(room)
 }
 
+/// Sectors of application I/O since the last look above which a resync counts as competing
+/// with it (C: 64 in drbd_rs_c_min_rate_throttle()).
+pub(crate) const APP_EVENTS_MIN: u32 = 64;
+
+/// drbd_rs_c_min_rate_throttle(): whether the SyncTarget holds its requests back for a step:
+/// application I/O happened since the last look (`app_sectors` of it) and the resync's recent
+/// speed (`recent`: bits done and seconds, over the last two marks) is above c-min-rate
+/// (0: never).
+pub(crate) fn throttle(min_rate_kib: u32, app_sectors: u32, recent: (u64, u64)) -> bool {
+    if min_rate_kib == 0 || app_sectors <= APP_EVENTS_MIN {
+        return false;
+    }
+    let (bits, secs) = recent;
+    let kib_per_sec = bits / secs.max(1) * 4;
+    kib_per_sec > u64::from(min_rate_kib)
+}
+
 /// `DRBD_SYNC_MARKS`, and a mark every `SYNC_MARK_STEP` (3 s).
 pub(crate) const SYNC_MARKS: usize = 8;
 pub(crate) const MARK_STEP_SECS: u64 = 3;
@@ -162,6 +179,16 @@ impl Marks {
             self.left[self.last] = left;
             self.time[self.last] = now;
         }
+    }
+
+    /// Bits done since the mark before the last, and its age in seconds: the speed
+    /// c-min-rate is compared with (about the last 6 s).
+    pub(crate) fn recent(&self, left: u64, now: u64, hz: u64) -> (u64, u64) {
+        let i = (self.last + SYNC_MARKS - 1) % SYNC_MARKS;
+        (
+            self.left[i].saturating_sub(left),
+            now.wrapping_sub(self.time[i]) / hz.max(1),
+        )
     }
 
     /// The mark the current speed is measured from (drbd_syncer_progress(): two after the
@@ -284,6 +311,18 @@ mod tests {
     }
 
     #[test]
+    fn c_min_rate_throttles_only_a_fast_resync_competing_with_application_io() {
+        // 1000 bits (4000 KiB) in 4 s: 1000 KiB/s
+        assert!(throttle(250, 100, (1000, 4)));
+        // no (or hardly any) application I/O, or c-min-rate 0: never
+        assert!(!throttle(250, 64, (1000, 4)));
+        assert!(!throttle(0, 1000, (1000, 4)));
+        // at or below c-min-rate: goes on
+        assert!(!throttle(1000, 1000, (1000, 4)));
+        assert!(!throttle(250, 1000, (10, 4)));
+    }
+
+    #[test]
     fn marks_measure_the_recent_speed() {
         let hz = 100;
         let mut m = Marks::new(1000, 0);
@@ -297,5 +336,7 @@ mod tests {
         assert_eq!(m.last, 0);
         // two after the last (index 2): left 980 at 6 s, 18 s before 24 s
         assert_eq!(m.reference(24 * hz, hz), (980, 18));
+        // the mark before the last (index 7): left 930 at 21 s
+        assert_eq!(m.recent(900, 24 * hz, hz), (30, 3));
     }
 }

@@ -1459,6 +1459,8 @@ pub(crate) struct Resync {
     budget: u64,
     sect_in: u32,
     want_kib: u32,
+    /// Target: the application I/O counter when last looked at (C: `rs_last_events`).
+    app_sectors: u32,
     /// Both sides: the rolling marks of its progress, for the speed in /proc.
     pub(crate) marks: Marks,
 }
@@ -1537,6 +1539,7 @@ impl Resync {
         now: u64,
     ) -> Self {
         let total = io.bits_set();
+        let app_sectors = io.app_sectors();
         Self {
             volume,
             io,
@@ -1558,6 +1561,7 @@ impl Resync {
             budget: 0,
             sect_in: 0,
             want_kib: conf.resync_rate,
+            app_sectors,
             marks: Marks::new(total, now),
         }
     }
@@ -1583,6 +1587,16 @@ impl Resync {
             blocks = 1;
         }
         self.budget = u64::from(blocks) * 4096;
+        // c-min-rate: a resync faster than it steps aside for application I/O
+        let app = self.io.app_sectors();
+        let events = app.wrapping_sub(self.app_sectors);
+        let left = self.io.bits_set().wrapping_sub(self.failed);
+        if events > controller::APP_EVENTS_MIN {
+            self.app_sectors = app;
+        }
+        if controller::throttle(self.conf.min_rate, events, self.marks.recent(left, now, hz)) {
+            self.budget = 0;
+        }
     }
 }
 

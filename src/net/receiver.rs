@@ -513,7 +513,7 @@ fn receive_data(
             return false;
         }
     }
-    v.io.count_received(size);
+    v.io.count_received(size, cmd == packet::P_RS_DATA_REPLY);
     let op = match cmd {
         packet::P_TRIM => PeerOp::Discard,
         packet::P_ZEROES => PeerOp::Zeroes,
