@@ -19,6 +19,7 @@ use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::genl::retcode::RetCode;
 use crate::meta::io::write_superblock;
 use crate::meta::layout::{Layout, Superblock};
+use crate::model::after;
 use crate::model::attach::md_flags;
 use crate::model::helper::Fencing;
 use crate::model::role::{uuid_new_current, UI_BITMAP};
@@ -178,6 +179,14 @@ impl Device {
         if paused(&ns) != paused(&os) {
             if let Some((l, volume)) = self.io.link() {
                 l.pause_resync(volume, paused(&ns));
+            }
+        }
+        // after_state_ch(): the peer learns of our pause (its peer_isp)
+        let ours = |s: &DevState| (s.user_isp, s.aftr_isp);
+        if ours(&ns) != ours(&os) && ns.conn >= ConnState::Connected {
+            if let Some((l, volume)) = self.io.link() {
+                let st = crate::wire::packet::State { state: ns.to_u32() };
+                let _ = l.send_data(crate::wire::packet::P_STATE, volume, |out| st.encode(out));
             }
         }
         if ns.suspended() != os.suspended() {
@@ -513,6 +522,57 @@ impl Config {
             if let Some(conn) = self.resources[i].sync_conn_state() {
                 self.retire(conn);
             }
+        }
+    }
+
+    /// What `resync-after` needs of the device `minor` (see [`after::Link`]).
+    fn after_link(&self, minor: u32) -> Option<after::Link> {
+        self.resources.iter().find_map(|r| {
+            let d = r.devices.iter().find(|d| d.minor == minor)?;
+            Some(after::Link {
+                after: d
+                    .ldev
+                    .as_ref()
+                    .and_then(|l| after::after_minor(l.conf.num("resync_after"))),
+                state: r.volume_state(d),
+            })
+        })
+    }
+
+    /// drbd_resync_after_valid(): whether `minor` may resync after `after` (-1: none).
+    pub(crate) fn resync_after_valid(&self, minor: u32, after: i64) -> after::Valid {
+        after::valid(minor, after, self.device_count(), |m| self.after_link(m))
+    }
+
+    /// Devices of all resources.
+    fn device_count(&self) -> usize {
+        self.resources.iter().map(|r| r.devices.len()).sum()
+    }
+
+    /// drbd_pause_after() and drbd_resume_next(): a device's resync is paused while the device
+    /// it resyncs after (along the chain) resyncs or is paused (`aftr_isp`), and goes on once
+    /// not. One change at a time, until none is left: each may hold or free the next in a
+    /// chain. Run after every command and every change a connection's thread makes.
+    pub(crate) fn resync_after_pass(&mut self) {
+        let limit = self.device_count();
+        for _ in 0..=limit {
+            let change = self.resources.iter().enumerate().find_map(|(r, res)| {
+                res.devices.iter().enumerate().find_map(|(v, d)| {
+                    let may = after::may_sync_now(d.minor, limit, |m| self.after_link(m));
+                    let fact = Fact::Pause {
+                        user: None,
+                        peer: None,
+                        after: Some(!may),
+                    };
+                    (transition::next(d.state, fact) != d.state).then_some((r, v, fact))
+                })
+            });
+            let Some((r, v, fact)) = change else {
+                return;
+            };
+            let res = &mut self.resources[r];
+            let name = res.name;
+            res.devices[v].apply(&name, fact);
         }
     }
 

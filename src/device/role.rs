@@ -224,6 +224,7 @@ pub(crate) fn pause_sync(res: &Name, dev: &mut Device, pause: bool) -> (RetCode,
     let fact = Fact::Pause {
         user: Some(pause),
         peer: None,
+        after: None,
     };
     let ns = transition::next(dev.state, fact);
     if ns == dev.state {
@@ -237,12 +238,8 @@ pub(crate) fn pause_sync(res: &Name, dev: &mut Device, pause: bool) -> (RetCode,
         };
         return (ret, "");
     }
+    // the peer learns of the pause (Device::enter)
     dev.enter(res, ns);
-    // after_state_ch(): the peer learns of the pause
-    if let (Some((l, volume)), true) = (dev.io.link(), ns.conn >= ConnState::Connected) {
-        let st = packet::State { state: ns.to_u32() };
-        let _ = l.send_data(packet::P_STATE, volume, |out| st.encode(out));
-    }
     (RetCode::NoError, "")
 }
 

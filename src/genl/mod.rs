@@ -546,7 +546,12 @@ impl Handler for Admin {
                 (schema::GET_STATUS, _, Some(d)) => get_status(&config, d, reply),
                 (schema::GET_TIMEOUT_TYPE, _, Some(d)) => get_timeout_type(&config, d, reply),
                 (schema::ATTACH, _, Some(d)) => {
-                    with_device(&mut config, d, |name, dev| disk::attach(name, dev, &p.top))
+                    match check_resync_after(&config, req.minor, &p.top) {
+                        Ok(()) => {
+                            with_device(&mut config, d, |name, dev| disk::attach(name, dev, &p.top))
+                        }
+                        Err(answer) => answer,
+                    }
                 }
                 (schema::DETACH, _, Some(d)) => with_device(&mut config, d, attach::detach),
                 (schema::PRIMARY, _, Some(d)) => {
@@ -594,10 +599,15 @@ impl Handler for Admin {
                 (schema::RESIZE, _, Some(d)) => {
                     with_device(&mut config, d, |name, dev| disk::resize(name, dev, &p.top))
                 }
-                (schema::CHG_DISK_OPTS, _, Some(d)) => with_device(&mut config, d, |name, dev| {
-                    let defaults = req.user_flags & schema::F_SET_DEFAULTS != 0;
-                    disk::disk_options(name, dev, &p.top, defaults)
-                }),
+                (schema::CHG_DISK_OPTS, _, Some(d)) => {
+                    match check_resync_after(&config, req.minor, &p.top) {
+                        Ok(()) => with_device(&mut config, d, |name, dev| {
+                            let defaults = req.user_flags & schema::F_SET_DEFAULTS != 0;
+                            disk::disk_options(name, dev, &p.top, defaults)
+                        }),
+                        Err(answer) => answer,
+                    }
+                }
                 (schema::CONNECT, Some(i), _) => {
                     connect::connect(&mut config, i, &p.top, (p.my_addr, p.peer_addr), ctx)
                 }
@@ -634,6 +644,7 @@ impl Handler for Admin {
                 res.bump_write_ordering();
             }
         }
+        config.resync_after_pass();
         for r in 0..config.resources.len() {
             announce_resource(&mut config, r, events);
         }
@@ -950,6 +961,31 @@ fn dump_status(
                 cursor[1] = 0;
             }
         }
+    }
+}
+
+/// drbd_resync_after_valid() for the `resync-after` an attach or disk-options request asks
+/// for: ERR_RESYNC_AFTER out of range, ERR_RESYNC_AFTER_CYCLE for a loop. (A malformed
+/// request is the command's to refuse.) Not inlined, as [`flag`].
+#[inline(never)]
+fn check_resync_after(
+    config: &Config,
+    minor: u32,
+    top: &TopLevel<'_>,
+) -> Result<(), (RetCode, &'static str)> {
+    let Some(nest) = top.get(structs::DISK_CONF.tla) else {
+        return Ok(());
+    };
+    let Ok(fields) = Fields::parse(&structs::DISK_CONF, nest.payload) else {
+        return Ok(());
+    };
+    let Some(Value::S32(after)) = fields.get("resync_after") else {
+        return Ok(());
+    };
+    match config.resync_after_valid(minor, i64::from(after)) {
+        crate::model::after::Valid::Ok => Ok(()),
+        crate::model::after::Valid::OutOfRange => Err((RetCode::ResyncAfter, "")),
+        crate::model::after::Valid::Cycle => Err((RetCode::ResyncAfterCycle, "")),
     }
 }
 

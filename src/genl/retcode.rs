@@ -39,6 +39,8 @@ pub(crate) enum RetCode {
     NoDisk = 138,
     ResizeResync = 130,
     NoPrimary = 131,
+    ResyncAfter = 132,
+    ResyncAfterCycle = 133,
     NeedApv93 = 153,
     MdLayoutConnected = 166,
     MdLayoutTooBig = 167,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Pure DRBD logic: `core` only, never `kernel::`, compiled unchanged by the host test crate.
 
+pub(crate) mod after;
 pub(crate) mod attach;
 pub(crate) mod conflict;
 pub(crate) mod controller;

@@ -367,11 +367,13 @@ pub(crate) enum Fact {
     Disconnecting(Outdate),
     /// The fence-peer helper outdated the unreachable peer, or told us to outdate ourselves.
     Fenced(Fenced),
-    /// `pause-sync`/`resume-sync` here (`user_isp`), or the peer's report of its own pause
-    /// (`peer_isp`: its `user_isp` or `aftr_isp`); a resync pauses while any is set.
+    /// `pause-sync`/`resume-sync` here (`user_isp`), the peer's report of its own pause
+    /// (`peer_isp`: its `user_isp` or `aftr_isp`), or a `resync-after` dependency resyncing
+    /// (`aftr_isp`); a resync pauses while any is set.
     Pause {
         user: Option<bool>,
         peer: Option<bool>,
+        after: Option<bool>,
     },
 }
 
@@ -435,9 +437,10 @@ pub(crate) fn next(s: DevState, fact: Fact) -> DevState {
             ..s
         },
         Fact::Fenced(_) => s,
-        Fact::Pause { user, peer } => DevState {
+        Fact::Pause { user, peer, after } => DevState {
             user_isp: user.unwrap_or(s.user_isp),
             peer_isp: peer.unwrap_or(s.peer_isp),
+            aftr_isp: after.unwrap_or(s.aftr_isp),
             ..s
         },
     };
@@ -753,10 +756,12 @@ mod tests {
         let user = |on| Fact::Pause {
             user: Some(on),
             peer: None,
+            after: None,
         };
         let peer = |on| Fact::Pause {
             user: None,
             peer: Some(on),
+            after: None,
         };
         let paused = next(target, user(true));
         assert_eq!((paused.conn, paused.user_isp), (PausedSyncT, true));

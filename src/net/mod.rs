@@ -476,6 +476,8 @@ pub(crate) fn with_resource<R>(
     // the volumes catch up with the connection's state, which the thread moves without the lock
     res.follow_connection(shared.state());
     let r = f(res);
+    // a resync that began or ended holds or frees those that resync after it
+    config.resync_after_pass();
     // the state changes go to the events group at once, not with the next command
     let mut events = Events::new();
     crate::genl::announce_resource(&mut config, i, &mut events);

@@ -830,6 +830,7 @@ fn receive_peer_state(
         let pause = Fact::Pause {
             user: None,
             peer: Some(peer.aftr_isp || peer.user_isp),
+            after: None,
         };
         d.enter(&name, transition::next(reported, pause));
         // a peer that has not decided yet must learn of the resync

@@ -18,6 +18,7 @@ pub mod actlog {
 
 #[path = "../../../src/model"]
 pub mod model {
+    pub mod after;
     pub mod attach;
     pub mod conflict;
     pub mod controller;
