@@ -50,6 +50,9 @@ pub(crate) struct DevIo {
     write_sectors: AtomicU32,
     /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo).
     local: AtomicU32,
+    /// Requests of the upper layers in this device, from queueing to their end (`ap_bio_cnt`,
+    /// `/proc/drbd` ap).
+    upper: AtomicU32,
     /// Writes sent to the peer whose local write is still in flight.
     sent_in_flight: AtomicI32,
     /// Woken when the last write sent to the peer completes locally.
@@ -86,6 +89,7 @@ pub(crate) struct IoCounters {
     pub(crate) read_kib: u32,
     pub(crate) write_kib: u32,
     pub(crate) local: u32,
+    pub(crate) upper: u32,
 }
 
 impl DevIo {
@@ -98,6 +102,7 @@ impl DevIo {
             read_sectors: AtomicU32::new(0),
             write_sectors: AtomicU32::new(0),
             local: AtomicU32::new(0),
+            upper: AtomicU32::new(0),
             sent_in_flight: AtomicI32::new(0),
             writes_idle <- new_condvar!("drbd_writes_idle"),
             net_sent_sectors: AtomicU32::new(0),
@@ -129,6 +134,7 @@ impl DevIo {
             read_kib: self.read_sectors.load(Ordering::Relaxed) / 2,
             write_kib: self.write_sectors.load(Ordering::Relaxed) / 2,
             local: self.local.load(Ordering::Relaxed),
+            upper: self.upper.load(Ordering::Relaxed),
         }
     }
 }
@@ -152,12 +158,17 @@ impl DiskOps for DevIo {
         self.opens.fetch_sub(1, Ordering::AcqRel);
     }
 
+    fn request_ended(&self) {
+        self.upper.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// drbd_make_request() without a peer: a write first makes its activity log extents active,
     /// and marks its blocks out of sync; then every request goes to the backing disk. A write
     /// that needs an activity log transaction, or waits for room in the active set, goes to the
     /// device's worker (C: the submitter work): meta data I/O cannot be waited for here. A
     /// Diskless device fails all I/O, as C's does without a peer.
     fn queue(this: &Arc<Self>, rq: Request<Self>) {
+        this.upper.fetch_add(1, Ordering::AcqRel);
         if rq.op() == Op::Other {
             rq.end_not_supported();
             return;

@@ -1696,6 +1696,20 @@ impl Link {
         Some(rs.io.clone())
     }
 
+    /// Requests of `volume` the peer still owes an answer: writes not acknowledged, and a
+    /// SyncTarget's resync requests not answered (C: `ap_pending_cnt` + `rs_pending_cnt`,
+    /// /proc's pe).
+    pub(crate) fn pending(&self, volume: u16) -> u32 {
+        let writes = self.tl.lock().unacked(u32::from(volume));
+        let resync = self
+            .resyncs
+            .lock()
+            .iter()
+            .find(|r| r.volume == volume && r.target)
+            .map_or(0, |r| r.pending.n);
+        u32::try_from(writes + resync).unwrap_or(u32::MAX)
+    }
+
     /// New disk options reach a running resync of `volume` (drbd_adm_disk_opts()).
     pub(crate) fn set_rate_conf(&self, volume: u16, conf: RateConf) {
         if let Some(rs) = self.resyncs.lock().iter_mut().find(|r| r.volume == volume) {

@@ -75,9 +75,12 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
         al: counters.as_ref().map_or(0, |c| c.al_writes),
         bm: 0,
         lo: io.local as i32,
-        pe: 0,
+        pe: d
+            .io
+            .link()
+            .map_or(0, |(l, volume)| l.pending(volume) as i32),
         ua: 0,
-        ap: 0,
+        ap: io.upper as i32,
         ep: 1,
         oos_kib: counters.as_ref().map_or(0, |c| bit_to_kib(c.bits_set)),
     }

@@ -72,6 +72,9 @@ pub(crate) trait DiskOps: Send + Sync + 'static {
     /// The local write of a request that [`Remote::mark_sent`] found in flight completed. Runs
     /// in any context: must not sleep.
     fn sent_write_done(&self) {}
+    /// A request [`DiskOps::queue`] was given ended (C: dec_ap_bio()). Runs in any context:
+    /// must not sleep.
+    fn request_ended(&self) {}
 }
 
 /// What a request is for.
@@ -178,8 +181,9 @@ impl<T: DiskOps> Request<T> {
     fn finish(self, status: u8) {
         let rq = self.rq;
         core::mem::forget(self);
-        // SAFETY: by the type invariant the request is started and not ended; it is ended once.
-        unsafe { bindings::blk_mq_end_request(rq, status) };
+        // SAFETY: by the type invariant the request is a started one of our queues, not ended;
+        // it is ended once.
+        unsafe { end_request::<T>(rq, status) };
     }
 
     /// Whether the request is a FUA write.
@@ -387,8 +391,22 @@ impl<T: DiskOps> Drop for RequestList<T> {
 
 impl<T: DiskOps> Drop for Request<T> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant the request is started and not ended.
-        unsafe { bindings::blk_mq_end_request(self.rq, BLK_STS_IOERR) };
+        // SAFETY: by the type invariant the request is a started one of our queues, not ended.
+        unsafe { end_request::<T>(self.rq, BLK_STS_IOERR) };
+    }
+}
+
+/// Ends a request with `status`, telling [`DiskOps::request_ended`] first.
+///
+/// # Safety
+///
+/// `rq` is a started request of one of our queues, not ended yet; it is ended once.
+unsafe fn end_request<T: DiskOps>(rq: *mut bindings::request, status: u8) {
+    // SAFETY: the request still holds its queue, so the disk and its private data are live; it
+    // is ended once, per the function's contract.
+    unsafe {
+        ops::<T>((*(*rq).q).disk).request_ended();
+        bindings::blk_mq_end_request(rq, status);
     }
 }
 
@@ -475,7 +493,7 @@ unsafe fn put_request<T: DiskOps>(rq: *mut bindings::request) {
     // SAFETY: the request still holds its queue, so the disk and its private data are live.
     unsafe {
         ops::<T>((*(*rq).q).disk).completed(pdu.tag, status == BLK_STS_OK);
-        bindings::blk_mq_end_request(rq, status);
+        end_request::<T>(rq, status);
     }
 }
 

@@ -148,6 +148,15 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         self.current
     }
 
+    /// Writes of `volume` the peer has not acknowledged yet (C: `ap_pending_cnt`).
+    pub(crate) fn unacked(&self, volume: u32) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|w| w.volume == volume && w.hold.is_some())
+            .count()
+    }
+
     /// Enters a write at time `now` (`Err` gives the hold back when the log is full).
     pub(crate) fn start(
         &mut self,
@@ -398,6 +407,17 @@ mod tests {
         tl.start(0, 0, 512, 1, 0).unwrap();
         tl.start(0, 1, 512, 2, 0).unwrap();
         assert_eq!(tl.start(0, 2, 512, 3, 0).unwrap().barrier, Some(7));
+    }
+
+    #[test]
+    fn unacked_counts_the_writes_still_held() {
+        let mut tl = log(4, 100);
+        let a = tl.start(0, 0, 4096, 1, 0).unwrap();
+        tl.start(0, 8, 4096, 2, 0).unwrap();
+        tl.start(1, 0, 4096, 3, 0).unwrap();
+        assert_eq!((tl.unacked(0), tl.unacked(1)), (2, 1));
+        assert_eq!(tl.acked(a.block_id, 0), Ok(Some(1)));
+        assert_eq!((tl.unacked(0), tl.unacked(1)), (1, 1));
     }
 
     #[test]

@@ -29,11 +29,26 @@
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
-# write ROUND: random and sequential writes with verification, then the checksum for the peer
+# write ROUND: random and sequential writes with verification, then the checksum for the peer.
+# The pe: and ap: counters of /proc/drbd, sampled meanwhile, show requests in flight (pe: those
+# the peer has to acknowledge, not with protocol A), and are back to 0 once all is done.
 write_and_share() {
+	rm -f /tmp/stop-sampling
+	while [ ! -e /tmp/stop-sampling ]; do
+		grep -o 'pe:[0-9]* ua:[0-9]* ap:[0-9]*' /proc/drbd
+		sleep 0.05
+	done >/tmp/counters &
 	step "fio randwrite verify=crc32c" fio --name=rand$1 --filename=/dev/drbd0 --direct=1 \
 		--ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k --size=8M --verify=crc32c \
 		--do_verify=1 --randrepeat=0
+	touch /tmp/stop-sampling
+	wait
+	sort /tmp/counters | uniq -c | sort -rn | head -5
+	step "requests in flight (ap:)" grep -qv 'ap:0$' /tmp/counters
+	if [ "$drbdrs_proto" != A ]; then
+		step "writes the peer has to acknowledge (pe:)" grep -qv 'pe:0 ' /tmp/counters
+	fi
+	wait_for "nothing in flight" 10 grep -q 'pe:0 ua:0 ap:0 ' /proc/drbd
 	step "fio 1M sequential with verify" fio --name=seq$1 --filename=/dev/drbd0 --direct=1 \
 		--ioengine=psync --rw=write --bs=1M --size=8M --offset=16M --verify=crc32c
 	# four writers into the same 1 MiB, 16 writes each in flight: overlapping writes must
