@@ -16,7 +16,7 @@ commands() {
 	show_proc
 	show84 show
 	show84 0 cstate
-	show84 status r0 --verbose --statistics
+	show84 status r0 --verbose
 	show84 connect r0 ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789
 	show84 new-resource r1
 	show84 connect r1 ipv4:10.0.0.1:7789 ipv4:10.0.0.3:7789
