@@ -53,6 +53,8 @@ pub(crate) struct DevIo {
     /// Requests of the upper layers in this device, from queueing to their end (`ap_bio_cnt`,
     /// `/proc/drbd` ap).
     upper: AtomicU32,
+    /// Peer writes whose ack we owe (`unacked_cnt`, `/proc/drbd` ua).
+    unacked: AtomicU32,
     /// Writes sent to the peer whose local write is still in flight.
     sent_in_flight: AtomicI32,
     /// Woken when the last write sent to the peer completes locally.
@@ -90,6 +92,7 @@ pub(crate) struct IoCounters {
     pub(crate) write_kib: u32,
     pub(crate) local: u32,
     pub(crate) upper: u32,
+    pub(crate) unacked: u32,
 }
 
 impl DevIo {
@@ -103,6 +106,7 @@ impl DevIo {
             write_sectors: AtomicU32::new(0),
             local: AtomicU32::new(0),
             upper: AtomicU32::new(0),
+            unacked: AtomicU32::new(0),
             sent_in_flight: AtomicI32::new(0),
             writes_idle <- new_condvar!("drbd_writes_idle"),
             net_sent_sectors: AtomicU32::new(0),
@@ -135,6 +139,7 @@ impl DevIo {
             write_kib: self.write_sectors.load(Ordering::Relaxed) / 2,
             local: self.local.load(Ordering::Relaxed),
             upper: self.upper.load(Ordering::Relaxed),
+            unacked: self.unacked.load(Ordering::Relaxed),
         }
     }
 }
@@ -493,6 +498,15 @@ impl DevIo {
     pub(crate) fn count_sent(&self, bytes: u32) {
         self.net_sent_sectors
             .fetch_add(bytes >> 9, Ordering::Relaxed);
+    }
+
+    /// A peer write whose ack we owe came (`true`) or is done with.
+    pub(crate) fn unacked(&self, owed: bool) {
+        if owed {
+            self.unacked.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.unacked.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// `bytes` written for the peer, resync data or the peer's own write.

@@ -877,9 +877,8 @@ fn dump_peer_devices(
 }
 
 /// peer_device_to_statistics(): sectors sent and received, out of sync and failed in the last
-/// resync, requests the peer owes an answer, the bitmap UUID and the peer flags of the meta
-/// data (MDF_PEER_*). Requests we owe the peer an answer are not counted yet (0, as /proc's
-/// ua).
+/// resync, requests the peer owes an answer and writes whose ack we owe, the bitmap UUID and
+/// the peer flags of the meta data (MDF_PEER_*).
 fn put_peer_device_statistics(out: &mut NlaWriter<'_>, d: &Device) -> Result<(), nla::Overflow> {
     use crate::meta::layout::MDF_WAS_UP_TO_DATE;
     use crate::meta::layout::{MDF_CONNECTED_IND, MDF_CONSISTENT, MDF_FULL_SYNC};
@@ -909,6 +908,7 @@ fn put_peer_device_statistics(out: &mut NlaWriter<'_>, d: &Device) -> Result<(),
             "peer_dev_out_of_sync" => Value::U64(out_of_sync),
             "peer_dev_resync_failed" => Value::U64(failed),
             "peer_dev_pending" => Value::U32(pending),
+            "peer_dev_unacked" => Value::U32(io.unacked),
             "peer_dev_bitmap_uuid" => Value::U64(bitmap_uuid),
             "peer_dev_flags" => Value::U32(flags),
             _ => Value::U32(0),

@@ -58,6 +58,9 @@ pub(crate) struct PeerWrite {
     /// A resync write (P_RS_DATA_REPLY): its blocks go in sync once written, and
     /// P_RS_WRITE_ACK is owed.
     pub(crate) resync: Option<Arc<DevIo>>,
+    /// The volume whose `ua:` counts this write while its ack is owed (see
+    /// [`PeerWrite::owe_ack`]).
+    owed: Option<Arc<DevIo>>,
     ok: bool,
     next: Option<KBox<PeerIo<PeerWrite>>>,
 }
@@ -79,8 +82,25 @@ impl PeerWrite {
             size,
             write_ack,
             resync: None,
+            owed: None,
             ok: false,
             next: None,
+        }
+    }
+
+    /// An ack is owed for this write (P_WRITE_ACK or P_RS_WRITE_ACK): `io` counts it among
+    /// its unacknowledged peer requests until the write is done with (C: inc_unacked()).
+    pub(crate) fn owe_ack(&mut self, io: Arc<DevIo>) {
+        io.unacked(true);
+        self.owed = Some(io);
+    }
+}
+
+impl Drop for PeerWrite {
+    fn drop(&mut self) {
+        // acknowledged, or given up with the connection
+        if let Some(io) = self.owed.take() {
+            io.unacked(false);
         }
     }
 }

@@ -529,6 +529,9 @@ fn receive_data(
         size,
         write_ack && resync.is_none(),
     );
+    if w.write_ack || resync.is_some() {
+        w.owe_ack(v.io.clone());
+    }
     w.resync = resync;
     match PeerIo::new(w, buf, size) {
         Ok(io) => PeerIo::submit(io, bdev, d.sector, op),

@@ -79,7 +79,7 @@ fn line(r: &Resource, d: &Device) -> DeviceLine {
             .io
             .link()
             .map_or(0, |(l, volume)| l.pending(volume) as i32),
-        ua: 0,
+        ua: io.unacked as i32,
         ap: io.upper as i32,
         ep: 1,
         oos_kib: counters.as_ref().map_or(0, |c| bit_to_kib(c.bits_set)),

@@ -29,21 +29,31 @@
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
-# write ROUND: random and sequential writes with verification, then the checksum for the peer.
-# The pe: and ap: counters of /proc/drbd, sampled meanwhile, show requests in flight (pe: those
-# the peer has to acknowledge, not with protocol A), and are back to 0 once all is done.
-write_and_share() {
+# start_sampling / stop_sampling: the pe:, ua: and ap: counters of /proc/drbd, sampled into
+# /tmp/counters meanwhile
+start_sampling() {
 	rm -f /tmp/stop-sampling
 	while [ ! -e /tmp/stop-sampling ]; do
 		grep -o 'pe:[0-9]* ua:[0-9]* ap:[0-9]*' /proc/drbd
 		sleep 0.05
 	done >/tmp/counters &
-	step "fio randwrite verify=crc32c" fio --name=rand$1 --filename=/dev/drbd0 --direct=1 \
-		--ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k --size=8M --verify=crc32c \
-		--do_verify=1 --randrepeat=0
+}
+
+stop_sampling() {
 	touch /tmp/stop-sampling
 	wait
 	sort /tmp/counters | uniq -c | sort -rn | head -5
+}
+
+# write ROUND: random and sequential writes with verification, then the checksum for the peer.
+# The counters show requests in flight during the random writes (ap:, and pe: for those the
+# peer has to acknowledge, not with protocol A), and are back to 0 once all is done.
+write_and_share() {
+	start_sampling
+	step "fio randwrite verify=crc32c" fio --name=rand$1 --filename=/dev/drbd0 --direct=1 \
+		--ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k --size=8M --verify=crc32c \
+		--do_verify=1 --randrepeat=0
+	stop_sampling
 	step "requests in flight (ap:)" grep -qv 'ap:0$' /tmp/counters
 	if [ "$drbdrs_proto" != A ]; then
 		step "writes the peer has to acknowledge (pe:)" grep -qv 'pe:0 ' /tmp/counters
@@ -102,10 +112,17 @@ g1() {
 g2() {
 	wait_for "UpToDate on both" 120 grep -q 'ds:UpToDate/UpToDate' /proc/drbd
 	barrier primary
+	start_sampling
 	step "peer is Primary" grep -q 'ro:Secondary/Primary' /proc/drbd
 	expect_fail "a second primary is refused" drbdadm primary r0
 	expect_fail "a Secondary cannot be opened" dd if=/dev/drbd0 of=/dev/null count=1
 	barrier written1
+	stop_sampling
+	# protocol C: each write's P_WRITE_ACK is owed until it is on our disk
+	if [ "$drbdrs_proto" = C ]; then
+		step "acks owed to the peer (ua:)" grep -q 'ua:[1-9]' /tmp/counters
+	fi
+	wait_for "no ack owed" 10 grep -q 'pe:0 ua:0 ap:0 ' /proc/drbd
 	sum=$(fetch sum1)
 	wait_for "g1's writes are on this disk" 60 same_as "$sum"
 	barrier switched
