@@ -385,11 +385,39 @@ pub(crate) fn disk_options(
     ldev.conf = conf;
     ldev.al_updates = al_updates;
     let _ = dev.md_sync(res);
-    // a running resync goes on at the new pace
+    // a running resync goes on at the new pace, and the peer takes the settings over
+    if let Some((link, volume)) = dev.io.link() {
+        link.set_rate_conf(volume, dev.rate_conf());
+        let _ = link.send_sync_param(volume, dev.vol_info().resync);
+    }
+    (RetCode::NoError, "")
+}
+
+/// receive_SyncParam(): the peer's resync settings replace ours (resync-rate; from protocol 95
+/// on also the controller's), within the ranges `disk-options` allows (C takes any value), and
+/// reach a running resync.
+pub(crate) fn adopt_sync_param(
+    dev: &mut Device,
+    sp: &crate::wire::packet::SyncParam<'_>,
+    apv: u32,
+) {
+    let Some(ldev) = dev.ldev.as_mut() else {
+        return;
+    };
+    let mut set = |name: &str, value: u32| {
+        let v = crate::genl::config::clamp_to_limits(name, i64::from(value));
+        ldev.conf.set_num(name, v);
+    };
+    set("resync_rate", sp.resync_rate);
+    if apv >= 95 {
+        set("c_plan_ahead", sp.c_plan_ahead);
+        set("c_delay_target", sp.c_delay_target);
+        set("c_fill_target", sp.c_fill_target);
+        set("c_max_rate", sp.c_max_rate);
+    }
     if let Some((link, volume)) = dev.io.link() {
         link.set_rate_conf(volume, dev.rate_conf());
     }
-    (RetCode::NoError, "")
 }
 
 /// The parameters of a `resize` request (`struct resize_parms`).

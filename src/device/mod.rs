@@ -328,7 +328,10 @@ impl Device {
     pub(crate) fn env(&self) -> transition::Env {
         transition::Env {
             two_primaries: self.io.link().is_some_and(|(l, _)| l.two_primaries),
-            verify_alg: self.io.link().is_some_and(|(l, _)| l.verify_alg),
+            verify_alg: self
+                .io
+                .link()
+                .is_some_and(|(l, _)| !l.verify_alg.is_empty()),
             protocol: self.io.link().map_or(0, |(l, _)| l.agreed.version),
             fencing_resource: self.fencing_resource(),
             open: self.is_open(),

@@ -327,6 +327,14 @@ const LIMITS: &[(&str, i64, i64)] = &[
     ("sock_check_timeo", 0, 300),
 ];
 
+/// `value` of the field `name` brought into its drbd_limits.h range (as is if it has none).
+pub(crate) fn clamp_to_limits(name: &str, value: i64) -> i64 {
+    match LIMITS.iter().find(|(n, _, _)| *n == name) {
+        Some(&(_, min, max)) => value.clamp(min, max),
+        None => value,
+    }
+}
+
 impl Conf {
     /// The first field whose value is outside its drbd_limits.h range, if any.
     pub(crate) fn out_of_range(&self) -> Option<OutOfRange> {
@@ -642,6 +650,14 @@ mod tests {
         let mut w = NlaWriter::new(&mut buf);
         w.put(ty, payload).unwrap();
         w.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn values_are_clamped_to_the_limits() {
+        assert_eq!(clamp_to_limits("c_max_rate", 0), 250);
+        assert_eq!(clamp_to_limits("c_plan_ahead", 1 << 30), 300);
+        assert_eq!(clamp_to_limits("resync_rate", 1000), 1000);
+        assert_eq!(clamp_to_limits("no_such_field", -7), -7);
     }
 
     #[test]

@@ -222,8 +222,9 @@ pub(crate) struct LinkConf {
     pub(crate) two_primaries: bool,
     /// `data-integrity-alg` (empty: none).
     pub(crate) integrity: KVec<u8>,
-    /// A `verify-alg` is configured.
-    pub(crate) verify_alg: bool,
+    /// `verify-alg` and `csums-alg` (empty: none), told with the resync settings.
+    pub(crate) verify_alg: KVec<u8>,
+    pub(crate) csums_alg: KVec<u8>,
     /// We received P_INITIAL_META: concurrent state changes are ours to break
     /// (RESOLVE_CONFLICTS).
     pub(crate) resolve_conflicts: bool,
@@ -240,8 +241,9 @@ pub(crate) struct Link {
     pub(crate) protocol: u32,
     /// `allow-two-primaries`.
     pub(crate) two_primaries: bool,
-    /// A `verify-alg` is configured (it cannot change while connected).
-    pub(crate) verify_alg: bool,
+    /// `verify-alg` and `csums-alg` (empty: none; they cannot change while connected).
+    pub(crate) verify_alg: KVec<u8>,
+    pub(crate) csums_alg: KVec<u8>,
     /// `data-integrity-alg` (empty: none) and the size of its digests.
     pub(crate) integrity: KVec<u8>,
     pub(crate) digest_size: usize,
@@ -385,6 +387,7 @@ impl Link {
                 protocol: c.protocol,
                 two_primaries: c.two_primaries,
                 verify_alg: c.verify_alg,
+                csums_alg: c.csums_alg,
                 integrity: c.integrity,
                 digest_size,
                 tunables: c.tunables,
@@ -1728,6 +1731,24 @@ impl Link {
             .find(|r| r.volume == volume && r.target)
             .map_or(0, |r| r.pending.n);
         u32::try_from(writes + resync).unwrap_or(u32::MAX)
+    }
+
+    /// drbd_send_sync_param(): tells the peer the resync settings of `volume` (`resync`: see
+    /// [`crate::net::VolInfo::resync`]), which it takes over.
+    pub(crate) fn send_sync_param(&self, volume: u16, resync: [u32; 5]) -> Result {
+        let apv = self.agreed.version;
+        let [resync_rate, c_plan_ahead, c_delay_target, c_fill_target, c_max_rate] = resync;
+        let sp = packet::SyncParam {
+            resync_rate,
+            verify_alg: &self.verify_alg,
+            csums_alg: &self.csums_alg,
+            c_plan_ahead,
+            c_delay_target,
+            c_fill_target,
+            c_max_rate,
+        };
+        let cmd = packet::SyncParam::command(apv).as_u16();
+        self.send_data(cmd, volume, |out| sp.encode(apv, out))
     }
 
     /// New disk options reach a running resync of `volume` (drbd_adm_disk_opts()).

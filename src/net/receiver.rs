@@ -48,20 +48,26 @@ pub(crate) struct Vol {
 /// serves the data socket until the connection breaks; then the volumes go back to Unconnected
 /// and what the peer did not acknowledge is out of sync.
 pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settings, peer: Peer) {
-    let mut integrity = KVec::new();
-    if integrity
-        .extend_from_slice(&s.integrity_alg, GFP_KERNEL)
-        .is_err()
-    {
+    let copy = |bytes: &[u8]| -> Option<KVec<u8>> {
+        let mut v = KVec::new();
+        v.extend_from_slice(bytes, GFP_KERNEL).ok()?;
+        Some(v)
+    };
+    let (Some(integrity), Some(verify_alg), Some(csums_alg)) = (
+        copy(&s.integrity_alg),
+        copy(&s.verify_alg),
+        copy(&s.csums_alg),
+    ) else {
         return;
-    }
+    };
     let conf = LinkConf {
         protocol: s.wire_protocol,
         tunables: shared.tunables.clone(),
         max_epoch_size: s.max_epoch_size,
         two_primaries: s.two_primaries != 0,
         integrity,
-        verify_alg: !s.verify_alg.is_empty(),
+        verify_alg,
+        csums_alg,
         resolve_conflicts: peer.resolve,
     };
     let Ok(link) = Link::new(
@@ -360,10 +366,11 @@ fn serve(
             | packet::P_OUT_OF_SYNC => {
                 receive_state_packet(drbd, shared, s, link, h.command, h.volume, body)
             }
-            // settings that matter once resizing and the resync controller exist; hints
+            packet::P_SYNC_PARAM | packet::P_SYNC_PARAM89 => {
+                receive_sync_param(drbd, shared, s, link, h.volume, body)
+            }
+            // settings that matter once resizing exists; hints
             packet::P_SIZES
-            | packet::P_SYNC_PARAM
-            | packet::P_SYNC_PARAM89
             | packet::P_PROTOCOL_UPDATE
             | packet::P_UNPLUG_REMOTE
             | packet::P_DELAY_PROBE => true,
@@ -537,6 +544,35 @@ fn receive_data(
         Ok(io) => PeerIo::submit(io, bdev, d.sector, op),
         Err(_) => return false,
     }
+    true
+}
+
+/// receive_SyncParam() while connected: the peer's new resync settings (its `disk-options`)
+/// become ours, as C takes them over, and reach a running resync. A change of its verify or
+/// csums algorithm is not taken over (C would; drbd-rs keeps its own until the next connect).
+fn receive_sync_param(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    volume: u16,
+    body: &[u8],
+) -> bool {
+    let apv = link.agreed.version;
+    let Ok(sp) = packet::SyncParam::decode(apv, body) else {
+        pr_err!("{}/{}: invalid sync parameters\n", s.name, volume);
+        return false;
+    };
+    if sp.differing_alg(apv, &s.verify_alg, &s.csums_alg).is_some() && ratelimit() {
+        pr_warn!(
+            "{}/{}: the peer changed verify-alg or csums-alg; kept until the next connect\n",
+            s.name,
+            volume
+        );
+    }
+    crate::net::with_volume(drbd, shared, &s.name, volume, |d| {
+        crate::device::attach::adopt_sync_param(d, &sp, apv);
+    });
     true
 }
 

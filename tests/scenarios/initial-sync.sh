@@ -5,7 +5,7 @@
 # full sync, and both end UpToDate with the same data; g1 wrote to the device during the sync.
 # g2, the SyncTarget, starts with `c-max-rate 2M` (disk-options): the rate it asks for ("want:"
 # in /proc/drbd) stays below it, and raising it while the resync runs lets a drbd-rs target ask
-# for more at once.
+# for more at once. g1 takes each of g2's settings over, as the C module does (P_SYNC_PARAM).
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -34,12 +34,19 @@ want_above() {
 	[ "$(want)" -gt "$1" ] 2>/dev/null
 }
 
+# c_max_rate KIB: whether this node's disk options say c-max-rate KIB (the peer's, taken over)
+c_max_rate() {
+	/lib/drbd/drbdsetup-84 show r0 --show-defaults | grep -Eq "c-max-rate[[:space:]]+$1k;"
+}
+
 g1() {
 	barrier paced
+	wait_for "g2's c-max-rate taken over" 10 c_max_rate 2048
 	step "primary --force" drbdadm primary --force r0
 	step "writes during the sync" dd if=/dev/urandom of=/dev/drbd0 bs=64k count=64 seek=100 \
 		oflag=direct
 	wait_for "full sync done" 240 synced
+	step "g2's new c-max-rate taken over" c_max_rate 102400
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap|uuid)' | tail -12
 	share sum "$(primary_sum)"
 	barrier synced
