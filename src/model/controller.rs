@@ -53,34 +53,43 @@ impl RateConf {
     }
 }
 
-/// The controller's state for one resync (C: `rs_plan_s`, `rs_in_flight`).
+/// The controller's state for one resync (C: `rs_plan_s`), its plan kept in `S` (at least
+/// [`PLAN_MAX`] entries; the caller's storage, off the stack).
 #[derive(Clone, Debug)]
-pub(crate) struct Controller {
+pub(crate) struct Controller<S> {
     /// Corrections planned for the next steps (a ring of `size` entries from `head`).
-    plan: [i32; PLAN_MAX],
+    plan: S,
     head: usize,
     size: usize,
     /// The sum of the planned corrections.
     total: i32,
 }
 
-impl Default for Controller {
-    fn default() -> Self {
+impl<S: core::ops::DerefMut<Target = [i32]>> Controller<S> {
+    /// A controller with an empty plan in `plan`.
+    pub(crate) fn new(mut plan: S) -> Self {
+        plan.fill(0);
         Self {
-            plan: [0; PLAN_MAX],
+            plan,
             head: 0,
             size: 0,
             total: 0,
         }
     }
-}
 
-impl Controller {
+    /// Starts again with an empty plan (a new c-plan-ahead, a pause ended).
+    pub(crate) fn reset(&mut self) {
+        self.plan.fill(0);
+        self.head = 0;
+        self.size = 0;
+        self.total = 0;
+    }
+
     /// Sectors to ask for in this step, given the sectors that came in since the last step
     /// (`sect_in`) and those still in flight (`in_flight`, not counting `sect_in`). Also
     /// returns the rate this amounts to (KiB/s, for /proc's "want:").
     pub(crate) fn step(&mut self, conf: &RateConf, sect_in: u32, in_flight: u32) -> (u32, u32) {
-        let steps = conf.steps();
+        let steps = conf.steps().min(self.plan.len());
         if steps == 0 {
             // the fixed rate
             let sect = conf.resync_rate.saturating_mul(2) / STEPS_PER_SEC;
@@ -88,11 +97,10 @@ impl Controller {
         }
         if steps != self.size {
             // a new c-plan-ahead: a new, empty plan (C allocates one)
-            *self = Self {
-                size: steps,
-                ..Self::default()
-            };
+            self.reset();
+            self.size = steps;
         }
+        let plan = &mut self.plan[..steps];
         let steps_i = steps as i64;
         let want: i64 = if in_flight == 0 && sect_in == 0 {
             // the start: resync-rate over the whole plan
@@ -104,12 +112,12 @@ impl Controller {
         };
         let correction = want - i64::from(in_flight) - i64::from(self.total);
         let per_step = clamp_i32(correction / steps_i);
-        for v in &mut self.plan[..steps] {
+        for v in plan.iter_mut() {
             *v = v.saturating_add(per_step);
         }
         self.total = clamp_i32(i64::from(self.total) + i64::from(per_step) * steps_i);
         // this step's share leaves the plan
-        let now = core::mem::replace(&mut self.plan[self.head], 0);
+        let now = core::mem::replace(&mut plan[self.head], 0);
         self.head = (self.head + 1) % steps;
         self.total = self.total.saturating_sub(now);
         let max_sect = i64::from(conf.max_rate) * 2 / i64::from(STEPS_PER_SEC);
@@ -203,6 +211,10 @@ impl Marks {
 mod tests {
     use super::*;
 
+    fn ctl() -> Controller<std::vec::Vec<i32>> {
+        Controller::new(std::vec![7; PLAN_MAX])
+    }
+
     fn conf(plan_ahead: u32, fill_target: u32) -> RateConf {
         RateConf {
             resync_rate: 250,
@@ -216,7 +228,7 @@ mod tests {
 
     #[test]
     fn the_fixed_rate_without_a_plan() {
-        let mut c = Controller::default();
+        let mut c = ctl();
         // 250 KiB/s: 50 sectors each 100 ms
         assert_eq!(c.step(&conf(0, 0), 0, 0), (50, 250));
         assert_eq!(c.step(&conf(0, 0), 50, 50), (50, 250));
@@ -225,7 +237,7 @@ mod tests {
     #[test]
     fn the_controller_fills_to_the_fill_target_and_follows_what_comes_in() {
         let cf = conf(20, 100 << 1); // c-fill-target 100 KiB = 200 sectors
-        let mut c = Controller::default();
+        let mut c = ctl();
         // the start: resync-rate over the plan (50 sectors a step, 20 steps: 1000 wanted),
         // 1/20 of it now
         let (first, _) = c.step(&cf, 0, 0);
@@ -254,7 +266,7 @@ mod tests {
     fn an_instant_pipe_is_filled_up_to_c_max_rate() {
         let mut cf = conf(20, 200);
         cf.max_rate = 4000; // 800 sectors a step
-        let mut c = Controller::default();
+        let mut c = ctl();
         let mut sect = c.step(&cf, 0, 0).0;
         for _ in 0..100 {
             // everything answered within the step
@@ -267,7 +279,7 @@ mod tests {
     fn the_delay_target_sizes_the_pipe_without_a_fill_target() {
         // 1000 sectors came in during the last step: c-delay-target 1 s keeps ten steps' worth
         let cf = conf(10, 0);
-        let mut c = Controller::default();
+        let mut c = ctl();
         c.step(&cf, 0, 0);
         let mut in_flight = 0u32;
         for _ in 0..300 {
@@ -281,25 +293,28 @@ mod tests {
     fn never_above_c_max_rate_and_never_negative() {
         let mut cf = conf(20, 1 << 20);
         cf.max_rate = 1000; // 200 sectors a step
-        let mut c = Controller::default();
+        let mut c = ctl();
         for _ in 0..50 {
             let (sect, rate) = c.step(&cf, 0, 10);
             assert!(sect <= 200);
             assert!(rate <= 1000);
         }
         // far too much in flight: nothing asked for
-        let mut c = Controller::default();
+        let mut c = ctl();
         assert_eq!(c.step(&conf(20, 100), 0, 50_000).0, 0);
     }
 
     #[test]
     fn a_new_plan_ahead_starts_a_new_plan() {
-        let mut c = Controller::default();
+        let mut c = ctl();
         c.step(&conf(20, 1000), 10, 10);
         assert_eq!(c.size, 20);
         c.step(&conf(5, 1000), 10, 10);
         assert_eq!(c.size, 5);
         assert!(c.plan[5..].iter().all(|&v| v == 0));
+        c.reset();
+        assert_eq!((c.size, c.total), (0, 0));
+        assert!(c.plan.iter().all(|&v| v == 0));
     }
 
     #[test]

@@ -282,7 +282,7 @@ pub(crate) struct Link {
     wake: CondVar,
     /// The resyncs running, one per volume at most.
     #[pin]
-    pub(crate) resyncs: Mutex<KVec<Resync>>,
+    pub(crate) resyncs: Mutex<KVec<KBox<Resync>>>,
     /// The online verifies the peer runs on our volumes (we are VerifyT).
     #[pin]
     verifies: Mutex<KVec<Verify>>,
@@ -1068,6 +1068,10 @@ impl Link {
                 let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
                 self.verify_result(h.volume, &a)?;
             }
+            packet::P_RS_IS_IN_SYNC => {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                self.resync_in_sync(h.volume, &a)?;
+            }
             packet::P_BARRIER_ACK => {
                 let b = packet::BarrierAck::decode(body).map_err(Bad::Wire)?;
                 let mut holds = KVec::new();
@@ -1118,6 +1122,27 @@ impl Link {
             rs.pending.remove(a.sector, a.blksize);
             self.wake.notify_all();
         }
+        Ok(())
+    }
+}
+
+impl Link {
+    /// got_IsInSync(): the SyncSource found the block of a checksum-based request equal to
+    /// ours: it is in sync, and counted among those the checksums spared.
+    fn resync_in_sync(&self, volume: u16, a: &packet::BlockAck) -> core::result::Result<(), Bad> {
+        let mut resyncs = self.resyncs.lock();
+        let Some(rs) = resyncs.iter_mut().find(|r| r.volume == volume && r.target) else {
+            return Err(Bad::Block(a.block_id, a.sector));
+        };
+        if !rs.pending.remove(a.sector, a.blksize) {
+            return Err(Bad::Block(a.block_id, a.sector));
+        }
+        rs.io.set_in_sync(a.sector, u64::from(a.blksize >> 9));
+        rs.csums = true;
+        rs.same_csum += u64::from(a.blksize).div_ceil(4096);
+        rs.sect_in = rs.sect_in.saturating_add(a.blksize >> 9);
+        drop(resyncs);
+        self.wake.notify_all();
         Ok(())
     }
 }
@@ -1465,8 +1490,8 @@ pub(crate) struct Resync {
     pub(crate) paused: u64,
     /// Blocks the source could not read.
     pub(crate) failed: u64,
-    /// Source: the target asked with checksums (`use_csums`); bits found equal that way
-    /// (`rs_same_csum`).
+    /// Checksum-based (`use_csums`: the target asks with checksums); bits found equal that
+    /// way (`rs_same_csum`).
     pub(crate) csums: bool,
     pub(crate) same_csum: u64,
     /// Target: where the next request's search starts (`bm_resync_fo`).
@@ -1477,7 +1502,7 @@ pub(crate) struct Resync {
     /// (jiffies), what it may still ask for in it (bytes), the sectors answered since, and
     /// the rate the controller wants (KiB/s, /proc's "want:", C: `c_sync_rate`).
     conf: RateConf,
-    controller: Controller,
+    controller: Controller<KVec<i32>>,
     step_start: Option<u64>,
     budget: u64,
     sect_in: u32,
@@ -1551,7 +1576,7 @@ impl Resync {
         self.want_kib
     }
 
-    /// A resync of `volume` beginning now, paced by `conf`.
+    /// A resync of `volume` beginning now, paced by `conf`; boxed, as it is large.
     pub(crate) fn new(
         volume: u16,
         io: Arc<DevIo>,
@@ -1560,33 +1585,38 @@ impl Resync {
         peer_uuids: [u64; 4],
         conf: RateConf,
         now: u64,
-    ) -> Self {
+    ) -> Result<KBox<Self>> {
         let total = io.bits_set();
         let app_sectors = io.app_sectors();
-        Self {
-            volume,
-            io,
-            target,
-            capacity,
-            peer_uuids,
-            total,
-            started: now,
-            paused_since: None,
-            paused: 0,
-            failed: 0,
-            csums: false,
-            same_csum: 0,
-            next_bit: 0,
-            pending: Pending::default(),
-            conf,
-            controller: Controller::default(),
-            step_start: None,
-            budget: 0,
-            sect_in: 0,
-            want_kib: conf.resync_rate,
-            app_sectors,
-            marks: Marks::new(total, now),
-        }
+        let plan = KVec::from_elem(0, controller::PLAN_MAX, GFP_KERNEL)?;
+        let rs = KBox::new(
+            Self {
+                volume,
+                io,
+                target,
+                capacity,
+                peer_uuids,
+                total,
+                started: now,
+                paused_since: None,
+                paused: 0,
+                failed: 0,
+                csums: false,
+                same_csum: 0,
+                next_bit: 0,
+                pending: Pending::default(),
+                conf,
+                controller: Controller::new(plan),
+                step_start: None,
+                budget: 0,
+                sect_in: 0,
+                want_kib: conf.resync_rate,
+                app_sectors,
+                marks: Marks::new(total, now),
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(rs)
     }
 
     /// A new step every 100 ms: what the controller lets it ask for until the next
@@ -1630,16 +1660,18 @@ impl Link {
         let mut finished = KVec::new();
         let mut requests = KVec::new();
         let max_buffers = u32::try_from(self.tunables.max_buffer_bytes() / 4096).unwrap_or(0);
+        let csums = self.csums_resync();
         let mut resyncs = self.resyncs.lock();
         for rs in resyncs.iter_mut() {
-            rs.marks
-                .advance(rs.io.bits_set().wrapping_sub(rs.failed), now, hz);
+            let left = rs.io.bits_set().wrapping_sub(rs.failed);
+            rs.marks.advance(left, now, hz);
         }
         for rs in resyncs
             .iter_mut()
             .filter(|r| r.target && r.paused_since.is_none())
         {
             rs.step(now, hz, max_buffers);
+            rs.csums = csums;
             loop {
                 if rs.pending.is_full() || rs.budget < 4096 {
                     break;
@@ -1674,8 +1706,59 @@ impl Link {
         // sent without `resyncs`: a writer waiting for room in the transfer log holds the data
         // socket, and the acks it waits for may need `resyncs`
         drop(resyncs);
-        self.send_block_requests(packet::P_RS_DATA_REQUEST, requests);
+        if csums {
+            self.send_csum_requests(requests);
+        } else {
+            self.send_block_requests(packet::P_RS_DATA_REQUEST, requests);
+        }
         finished
+    }
+
+    /// use_checksum_based_resync(): from protocol 89 on with a `csums-alg`, the SyncTarget
+    /// asks with the digest of its own blocks, and the source sends only those that differ.
+    /// (`csums-after-crash-only` is not looked at: checksums are always used.)
+    fn csums_resync(&self) -> bool {
+        self.agreed.version >= 89 && !self.csums_alg.is_empty()
+    }
+
+    /// read_for_csum() and w_e_send_csum(): P_CSUM_RS_REQUEST with the digest of our blocks; a
+    /// block we cannot read is asked for whole (P_RS_DATA_REQUEST). Read here, one after the
+    /// other, in the sender thread (C reads them asynchronously).
+    fn send_csum_requests(&self, requests: KVec<(u16, u64, u32)>) {
+        for (volume, sector, blksize) in requests {
+            let r = packet::BlockReq {
+                sector,
+                block_id: packet::ID_SYNCER,
+                blksize,
+            };
+            let mut digest = [0u8; crypto::MAX_DIGEST];
+            let n = self
+                .volume_io(volume)
+                .and_then(|io| io.backing())
+                .and_then(|bdev| {
+                    let mut buf = crate::sys::pio::PeerBuf::new(blksize as usize).ok()?;
+                    buf.read_from(&bdev, sector).ok()?;
+                    buf.digest(&self.csums_alg, &mut digest).ok()
+                });
+            let sent = match n.and_then(|n| digest.get(..n)) {
+                Some(d) => self.send_data(packet::P_CSUM_RS_REQUEST, volume, |out| {
+                    r.encode_with_digest(d, out)
+                }),
+                None => self.send_data(packet::P_RS_DATA_REQUEST, volume, |out| r.encode(out)),
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// The data path of `volume` on this link.
+    fn volume_io(&self, volume: u16) -> Option<Arc<DevIo>> {
+        self.volumes
+            .lock()
+            .iter()
+            .find(|(v, _)| *v == volume)
+            .map(|(_, io)| io.clone())
     }
 
     /// The resync of `volume` pauses or goes on (PausedSyncS/T): a paused SyncTarget sends no
@@ -1693,7 +1776,7 @@ impl Link {
                 rs.paused_since = None;
                 // the speed is measured afresh, the controller starts again
                 rs.marks = Marks::new(rs.io.bits_set().wrapping_sub(rs.failed), now);
-                rs.controller = Controller::default();
+                rs.controller.reset();
                 self.wake.notify_all();
             }
             _ => {}

@@ -275,7 +275,8 @@ pub(crate) fn begin_resync(
             v.peer_uuids,
             d.rate_conf(),
             now,
-        );
+        )
+        .ok()?;
         pr_info!(
             "{}/{} drbd{}: Began resync as {} (will sync {} KB [{} bits set]).\n",
             name,
@@ -520,7 +521,7 @@ pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Dev
 }
 
 /// Removes the volume's resync; returns its start time and total.
-fn end_resync(link: &Link, volume: u16) -> Option<Resync> {
+fn end_resync(link: &Link, volume: u16) -> Option<KBox<Resync>> {
     let mut resyncs = link.resyncs.lock();
     let i = resyncs.iter().position(|r| r.volume == volume)?;
     take_at(&mut resyncs, i).ok().flatten()

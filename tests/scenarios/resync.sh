@@ -9,8 +9,9 @@
 # in a loop during the full sync, which must still end; at the end both go down at the same
 # moment, each asking the other to disconnect. The protocol B variants configure csums-alg and
 # verify-alg on both nodes (before, a C peer refused the connection: "Different verify-alg
-# settings"): a C SyncTarget then asks with checksums, and g1 rewrites its 4 MiB with the same
-# data, so that drbd-rs as SyncSource finds every checksum equal; g1 then verifies the pair
+# settings"): the SyncTarget then asks with checksums (C in rs-c-B, drbd-rs in c-rs-B), and g1
+# rewrites its 4 MiB with the same data, so that the SyncSource finds every checksum equal, as
+# both nodes log; g1 then verifies the pair
 # and finds a block changed under g2, which resyncs when g2 connects again. Handlers log each
 # call: before-resync-source on the SyncSource, before- and after-resync-target on the
 # SyncTarget, for every resync, with the peer's address; out-of-sync on both after a verify
@@ -52,6 +53,14 @@ common() {
 	two_node_res r0 "net { protocol $drbdrs_proto; $algs } disk { c-max-rate 100M; }
 		handlers { $h }"
 	step "create-md" drbdadm --force create-md r0
+}
+
+# both nodes, in a csums variant: the SyncTarget asked with checksums, and the SyncSource found
+# every block of the 4 MiB written again with the same data equal (nothing transferred)
+equal_checksums() {
+	[ -n "$drbdrs_csums" ] || return 0
+	step "every checksum of the 4 MiB equal" sh -c \
+		"dmesg | grep -q '100 % had equal checksums, eliminated: 4096K; transferred 0K total 4096K'"
 }
 
 # In a csums variant g1 runs an online verify of the pair (drbd-rs in rs-c-B, C in c-rs-B) and
@@ -129,10 +138,7 @@ g1() {
 	barrier written
 	wait_for "resync of the changes done" 120 synced
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap|checksums)' | tail -8
-	if [ -n "$drbdrs_csums" ] && [ "$DRBD_MODULE" = ours ]; then
-		step "every checksum of the 4 MiB equal" sh -c \
-			"dmesg | grep -q '100 % had equal checksums, eliminated: 4096K; transferred 0K total 4096K'"
-	fi
+	equal_checksums
 	step "before-resync-source ran for both resyncs, with the peer's address" sh -c \
 		"[ \$(grep -c '^before-resync-source res=r0 minor=0 vol=0 af=ipv4 addr=10.0.0.2\$' /tmp/helpers.log) -eq 2 ]"
 	barrier synced2
@@ -177,6 +183,7 @@ g2() {
 	wait_for "resync of the changes done" 120 synced
 	step "only the 4 MiB were resynced" sh -c \
 		"dmesg | grep -q 'Began resync as SyncTarget (will sync 4096 KB \[1024 bits set\])'"
+	equal_checksums
 	sum=$(fetch sum2)
 	wait_for "the changes arrived" 30 same_as "$sum"
 	step "before-resync-target ran for both resyncs, with the peer's address" sh -c \
