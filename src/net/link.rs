@@ -39,6 +39,15 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, CondVarTimeoutResult, Mutex};
 
+/// The largest packet body sent through `send_locked`: P_SYNC_PARAM89 of protocol 95 and later
+/// (148 bytes), a block request with a digest (P_CSUM_RS_REQUEST, P_OV_REPLY: 88).
+const CONTROL_MAX: usize =
+    if packet::SyncParam::SIZE_95 > packet::BlockReq::SIZE + packet::MAX_DIGEST_SIZE {
+        packet::SyncParam::SIZE_95
+    } else {
+        packet::BlockReq::SIZE + packet::MAX_DIGEST_SIZE
+    };
+
 /// Writes in flight to the peer at most (the transfer log's size).
 const TL_SLOTS: usize = 4096;
 
@@ -448,7 +457,7 @@ impl Link {
         more: bool,
     ) -> Result {
         let apv = self.agreed.version;
-        let mut buf = [0u8; packet::HEADER_MAX + 64];
+        let mut buf = [0u8; packet::HEADER_MAX + CONTROL_MAX];
         let hlen = packet::header_size(apv);
         let n = payload(buf.get_mut(hlen..).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
         let len = u32::try_from(n).map_err(|_| EINVAL)?;
