@@ -522,15 +522,30 @@ pub(crate) fn put_resource_status(
     })
 }
 
+/// The I/O counters `device_statistics` reports (device_to_statistics()).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DevCounters {
+    /// Sectors read and written through the device.
+    pub(crate) read: u64,
+    pub(crate) write: u64,
+    /// Activity log transactions written.
+    pub(crate) al_writes: u64,
+    /// Requests in the device, and at the backing disk.
+    pub(crate) upper_pending: u32,
+    pub(crate) lower_pending: u32,
+    pub(crate) al_suspended: bool,
+}
+
 /// What `drbd_adm_dump_devices` reports of a device beside its context and disk
-/// configuration: `device_info` (its disk state) and `device_statistics`: its size and, with a
-/// disk (`uuids_flags`: UUIDs and superblock flags), its current and history UUIDs and flags;
-/// counters are zero until there is I/O.
+/// configuration: `device_info` (its disk state) and `device_statistics`: its size, its
+/// counters and, with a disk (`uuids_flags`: UUIDs and superblock flags), its current and
+/// history UUIDs and flags. (Bitmap writes stay 0, as C counts none either.)
 pub(crate) fn put_device_status(
     out: &mut NlaWriter<'_>,
     disk: DiskState,
     size_sectors: u64,
     uuids_flags: Option<([u64; 4], u32)>,
+    c: DevCounters,
 ) -> Result<(), Overflow> {
     put_struct(out, &DEVICE_INFO, |_| Some(Value::U32(disk as u32)))?;
     // HISTORY_UUIDS (32) entries; 8.4 has two history UUIDs, the rest are zero.
@@ -542,6 +557,12 @@ pub(crate) fn put_device_status(
     }
     put_struct(out, &DEVICE_STATISTICS, |name| match (name, uuids_flags) {
         ("dev_size", _) => Some(Value::U64(size_sectors)),
+        ("dev_read", _) => Some(Value::U64(c.read)),
+        ("dev_write", _) => Some(Value::U64(c.write)),
+        ("dev_al_writes", _) => Some(Value::U64(c.al_writes)),
+        ("dev_upper_pending", _) => Some(Value::U32(c.upper_pending)),
+        ("dev_lower_pending", _) => Some(Value::U32(c.lower_pending)),
+        ("dev_al_suspended", _) => Some(Value::Flag(c.al_suspended)),
         ("dev_current_uuid", Some((u, _))) => Some(Value::U64(u[0])),
         ("dev_disk_flags", Some((_, f))) => Some(Value::U32(f)),
         ("history_uuids", Some(_)) => Some(Value::Bin(&history)),
@@ -712,12 +733,21 @@ mod tests {
         assert_eq!(tag(&STATE_INFO, "current_state"), 2);
         let mut buf = [0u8; 512];
         let mut w = NlaWriter::new(&mut buf);
-        put_device_status(&mut w, DiskState::Diskless, 9, None).unwrap();
+        let c = DevCounters {
+            read: 16,
+            upper_pending: 3,
+            al_suspended: true,
+            ..DevCounters::default()
+        };
+        put_device_status(&mut w, DiskState::Diskless, 9, None, c).unwrap();
         let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
         let info = Fields::parse(&DEVICE_INFO, top.get(16).unwrap().payload).unwrap();
         assert_eq!(info.get("dev_disk_state"), Some(Value::U32(0)));
         let st = Fields::parse(&DEVICE_STATISTICS, top.get(20).unwrap().payload).unwrap();
         assert_eq!(st.get("dev_size"), Some(Value::U64(9)));
+        assert_eq!(st.get("dev_read"), Some(Value::U64(16)));
+        assert_eq!(st.get("dev_upper_pending"), Some(Value::U32(3)));
+        assert_eq!(st.get("dev_al_suspended"), Some(Value::Flag(true)));
         assert_eq!(st.get("dev_upper_blocked"), Some(Value::Flag(false)));
         assert_eq!(st.get("history_uuids"), Some(Value::Bin(&[])));
     }

@@ -751,7 +751,7 @@ fn dump_devices(
         .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(out)))
         .and_then(|()| {
             let uuids = d.ldev.as_ref().map(|l| (l.sb.uuid, l.sb.flags));
-            put_device_status(out, d.state.disk, d.size, uuids)
+            put_device_status(out, d.state.disk, d.size, uuids, dev_counters(d))
         })
         .map_err(|_| EMSGSIZE)?;
     cursor[1] = u64::from(key) + 1;
@@ -914,6 +914,20 @@ fn put_peer_device_statistics(out: &mut NlaWriter<'_>, d: &Device) -> Result<(),
             _ => Value::U32(0),
         })
     })
+}
+
+/// device_to_statistics(): the device's I/O counters.
+fn dev_counters(d: &Device) -> config::DevCounters {
+    let io = d.io_counters();
+    let disk = d.counters();
+    config::DevCounters {
+        read: u64::from(io.read_kib) * 2,
+        write: u64::from(io.write_kib) * 2,
+        al_writes: disk.as_ref().map_or(0, |c| u64::from(c.al_writes)),
+        upper_pending: io.upper,
+        lower_pending: io.local,
+        al_suspended: disk.as_ref().is_some_and(|c| c.al_suspended),
+    }
 }
 
 /// `drbd_adm_get_status_all`: one message per volume, or per resource without volumes; all

@@ -59,6 +59,10 @@ write_and_share() {
 		step "writes the peer has to acknowledge (pe:)" grep -qv 'pe:0 ' /tmp/counters
 	fi
 	wait_for "nothing in flight" 10 grep -q 'pe:0 ua:0 ap:0 ' /proc/drbd
+	/lib/drbd/drbdsetup-84 status r0 --statistics >/tmp/status
+	cat /tmp/status
+	step "status counts the writes" grep -q 'written:[1-9]' /tmp/status
+	step "and what went to the peer" grep -q 'sent:[1-9]' /tmp/status
 	step "fio 1M sequential with verify" fio --name=seq$1 --filename=/dev/drbd0 --direct=1 \
 		--ioengine=psync --rw=write --bs=1M --size=8M --offset=16M --verify=crc32c
 	# four writers into the same 1 MiB, 16 writes each in flight: overlapping writes must
