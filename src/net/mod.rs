@@ -478,9 +478,12 @@ pub(crate) fn with_resource<R>(
     let r = f(res);
     // a resync that began or ended holds or frees those that resync after it
     config.resync_after_pass();
-    // the state changes go to the events group at once, not with the next command
+    // the state changes go to the events group at once, not with the next command (the pass
+    // may have changed other resources' devices)
     let mut events = Events::new();
-    crate::genl::announce_resource(&mut config, i, &mut events);
+    for r in 0..config.resources.len() {
+        crate::genl::announce_resource(&mut config, r, &mut events);
+    }
     drop(config);
     broadcast(events);
     Some(r)
