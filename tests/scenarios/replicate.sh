@@ -46,16 +46,17 @@ stop_sampling() {
 }
 
 # write ROUND: random and sequential writes with verification, then the checksum for the peer.
-# The counters show requests in flight during the random writes (ap:, and pe: for those the
-# peer has to acknowledge, not with protocol A), and are back to 0 once all is done.
+# With protocols B and C the counters show requests in flight during the random writes (ap:,
+# and pe: for those the peer has to acknowledge), and they are back to 0 once all is done.
 write_and_share() {
 	start_sampling
 	step "fio randwrite verify=crc32c" fio --name=rand$1 --filename=/dev/drbd0 --direct=1 \
 		--ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k --size=8M --verify=crc32c \
 		--do_verify=1 --randrepeat=0
 	stop_sampling
-	step "requests in flight (ap:)" grep -qv 'ap:0$' /tmp/counters
+	# (with protocol A a write is done once written and sent: the samples rarely catch one)
 	if [ "$drbdrs_proto" != A ]; then
+		step "requests in flight (ap:)" grep -qv 'ap:0$' /tmp/counters
 		step "writes the peer has to acknowledge (pe:)" grep -qv 'pe:0 ' /tmp/counters
 	fi
 	wait_for "nothing in flight" 10 grep -q 'pe:0 ua:0 ap:0 ' /proc/drbd
