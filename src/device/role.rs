@@ -252,15 +252,7 @@ pub(crate) fn invalidate(res: &Name, dev: &mut Device) -> (RetCode, &'static str
     }
     if dev.state.conn == ConnState::StandAlone && dev.state.role == Role::Secondary {
         dev.apply(res, Fact::Disk(DiskState::Inconsistent));
-        let mut ret = RetCode::StateSuccess;
-        if rewrite_bitmap(dev, true).is_err() {
-            log(res, dev, &"Writing bitmap failed");
-            ret = RetCode::IoMdDisk;
-        }
-        if dev.md_sync(res).is_err() {
-            ret = RetCode::IoMdDisk;
-        }
-        return (ret, "");
+        return all_out_of_sync(res, dev);
     }
     full_sync(res, dev, ConnState::StartingSyncT)
 }
@@ -285,6 +277,12 @@ pub(crate) fn invalidate_remote(res: &Name, dev: &mut Device) -> (RetCode, &'sta
         Err(StateRv::NothingToDo) => {}
         Err(rv) => return refused(res, dev, rv),
     }
+    all_out_of_sync(res, dev)
+}
+
+/// drbd_bmio_set_n_write() for a state change already made: every block out of sync, bitmap
+/// and superblock written; ERR_IO_MD_DISK if either write fails.
+fn all_out_of_sync(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     let mut ret = RetCode::StateSuccess;
     if rewrite_bitmap(dev, true).is_err() {
         log(res, dev, &"Writing bitmap failed");
