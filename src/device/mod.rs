@@ -579,6 +579,22 @@ impl Config {
         }
     }
 
+    /// The device with the lowest minor from `from` on, of a resource `keep` accepts (by index):
+    /// devices in minor order, as C walks its idr, without allocating under the lock.
+    pub(crate) fn next_by_minor(
+        &self,
+        from: u64,
+        keep: impl Fn(usize, &Resource) -> bool,
+    ) -> Option<(&Resource, &Device)> {
+        self.resources
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| keep(*i, r))
+            .flat_map(|(_, r)| r.devices.iter().map(move |d| (r, d)))
+            .filter(|(_, d)| u64::from(d.minor) >= from)
+            .min_by_key(|(_, d)| d.minor)
+    }
+
     /// The index of the resource named `name`.
     pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
         self.resources

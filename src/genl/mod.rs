@@ -728,10 +728,6 @@ fn dump_devices(
         // an unknown resource has no devices to list
         Err(e) => return e.map_or(Ok(None), Err),
     };
-    let all = config
-        .resources
-        .iter()
-        .flat_map(|r| r.devices.iter().map(move |d| (r, d)));
     let next = match only {
         Some(i) => config.resources.get(i).and_then(|r| {
             r.devices
@@ -739,9 +735,8 @@ fn dump_devices(
                 .find(|d| u64::from(d.volume) >= cursor[1])
                 .map(|d| (r, d, d.volume))
         }),
-        None => all
-            .filter(|(_, d)| u64::from(d.minor) >= cursor[1])
-            .min_by_key(|(_, d)| d.minor)
+        None => config
+            .next_by_minor(cursor[1], |_, _| true)
             .map(|(r, d)| (r, d, d.minor)),
     };
     let Some((res, d, key)) = next else {
@@ -831,8 +826,8 @@ fn dump_connections(
     Ok(Some(!0))
 }
 
-/// `drbd_adm_dump_peer_devices`: each volume of a resource with a configured connection, in
-/// minor order (or the named resource's, in volume order): its replication state, the peer's
+/// `drbd_adm_dump_peer_devices`: each volume of a resource with a configured connection (or of
+/// the named resource), in minor order: its replication state, the peer's
 /// disk, the resync pause flags, and the peer_device_statistics.
 fn dump_peer_devices(
     config: &Config,
@@ -845,14 +840,9 @@ fn dump_peer_devices(
         Ok(only) => only,
         Err(e) => return e.map_or(Ok(None), Err),
     };
-    let next = config
-        .resources
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| only.map_or(true, |o| o == *i) && r.conn.is_some())
-        .flat_map(|(_, r)| r.devices.iter().map(move |d| (r, d)))
-        .filter(|(_, d)| u64::from(d.minor) >= cursor[1])
-        .min_by_key(|(_, d)| d.minor);
+    let next = config.next_by_minor(cursor[1], |i, r| {
+        only.map_or(true, |o| o == i) && r.conn.is_some()
+    });
     let Some((res, d)) = next else {
         return Ok(None);
     };

@@ -6,7 +6,7 @@
 pub(crate) mod render;
 
 use crate::bitmap::math::bit_to_kib;
-use crate::device::{Config, Device, Drbd, Resource};
+use crate::device::{Device, Drbd, Resource};
 use crate::model::state::ConnState;
 use crate::sys::proc::{SeqFile, Show};
 use core::fmt;
@@ -22,7 +22,9 @@ impl Show for DrbdProc {
         render::render_header(out, build_tag())?;
         let config = ctx.config.lock();
         let mut prev = None;
-        while let Some((r, d)) = next_device(&config, prev) {
+        while let Some((r, d)) =
+            config.next_by_minor(prev.map_or(0, |p: u32| u64::from(p) + 1), |_, _| true)
+        {
             let l = line(r, d);
             render::render_device(out, prev, &l)?;
             if render::shows_syncer_progress(l.state.conn) {
@@ -34,17 +36,6 @@ impl Show for DrbdProc {
         }
         Ok(())
     }
-}
-
-/// The device with the lowest minor above `prev`: devices in minor order, as C walks its idr,
-/// without allocating under the lock.
-fn next_device(config: &Config, prev: Option<u32>) -> Option<(&Resource, &Device)> {
-    config
-        .resources
-        .iter()
-        .flat_map(|r| r.devices.iter().map(move |d| (r, d)))
-        .filter(|(_, d)| prev.map_or(true, |p| d.minor > p))
-        .min_by_key(|(_, d)| d.minor)
 }
 
 /// What a device shows: its I/O counters, its resource's write ordering, `ep` 1 as a new connection's epoch count starts
