@@ -319,7 +319,6 @@ impl<'a> Bits<'a> {
     }
 
     /// Set bits in `range`, clamped to the device (drbd_bm_count_bits(), drbd_bm_e_weight()).
-    #[cfg(test)]
     pub(crate) fn count_range(&self, range: Range<u64>) -> u64 {
         let (start, end) = self.clamp(range);
         word_masks(start, end)

@@ -18,9 +18,11 @@ use crate::bitmap::math::{
 use crate::meta::io::bitmap_start;
 use crate::meta::layout::Layout;
 use crate::model::conflict::{self, InFlight, Tag};
+use crate::model::request::{paths, Need, Paths};
+use crate::model::state::DevState;
 use crate::net::link::Link;
 use crate::sys::bdev::Bdev;
-use crate::sys::blk::{DiskOps, Op, Refusal, Request, RequestList};
+use crate::sys::blk::{DiskOps, Op, Refusal, Remote, Request, RequestList};
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
 use crate::sys::print::ratelimit;
 use crate::sys::without_io_reclaim;
@@ -40,6 +42,8 @@ use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 pub(crate) struct DevIo {
     /// The device is Primary: it may be opened, also for writing.
     primary: AtomicBool,
+    /// The device's state (`DevState::to_u32`), for the choice of where requests go.
+    state: AtomicU32,
     /// Opens of a Secondary for reading are allowed (module parameter `allow_oos`).
     allow_oos: bool,
     /// Current opens (C: `open_cnt`).
@@ -80,6 +84,9 @@ pub(crate) struct DevIo {
     /// that does.
     #[pin]
     deferred: IrqSpinLock<RequestList<DevIo>>,
+    /// Reads that failed at the backing disk, for the worker to ask the peer for.
+    #[pin]
+    retries: IrqSpinLock<RequestList<DevIo>>,
     #[pin]
     work: Work<DevIo>,
 }
@@ -96,10 +103,13 @@ pub(crate) struct IoCounters {
 }
 
 impl DevIo {
-    /// The data path of a new device (Primary or not), Diskless and unconnected.
-    pub(crate) fn new(primary: bool, allow_oos: bool) -> impl PinInit<Self> {
+    /// The data path of a new device in state `s` (Diskless and unconnected).
+    pub(crate) fn new(s: &DevState, allow_oos: bool) -> impl PinInit<Self> {
+        let primary = s.role == crate::model::state::Role::Primary;
+        let state = s.to_u32();
         pin_init!(DevIo {
             primary: AtomicBool::new(primary),
+            state: AtomicU32::new(state),
             allow_oos,
             opens: AtomicU32::new(0),
             read_sectors: AtomicU32::new(0),
@@ -116,6 +126,7 @@ impl DevIo {
             ldev <- new_irq_spinlock!(None, "drbd_io"),
             al_wait <- new_condvar!("drbd_al_wait"),
             deferred <- new_irq_spinlock!(RequestList::new(), "drbd_deferred"),
+            retries <- new_irq_spinlock!(RequestList::new(), "drbd_retries"),
             work <- new_work!("drbd_submit"),
         })
     }
@@ -125,9 +136,18 @@ impl DevIo {
         self.opens.load(Ordering::Acquire) != 0
     }
 
-    /// Lets the open rules know the role.
-    pub(crate) fn set_primary(&self, primary: bool) {
-        self.primary.store(primary, Ordering::Release);
+    /// Lets the open rules know the role, and the data path the state.
+    pub(crate) fn set_state(&self, s: &DevState) {
+        self.primary.store(
+            s.role == crate::model::state::Role::Primary,
+            Ordering::Release,
+        );
+        self.state.store(s.to_u32(), Ordering::Release);
+    }
+
+    /// The device's state, as the data path last learnt it.
+    pub(crate) fn state(&self) -> DevState {
+        DevState::from_u32(self.state.load(Ordering::Acquire)).unwrap_or_else(DevState::new_minor)
     }
 
     /// The I/O counters.
@@ -167,11 +187,32 @@ impl DiskOps for DevIo {
         self.upper.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// drbd_make_request() without a peer: a write first makes its activity log extents active,
-    /// and marks its blocks out of sync; then every request goes to the backing disk. A write
-    /// that needs an activity log transaction, or waits for room in the active set, goes to the
-    /// device's worker (C: the submitter work): meta data I/O cannot be waited for here. A
-    /// Diskless device fails all I/O, as C's does without a peer.
+    /// drbd_req_complete()'s retry of a failed read (C: RQ_POSTPONED): its blocks are out of
+    /// sync with the peer from now on, and the peer is asked for them if it has good data.
+    fn read_failed(this: &Arc<Self>, rq: Request<Self>) {
+        this.mark_out_of_sync(rq.sector(), rq.sectors());
+        if ratelimit() {
+            pr_warn!(
+                "local READ IO error sector {}+{}\n",
+                rq.sector(),
+                rq.sectors()
+            );
+        }
+        let st = this.state();
+        let linked = this.link.lock().is_some();
+        if !paths(&st, Need::Read, false, linked, || false).remote {
+            rq.end(false);
+            return;
+        }
+        this.retries.lock().push(rq);
+        let _ = submit_queue().enqueue(this.clone());
+    }
+
+    /// drbd_make_request(): a write first makes its activity log extents active; then the
+    /// request goes where [`paths`] says (see [`DevIo::submit`]). A write that needs an activity
+    /// log transaction, or waits for room in the active set, goes to the device's worker (C: the
+    /// submitter work): meta data I/O cannot be waited for here. A Diskless device serves its
+    /// requests through a connected peer with good data, and fails them without one, as C's.
     fn queue(this: &Arc<Self>, rq: Request<Self>) {
         this.upper.fetch_add(1, Ordering::AcqRel);
         if rq.op() == Op::Other {
@@ -211,8 +252,9 @@ impl DiskOps for DevIo {
     }
 
     /// drbd_al_complete_io(): the write's extents may go idle again, and writes that overlap it
-    /// may go.
-    fn completed(&self, tag: u64, _ok: bool) {
+    /// may go. A write that failed here leaves its blocks out of sync (the peer may have them:
+    /// then the write succeeds for the upper layer).
+    fn completed(&self, tag: u64, ok: bool) {
         self.local.fetch_sub(1, Ordering::AcqRel);
 
         let tag = Tag::decode(tag);
@@ -220,8 +262,13 @@ impl DiskOps for DevIo {
             return;
         }
         if let Some(io) = self.ldev.lock().as_mut() {
-            if let Some(slot) = tag.slot {
-                io.writes.leave(slot);
+            if let Some((start, end)) = tag.slot.and_then(|slot| io.writes.leave(slot)) {
+                if !ok {
+                    io.mark_out_of_sync(start, end - start);
+                    if ratelimit() {
+                        pr_warn!("local WRITE IO error sector {}+{}\n", start, end - start);
+                    }
+                }
             }
             if let Some(ext) = tag.ext {
                 if let Err(e) = io.al.complete(ext) {
@@ -259,10 +306,19 @@ impl_has_work! {
 impl WorkItem for DevIo {
     type Pointer = Arc<DevIo>;
 
-    /// The submitter: the deferred writes, in order, each after its activity log transaction.
-    /// Its meta data I/O allocates: never with reclaim that could write to this device.
+    /// The submitter: the deferred writes, in order, each after its activity log transaction,
+    /// and the failed reads, for the peer. Its meta data I/O allocates: never with reclaim that
+    /// could write to this device.
     fn run(this: Arc<DevIo>) {
-        without_io_reclaim(|| this.submit_deferred());
+        without_io_reclaim(|| {
+            this.submit_deferred();
+            while let Some(rq) = this.retries.lock().pop() {
+                match this.link() {
+                    Some((link, volume)) => this.read_from_peer(&link, volume, rq),
+                    None => rq.end(false),
+                }
+            }
+        });
     }
 }
 
@@ -297,8 +353,9 @@ impl DevIo {
         }
     }
 
-    /// Marks a write's blocks out of sync and forwards the request to the backing disk; its
-    /// activity log references are taken already if `logged`.
+    /// Serves a request where [`paths`] says: a write goes to the backing disk and the peer (its
+    /// blocks marked out of sync where the peer does not get it), a read to the backing disk or
+    /// the peer, a flush to both. Its activity log references are taken already if `logged`.
     fn submit(
         &self,
         mut guard: IoGuard<'_>,
@@ -306,28 +363,74 @@ impl DevIo {
         ext: Option<RangeInclusive<u32>>,
         logged: bool,
     ) {
-        let Some(io) = guard.as_mut() else {
+        let link = self.link();
+        if rq.op() == Op::Flush {
+            // the current epoch ends; the peer flushes at its barrier (C: QUEUE_AS_DRBD_BARRIER)
+            if let Some((link, _)) = &link {
+                link.close_epoch();
+            }
+            let Some(to) = guard.as_ref().map(|io| io.data.clone()) else {
+                drop(guard);
+                rq.end(link.is_some());
+                return;
+            };
             drop(guard);
+            self.local.fetch_add(1, Ordering::AcqRel);
+            rq.forward(&to, 0);
+            return;
+        }
+        let (sector, sectors) = (rq.sector(), rq.sectors());
+        let need = if rq.op() == Op::Read {
+            Need::Read
+        } else {
+            Need::Write
+        };
+        let st = self.state();
+        let Paths { local, remote } = paths(&st, need, guard.is_some(), link.is_some(), || {
+            guard.as_mut().is_some_and(|io| io.in_sync(sector, sectors))
+        });
+        let link = link.filter(|_| remote);
+        if !local && link.is_none() {
+            drop(guard);
+            if ratelimit() {
+                pr_err!(
+                    "IO ERROR: neither local nor remote data, sector {}+{}\n",
+                    sector,
+                    sectors
+                );
+            }
             rq.end(false);
             return;
-        };
-        // writes go to the peer too while connected; else their blocks are out of sync
-        let link = match rq.op() {
-            Op::Flush => {
-                if let Some((link, _)) = self.link() {
-                    link.close_epoch();
-                }
-                None
+        }
+        if need == Need::Read {
+            drop(guard);
+            match link {
+                Some((link, volume)) if !local => self.read_from_peer(&link, volume, rq),
+                _ => self.forward_read(rq),
             }
-            _ if ext.is_some() => self.link(),
-            _ => None,
+            return;
+        }
+        let kind = match rq.op() {
+            Op::Discard => packet::P_TRIM,
+            Op::WriteZeroes => packet::P_ZEROES,
+            _ => packet::P_DATA,
         };
-        if ext.is_some() && link.is_none() {
-            io.mark_out_of_sync(rq.sector(), rq.sectors());
+        let fua = rq.fua();
+        let Some(io) = guard.as_mut().filter(|_| local) else {
+            drop(guard);
+            if let Some((link, volume)) = link {
+                // a Diskless Primary writes to its peer alone
+                let (send, ack) = rq.send_only(0);
+                self.replicate(&link, volume, kind, (send, ack), sector, sectors, fua);
+            }
+            return;
+        };
+        if link.is_none() {
+            io.mark_out_of_sync(sector, sectors);
         }
         // no overlapping write is in flight (the callers made sure): this one is, now
         let slot = ext.as_ref().and_then(|_| {
-            let slot = io.writes.enter(rq.sector(), rq.sectors());
+            let slot = io.writes.enter(sector, sectors);
             if slot.is_none() && ratelimit() {
                 pr_warn!("no room to track a write in flight\n");
             }
@@ -335,31 +438,59 @@ impl DevIo {
         });
         let to = io.data.clone();
         drop(guard);
-        let counter = if ext.is_some() {
-            &self.write_sectors
-        } else {
-            &self.read_sectors
-        };
         // at most 1 MiB (2048 sectors) per request
-        counter.fetch_add(rq.sectors() as u32, Ordering::Relaxed);
+        self.write_sectors
+            .fetch_add(sectors as u32, Ordering::Relaxed);
         self.local.fetch_add(1, Ordering::AcqRel);
         let tag = Tag {
             slot,
             ext: ext.filter(|_| logged),
         }
         .encode();
+        match link {
+            Some((link, volume)) => {
+                let remote = rq.forward_replicated(&to, tag);
+                self.replicate(&link, volume, kind, remote, sector, sectors, fua);
+            }
+            None => rq.forward(&to, tag),
+        }
+    }
 
-        let Some((link, volume)) = link else {
-            rq.forward(&to, tag);
+    /// A read of the backing disk.
+    fn forward_read(&self, rq: Request<Self>) {
+        let Some(to) = self.backing() else {
+            rq.end(false);
             return;
         };
-        let (sector, sectors, fua) = (rq.sector(), rq.sectors(), rq.fua());
-        let kind = match rq.op() {
-            Op::Discard => packet::P_TRIM,
-            Op::WriteZeroes => packet::P_ZEROES,
-            _ => packet::P_DATA,
-        };
-        let (send, ack) = rq.forward_replicated(&to, tag);
+        // at most 1 MiB (2048 sectors) per request
+        self.read_sectors
+            .fetch_add(rq.sectors() as u32, Ordering::Relaxed);
+        self.local.fetch_add(1, Ordering::AcqRel);
+        rq.forward(&to, 0);
+    }
+
+    /// A read the peer serves (P_DATA_REQUEST): the request ends with its P_DATA_REPLY.
+    fn read_from_peer(&self, link: &Link, volume: u16, rq: Request<Self>) {
+        let (sector, sectors) = (rq.sector(), rq.sectors());
+        // at most 1 MiB
+        let bytes = (sectors << 9) as u32;
+        link.send_read(volume, rq.read_remote(0), sector, bytes);
+    }
+
+    /// Sends a write as `kind` (P_DATA, P_TRIM or P_ZEROES) with its two remote parts: the
+    /// one sent, and the one the peer's ack releases. Its blocks are out of sync if it could not
+    /// be sent.
+    #[allow(clippy::too_many_arguments)]
+    fn replicate(
+        &self,
+        link: &Link,
+        volume: u16,
+        kind: u16,
+        (send, ack): (Remote<Self>, Remote<Self>),
+        sector: u64,
+        sectors: u64,
+        fua: bool,
+    ) {
         // at most 1 MiB, or 128 MiB for a discard
         let bytes = (sectors << 9) as u32;
         if link.send_write(self, volume, kind, send, ack, sector, bytes, fua) {
@@ -682,6 +813,16 @@ pub(crate) struct IoLdev {
 }
 
 impl IoLdev {
+    /// Whether every 4 KiB block `sectors` from `sector` touch is in sync.
+    fn in_sync(&mut self, sector: u64, sectors: u64) -> bool {
+        let Some(last) = sectors.checked_sub(1).and_then(|n| sector.checked_add(n)) else {
+            return true;
+        };
+        let bits = sect_to_bit(sector)..(sect_to_bit(last) + 1).min(self.bits);
+        Bits::new(self.bitmap.as_mut_slice(), self.bits)
+            .is_ok_and(|view| view.count_range(bits) == 0)
+    }
+
     /// Marks `sectors` from `sector` out of sync (drbd_set_out_of_sync()): every 4 KiB block
     /// they touch.
     fn mark_out_of_sync(&mut self, sector: u64, sectors: u64) {

@@ -115,10 +115,7 @@ impl Device {
     /// drbd_create_device(): a Diskless, StandAlone Secondary with its `/dev/drbd<minor>`.
     pub(crate) fn new(minor: u32, volume: u32, allow_oos: bool) -> Result<Self> {
         let state = DevState::new_minor();
-        let io = Arc::pin_init(
-            DevIo::new(state.role == Role::Primary, allow_oos),
-            GFP_KERNEL,
-        )?;
+        let io = Arc::pin_init(DevIo::new(&state, allow_oos), GFP_KERNEL)?;
         let disk = Disk::new(minor, io.clone())?;
         Ok(Self {
             minor,
@@ -170,10 +167,9 @@ impl Device {
             self.degraded_wfc = false;
         }
         if ns.role != os.role {
-            let primary = ns.role == Role::Primary;
-            self.disk.set_read_only(!primary);
-            self.io.set_primary(primary);
+            self.disk.set_read_only(ns.role != Role::Primary);
         }
+        self.io.set_state(&ns);
         let paused =
             |s: &DevState| matches!(s.conn, ConnState::PausedSyncS | ConnState::PausedSyncT);
         if paused(&ns) != paused(&os) {

@@ -53,11 +53,9 @@ impl<S: DerefMut<Target = [Range]>> InFlight<S> {
         Some(slot)
     }
 
-    /// The write of `slot` completed.
-    pub(crate) fn leave(&mut self, slot: u16) {
-        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
-            *s = None;
-        }
+    /// The write of `slot` completed: its range (first sector, end), if the slot held one.
+    pub(crate) fn leave(&mut self, slot: u16) -> Option<(u64, u64)> {
+        self.slots.get_mut(usize::from(slot))?.take()
     }
 
     /// Writes in flight.

@@ -8,10 +8,14 @@
 //! - P_NEG_ACK, in any protocol: the peer failed to write it; the write is done for the upper
 //!   layer, its blocks out of sync with the peer.
 //!
+//! Where a request goes ([`paths`]): to the backing disk, to the peer, or both; a Diskless
+//! Primary serves everything through its peer.
+//!
 //! The epochs the writes are grouped in, and the barrier acks that release them, are in
 //! [`crate::wire::tl`]. C counterpart: the RQ_NET_* transitions of __req_mod() (drbd_req.c)
 //! and the dp_flags of drbd_send_dblock() / receive_Data().
 
+use crate::model::state::{ConnState, DevState, DiskState};
 use crate::wire::packet::{
     DP_SEND_RECEIVE_ACK, DP_SEND_WRITE_ACK, DRBD_PROT_A, DRBD_PROT_B, DRBD_PROT_C, P_NEG_ACK,
     P_RECV_ACK, P_WRITE_ACK,
@@ -65,6 +69,57 @@ pub(crate) fn on_event(protocol: u32, cmd: Option<u16>) -> Effect {
     }
 }
 
+/// What a request does to the disks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    Read,
+    /// A write, discard or zeroing.
+    Write,
+}
+
+/// Where a request is served: the backing disk, the peer, or both (a write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Paths {
+    pub(crate) local: bool,
+    pub(crate) remote: bool,
+}
+
+/// drbd_send_and_submit()'s choice for a request while the device is in state `s`, with a disk
+/// attached (`attached`) and a connection to send on (`linked`). A read goes to the backing
+/// disk if its data are good there (drbd_may_do_local_read(): UpToDate, or Inconsistent with
+/// the blocks in sync, `in_sync` being asked only then), else to an UpToDate peer. A write goes
+/// to the backing disk if attached, and to the peer if it has a disk (drbd-rs replicates to a
+/// peer of any disk state from Inconsistent up, as it did before this choice existed; C
+/// restricts that to UpToDate peers and resyncs, and sends P_OUT_OF_SYNC otherwise). Neither:
+/// the request fails ("neither local nor remote data").
+pub(crate) fn paths(
+    s: &DevState,
+    need: Need,
+    attached: bool,
+    linked: bool,
+    in_sync: impl FnOnce() -> bool,
+) -> Paths {
+    let connected = linked && s.conn >= ConnState::Connected;
+    match need {
+        Need::Read => {
+            let local = attached
+                && match s.disk {
+                    DiskState::UpToDate => true,
+                    DiskState::Inconsistent => in_sync(),
+                    _ => false,
+                };
+            Paths {
+                local,
+                remote: !local && connected && s.pdsk >= DiskState::UpToDate,
+            }
+        }
+        Need::Write => Paths {
+            local: attached,
+            remote: connected && s.pdsk >= DiskState::Inconsistent,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +154,77 @@ mod tests {
             (true, false)
         );
         assert_eq!(acks_owed(0, DRBD_PROT_C, 101), (false, false));
+    }
+
+    fn state(disk: DiskState, pdsk: DiskState, conn: ConnState) -> DevState {
+        DevState {
+            disk,
+            pdsk,
+            conn,
+            ..DevState::new_minor()
+        }
+    }
+
+    #[test]
+    fn reads_go_where_the_good_data_are() {
+        use ConnState::*;
+        use DiskState::*;
+        let p = |s: &DevState, attached, linked, in_sync| {
+            let Paths { local, remote } = paths(s, Need::Read, attached, linked, || in_sync);
+            (local, remote)
+        };
+        let up = state(UpToDate, UpToDate, Connected);
+        assert_eq!(p(&up, true, true, false), (true, false));
+        // a Diskless Primary reads from its peer, if the peer is UpToDate
+        let diskless = state(Diskless, UpToDate, Connected);
+        assert_eq!(p(&diskless, false, true, true), (false, true));
+        let diskless_outdated_peer = state(Diskless, Inconsistent, Connected);
+        assert_eq!(
+            p(&diskless_outdated_peer, false, true, true),
+            (false, false)
+        );
+        // a SyncTarget reads blocks not yet resynced from the SyncSource
+        let target = state(Inconsistent, UpToDate, SyncTarget);
+        assert_eq!(p(&target, true, true, true), (true, false));
+        assert_eq!(p(&target, true, true, false), (false, true));
+        // an Outdated disk alone has no good data (C's drbd_may_do_local_read())
+        let outdated = state(Outdated, Unknown, StandAlone);
+        assert_eq!(p(&outdated, true, false, true), (false, false));
+        // no connection to send on
+        assert_eq!(p(&diskless, false, false, true), (false, false));
+    }
+
+    #[test]
+    fn writes_go_to_every_disk_there_is() {
+        use ConnState::*;
+        use DiskState::*;
+        let p = |s: &DevState, attached, linked| {
+            let Paths { local, remote } = paths(s, Need::Write, attached, linked, || true);
+            (local, remote)
+        };
+        assert_eq!(
+            p(&state(UpToDate, UpToDate, Connected), true, true),
+            (true, true)
+        );
+        assert_eq!(
+            p(&state(Diskless, UpToDate, Connected), false, true),
+            (false, true)
+        );
+        assert_eq!(
+            p(&state(UpToDate, Diskless, Connected), true, true),
+            (true, false)
+        );
+        assert_eq!(
+            p(&state(UpToDate, Inconsistent, SyncSource), true, true),
+            (true, true)
+        );
+        assert_eq!(
+            p(&state(UpToDate, Unknown, StandAlone), true, false),
+            (true, false)
+        );
+        assert_eq!(
+            p(&state(Diskless, Unknown, StandAlone), false, false),
+            (false, false)
+        );
     }
 }

@@ -34,7 +34,7 @@ use crate::sys::thread::should_stop;
 use crate::sys::{jiffies as jiffies_now, msecs_to_jiffies};
 use crate::wire::bitmap_codec;
 use crate::wire::packet::{self, Agreed};
-use crate::wire::tl::{Overdue, Slot, TransferLog};
+use crate::wire::tl::{Overdue, Read, Reads, Slot, TransferLog};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, CondVarTimeoutResult, Mutex};
@@ -53,6 +53,12 @@ const TL_SLOTS: usize = 4096;
 
 /// The transfer log as the link keeps it.
 type Tl = TransferLog<Remote<DevIo>, KVec<Slot<Remote<DevIo>>>>;
+
+/// Reads in flight to the peer at most (a device queue holds 128 requests).
+const READ_SLOTS: usize = 1024;
+
+/// The reads the peer serves, as the link keeps them.
+type ReadTable = Reads<Remote<DevIo>, KVec<Option<Read<Remote<DevIo>>>>>;
 
 /// A peer write, from its P_DATA to its ack.
 pub(crate) struct PeerWrite {
@@ -281,6 +287,9 @@ pub(crate) struct Link {
     meta_lock: Mutex<()>,
     #[pin]
     tl: IrqSpinLock<Tl>,
+    /// The reads a Diskless Primary (or one without good data) asked the peer for.
+    #[pin]
+    reads: IrqSpinLock<ReadTable>,
     /// Writers waiting for room in the transfer log.
     #[pin]
     tl_wait: CondVar,
@@ -387,6 +396,10 @@ impl Link {
             slots.push(None, GFP_KERNEL)?;
         }
         let first_epoch = crate::sys::random_u64() as u32;
+        let mut read_slots = KVec::with_capacity(READ_SLOTS, GFP_KERNEL)?;
+        for _ in 0..READ_SLOTS {
+            read_slots.push(None, GFP_KERNEL)?;
+        }
         Arc::pin_init(
             pin_init!(Self {
                 name,
@@ -413,6 +426,7 @@ impl Link {
                     TransferLog::new(slots, first_epoch, c.max_epoch_size),
                     "drbd_tl"
                 ),
+                reads <- new_irq_spinlock!(Reads::new(read_slots), "drbd_reads"),
                 tl_wait <- new_condvar!("drbd_tl_wait"),
                 acks <- new_irq_spinlock!(
                     Acks { done: None, in_flight: 0, in_flight_bytes: 0 },
@@ -614,6 +628,100 @@ impl Link {
         true
     }
 
+    /// Asks the peer for a read of `volume` (P_DATA_REQUEST); `hold` receives the data and ends
+    /// the request when the P_DATA_REPLY comes, or fails it with a P_NEG_DREPLY or the
+    /// connection's end.
+    pub(crate) fn send_read(&self, volume: u16, hold: Remote<DevIo>, sector: u64, size: u32) {
+        let guard = self.data_lock.lock();
+        if self.is_broken() {
+            return;
+        }
+        let Ok(block_id) = self
+            .reads
+            .lock()
+            .start(u32::from(volume), sector, size, hold)
+        else {
+            if ratelimit() {
+                pr_err!(
+                    "{}/{}: too many reads in flight to the peer\n",
+                    self.name,
+                    volume
+                );
+            }
+            return;
+        };
+        let r = packet::BlockReq {
+            sector,
+            block_id,
+            blksize: size,
+        };
+        let sent = self.send_locked(
+            &self.data,
+            packet::P_DATA_REQUEST,
+            volume,
+            |out| r.encode(out),
+            false,
+        );
+        drop(guard);
+        if sent.is_err() {
+            // the read fails now, or with the connection's end if clear() took it already
+            let hold = self.reads.lock().take(u32::from(volume), block_id, sector);
+            drop(hold);
+            self.fail();
+        }
+    }
+
+    /// receive_DataReply(): the data of a read we asked for, `size` bytes (with the digest of
+    /// `data-integrity-alg` first) after its header `d`, received into the read's request,
+    /// which ends. `false` when the connection cannot go on: a reply to no read of ours, of
+    /// another size, or a digest that does not match.
+    pub(crate) fn data_reply(&self, volume: u16, d: &packet::Data, size: u32) -> bool {
+        let mut digest = [0u8; crypto::MAX_DIGEST];
+        let dn = self.digest_size;
+        if self.data.recv(&mut digest[..dn]).is_err() {
+            return false;
+        }
+        let Ok((want, hold)) = self
+            .reads
+            .lock()
+            .take(u32::from(volume), d.block_id, d.sector)
+        else {
+            pr_err!(
+                "{}/{}: data reply for no read of ours (sector {})\n",
+                self.name,
+                volume,
+                d.sector
+            );
+            return false;
+        };
+        if size.checked_sub(dn as u32) != Some(want) {
+            pr_err!("{}/{}: Invalid data reply size\n", self.name, volume);
+            return false;
+        }
+        if hold.recv_data(&self.data).is_err() {
+            return false;
+        }
+        if dn > 0 {
+            let mut mine = [0u8; crypto::MAX_DIGEST];
+            if hold.digest(&self.integrity, &mut mine).ok() != Some(dn)
+                || mine[..dn] != digest[..dn]
+            {
+                pr_err!(
+                    "{}/{}: Digest integrity check FAILED. Broken NICs?\n",
+                    self.name,
+                    volume
+                );
+                return false;
+            }
+        }
+        if let Some(io) = self.volume_io(volume) {
+            // C counts it as received (recv_cnt), not as the peer's write
+            io.count_received(want, true);
+        }
+        hold.release(true);
+        true
+    }
+
     /// Sends P_BARRIER `nr`, holding the data socket's lock.
     fn send_barrier_locked(&self, nr: u32) -> Result {
         let b = packet::Barrier { barrier: nr };
@@ -633,7 +741,7 @@ impl Link {
         self.barrier_due.store(true, Ordering::Release);
         self.wake.notify_all();
         if let Some(h) = hold {
-            h.release();
+            h.release(true);
         }
         true
     }
@@ -655,7 +763,7 @@ impl Link {
         }
         if let Some(h) = hold {
             // acked() below finds the write again, without its hold
-            h.release();
+            h.release(false);
         }
         self.acked(block_id, sector)
     }
@@ -677,8 +785,12 @@ impl Link {
     }
 
     /// tl_clear(): the connection is gone; every write still in the log is handed to `f`
-    /// (volume, sector, bytes) to be marked out of sync, and completes.
+    /// (volume, sector, bytes) to be marked out of sync, and completes; the reads the peer did
+    /// not answer fail.
     pub(crate) fn clear(&self, mut f: impl FnMut(u32, u64, u32)) {
+        while let Some(h) = self.reads.lock().pop() {
+            h.release(false);
+        }
         let mut holds = KVec::new();
         let mut tl = self.tl.lock();
         tl.clear(|vol, sector, size, hold| {
@@ -691,7 +803,7 @@ impl Link {
         drop(tl);
         self.tl_wait.notify_all();
         for h in holds {
-            h.release();
+            h.release(false);
         }
     }
 
@@ -1073,6 +1185,22 @@ impl Link {
                 let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
                 self.resync_acked(h.volume, &a, h.command == packet::P_RS_WRITE_ACK)?;
             }
+            packet::P_NEG_DREPLY => {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                pr_err!(
+                    "{}/{}: Got NegDReply; Sector {}s, len {}.\n",
+                    self.name,
+                    h.volume,
+                    a.sector,
+                    a.blksize
+                );
+                let (_, hold) = self
+                    .reads
+                    .lock()
+                    .take(u32::from(h.volume), a.block_id, a.sector)
+                    .map_err(Bad::Tl)?;
+                hold.release(false);
+            }
             packet::P_OV_RESULT => {
                 let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
                 self.verify_result(h.volume, &a)?;
@@ -1090,8 +1218,9 @@ impl Link {
                 });
                 drop(tl);
                 self.tl_wait.notify_all();
+                // the peer has the whole epoch
                 for h in holds {
-                    h.release();
+                    h.release(true);
                 }
                 r.map_err(Bad::Tl)?;
             }
@@ -1891,6 +2020,31 @@ impl Link {
         r: &packet::BlockReq,
         csum: Option<(&[u8], &[u8])>,
     ) -> Result {
+        self.send_block(packet::P_RS_DATA_REPLY, volume, io, r, csum)
+    }
+
+    /// receive_DataRequest() for P_DATA_REQUEST and w_e_end_data_req(): a read of a Diskless
+    /// peer, answered with P_DATA_REPLY, or P_NEG_DREPLY if the blocks cannot be read.
+    pub(crate) fn send_data_reply(&self, volume: u16, io: &DevIo, r: &packet::BlockReq) -> Result {
+        self.send_block(packet::P_DATA_REPLY, volume, io, r, None)
+    }
+
+    /// Reads the blocks `r` asks for and sends them as `reply` (P_RS_DATA_REPLY or
+    /// P_DATA_REPLY), or the negative reply if they cannot be read (see
+    /// [`Link::send_resync_reply`]).
+    fn send_block(
+        &self,
+        reply: u16,
+        volume: u16,
+        io: &DevIo,
+        r: &packet::BlockReq,
+        csum: Option<(&[u8], &[u8])>,
+    ) -> Result {
+        let neg = if reply == packet::P_DATA_REPLY {
+            packet::P_NEG_DREPLY
+        } else {
+            packet::P_NEG_RS_DREPLY
+        };
         let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
         let Some(bdev) = io.backing() else {
             return Err(EIO);
@@ -1911,7 +2065,7 @@ impl Link {
                 blksize: r.blksize,
                 seq_num: 0,
             };
-            return self.send_meta(packet::P_NEG_RS_DREPLY, volume, |out| a.encode(out));
+            return self.send_meta(neg, volume, |out| a.encode(out));
         }
         // w_e_end_csum_rs_req(): a block whose digest the target has already is in sync
         // (a digest we cannot make is taken as different: the data is sent)
@@ -1954,8 +2108,7 @@ impl Link {
                 0
             };
             let len = ((n + dn) as u32).checked_add(r.blksize).ok_or(EINVAL)?;
-            packet::encode_header(apv, packet::P_RS_DATA_REPLY, volume, len, &mut hdr)
-                .map_err(|_| EINVAL)?;
+            packet::encode_header(apv, reply, volume, len, &mut hdr).map_err(|_| EINVAL)?;
             self.data.send(&hdr[..hlen + n], true)?;
             self.data.send(&digest[..dn], true)?;
             buf.send(&self.data)

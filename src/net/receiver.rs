@@ -298,7 +298,8 @@ fn serve(
             packet::P_DATA | packet::P_TRIM | packet::P_ZEROES
         );
         // the payload after the fixed part is read here only for packets other than data
-        let with_data = data_like || h.command == packet::P_RS_DATA_REPLY;
+        let with_data =
+            data_like || matches!(h.command, packet::P_RS_DATA_REPLY | packet::P_DATA_REPLY);
         let rest = if with_data { 0 } else { split.extra };
         let Some(body) = payload.get_mut(..split.fixed + rest) else {
             if ratelimit() {
@@ -328,6 +329,14 @@ fn serve(
                 (Some(v), Ok(u)) => {
                     begin_resync(drbd, shared, &s.name, link, &Start::of(v), Some(u.uuid))
                 }
+                _ => false,
+            },
+            packet::P_DATA_REPLY => match (&vol, packet::Data::decode(body)) {
+                (Some(v), Ok(d)) => link.data_reply(v.volume, &d, split.extra as u32),
+                _ => false,
+            },
+            packet::P_DATA_REQUEST => match (&vol, packet::BlockReq::decode(body)) {
+                (Some(v), Ok(r)) => serve_data_request(s, link, v, &r),
                 _ => false,
             },
             // a thin-resync request is answered with the data too (the blocks are read)
@@ -545,6 +554,47 @@ fn receive_data(
         Err(_) => return false,
     }
     true
+}
+
+/// receive_DataRequest() for P_DATA_REQUEST: a read of our Diskless peer, served from an
+/// UpToDate disk; else P_NEG_DREPLY. A request beyond the device breaks the connection.
+fn serve_data_request(s: &Settings, link: &Link, v: &Vol, r: &packet::BlockReq) -> bool {
+    let sectors = u64::from(r.blksize >> 9);
+    let bad_size = packet::check_block_size(packet::Command::DataRequest, r.blksize).is_err();
+    if bad_size
+        || matches!(
+            v.io.peer_target(r.sector, sectors),
+            Err(PeerRange::Beyond(_))
+        )
+    {
+        pr_err!(
+            "{}/{}: invalid read request (sector {}, {} bytes)\n",
+            s.name,
+            v.volume,
+            r.sector,
+            r.blksize
+        );
+        return false;
+    }
+    if v.io.state().disk != DiskState::UpToDate {
+        if ratelimit() {
+            pr_err!(
+                "{}/{}: Can not satisfy peer's read request, no local data.\n",
+                s.name,
+                v.volume
+            );
+        }
+        let a = packet::BlockAck {
+            sector: r.sector,
+            block_id: r.block_id,
+            blksize: r.blksize,
+            seq_num: 0,
+        };
+        return link
+            .send_meta(packet::P_NEG_DREPLY, v.volume, |out| a.encode(out))
+            .is_ok();
+    }
+    link.send_data_reply(v.volume, &v.io, r).is_ok()
 }
 
 /// receive_SyncParam() while connected: the peer's new resync settings (its `disk-options`)

@@ -33,6 +33,7 @@ const MAX_REQUEST_SECTORS: u32 = 1 << (20 - 9);
 const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
 const REQ_PREFLUSH: u32 = 1 << bindings::req_flag_bits___REQ_PREFLUSH;
+const REQ_RAHEAD: u32 = 1 << bindings::req_flag_bits___REQ_RAHEAD;
 
 /// Why an open of the disk is refused.
 #[derive(Clone, Copy, Debug)]
@@ -66,8 +67,8 @@ pub(crate) trait DiskOps: Send + Sync + 'static {
     fn queue(this: &Arc<Self>, rq: Request<Self>)
     where
         Self: Sized;
-    /// A forwarded request finished, successfully or not, with the tag it was forwarded with.
-    /// Runs in any context, interrupts included: must not sleep.
+    /// The local part of a forwarded request finished, successfully or not (`ok`), with the tag
+    /// it was forwarded with. Runs in any context, interrupts included: must not sleep.
     fn completed(&self, tag: u64, ok: bool);
     /// The local write of a request that [`Remote::mark_sent`] found in flight completed. Runs
     /// in any context: must not sleep.
@@ -75,6 +76,14 @@ pub(crate) trait DiskOps: Send + Sync + 'static {
     /// A request [`DiskOps::queue`] was given ended (C: dec_ap_bio()). Runs in any context:
     /// must not sleep.
     fn request_ended(&self) {}
+    /// A read failed at the backing disk, and the peer did not provide the data either: serve
+    /// it again (from the peer) or end it. Runs in any context: must not sleep.
+    fn read_failed(_this: &Arc<Self>, rq: Request<Self>)
+    where
+        Self: Sized,
+    {
+        rq.end(false);
+    }
 }
 
 /// What a request is for.
@@ -116,7 +125,7 @@ struct Pdu {
     tag: u64,
     /// Clone bios in flight, plus one while they are being submitted: the local part.
     local: AtomicU32,
-    /// [`LOCAL_DONE`] and [`SENT`].
+    /// [`LOCAL_DONE`], [`SENT`], [`NET_OK`] and [`NO_LOCAL`].
     flags: AtomicU8,
 }
 
@@ -124,6 +133,11 @@ struct Pdu {
 const LOCAL_DONE: u8 = 1;
 /// A forwarded request was sent to the peer ([`Remote::mark_sent`]).
 const SENT: u8 = 2;
+/// The peer has the request's data, or gave us its data (C: RQ_NET_OK): the request succeeds
+/// whatever its local part did.
+const NET_OK: u8 = 4;
+/// A request the peer alone serves: no local part to complete, and its failure is final.
+const NO_LOCAL: u8 = 8;
 
 /// The PDU of `rq`.
 ///
@@ -191,6 +205,11 @@ impl<T: DiskOps> Request<T> {
         self.cmd_flags() & REQ_FUA != 0
     }
 
+    /// Whether the request is a read-ahead, which may fail without being retried.
+    pub(crate) fn read_ahead(&self) -> bool {
+        self.cmd_flags() & REQ_RAHEAD != 0
+    }
+
     /// Sends the request's bios, cloned, to the same sectors of `to`; a flush becomes an empty
     /// flush bio. When the last clone completes, [`DiskOps::completed`] runs with `tag`, then
     /// the request ends with the first error of its clones.
@@ -211,17 +230,45 @@ impl<T: DiskOps> Request<T> {
         (remote(), remote())
     }
 
+    /// A write for the peer alone (a Diskless Primary's): as [`Request::forward_replicated`]
+    /// without a local part; the request succeeds if the peer takes the data.
+    pub(crate) fn send_only(self, tag: u64) -> (Remote<T>, Remote<T>) {
+        let rq = self.into_remote(tag, 2);
+        // INVARIANT: the two pending references are the Remotes'.
+        let remote = || Remote {
+            rq,
+            _ops: PhantomData,
+        };
+        (remote(), remote())
+    }
+
+    /// A read for the peer to serve (P_DATA_REQUEST): the returned [`Remote`] receives the
+    /// data into the request ([`Remote::recv_data`]) and ends it when released.
+    pub(crate) fn read_remote(self, tag: u64) -> Remote<T> {
+        let rq = self.into_remote(tag, 1);
+        // INVARIANT: the one pending reference is this Remote's.
+        Remote {
+            rq,
+            _ops: PhantomData,
+        }
+    }
+
+    /// Initialises the PDU of a request the peer alone serves, with `refs` pending references.
+    fn into_remote(self, tag: u64, refs: u32) -> *mut bindings::request {
+        let rq = self.rq;
+        core::mem::forget(self);
+        // SAFETY: the request is started and ours (type invariant); its PDU is a Pdu, not
+        // shared yet.
+        unsafe { init_pdu(rq, tag, refs, 0, LOCAL_DONE | NO_LOCAL) };
+        rq
+    }
+
     fn forward_holding(self, to: &Bdev, tag: u64, refs: u32) {
         let rq = self.rq;
         core::mem::forget(self);
-        // SAFETY: the request is started and ours (type invariant); its PDU is a Pdu.
-        let pdu = unsafe { pdu(rq) };
-        pdu.pending.store(refs, Ordering::Relaxed);
-        pdu.local.store(1, Ordering::Relaxed);
-        pdu.flags.store(0, Ordering::Relaxed);
-        pdu.status.store(BLK_STS_OK, Ordering::Relaxed);
-        // SAFETY: as above; the PDU is not shared yet.
-        unsafe { (*bindings::drbd_rs_rq_to_pdu(rq).cast::<Pdu>()).tag = tag };
+        // SAFETY: the request is started and ours (type invariant); its PDU is a Pdu, not
+        // shared yet.
+        unsafe { init_pdu(rq, tag, refs, 1, 0) };
         // SAFETY: the request is ours until the last clone completes (pending holds it), the
         // bio set and queue data are the Disk's, which outlive its requests.
         unsafe {
@@ -251,8 +298,26 @@ impl<T: DiskOps> Request<T> {
     }
 }
 
-/// The peer's part of a forwarded write: the request ends only once this is released too,
-/// and its data stays readable until then.
+/// Initialises the PDU of a request about to be forwarded or sent.
+///
+/// # Safety
+///
+/// `rq` is a started request of ours whose PDU nobody else uses yet.
+unsafe fn init_pdu(rq: *mut bindings::request, tag: u64, refs: u32, local: u32, flags: u8) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        let p = bindings::drbd_rs_rq_to_pdu(rq).cast::<Pdu>();
+        (*p).tag = tag;
+        let pdu = &*p;
+        pdu.pending.store(refs, Ordering::Relaxed);
+        pdu.local.store(local, Ordering::Relaxed);
+        pdu.flags.store(flags, Ordering::Relaxed);
+        pdu.status.store(BLK_STS_OK, Ordering::Relaxed);
+    }
+}
+
+/// The peer's part of a forwarded request: the request ends only once this is released too,
+/// and its data stays readable (or, for a remote read, writable) until then.
 ///
 /// # Invariants
 ///
@@ -297,6 +362,14 @@ impl<T: DiskOps> Remote<T> {
         Ok(n as usize)
     }
 
+    /// Receives the data of a remote read from `sock` into the request (as many bytes as it
+    /// reads).
+    pub(crate) fn recv_data(&self, sock: &super::net::Socket) -> Result {
+        // SAFETY: the request and its bios live until this reference is released (type
+        // invariant); a read's pages are ours to fill until it ends; the socket is open.
+        to_result(unsafe { bindings::drbd_rs_sock_recv_rq(sock.raw(), self.rq) })
+    }
+
     /// Records that the request was sent to the peer. `true` if its local write is still in
     /// flight: [`DiskOps::sent_write_done`] then follows when it completes.
     pub(crate) fn mark_sent(&self) -> bool {
@@ -305,16 +378,22 @@ impl<T: DiskOps> Remote<T> {
         pdu.flags.fetch_or(SENT, Ordering::AcqRel) & LOCAL_DONE == 0
     }
 
-    /// The peer is done with the request (its result does not change the request's).
-    pub(crate) fn release(self) {
+    /// The peer is done with the request: `ok` if it has the data (acknowledged a write, or
+    /// sent a read's data), which makes the request succeed whatever its local part did.
+    pub(crate) fn release(self, ok: bool) {
         let rq = self.rq;
         core::mem::forget(self);
+        if ok {
+            // SAFETY: the request is alive while this reference is held.
+            unsafe { pdu(rq) }.flags.fetch_or(NET_OK, Ordering::AcqRel);
+        }
         // SAFETY: we hold one pending reference (type invariant), given up here.
         unsafe { put_request::<T>(rq) };
     }
 }
 
 impl<T: DiskOps> Drop for Remote<T> {
+    /// The peer's part ends without the peer having the data.
     fn drop(&mut self) {
         // SAFETY: as in release().
         unsafe { put_request::<T>(self.rq) };
@@ -478,7 +557,9 @@ unsafe fn put_local<T: DiskOps>(rq: *mut bindings::request) {
     }
 }
 
-/// Drops one pending reference of a forwarded request; the last one completes it.
+/// Drops one pending reference of a forwarded request; the last one completes it: it succeeds
+/// if its local part did or the peer has the data (C: RQ_LOCAL_OK or RQ_NET_OK); a failed
+/// local read goes to [`DiskOps::read_failed`].
 ///
 /// # Safety
 ///
@@ -490,10 +571,33 @@ unsafe fn put_request<T: DiskOps>(rq: *mut bindings::request) {
         return;
     }
     let status = pdu.status.load(Ordering::Acquire);
+    let flags = pdu.flags.load(Ordering::Acquire);
+    let has_local = flags & NO_LOCAL == 0;
+    let ok = (has_local && status == BLK_STS_OK) || flags & NET_OK != 0;
     // SAFETY: the request still holds its queue, so the disk and its private data are live.
-    unsafe {
-        ops::<T>((*(*rq).q).disk).completed(pdu.tag, status == BLK_STS_OK);
-        end_request::<T>(rq, status);
+    let ops = unsafe { ops::<T>((*(*rq).q).disk) };
+    if has_local {
+        ops.completed(pdu.tag, status == BLK_STS_OK);
+    }
+    if ok {
+        // SAFETY: the last pending reference is gone: the request is ours to end, once.
+        unsafe { end_request::<T>(rq, BLK_STS_OK) };
+        return;
+    }
+    // INVARIANT: started, not ended, its clones and remote parts all done.
+    let rq = Request::<T> {
+        rq,
+        _ops: PhantomData,
+    };
+    let status = if status == BLK_STS_OK {
+        BLK_STS_IOERR
+    } else {
+        status
+    };
+    if rq.op() == Op::Read && has_local && !rq.read_ahead() {
+        T::read_failed(ops, rq);
+    } else {
+        rq.finish(status);
     }
 }
 
@@ -544,7 +648,7 @@ unsafe impl<T: DiskOps> Sync for Disk<T> {}
 /// # Safety
 ///
 /// `disk` is a gendisk of a `Disk<T>` whose `free_disk` has not run.
-unsafe fn ops<'a, T: DiskOps>(disk: *mut bindings::gendisk) -> &'a T {
+unsafe fn ops<'a, T: DiskOps>(disk: *mut bindings::gendisk) -> &'a Arc<T> {
     // SAFETY: `private_data` is a `DiskPrivate<T>` freed only by free_disk, after the last
     // open and request.
     unsafe { &(*((*disk).private_data as *const DiskPrivate<T>)).ops }

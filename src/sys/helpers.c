@@ -293,6 +293,39 @@ int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq)
 	return err;
 }
 
+/* a diskless read: the peer's data received into the read request's bios' pages */
+int drbd_rs_sock_recv_rq(struct socket *sock, struct request *rq)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+	int err = 0;
+
+	rq_for_each_segment(bv, rq, iter) {
+		void *addr = kmap_local_page(bv.bv_page);
+		size_t off = 0;
+
+		while (off < bv.bv_len) {
+			struct kvec iov = {
+				.iov_base = addr + bv.bv_offset + off,
+				.iov_len = bv.bv_len - off,
+			};
+			struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+			int n = kernel_recvmsg(sock, &msg, &iov, 1, iov.iov_len,
+					       MSG_WAITALL | MSG_NOSIGNAL);
+
+			if (n <= 0) {
+				err = n < 0 ? n : -ECONNRESET;
+				break;
+			}
+			off += n;
+		}
+		kunmap_local(addr);
+		if (err)
+			break;
+	}
+	return err;
+}
+
 /* a peer write's buffer pages are lowmem (alloc_page without __GFP_HIGHMEM) */
 void *drbd_rs_page_address(struct page *page)
 {

@@ -9,8 +9,11 @@
 //! and the peer's P_BARRIER_ACK must name the oldest open barrier and the number of writes in
 //! its epoch, as tl_release() checks.
 //!
+//! The reads a peer serves for us ([`Reads`]) are kept apart: they belong to no epoch.
+//!
 //! C counterpart: the transfer log of drbd_req.c/drbd_main.c (start_new_tl_epoch(),
-//! maybe_send_barrier(), tl_release(), tl_clear()) and the request lookup of got_BlockAck().
+//! maybe_send_barrier(), tl_release(), tl_clear()) and the request lookup of got_BlockAck()
+//! and receive_DataReply().
 
 use core::fmt;
 use core::ops::DerefMut;
@@ -329,6 +332,93 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
     }
 }
 
+/// A read the peer serves for us (P_DATA_REQUEST), until its P_DATA_REPLY or P_NEG_DREPLY.
+pub(crate) struct Read<H> {
+    id: u64,
+    volume: u32,
+    sector: u64,
+    size: u32,
+    /// What the reply fills and ends.
+    hold: H,
+}
+
+/// The reads in flight to the peer (C: `read_requests`), in the caller's storage. Block ids are
+/// made as the transfer log makes them (a slot and a sequence number), so that a reply the peer
+/// made up finds no read.
+pub(crate) struct Reads<H, S> {
+    slots: S,
+    seq: u32,
+    hint: usize,
+    _hold: core::marker::PhantomData<H>,
+}
+
+impl<H, S: DerefMut<Target = [Option<Read<H>>]>> Reads<H, S> {
+    /// No reads, in `slots` (all `None`).
+    pub(crate) fn new(slots: S) -> Self {
+        Self {
+            slots,
+            seq: 0,
+            hint: 0,
+            _hold: core::marker::PhantomData,
+        }
+    }
+
+    /// Enters a read of `size` bytes from `sector` of `volume`: its block id (`Err` gives the
+    /// hold back when every slot is taken).
+    pub(crate) fn start(&mut self, volume: u32, sector: u64, size: u32, hold: H) -> Result<u64, H> {
+        let n = self.slots.len();
+        let hint = self.hint.min(n);
+        let Some(index) = (hint..n)
+            .chain(0..hint)
+            .find(|&i| self.slots.get(i).is_some_and(Option::is_none))
+        else {
+            return Err(hold);
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let id = (u64::from(self.seq) << 32) | index as u64;
+        self.slots[index] = Some(Read {
+            id,
+            volume,
+            sector,
+            size,
+            hold,
+        });
+        self.hint = index + 1;
+        Ok(id)
+    }
+
+    /// The reply to a read (find_request() of receive_DataReply() and got_NegDReply()): the
+    /// read's size and hold, taken out, if the block id, volume and sector are a read's.
+    pub(crate) fn take(
+        &mut self,
+        volume: u32,
+        block_id: u64,
+        sector: u64,
+    ) -> Result<(u32, H), TlError> {
+        let index = (block_id & 0xffff_ffff) as usize;
+        let slot = self
+            .slots
+            .get_mut(index)
+            .filter(|s| {
+                s.as_ref()
+                    .is_some_and(|r| r.id == block_id && r.volume == volume && r.sector == sector)
+            })
+            .ok_or(TlError::UnknownBlock { block_id, sector })?;
+        let r = slot
+            .take()
+            .ok_or(TlError::UnknownBlock { block_id, sector })?;
+        Ok((r.size, r.hold))
+    }
+
+    /// Takes out a read in flight, any (the connection is gone: each fails).
+    pub(crate) fn pop(&mut self) -> Option<H> {
+        self.slots
+            .iter_mut()
+            .find_map(|slot| slot.take())
+            .map(|r| r.hold)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,6 +583,25 @@ mod tests {
         assert!(tl.barrier_acked(7, 2, |_| {}).is_err());
         // epochs go on after the one cleared
         assert_eq!(tl.current_epoch(), 8);
+    }
+
+    #[test]
+    fn reads_match_id_volume_and_sector_once() {
+        let mut r: Reads<u32, Vec<Option<Read<u32>>>> = Reads::new((0..2).map(|_| None).collect());
+        let a = r.start(1, 64, 4096, 10).unwrap();
+        let b = r.start(1, 72, 512, 11).unwrap();
+        assert_eq!(r.start(1, 80, 512, 12), Err(12));
+        assert!(r.take(0, a, 64).is_err());
+        assert!(r.take(1, a, 65).is_err());
+        assert!(r.take(1, a ^ (1 << 40), 64).is_err());
+        assert_eq!(r.take(1, a, 64), Ok((4096, 10)));
+        assert!(r.take(1, a, 64).is_err());
+        let c = r.start(1, 80, 512, 12).unwrap();
+        assert_ne!(a, c);
+        let mut left: Vec<u32> = core::iter::from_fn(|| r.pop()).collect();
+        left.sort();
+        assert_eq!(left, vec![11, 12]);
+        assert!(r.take(1, b, 72).is_err());
     }
 
     #[test]
