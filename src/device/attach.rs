@@ -22,9 +22,11 @@ use crate::model::attach::{
     use_degraded_wfc, SizeInputs,
 };
 use crate::model::conflict::InFlight;
-use crate::model::state::{ConnState, DiskState, Role};
-use crate::model::transition::Fact;
+use crate::model::role::StateRv;
+use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
+use crate::model::transition::{self, Fact};
 use crate::sys::bdev::Bdev;
+use crate::wire::packet;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -301,13 +303,49 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
     answer
 }
 
-/// `adm_detach`: write the bitmap and the meta data back, release the disk, go Diskless.
-/// Detaching a Diskless device has nothing to do, and succeeds.
+/// `adm_detach`: the disk goes Failed, then Diskless once the requests in flight are done,
+/// the bitmap and the meta data written back. Checked as C checks the change to Failed (a
+/// Primary keeps access to UpToDate data: SS_NO_UP_TO_DATE_DISK); while connected the peer
+/// must agree (cluster-wide) and learns both states. Connected to a peer with a disk, the device
+/// keeps its size and serves its I/O through the peer. Detaching a Diskless device has nothing
+/// to do, and succeeds.
 pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
+    if dev.ldev.is_none() {
+        return (RetCode::NoError, "");
+    }
+    let failed = DevState {
+        disk: DiskState::Failed,
+        ..dev.state
+    };
+    if let Err(rv) = transition::change(dev.state, failed, &dev.env(), false) {
+        return super::role::refused(res, dev, rv);
+    }
+    let link = dev
+        .io
+        .link()
+        .filter(|_| dev.state.conn >= ConnState::Connected);
+    if let Some((l, volume)) = &link {
+        let rv = l
+            .request_state(*volume, StateReq::default().disk(DiskState::Failed), false)
+            .map_or(StateRv::CwFailedByPeer, StateRv::from_peer);
+        if rv != StateRv::Success {
+            return super::role::refused(res, dev, rv);
+        }
+    }
+    dev.apply(res, Fact::Disk(DiskState::Failed));
+    let tell_peer = |dev: &Device| {
+        if let Some((l, volume)) = &link {
+            let st = packet::State {
+                state: dev.state.to_u32(),
+            };
+            let _ = l.send_data(packet::P_STATE, *volume, |out| st.encode(out));
+        }
+    };
+    tell_peer(dev);
     let Some(mut ldev) = dev.ldev.take() else {
         return (RetCode::NoError, "");
     };
-    // wait for the requests in flight; later ones fail, as on a Diskless device
+    // wait for the requests in flight; later ones go to the peer, or fail
     let io = {
         let _frozen = dev.disk.freeze();
         let io = dev.io.ldev.lock().take();
@@ -318,11 +356,12 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
         log(res, dev, &"meta data write failed while detaching");
     }
     drop(ldev);
-    // C goes through Failed, announcing both changes
-    dev.apply(res, Fact::Disk(DiskState::Failed));
     dev.apply(res, Fact::Detached);
-    dev.size = 0;
-    dev.disk.set_capacity(0);
+    tell_peer(dev);
+    if dev.state.conn < ConnState::Connected || dev.state.pdsk < DiskState::Inconsistent {
+        dev.size = 0;
+        dev.disk.set_capacity(0);
+    }
     (RetCode::NoError, "")
 }
 

@@ -21,7 +21,7 @@ use crate::wire::sync::{self, UUID_JUST_CREATED};
 use kernel::prelude::*;
 
 /// A refused state change: C's log line and the code drbdsetup prints.
-fn refused(res: &Name, dev: &Device, rv: StateRv) -> (RetCode, &'static str) {
+pub(crate) fn refused(res: &Name, dev: &Device, rv: StateRv) -> (RetCode, &'static str) {
     log(
         res,
         dev,

@@ -361,7 +361,7 @@ pub(crate) enum Fact {
     Disk(DiskState),
     /// An attach ended: our disk, and what the meta data tell of the peer's.
     Attached { disk: DiskState, pdsk: DiskState },
-    /// The disk went: Diskless, and the peer's disk unknown to us.
+    /// The disk went: Diskless, and without a connection the peer's disk unknown to us.
     Detached,
     /// `disconnect`: the connection goes Disconnecting, outdating one disk or neither.
     Disconnecting(Outdate),
@@ -410,9 +410,14 @@ pub(crate) fn next(s: DevState, fact: Fact) -> DevState {
         },
         Fact::Disk(disk) => DevState { disk, ..s },
         Fact::Attached { disk, pdsk } => DevState { disk, pdsk, ..s },
+        // connected, the peer's disk stays what it reported
         Fact::Detached => DevState {
             disk: Diskless,
-            pdsk: Unknown,
+            pdsk: if s.conn >= ConnState::Connected {
+                s.pdsk
+            } else {
+                Unknown
+            },
             ..s
         },
         Fact::Disconnecting(outdate) => {

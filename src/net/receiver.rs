@@ -530,6 +530,10 @@ fn receive_data(
         }
     }
     v.io.count_received(size, cmd == packet::P_RS_DATA_REPLY);
+    // the writes of a Diskless Primary: we have the only disk, its blocks are out of sync
+    if resync.is_none() && v.io.state().pdsk < DiskState::Inconsistent {
+        v.io.mark_out_of_sync(d.sector, u64::from(size >> 9));
+    }
     let op = match cmd {
         packet::P_TRIM => PeerOp::Discard,
         packet::P_ZEROES => PeerOp::Zeroes,
