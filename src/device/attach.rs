@@ -25,6 +25,7 @@ use crate::model::conflict::InFlight;
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
 use crate::model::transition::{self, Fact};
+use crate::net::link::Link;
 use crate::sys::bdev::Bdev;
 use crate::wire::packet;
 use kernel::ffi::c_void;
@@ -290,17 +291,53 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
             }
             *dev.io.ldev.lock() = Some(io);
         }
-        dev.apply(res, Fact::Attached { disk, pdsk });
+        // connected, the disk is Negotiating until the peer's report decides (C: the last
+        // part of the attaching process in after_state_ch())
+        let link = dev
+            .io
+            .link()
+            .filter(|_| dev.state.conn >= ConnState::Connected);
+        let fact = match link {
+            Some(_) => {
+                dev.pending_disk = Some(disk);
+                Fact::Attached {
+                    disk: DiskState::Negotiating,
+                    pdsk: dev.state.pdsk,
+                }
+            }
+            None => Fact::Attached { disk, pdsk },
+        };
+        dev.apply(res, fact);
         dev.degraded_wfc = degraded_wfc;
         dev.size = size.sectors;
         dev.disk.set_capacity(size.sectors);
         dev.ldev = Some(ldev);
+        if let Some((l, volume)) = link {
+            tell_attached(res, &l, volume, dev);
+        }
         (RetCode::NoError, "")
     };
     if answer.0 != RetCode::NoError {
         dev.apply(res, Fact::Disk(DiskState::Diskless));
     }
     answer
+}
+
+/// A disk attached under a connection: the peer learns its sizes, UUIDs and state
+/// (Negotiating), and answers with its own report, which decides a resync.
+fn tell_attached(res: &Name, l: &Link, volume: u16, dev: &Device) {
+    let sizes = crate::net::handshake::sizes(l.agreed, &dev.vol_info());
+    let features = l.agreed.features;
+    let st = packet::State {
+        state: dev.state.to_u32(),
+    };
+    let sent = l
+        .send_data(packet::P_SIZES, volume, |out| sizes.encode(features, out))
+        .and_then(|()| super::role::send_uuids(l, volume, dev, 0))
+        .and_then(|()| l.send_data(packet::P_STATE, volume, |out| st.encode(out)));
+    if sent.is_err() {
+        log(res, dev, &"could not tell the peer of the new disk");
+    }
 }
 
 /// `adm_detach`: the disk goes Failed, then Diskless once the requests in flight are done,

@@ -23,7 +23,7 @@ use crate::model::after;
 use crate::model::attach::md_flags;
 use crate::model::helper::Fencing;
 use crate::model::role::{uuid_new_current, UI_BITMAP};
-use crate::model::state::{ConnState, DevState, Role};
+use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::model::transition::{self, Fact};
 use crate::net::{Connection, VolInfo};
 use crate::sys::bdev::Bdev;
@@ -97,6 +97,9 @@ pub(crate) struct Device {
     /// The peer was forced UpToDate and Primary while both were Inconsistent: its next state
     /// report decides a sync (C: CONSIDER_RESYNC).
     pub(crate) consider_resync: bool,
+    /// The disk state an attach under a connection found, kept while the disk is Negotiating:
+    /// the peer's report decides between it and a resync (C: `new_state_tmp.disk`).
+    pub(crate) pending_disk: Option<DiskState>,
     /// Where the next online verify we run starts without `--start`: where the last one got
     /// to (C: `ov_start_sector`).
     pub(crate) verify_from: u64,
@@ -126,6 +129,7 @@ impl Device {
             changes: KVec::new(),
             peer_uuids: None,
             consider_resync: false,
+            pending_disk: None,
             verify_from: 0,
             new_cur_uuid: false,
             degraded_wfc: false,
@@ -229,6 +233,12 @@ impl Device {
         self.io.set_link(None);
         self.peer_uuids = None;
         self.consider_resync = false;
+        // the connection broke before the peer's report decided: the disk is what attach found
+        if let Some(disk) = self.pending_disk.take() {
+            if self.state.disk == DiskState::Negotiating {
+                self.apply(res, Fact::Disk(disk));
+            }
+        }
         self.apply(res, fact);
     }
 
@@ -281,6 +291,14 @@ impl Device {
     }
 
     /// What the connection's thread needs of the volume for a handshake (see [`VolInfo`]).
+    /// Our disk's state as a sync handshake sees it: while Negotiating, what attach found.
+    pub(crate) fn own_disk(&self) -> DiskState {
+        match (self.state.disk, self.pending_disk) {
+            (DiskState::Negotiating, Some(disk)) => disk,
+            (disk, _) => disk,
+        }
+    }
+
     pub(crate) fn vol_info(&self) -> VolInfo {
         let bits_set = self.counters().map_or(0, |c| c.bits_set);
         let l = self.ldev.as_ref();
@@ -290,7 +308,10 @@ impl Device {
         VolInfo {
             volume: self.volume,
             minor: self.minor,
-            state: self.state,
+            state: DevState {
+                disk: self.own_disk(),
+                ..self.state
+            },
             attached: l.is_some(),
             uuids: l.map_or([0; 4], |l| l.sb.uuid),
             bits_set,

@@ -101,7 +101,7 @@ pub(crate) fn send_uuids(l: &Link, volume: u16, dev: &Device, extra: u64) -> Res
     let Some(ldev) = &dev.ldev else {
         return Ok(());
     };
-    let inconsistent = dev.state.disk == DiskState::Inconsistent;
+    let inconsistent = dev.own_disk() == DiskState::Inconsistent;
     let u = packet::Uuids {
         uuid: ldev.sb.uuid,
         bitmap_bits: dev.counters().map_or(0, |c| c.bits_set),

@@ -185,6 +185,30 @@ fn send_packet(
     data.send(buf.get(..hlen + n).ok_or(EINVAL)?, false)
 }
 
+/// drbd_send_sizes(): a volume's sizes, and the largest request it takes.
+pub(crate) fn sizes(agreed: packet::Agreed, v: &VolInfo) -> packet::Sizes {
+    let qlim = (agreed.features & packet::FF_WSAME != 0).then_some(packet::Qlim {
+        physical_block_size: 512,
+        logical_block_size: 512,
+        alignment_offset: 0,
+        io_min: 512,
+        io_opt: 0,
+        discard_enabled: 0,
+        discard_zeroes_data: 0,
+        write_same_capable: 0,
+    });
+    packet::Sizes {
+        d_size: v.d_size,
+        u_size: v.u_size,
+        c_size: v.c_size,
+        max_bio_size: packet::DRBD_MAX_BIO_SIZE
+            .min(packet::max_bio_size_for_protocol(agreed.version)),
+        queue_order_type: 0,
+        dds_flags: 0,
+        qlim,
+    }
+}
+
 /// drbd_connected(): what a volume tells its peer (sync parameters, sizes, UUIDs, state).
 fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo) -> Result {
     let apv = agreed.version;
@@ -199,26 +223,7 @@ fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo)
     };
     let cmd = packet::SyncParam::command(apv).as_u16();
     send_packet(data, apv, cmd, v.volume, |out| sp.encode(apv, out))?;
-    let qlim = (agreed.features & packet::FF_WSAME != 0).then_some(packet::Qlim {
-        physical_block_size: 512,
-        logical_block_size: 512,
-        alignment_offset: 0,
-        io_min: 512,
-        io_opt: 0,
-        discard_enabled: 0,
-        discard_zeroes_data: 0,
-        write_same_capable: 0,
-    });
-    let sizes = packet::Sizes {
-        d_size: v.d_size,
-        u_size: v.u_size,
-        c_size: v.c_size,
-        max_bio_size: packet::DRBD_MAX_BIO_SIZE
-            .min(packet::max_bio_size_for_protocol(agreed.version)),
-        queue_order_type: 0,
-        dds_flags: 0,
-        qlim,
-    };
+    let sizes = sizes(agreed, v);
     send_packet(data, apv, packet::P_SIZES, v.volume, |out| {
         sizes.encode(agreed.features, out)
     })?;

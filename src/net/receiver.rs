@@ -868,8 +868,11 @@ fn receive_peer_state(
             return Some((Decision::Connected, true));
         }
         let starting = peer.conn >= ConnState::StartingSyncS && peer.conn <= ConnState::WfBitMapT;
+        // one of us attached a disk under the connection
+        let attaching =
+            peer.disk == DiskState::Negotiating || d.state.disk == DiskState::Negotiating;
         let consider = core::mem::take(&mut d.consider_resync)
-            || (d.state.conn == ConnState::Connected && starting);
+            || (d.state.conn == ConnState::Connected && (starting || attaching));
         let mut decision = Decision::Connected;
         if consider && d.ldev.is_some() && peer.disk >= DiskState::Negotiating {
             let pv = PeerVol {
@@ -910,12 +913,34 @@ fn receive_peer_state(
         } else {
             decision.conn_state().unwrap_or(d.state.conn)
         };
+        // our disk attached under the connection is what attach found, unless a resync
+        // makes it a target (C: new_state_tmp)
+        let base = match d.pending_disk.take() {
+            Some(disk)
+                if d.state.disk == DiskState::Negotiating
+                    && matches!(conn, ConnState::Connected | ConnState::WfBitMapS) =>
+            {
+                DevState { disk, ..d.state }
+            }
+            _ => d.state,
+        };
+        let flags = d.peer_uuids.map_or(0, |u| u[5]);
+        let pdsk = sync::real_peer_disk(peer.disk, flags);
+        if peer.disk == DiskState::Negotiating {
+            pr_info!(
+                "{}/{} drbd{}: real peer disk state = {}\n",
+                name,
+                d.volume,
+                d.minor,
+                pdsk.name()
+            );
+        }
         let reported = transition::next(
-            d.state,
+            base,
             Fact::Peer {
                 conn,
                 peer: peer.role,
-                pdsk: peer.disk,
+                pdsk,
             },
         );
         // in the same change, the peer's pause pauses ours (C: peer_isp = aftr_isp | user_isp
@@ -926,8 +951,10 @@ fn receive_peer_state(
             after: None,
         };
         d.enter(&name, transition::next(reported, pause));
-        // a peer that has not decided yet must learn of the resync
-        if decision != Decision::Connected && peer.conn <= ConnState::Connected {
+        // a peer that has not decided yet must learn of the resync; a peer that attached
+        // learns our UUIDs and state in any case (after_state_ch(): attach on the peer)
+        let undecided = decision != Decision::Connected && peer.conn <= ConnState::Connected;
+        if undecided || peer.disk == DiskState::Negotiating {
             let _ = crate::device::role::send_uuids(link, v.volume, d, 0);
             let st = packet::State {
                 state: d.state.to_u32(),
