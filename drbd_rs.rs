@@ -90,10 +90,11 @@ module! {
 
 /// The loaded module.
 ///
-/// Fields drop in declaration order, the reverse of `init`: netlink first so that no new
-/// command arrives, then `/proc/drbd`, then the configuration with its `/dev/drbdN` (the
-/// others' references to it are gone by then), then the major, and last the submitter
-/// workqueue, drained once no device can queue work any more.
+/// `drop` stops the connections and removes every resource with its `/dev/drbdN` (each
+/// device's data path holds a reference to the module's state). Then the fields drop in
+/// declaration order, the reverse of `init`: netlink (no command can arrive while the module
+/// goes), `/proc/drbd`, the state, the major, and last the workqueues, drained once no device
+/// can queue work any more.
 struct Drbd {
     _genl: sys::genl::Family<genl::Admin>,
     _proc: sys::proc::ProcEntry<proc::DrbdProc>,
@@ -103,9 +104,11 @@ struct Drbd {
 }
 
 impl Drop for Drbd {
-    /// The connections' threads stop before anything they use goes.
+    /// The connections' threads stop before anything they use goes; the devices go before the
+    /// module's state (they refer to it).
     fn drop(&mut self) {
         self._state.stop_connections();
+        self._state.remove_all();
     }
 }
 

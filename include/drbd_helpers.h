@@ -66,6 +66,7 @@ struct queue_limits drbd_rs_queue_limits_start_update(struct request_queue *q);
 
 /* the submitter workqueue */
 struct workqueue_struct *drbd_rs_alloc_submit_wq(void);
+struct workqueue_struct *drbd_rs_alloc_events_wq(void);
 
 /* kernel threads */
 struct task_struct *drbd_rs_kthread_create(int (*fn)(void *), void *data, const char *name);

@@ -22,7 +22,7 @@ PACKAGES=(
 	rustc-web rust-web-src rust-web-clippy rustfmt-web
 	linux-source-6.12 clang libclang-dev lld llvm
 	flex bison bc libelf-dev libssl-dev cpio xz-utils kmod make gcc
-	qemu-system-x86 busybox-static fio
+	qemu-system-x86 busybox-static fio dmsetup
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -10,7 +10,8 @@
 //! drbd_nl.c, and drbd_md_read() of drbd_main.c; the meta data I/O is in [`crate::meta::io`].
 //! Not yet: resync-after, on-io-error.
 
-use super::{AlBufs, Device, IoLdev, Ldev};
+use super::helper::{call, Subject};
+use super::{AlBufs, Config, Device, Drbd, IoLdev, Ldev};
 use crate::actlog::lru::{ActLog, Slot};
 use crate::bitmap::math::{bits_for_capacity, words_for_bits, Bits};
 use crate::genl::config::{Conf, Name};
@@ -21,16 +22,20 @@ use crate::model::attach::{
     attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents,
     use_degraded_wfc, SizeInputs,
 };
+use crate::model::attach::{io_error, io_error_action, IoErrorAction};
 use crate::model::conflict::InFlight;
+use crate::model::helper::Helper;
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
 use crate::model::transition::{self, Fact};
 use crate::net::link::Link;
 use crate::sys::bdev::Bdev;
+use crate::sys::genl::{broadcast, Events};
 use crate::wire::packet;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Arc;
 
 /// The claim of meta data devices that several minors may share (indexed external meta data),
@@ -370,17 +375,31 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
         }
     }
     dev.apply(res, Fact::Disk(DiskState::Failed));
-    let tell_peer = |dev: &Device| {
-        if let Some((l, volume)) = &link {
-            let st = packet::State {
-                state: dev.state.to_u32(),
-            };
-            let _ = l.send_data(packet::P_STATE, *volume, |out| st.encode(out));
-        }
-    };
-    tell_peer(dev);
+    tell_peer_state(dev);
+    go_diskless(res, dev, false);
+    (RetCode::NoError, "")
+}
+
+/// A connected peer learns our state (drbd_send_state()).
+fn tell_peer_state(dev: &Device) {
+    if dev.state.conn < ConnState::Connected {
+        return;
+    }
+    if let Some((l, volume)) = dev.io.link() {
+        let st = packet::State {
+            state: dev.state.to_u32(),
+        };
+        let _ = l.send_data(packet::P_STATE, volume, |out| st.encode(out));
+    }
+}
+
+/// go_diskless(): a Failed disk is released once the requests in flight are done, the bitmap
+/// and the meta data written back as far as they can be (a bitmap that cannot be written after
+/// a read error asks for a full sync, `read_error`); the device goes Diskless, connected to a
+/// peer with a disk it keeps its size.
+fn go_diskless(res: &Name, dev: &mut Device, read_error: bool) {
     let Some(mut ldev) = dev.ldev.take() else {
-        return (RetCode::NoError, "");
+        return;
     };
     // wait for the requests in flight; later ones go to the peer, or fail
     let io = {
@@ -389,17 +408,99 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
         io
     };
     let bitmap = io.map_or(Ok(()), |mut io| write_bitmap(&mut io));
+    if bitmap.is_err() && read_error {
+        ldev.sb.flags |= MDF_FULL_SYNC;
+    }
     if bitmap.and_then(|()| write_superblock(&mut ldev)).is_err() {
         log(res, dev, &"meta data write failed while detaching");
     }
     drop(ldev);
     dev.apply(res, Fact::Detached);
-    tell_peer(dev);
+    tell_peer_state(dev);
     if dev.state.conn < ConnState::Connected || dev.state.pdsk < DiskState::Inconsistent {
         dev.size = 0;
         dev.disk.set_capacity(0);
     }
-    (RetCode::NoError, "")
+}
+
+/// The events work: every device's local I/O errors under its `on-io-error` policy
+/// (__drbd_chk_io_error_(), after_state_ch() for a disk gone Failed, go_diskless()). `pass_on`
+/// makes the disk Inconsistent; `detach` and `call-local-io-error` make it Failed (told to the
+/// peer), call the local-io-error helper for the latter without the configuration lock, and
+/// then detach it.
+pub(crate) fn apply_io_errors(drbd: &Drbd) {
+    let mut helpers = KVec::new();
+    let mut failed = KVec::new();
+    {
+        let mut config = drbd.config.lock();
+        config.sync_conn_states();
+        for res in config.resources.as_mut_slice() {
+            let name = res.name;
+            let peer = res.conn.as_ref().map(|c| c.peer);
+            for d in res.devices.as_mut_slice() {
+                let bits = d.io.take_errors();
+                let Some(policy) = d.ldev.as_ref().map(|l| l.conf.num("on_io_error")) else {
+                    continue;
+                };
+                let origin = io_error::origin(bits);
+                match io_error_action(policy, bits, d.state.disk) {
+                    IoErrorAction::Nothing => {}
+                    IoErrorAction::Inconsistent => {
+                        log(&name, d, &kernel::fmt!("Local IO failed in {}.", origin));
+                        d.apply(&name, Fact::Disk(DiskState::Inconsistent));
+                        tell_peer_state(d);
+                    }
+                    IoErrorAction::Detach { helper } => {
+                        log(
+                            &name,
+                            d,
+                            &kernel::fmt!("Local IO failed in {}. Detaching...", origin),
+                        );
+                        d.apply(&name, Fact::Disk(DiskState::Failed));
+                        if helper {
+                            let _ = helpers.push((name, d.volume, d.minor, peer), GFP_KERNEL);
+                        }
+                        tell_peer_state(d);
+                        let _ = failed.push((d.minor, io_error::read(bits)), GFP_KERNEL);
+                    }
+                }
+            }
+        }
+        announce_all(config);
+    }
+    for (name, volume, minor, peer) in helpers {
+        call(
+            Subject::Device(&name, volume, minor),
+            Helper::LocalIoError,
+            peer.as_ref(),
+        );
+    }
+    if failed.is_empty() {
+        return;
+    }
+    let mut config = drbd.config.lock();
+    for (minor, read_error) in failed {
+        let Some((r, v)) = config.find_minor(minor) else {
+            continue;
+        };
+        let res = &mut config.resources.as_mut_slice()[r];
+        let name = res.name;
+        let d = &mut res.devices.as_mut_slice()[v];
+        if d.state.disk == DiskState::Failed {
+            go_diskless(&name, d, read_error);
+        }
+    }
+    announce_all(config);
+}
+
+/// The state changes made under `config` go to the events group, once it is released.
+fn announce_all(mut config: Guard<'_, Config, MutexBackend>) {
+    let mut events = Events::new();
+    for r in 0..config.resources.len() {
+        crate::genl::announce_resource(&mut config, r, &mut events);
+    }
+    drop(config);
+    broadcast(events);
 }
 
 /// The disk configuration a `disk-options` request changes: a copy of the attached disk's, on

@@ -15,8 +15,10 @@ use crate::bitmap::math::{
     al_extent_bits, al_extents, bit_to_page, in_sync_bits, sect_to_bit, Bits, PAGE_BYTES,
     SECT_PER_BIT,
 };
+use crate::device::Drbd;
 use crate::meta::io::bitmap_start;
 use crate::meta::layout::Layout;
+use crate::model::attach::io_error;
 use crate::model::conflict::{self, InFlight, Tag};
 use crate::model::request::{paths, Need, Paths};
 use crate::model::state::DevState;
@@ -26,10 +28,10 @@ use crate::sys::blk::{DiskOps, Op, Refusal, Remote, Request, RequestList};
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockBackend};
 use crate::sys::print::ratelimit;
 use crate::sys::without_io_reclaim;
-use crate::sys::wq::submit_queue;
+use crate::sys::wq::{events_queue, submit_queue};
 use crate::wire::{bitmap_codec, packet};
 use core::ops::RangeInclusive;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
@@ -40,6 +42,12 @@ use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 /// and while attached the backing disk with the bitmap and activity log its writes update.
 #[pin_data]
 pub(crate) struct DevIo {
+    /// The device's minor, for the log.
+    minor: u32,
+    /// The module's state, whose work applies the local I/O errors (`on-io-error`).
+    owner: Arc<Drbd>,
+    /// Local I/O errors not applied yet ([`io_error`] bits).
+    errors: AtomicU8,
     /// The device is Primary: it may be opened, also for writing.
     primary: AtomicBool,
     /// The device's state (`DevState::to_u32`), for the choice of where requests go.
@@ -103,11 +111,20 @@ pub(crate) struct IoCounters {
 }
 
 impl DevIo {
-    /// The data path of a new device in state `s` (Diskless and unconnected).
-    pub(crate) fn new(s: &DevState, allow_oos: bool) -> impl PinInit<Self> {
+    /// The data path of new device `minor` in state `s` (Diskless and unconnected), whose
+    /// local I/O errors `owner` applies.
+    pub(crate) fn new(
+        minor: u32,
+        s: &DevState,
+        allow_oos: bool,
+        owner: Arc<Drbd>,
+    ) -> impl PinInit<Self> {
         let primary = s.role == crate::model::state::Role::Primary;
         let state = s.to_u32();
         pin_init!(DevIo {
+            minor,
+            owner,
+            errors: AtomicU8::new(0),
             primary: AtomicBool::new(primary),
             state: AtomicU32::new(state),
             allow_oos,
@@ -143,6 +160,20 @@ impl DevIo {
             Ordering::Release,
         );
         self.state.store(s.to_u32(), Ordering::Release);
+    }
+
+    /// Records local I/O errors (`bits` of [`io_error`]) for the module's events work to apply
+    /// (`on-io-error`). Any context.
+    pub(crate) fn local_error(&self, bits: u8) {
+        if self.errors.fetch_or(bits, Ordering::AcqRel) & bits != bits {
+            // already queued: it will find these too
+            let _ = events_queue().enqueue(self.owner.clone());
+        }
+    }
+
+    /// The local I/O errors recorded since the last call.
+    pub(crate) fn take_errors(&self) -> u8 {
+        self.errors.swap(0, Ordering::AcqRel)
     }
 
     /// The device's state, as the data path last learnt it.
@@ -193,7 +224,8 @@ impl DiskOps for DevIo {
         this.mark_out_of_sync(rq.sector(), rq.sectors());
         if ratelimit() {
             pr_warn!(
-                "local READ IO error sector {}+{}\n",
+                "drbd{}: local READ IO error sector {}+{}\n",
+                this.minor,
                 rq.sector(),
                 rq.sectors()
             );
@@ -258,6 +290,13 @@ impl DiskOps for DevIo {
         self.local.fetch_sub(1, Ordering::AcqRel);
 
         let tag = Tag::decode(tag);
+        if !ok {
+            self.local_error(if tag.write {
+                io_error::WRITE
+            } else {
+                io_error::READ
+            });
+        }
         if tag.ext.is_none() && tag.slot.is_none() {
             return;
         }
@@ -266,7 +305,12 @@ impl DiskOps for DevIo {
                 if !ok {
                     io.mark_out_of_sync(start, end - start);
                     if ratelimit() {
-                        pr_warn!("local WRITE IO error sector {}+{}\n", start, end - start);
+                        pr_warn!(
+                            "drbd{}: local WRITE IO error sector {}+{}\n",
+                            self.minor,
+                            start,
+                            end - start
+                        );
                     }
                 }
             }
@@ -376,7 +420,11 @@ impl DevIo {
             };
             drop(guard);
             self.local.fetch_add(1, Ordering::AcqRel);
-            rq.forward(&to, 0);
+            let flush = Tag {
+                write: true,
+                ..Tag::default()
+            };
+            rq.forward(&to, flush.encode());
             return;
         }
         let (sector, sectors) = (rq.sector(), rq.sectors());
@@ -445,6 +493,7 @@ impl DevIo {
         let tag = Tag {
             slot,
             ext: ext.filter(|_| logged),
+            write: true,
         }
         .encode();
         match link {
@@ -700,6 +749,7 @@ impl DevIo {
             let logged = io.al_updates;
             let b = &mut *bufs;
             let mut written = io.al.transaction(&plan, &mut b.tr).is_ok();
+            let mut md_failed = false;
             b.tr.encode(&mut b.block);
             // The bitmap pages of the evicted extents go first (drbd_bm_write_hinted()); a
             // request of at most 1 MiB evicts at most two. Without al-updates nothing is written.
@@ -730,6 +780,7 @@ impl DevIo {
                 drop(guard);
                 let sector = bitmap_start(&layout) + page * (PAGE_BYTES as u64 / 512);
                 written = md.write_4k(sector, &bufs.page).is_ok();
+                md_failed |= !written;
                 guard = self.ldev.lock();
             }
             if written && logged {
@@ -741,6 +792,7 @@ impl DevIo {
                         layout.al_stripe_size_4k,
                     );
                 written = md.write_4k(at, &bufs.block).is_ok();
+                md_failed |= !written;
                 guard = self.ldev.lock();
             }
             let Some(io) = guard.as_mut() else {
@@ -759,6 +811,9 @@ impl DevIo {
             self.al_wait.notify_all();
             if !committed {
                 pr_err!("activity log: meta data write failed, failing the write\n");
+                if md_failed {
+                    self.local_error(io_error::META);
+                }
                 return (guard, Err(()));
             }
             return (guard, Ok(true));

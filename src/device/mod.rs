@@ -35,6 +35,7 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::lock::Guard;
 use kernel::sync::{Arc, Mutex};
+use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 /// An attached backing disk with its meta data (C: `struct drbd_backing_dev`), the part the
 /// configuration keeps; the data path's part is in [`DevIo::ldev`].
@@ -116,9 +117,9 @@ pub(crate) struct Device {
 
 impl Device {
     /// drbd_create_device(): a Diskless, StandAlone Secondary with its `/dev/drbd<minor>`.
-    pub(crate) fn new(minor: u32, volume: u32, allow_oos: bool) -> Result<Self> {
+    pub(crate) fn new(minor: u32, volume: u32, allow_oos: bool, owner: Arc<Drbd>) -> Result<Self> {
         let state = DevState::new_minor();
-        let io = Arc::pin_init(DevIo::new(&state, allow_oos), GFP_KERNEL)?;
+        let io = Arc::pin_init(DevIo::new(minor, &state, allow_oos, owner), GFP_KERNEL)?;
         let disk = Disk::new(minor, io.clone())?;
         Ok(Self {
             minor,
@@ -644,6 +645,22 @@ pub(crate) struct Drbd {
     /// genl_mutex already); readers hold it briefly.
     #[pin]
     pub(crate) config: Mutex<Config>,
+    /// Applies the devices' local I/O errors (queued by [`DevIo::local_error`]).
+    #[pin]
+    io_errors: Work<Drbd>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Drbd { self.io_errors }
+}
+
+impl WorkItem for Drbd {
+    type Pointer = Arc<Drbd>;
+
+    /// The local I/O errors of every device, under its `on-io-error` policy.
+    fn run(this: Arc<Drbd>) {
+        attach::apply_io_errors(&this);
+    }
 }
 
 impl Drbd {
@@ -653,7 +670,15 @@ impl Drbd {
                 Config { resources: KVec::new(), retired: KVec::new() },
                 "drbd_config"
             ),
+            io_errors <- new_work!("drbd_io_errors"),
         })
+    }
+
+    /// Module unload: every resource goes (the devices' data paths refer to the module's
+    /// state, which goes only after them).
+    pub(crate) fn remove_all(&self) {
+        let resources = core::mem::take(&mut self.config.lock().resources);
+        drop(resources);
     }
 
     /// Stops the connections retired under `config`, after releasing it.

@@ -163,6 +163,7 @@ const VOLUME_MAX: u32 = 65535;
 // Not inlined: its decoded attributes (about 1 KiB) stay off the handler's frame.
 #[inline(never)]
 fn new_minor(
+    drbd: &Arc<Drbd>,
     config: &mut Config,
     index: usize,
     req: &Request<'_>,
@@ -189,7 +190,8 @@ fn new_minor(
     if at.is_some_and(|i| resource.devices[i].volume == volume) {
         return (RetCode::MinorOrVolumeExists, "");
     }
-    let device = match Device::new(req.minor, volume, crate::sys::module::allow_oos()) {
+    let allow_oos = crate::sys::module::allow_oos();
+    let device = match Device::new(req.minor, volume, allow_oos, drbd.clone()) {
         Ok(device) => device,
         Err(_) => return (RetCode::NoMem, ""),
     };
@@ -541,7 +543,9 @@ impl Handler for Admin {
             }
             _ => match (op.cmd, resource, device) {
                 (schema::NEW_RESOURCE, _, _) => new_resource(&mut config, req, &p),
-                (schema::NEW_MINOR, Some(i), d) => new_minor(&mut config, i, req, &p, d.is_some()),
+                (schema::NEW_MINOR, Some(i), d) => {
+                    new_minor(ctx, &mut config, i, req, &p, d.is_some())
+                }
                 (schema::DEL_MINOR, _, Some(d)) => del_minor(&mut config, d),
                 (schema::GET_STATUS, _, Some(d)) => get_status(&config, d, reply),
                 (schema::GET_TIMEOUT_TYPE, _, Some(d)) => get_timeout_type(&config, d, reply),

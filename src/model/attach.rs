@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The decisions attach makes from the meta data: the device's size and its disk states.
+//! The decisions attach makes from the meta data: the device's size and its disk states; and
+//! what a local I/O error does to the disk (`on-io-error`).
 //!
-//! C counterpart: drbd_new_dev_size() and the disk-state part of drbd_adm_attach() (drbd_nl.c).
+//! C counterpart: drbd_new_dev_size() and the disk-state part of drbd_adm_attach() (drbd_nl.c),
+//! __drbd_chk_io_error_() (drbd_int.h).
 //! The `MDF_*` flags are the superblock's, in meta/layout.rs.
 
 use crate::meta::layout::{
@@ -214,6 +216,75 @@ pub(crate) fn md_flags(
     f
 }
 
+/// Local I/O errors, as a set of bits: where they happened.
+pub(crate) mod io_error {
+    /// A read or write of the upper layers (C: drbd_request_endio()).
+    pub(crate) const READ: u8 = 1;
+    pub(crate) const WRITE: u8 = 2;
+    /// A read for the peer (resync, verify, a Diskless peer's read) or a write of the peer's
+    /// (C: drbd_peer_request_endio()).
+    pub(crate) const PEER_READ: u8 = 4;
+    pub(crate) const PEER_WRITE: u8 = 8;
+    /// A meta data write (activity log, bitmap, superblock: C: DRBD_META_IO_ERROR).
+    pub(crate) const META: u8 = 16;
+
+    /// The C function whose name the log line carries, for the first error of `bits`.
+    pub(crate) fn origin(bits: u8) -> &'static str {
+        if bits & META != 0 {
+            "drbd_md_sync_page_io"
+        } else if bits & (READ | WRITE) != 0 {
+            "drbd_request_endio"
+        } else {
+            "drbd_peer_request_endio"
+        }
+    }
+
+    /// Whether a read failed (C: WAS_READ_ERROR: a bitmap that cannot be written then asks
+    /// for a full sync).
+    pub(crate) fn read(bits: u8) -> bool {
+        bits & (READ | PEER_READ) != 0
+    }
+}
+
+/// What local I/O errors do to the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoErrorAction {
+    /// Nothing more (the disk is not above the state the policy leads to).
+    Nothing,
+    /// `pass_on`: the disk becomes Inconsistent; the errors go to the upper layers, reads are
+    /// retried from the peer.
+    Inconsistent,
+    /// `detach`, `call-local-io-error`: the disk fails and is detached; `helper` calls the
+    /// local-io-error helper first.
+    Detach { helper: bool },
+}
+
+/// `on-io-error` (`EP_PASS_ON`, `EP_CALL_HELPER`, `EP_DETACH`).
+pub(crate) const EP_PASS_ON: i64 = 0;
+pub(crate) const EP_CALL_HELPER: i64 = 1;
+
+/// __drbd_chk_io_error_(): what the errors `bits` do to a disk in state `disk` under the
+/// `on-io-error` policy. Meta data errors always detach.
+pub(crate) fn io_error_action(policy: i64, bits: u8, disk: DiskState) -> IoErrorAction {
+    if bits == 0 {
+        return IoErrorAction::Nothing;
+    }
+    if policy == EP_PASS_ON && bits & io_error::META == 0 {
+        return if disk > DiskState::Inconsistent {
+            IoErrorAction::Inconsistent
+        } else {
+            IoErrorAction::Nothing
+        };
+    }
+    if disk > DiskState::Failed {
+        IoErrorAction::Detach {
+            helper: policy == EP_CALL_HELPER,
+        }
+    } else {
+        IoErrorAction::Nothing
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,5 +470,36 @@ mod tests {
             attach_disk_states(up | MDF_PEER_OUT_DATED, false),
             (UpToDate, Some(Outdated))
         );
+    }
+
+    #[test]
+    fn io_errors_follow_on_io_error() {
+        use io_error::*;
+        use DiskState::*;
+        let detach = IoErrorAction::Detach { helper: false };
+        // detach (2, the default)
+        assert_eq!(io_error_action(2, WRITE, UpToDate), detach);
+        assert_eq!(io_error_action(2, PEER_READ, Inconsistent), detach);
+        assert_eq!(io_error_action(2, READ, Failed), IoErrorAction::Nothing);
+        // call-local-io-error
+        assert_eq!(
+            io_error_action(1, READ, UpToDate),
+            IoErrorAction::Detach { helper: true }
+        );
+        // pass_on: Inconsistent, but meta data errors detach all the same
+        assert_eq!(
+            io_error_action(0, READ, UpToDate),
+            IoErrorAction::Inconsistent
+        );
+        assert_eq!(
+            io_error_action(0, PEER_WRITE, Inconsistent),
+            IoErrorAction::Nothing
+        );
+        assert_eq!(io_error_action(0, META | READ, UpToDate), detach);
+        assert_eq!(io_error_action(2, 0, UpToDate), IoErrorAction::Nothing);
+        assert_eq!(origin(META | READ), "drbd_md_sync_page_io");
+        assert_eq!(origin(PEER_WRITE | WRITE), "drbd_request_endio");
+        assert_eq!(origin(PEER_WRITE), "drbd_peer_request_endio");
+        assert!(read(PEER_READ) && !read(WRITE | META));
     }
 }

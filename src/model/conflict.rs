@@ -67,16 +67,18 @@ impl<S: DerefMut<Target = [Range]>> InFlight<S> {
 
 /// What the block layer's completion gets back of a forwarded request (a `u64`): the activity log extents it
 /// holds references to (the first and how many follow it: a request spans at most 33 extents
-/// of 4 MiB, a 128 MiB discard), and its slot among the writes in flight.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// of 4 MiB, a 128 MiB discard), its slot among the writes in flight, and whether it writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tag {
     pub(crate) ext: Option<RangeInclusive<u32>>,
     pub(crate) slot: Option<u16>,
+    pub(crate) write: bool,
 }
 
 impl Tag {
     const EXT: u64 = 1 << 63;
     const SLOT: u64 = 1 << 62;
+    const WRITE: u64 = 1 << 61;
 
     pub(crate) fn encode(&self) -> u64 {
         let mut tag = 0;
@@ -87,6 +89,9 @@ impl Tag {
         if let Some(slot) = self.slot {
             tag |= Self::SLOT | (u64::from(slot) << 40);
         }
+        if self.write {
+            tag |= Self::WRITE;
+        }
         tag
     }
 
@@ -96,6 +101,7 @@ impl Tag {
         Self {
             ext: (tag & Self::EXT != 0).then(|| first..=first.saturating_add(more)),
             slot: (tag & Self::SLOT != 0).then_some((tag >> 40) as u16),
+            write: tag & Self::WRITE != 0,
         }
     }
 }
@@ -138,33 +144,32 @@ mod tests {
             Tag {
                 ext: None,
                 slot: None,
+                write: false,
             },
             Tag {
                 ext: Some(7..=7),
                 slot: None,
+                write: false,
             },
             Tag {
                 ext: Some(0..=32),
                 slot: Some(127),
+                write: true,
             },
             Tag {
                 ext: Some(u32::MAX - 1..=u32::MAX),
                 slot: Some(0),
+                write: true,
             },
             Tag {
                 ext: None,
                 slot: Some(u16::MAX),
+                write: false,
             },
         ] {
             assert_eq!(Tag::decode(tag.encode()), tag);
         }
-        assert_eq!(
-            Tag::decode(0),
-            Tag {
-                ext: None,
-                slot: None
-            }
-        );
+        assert_eq!(Tag::decode(0), Tag::default());
     }
 
     #[test]

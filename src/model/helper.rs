@@ -35,6 +35,8 @@ pub(crate) enum Helper {
     PriLostAfterSb,
     /// A Primary whose data are to be discarded (rr-conflict call-pri-lost).
     PriLost,
+    /// `on-io-error call-local-io-error`: the backing disk failed, it is being detached.
+    LocalIoError,
 }
 
 impl Helper {
@@ -51,6 +53,7 @@ impl Helper {
             Helper::SplitBrain => "split-brain",
             Helper::PriLostAfterSb => "pri-lost-after-sb",
             Helper::PriLost => "pri-lost",
+            Helper::LocalIoError => "local-io-error",
         }
     }
 }

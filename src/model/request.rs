@@ -88,7 +88,8 @@ pub(crate) struct Paths {
 /// attached (`attached`) and a connection to send on (`linked`). A read goes to the backing
 /// disk if its data are good there (drbd_may_do_local_read(): UpToDate, or Inconsistent with
 /// the blocks in sync, `in_sync` being asked only then), else to an UpToDate peer. A write goes
-/// to the backing disk if attached, and to the peer if it has a disk (drbd-rs replicates to a
+/// to the backing disk if attached and not Failed (being detached after an I/O error), and to
+/// the peer if it has a disk (drbd-rs replicates to a
 /// peer of any disk state from Inconsistent up, as it did before this choice existed; C
 /// restricts that to UpToDate peers and resyncs, and sends P_OUT_OF_SYNC otherwise). Neither:
 /// the request fails ("neither local nor remote data").
@@ -114,7 +115,7 @@ pub(crate) fn paths(
             }
         }
         Need::Write => Paths {
-            local: attached,
+            local: attached && s.disk != DiskState::Failed,
             remote: connected && s.pdsk >= DiskState::Inconsistent,
         },
     }
@@ -225,6 +226,11 @@ mod tests {
         assert_eq!(
             p(&state(Diskless, Unknown, StandAlone), false, false),
             (false, false)
+        );
+        // a failed disk is being detached: no more writes for it
+        assert_eq!(
+            p(&state(Failed, UpToDate, Connected), true, true),
+            (false, true)
         );
     }
 }

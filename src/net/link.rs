@@ -19,6 +19,7 @@
 
 use crate::device::DevIo;
 use crate::genl::config::{Conf, Name};
+use crate::model::attach::io_error;
 use crate::model::controller::{self, Controller, Marks, RateConf};
 use crate::model::request::{self, Effect};
 use crate::model::role::StateRv;
@@ -926,6 +927,11 @@ impl Link {
 
     /// e_end_block() / e_end_resync_block(): the ack a written peer write is owed.
     fn ack_peer_write(&self, w: &PeerWrite) {
+        if !w.ok {
+            if let Some(io) = self.volume_io(w.volume) {
+                io.local_error(io_error::PEER_WRITE);
+            }
+        }
         let mut a = packet::BlockAck {
             sector: w.sector,
             block_id: w.block_id,
@@ -1476,7 +1482,10 @@ impl Link {
         let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
         let n = match buf.read_from(&bdev, r.sector) {
             Ok(()) => buf.digest(alg, &mut ours).unwrap_or(0),
-            Err(_) => 0,
+            Err(_) => {
+                io.local_error(io_error::PEER_READ);
+                0
+            }
         };
         let in_sync = n > 0 && ours.get(..n) == Some(theirs);
         if !in_sync {
@@ -1552,7 +1561,10 @@ impl Link {
         let mut digest = [0u8; crypto::MAX_DIGEST];
         let n = match buf.read_from(&bdev, r.sector) {
             Ok(()) => buf.digest(alg, &mut digest)?,
-            Err(_) => crypto::digest_size(alg)?,
+            Err(_) => {
+                io.local_error(io_error::PEER_READ);
+                crypto::digest_size(alg)?
+            }
         };
         let reply = packet::BlockReq {
             sector: r.sector,
@@ -2059,6 +2071,7 @@ impl Link {
         };
         if buf.read_from(&bdev, r.sector).is_err() {
             drop(guard);
+            io.local_error(io_error::PEER_READ);
             let a = packet::BlockAck {
                 sector: r.sector,
                 block_id: r.block_id,

@@ -173,6 +173,11 @@ struct workqueue_struct *drbd_rs_alloc_submit_wq(void)
 	return alloc_ordered_workqueue("drbd_submit", WQ_MEM_RECLAIM);
 }
 
+struct workqueue_struct *drbd_rs_alloc_events_wq(void)
+{
+	return alloc_workqueue("drbd_events", WQ_MEM_RECLAIM, 0);
+}
+
 /* kthread_create() is a macro; the name is no format */
 struct task_struct *drbd_rs_kthread_create(int (*fn)(void *), void *data, const char *name)
 {
