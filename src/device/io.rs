@@ -356,7 +356,11 @@ impl WorkItem for DevIo {
     fn run(this: Arc<DevIo>) {
         without_io_reclaim(|| {
             this.submit_deferred();
-            while let Some(rq) = this.retries.lock().pop() {
+            loop {
+                // (the lock is not held while the read is sent)
+                let Some(rq) = this.retries.lock().pop() else {
+                    break;
+                };
                 match this.link() {
                     Some((link, volume)) => this.read_from_peer(&link, volume, rq),
                     None => rq.end(false),

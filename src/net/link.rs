@@ -789,7 +789,10 @@ impl Link {
     /// (volume, sector, bytes) to be marked out of sync, and completes; the reads the peer did
     /// not answer fail.
     pub(crate) fn clear(&self, mut f: impl FnMut(u32, u64, u32)) {
-        while let Some(h) = self.reads.lock().pop() {
+        loop {
+            let Some(h) = self.reads.lock().pop() else {
+                break;
+            };
             h.release(false);
         }
         let mut holds = KVec::new();
