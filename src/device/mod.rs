@@ -309,10 +309,8 @@ impl Device {
         VolInfo {
             volume: self.volume,
             minor: self.minor,
-            state: DevState {
-                disk: self.own_disk(),
-                ..self.state
-            },
+            state: self.state,
+            attach_disk: self.own_disk(),
             attached: l.is_some(),
             uuids: l.map_or([0; 4], |l| l.sb.uuid),
             bits_set,

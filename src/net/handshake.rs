@@ -467,7 +467,7 @@ pub(crate) fn decide(
         ..sync::Net::new(apv, resolve)
     };
     let mut log = Log { s, v };
-    let hs = sync::sync_handshake(&mut me, &mut them, &net, v.state.disk, &mut log);
+    let hs = sync::sync_handshake(&mut me, &mut them, &net, v.attach_disk, &mut log);
     n.decision = hs.decision;
     n.uuids = me.uuids;
     Ok(n)

@@ -22,7 +22,7 @@ use crate::genl::addr::Endpoint;
 use crate::genl::config::{Conf, Name};
 use crate::genl::nla::Value;
 use crate::genl::retcode::RetCode;
-use crate::model::state::{ConnState, DevState};
+use crate::model::state::{ConnState, DevState, DiskState};
 use crate::net::link::Tunables;
 use crate::sys::genl::{broadcast, Events};
 use crate::sys::net::Socket;
@@ -47,6 +47,9 @@ pub(crate) struct VolInfo {
     pub(crate) volume: u32,
     pub(crate) minor: u32,
     pub(crate) state: DevState,
+    /// While the disk is Negotiating (attached under a connection): what attach found, for the
+    /// sync handshake (C: `new_state_tmp.disk`); else the disk's state.
+    pub(crate) attach_disk: DiskState,
     /// Attached (D_NEGOTIATING or better): the sizes and UUIDs are there to send.
     pub(crate) attached: bool,
     pub(crate) uuids: [u64; 4],
