@@ -451,12 +451,12 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
                         tell_peer_state(d);
                     }
                     IoErrorAction::Detach { helper } => {
+                        d.apply(&name, Fact::Disk(DiskState::Failed));
                         log(
                             &name,
                             d,
                             &kernel::fmt!("Local IO failed in {}. Detaching...", origin),
                         );
-                        d.apply(&name, Fact::Disk(DiskState::Failed));
                         if helper {
                             let _ = helpers.push((name, d.volume, d.minor, peer), GFP_KERNEL);
                         }

@@ -716,7 +716,8 @@ impl DevIo {
     /// transaction if they are not: the bitmap pages of the extents it evicts are written, then
     /// the transaction, before the write may go ahead. Waits while the active set has no room
     /// or another transaction is under way. Returns whether references were taken (not while
-    /// Diskless or with the log suspended); `Err` after a meta data write error.
+    /// Diskless, with the log suspended, or after a meta data write error, which detaches the
+    /// disk); `Err` if the log cannot take the extents.
     fn al_begin<'a>(
         &'a self,
         mut guard: IoGuard<'a>,
@@ -813,11 +814,15 @@ impl DevIo {
                 io.al.commit_unlogged(plan).is_ok()
             };
             self.al_wait.notify_all();
+            if md_failed {
+                // the disk is detached for it; the write goes on unlogged (C submits it all the
+                // same): the peer may take it
+                pr_err!("activity log: meta data write failed\n");
+                self.local_error(io_error::META);
+                return (guard, Ok(false));
+            }
             if !committed {
-                pr_err!("activity log: meta data write failed, failing the write\n");
-                if md_failed {
-                    self.local_error(io_error::META);
-                }
+                pr_err!("activity log: transaction not committed, failing the write\n");
                 return (guard, Err(()));
             }
             return (guard, Ok(true));

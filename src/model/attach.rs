@@ -218,24 +218,35 @@ pub(crate) fn md_flags(
 
 /// Local I/O errors, as a set of bits: where they happened.
 pub(crate) mod io_error {
-    /// A read or write of the upper layers (C: drbd_request_endio()).
+    /// A read or write of the upper layers.
     pub(crate) const READ: u8 = 1;
     pub(crate) const WRITE: u8 = 2;
-    /// A read for the peer (resync, verify, a Diskless peer's read) or a write of the peer's
-    /// (C: drbd_peer_request_endio()).
+    /// A read for the peer (resync, verify, a Diskless peer's read) or a write of the peer's.
     pub(crate) const PEER_READ: u8 = 4;
     pub(crate) const PEER_WRITE: u8 = 8;
-    /// A meta data write (activity log, bitmap, superblock: C: DRBD_META_IO_ERROR).
+    /// Meta data writes (C: DRBD_META_IO_ERROR): an activity log transaction, the superblock.
     pub(crate) const META: u8 = 16;
+    pub(crate) const SUPERBLOCK: u8 = 32;
+    const ANY_META: u8 = META | SUPERBLOCK;
 
-    /// The C function whose name the log line carries, for the first error of `bits`.
+    /// Whether a meta data write failed: the disk is detached whatever the policy.
+    pub(crate) fn meta(bits: u8) -> bool {
+        bits & ANY_META != 0
+    }
+
+    /// The C function whose name the log line carries ("Local IO failed in ..."), for the
+    /// first error of `bits`.
     pub(crate) fn origin(bits: u8) -> &'static str {
         if bits & META != 0 {
-            "drbd_md_sync_page_io"
+            "__al_write_transaction"
+        } else if bits & SUPERBLOCK != 0 {
+            "drbd_md_write"
         } else if bits & (READ | WRITE) != 0 {
-            "drbd_request_endio"
+            "__req_mod"
+        } else if bits & PEER_READ != 0 {
+            "drbd_endio_read_sec_final"
         } else {
-            "drbd_peer_request_endio"
+            "drbd_endio_write_sec_final"
         }
     }
 
@@ -269,7 +280,7 @@ pub(crate) fn io_error_action(policy: i64, bits: u8, disk: DiskState) -> IoError
     if bits == 0 {
         return IoErrorAction::Nothing;
     }
-    if policy == EP_PASS_ON && bits & io_error::META == 0 {
+    if policy == EP_PASS_ON && !io_error::meta(bits) {
         return if disk > DiskState::Inconsistent {
             IoErrorAction::Inconsistent
         } else {
@@ -496,10 +507,13 @@ mod tests {
             IoErrorAction::Nothing
         );
         assert_eq!(io_error_action(0, META | READ, UpToDate), detach);
+        assert_eq!(io_error_action(0, SUPERBLOCK, Inconsistent), detach);
+        assert_eq!(origin(SUPERBLOCK | WRITE), "drbd_md_write");
         assert_eq!(io_error_action(2, 0, UpToDate), IoErrorAction::Nothing);
-        assert_eq!(origin(META | READ), "drbd_md_sync_page_io");
-        assert_eq!(origin(PEER_WRITE | WRITE), "drbd_request_endio");
-        assert_eq!(origin(PEER_WRITE), "drbd_peer_request_endio");
+        assert_eq!(origin(META | READ), "__al_write_transaction");
+        assert_eq!(origin(PEER_WRITE | WRITE), "__req_mod");
+        assert_eq!(origin(PEER_READ | PEER_WRITE), "drbd_endio_read_sec_final");
+        assert_eq!(origin(PEER_WRITE), "drbd_endio_write_sec_final");
         assert!(read(PEER_READ) && !read(WRITE | META));
     }
 }
