@@ -270,7 +270,8 @@ impl Device {
         if written.is_err() {
             log(res, self, &"meta data write failed");
             // the disk is detached for it (drbd_md_write())
-            self.io.local_error(crate::model::attach::io_error::SUPERBLOCK);
+            self.io
+                .local_error(crate::model::attach::io_error::SUPERBLOCK);
         }
         written
     }
