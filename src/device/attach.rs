@@ -22,7 +22,7 @@ use crate::model::attach::{
     attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents,
     use_degraded_wfc, SizeInputs,
 };
-use crate::model::attach::{io_error, io_error_action, IoErrorAction};
+use crate::model::attach::{grow_source, io_error, io_error_action, IoErrorAction};
 use crate::model::conflict::InFlight;
 use crate::model::helper::Helper;
 use crate::model::role::StateRv;
@@ -640,19 +640,12 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, rs: &ResizeParms) -> (RetCode
     if state.conn > ConnState::Connected {
         return (RetCode::ResizeResync, "");
     }
-    if state.conn == ConnState::Connected {
-        // C sends the new size (P_SIZES) and the peer follows; drbd-rs agrees on sizes only
-        // when connecting
-        return (
-            RetCode::InvalidRequest,
-            "drbd-rs does not resize a connected device yet; disconnect, resize both, connect",
-        );
-    }
     if state.role == Role::Secondary && state.peer == Role::Secondary {
         return (RetCode::NoPrimary, "");
     }
-    if rs.no_resync {
-        // the peer must agree on protocol 93 or later; without one there is no agreement
+    let link = dev.io.link().filter(|_| state.conn == ConnState::Connected);
+    // the peer must agree on protocol 93 or later; without one there is no agreement
+    if rs.no_resync && link.as_ref().map_or(true, |(l, _)| l.agreed.version < 93) {
         return (RetCode::NeedApv93, "");
     }
     let l = ldev.layout;
@@ -676,7 +669,7 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, rs: &ResizeParms) -> (RetCode
     let size = new_dev_size(SizeInputs {
         la_size: ldev.sb.la_size_sect,
         my_max: max,
-        peer: 0,
+        peer: if link.is_some() { dev.peer_max } else { 0 },
         user: rs.size,
     });
     let no_fit = size.sectors < ldev.sb.la_size_sect && rs.size > size.sectors;
@@ -696,21 +689,136 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, rs: &ResizeParms) -> (RetCode
     };
     ldev.conf.set_num("disk_size", rs.size as i64);
     let new_sectors = size.sectors;
+    let grew = new_sectors > dev.size;
     if new_sectors == dev.size && new_sectors == ldev.sb.la_size_sect {
         let _ = write_superblock(ldev);
-        return (RetCode::NoError, "");
+    } else if let Err(ret) = change_size(res, dev, new_sectors, !rs.no_resync) {
+        return (ret, "");
     }
+    // the peer learns the new sizes and answers with its own (it may grow too); the resync of
+    // the new blocks begins with that answer
+    if let Some((l, volume)) = link {
+        dev.resize_pending |= grew;
+        let flags = if rs.no_resync {
+            packet::DDSF_NO_RESYNC
+        } else {
+            0
+        } | if rs.force { packet::DDSF_FORCED } else { 0 };
+        let sent = super::role::send_uuids(&l, volume, dev, 0)
+            .and_then(|()| send_sizes(&l, volume, dev, true, flags));
+        if sent.is_err() {
+            log(res, dev, &"could not tell the peer of the new size");
+        }
+    }
+    (RetCode::NoError, "")
+}
 
-    match change_size(res, dev, new_sectors) {
-        Ok(()) => (RetCode::NoError, ""),
-        Err(ret) => (ret, ""),
+/// drbd_send_sizes(): our sizes, with `dds_flags`; `trigger_reply` (a current size of 0) asks
+/// the peer to answer with its own.
+fn send_sizes(l: &Link, volume: u16, dev: &Device, trigger_reply: bool, flags: u16) -> Result {
+    let mut sizes = crate::net::handshake::sizes(l.agreed, &dev.vol_info());
+    if trigger_reply {
+        sizes.c_size = 0;
     }
+    sizes.dds_flags = flags;
+    let features = l.agreed.features;
+    l.send_data(packet::P_SIZES, volume, |out| sizes.encode(features, out))
+}
+
+/// receive_sizes() while connected: the peer's backing size (`d_size`) and requested size
+/// (`u_size`, which we take over, as C does) may change ours (drbd_determine_dev_size(); the
+/// new blocks out of sync unless `--assume-clean`); a peer whose current size differs from ours
+/// learns our sizes. When the device grew, here or by our own `resize`, the new blocks are
+/// resynced (resync_after_online_grow()): the Primary, or with two Secondaries the side that
+/// resolves conflicts, becomes SyncSource (from the sender thread), the other waits for the
+/// sync UUID. Returns the device's size.
+pub(crate) fn peer_sizes(
+    res: &Name,
+    dev: &mut Device,
+    l: &Link,
+    volume: u16,
+    sz: &packet::Sizes,
+) -> u64 {
+    dev.peer_max = sz.d_size;
+    let old = dev.size;
+    let Some(ldev) = dev.ldev.as_mut() else {
+        return dev.size;
+    };
+    let my_user = u64::try_from(ldev.conf.num("disk_size")).unwrap_or(0);
+    if my_user != sz.u_size {
+        pr_info!(
+            "{}/{} drbd{}: Peer sets u_size to {} sectors (old: {})\n",
+            res,
+            dev.volume,
+            dev.minor,
+            sz.u_size,
+            my_user
+        );
+        ldev.conf
+            .set_num("disk_size", i64::try_from(sz.u_size).unwrap_or(0));
+    }
+    let size = new_dev_size(SizeInputs {
+        la_size: ldev.sb.la_size_sect,
+        my_max: ldev.layout.max_capacity(ldev._backing.capacity()),
+        peer: sz.d_size,
+        user: sz.u_size,
+    });
+    if size.user_too_big {
+        let msg = kernel::fmt!(
+            "Requested disk size is too big ({} > {})",
+            sz.u_size / 2,
+            size.sectors / 2
+        );
+        log(res, dev, &msg);
+    }
+    let no_resync = sz.dds_flags & packet::DDSF_NO_RESYNC != 0;
+    if size.sectors != old && change_size(res, dev, size.sectors, !no_resync).is_err() {
+        return dev.size;
+    }
+    if sz.c_size != dev.size {
+        // the peer needs to know our new size
+        let _ = send_sizes(l, volume, dev, false, sz.dds_flags);
+    }
+    let grew = dev.size > old;
+    let pending = core::mem::take(&mut dev.resize_pending);
+    let s = dev.state;
+    if (pending || grew) && s.conn == ConnState::Connected {
+        if s.pdsk < DiskState::Inconsistent || s.disk < DiskState::Inconsistent {
+            // (C resyncs after the next handshake: RESYNC_AFTER_NEG)
+        } else if no_resync {
+            pr_info!(
+                "{}/{} drbd{}: Resync of new storage suppressed with --assume-clean\n",
+                res,
+                dev.volume,
+                dev.minor
+            );
+        } else {
+            pr_info!(
+                "{}/{} drbd{}: Resync of new storage after online grow\n",
+                res,
+                dev.volume,
+                dev.minor
+            );
+            if grow_source(s.role, s.peer, l.resolves_conflicts()) {
+                l.queue_source_start(volume);
+            } else {
+                dev.apply(res, Fact::Resync(ConnState::WfSyncUuid));
+            }
+        }
+    }
+    dev.size
 }
 
 /// drbd_determine_dev_size() for a size that changes: a bitmap of the new size (new blocks out of
-/// sync), the activity log and the whole bitmap rewritten, the size in the superblock, and the
-/// new capacity, with no request in flight meanwhile.
-pub(crate) fn change_size(res: &Name, dev: &mut Device, new_sectors: u64) -> Result<(), RetCode> {
+/// sync unless `--assume-clean`: `set_new_bits` false), the activity log and the whole bitmap
+/// rewritten, the size in the superblock, and the new capacity, with no request in flight
+/// meanwhile.
+pub(crate) fn change_size(
+    res: &Name,
+    dev: &mut Device,
+    new_sectors: u64,
+    set_new_bits: bool,
+) -> Result<(), RetCode> {
     // A bitmap of the new size, filled outside the lock.
     let new_bits = bits_for_capacity(new_sectors);
     let Ok(words) = usize::try_from(words_for_bits(new_bits)) else {
@@ -729,7 +837,9 @@ pub(crate) fn change_size(res: &Name, dev: &mut Device, new_sectors: u64) -> Res
     if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), new_bits) {
         // (new() clears the bits beyond the new end, left from a larger device); new blocks
         // are out of sync
-        view.set_range(old_bits.min(new_bits)..new_bits);
+        if set_new_bits {
+            view.set_range(old_bits.min(new_bits)..new_bits);
+        }
         io.bits_set = view.count();
     }
     io.bitmap = bitmap;

@@ -101,6 +101,12 @@ pub(crate) struct Device {
     /// The disk state an attach under a connection found, kept while the disk is Negotiating:
     /// the peer's report decides between it and a resync (C: `new_state_tmp.disk`).
     pub(crate) pending_disk: Option<DiskState>,
+    /// What the peer's backing disk can hold, as its last P_SIZES said (C: `p_size`); 0
+    /// without a connection.
+    pub(crate) peer_max: u64,
+    /// `resize` grew the device under the connection: the peer's answer starts the resync of
+    /// the new blocks (C: RESIZE_PENDING).
+    pub(crate) resize_pending: bool,
     /// Where the next online verify we run starts without `--start`: where the last one got
     /// to (C: `ov_start_sector`).
     pub(crate) verify_from: u64,
@@ -131,6 +137,8 @@ impl Device {
             peer_uuids: None,
             consider_resync: false,
             pending_disk: None,
+            peer_max: 0,
+            resize_pending: false,
             verify_from: 0,
             new_cur_uuid: false,
             degraded_wfc: false,
@@ -234,6 +242,8 @@ impl Device {
         self.io.set_link(None);
         self.peer_uuids = None;
         self.consider_resync = false;
+        self.peer_max = 0;
+        self.resize_pending = false;
         // the connection broke before the peer's report decided: the disk is what attach found
         if let Some(disk) = self.pending_disk.take() {
             if self.state.disk == DiskState::Negotiating {

@@ -10,7 +10,7 @@ use crate::meta::layout::{
     MDF_AL_CLEAN, MDF_AL_DISABLED, MDF_CONNECTED_IND, MDF_CONSISTENT, MDF_CRASHED_PRIMARY,
     MDF_PEER_OUT_DATED, MDF_PRIMARY_IND, MDF_WAS_UP_TO_DATE,
 };
-use crate::model::state::DiskState;
+use crate::model::state::{DiskState, Role};
 
 /// The inputs of drbd_new_dev_size(), in sectors; 0 means unknown or none.
 #[derive(Clone, Copy, Debug, Default)]
@@ -214,6 +214,17 @@ pub(crate) fn md_flags(
         f |= MDF_AL_DISABLED;
     }
     f
+}
+
+/// resync_after_online_grow(): whether this side is the SyncSource of the blocks an online
+/// grow added: the Primary; with two Secondaries (or two Primaries), the side that resolves
+/// conflicts.
+pub(crate) fn grow_source(role: Role, peer: Role, resolves_conflicts: bool) -> bool {
+    if role != peer {
+        role == Role::Primary
+    } else {
+        resolves_conflicts
+    }
 }
 
 /// Local I/O errors, as a set of bits: where they happened.
@@ -515,5 +526,14 @@ mod tests {
         assert_eq!(origin(PEER_READ | PEER_WRITE), "drbd_endio_read_sec_final");
         assert_eq!(origin(PEER_WRITE), "drbd_endio_write_sec_final");
         assert!(read(PEER_READ) && !read(WRITE | META));
+    }
+
+    #[test]
+    fn the_primary_resyncs_an_online_grow() {
+        use Role::*;
+        assert!(grow_source(Primary, Secondary, false));
+        assert!(!grow_source(Secondary, Primary, true));
+        assert!(grow_source(Secondary, Secondary, true));
+        assert!(!grow_source(Secondary, Secondary, false));
     }
 }

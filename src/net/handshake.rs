@@ -275,6 +275,8 @@ pub(crate) struct Negotiated {
     pub(crate) peer_uuids: [u64; 4],
     /// The size both sides take (receive_sizes()); `None` without both disks.
     pub(crate) size: Option<ConnectSize>,
+    /// What the peer's backing disk can hold (its P_SIZES `d_size`; C: `p_size`).
+    pub(crate) peer_max: u64,
     /// The largest request to send the peer: its `max_bio_size`, and what the protocol allows.
     pub(crate) max_bio: u32,
 }
@@ -434,6 +436,7 @@ pub(crate) fn decide(
         uuids: v.uuids,
         peer_uuids: [0; 4],
         size: agree_size(s, v, peer),
+        peer_max: peer.d_size,
         max_bio: match peer.max_bio {
             0 => packet::DRBD_MAX_BIO_SIZE,
             m => m.min(packet::DRBD_MAX_BIO_SIZE),

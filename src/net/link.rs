@@ -444,6 +444,11 @@ impl Link {
         )
     }
 
+    /// We resolve conflicts (RESOLVE_CONFLICTS, see [`LinkConf::resolve_conflicts`]).
+    pub(crate) fn resolves_conflicts(&self) -> bool {
+        self.resolve_conflicts
+    }
+
     pub(crate) fn is_broken(&self) -> bool {
         self.broken.load(Ordering::Acquire)
     }

@@ -161,6 +161,7 @@ fn connect_volumes(
         if let Some(ConnectSize::Agreed { size, user }) = n.size {
             agree(&res.name, d, size.sectors, user);
         }
+        d.peer_max = n.peer_max;
         limit_requests(&res.name, d, n.max_bio);
         if let Decision::SyncSource { full: true } | Decision::SyncTarget { full: true } =
             n.decision
@@ -223,7 +224,7 @@ fn agree(name: &Name, d: &mut crate::device::Device, sectors: u64, user: u64) {
     }
     if sectors != d.size {
         // change_size() logs the new size, or its failure
-        let _ = crate::device::attach::change_size(name, d, sectors);
+        let _ = crate::device::attach::change_size(name, d, sectors, true);
     }
 }
 
@@ -378,11 +379,22 @@ fn serve(
             packet::P_SYNC_PARAM | packet::P_SYNC_PARAM89 => {
                 receive_sync_param(drbd, shared, s, link, h.volume, body)
             }
-            // settings that matter once resizing exists; hints
-            packet::P_SIZES
-            | packet::P_PROTOCOL_UPDATE
-            | packet::P_UNPLUG_REMOTE
-            | packet::P_DELAY_PROBE => true,
+            packet::P_SIZES => match (vol_index, packet::Sizes::decode(link.agreed.features, body))
+            {
+                (Some(i), Ok(sz)) => {
+                    let (name, volume) = (&s.name, h.volume);
+                    let size = crate::net::with_volume(drbd, shared, name, volume, |d| {
+                        crate::device::attach::peer_sizes(name, d, link, volume, &sz)
+                    });
+                    if let (Some(size), Some(v)) = (size, vols.get_mut(i)) {
+                        v.size = size;
+                    }
+                    size.is_some()
+                }
+                _ => false,
+            },
+            // hints
+            packet::P_PROTOCOL_UPDATE | packet::P_UNPLUG_REMOTE | packet::P_DELAY_PROBE => true,
             _ => {
                 if ratelimit() {
                     pr_err!(

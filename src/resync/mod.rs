@@ -169,12 +169,16 @@ impl Start {
 }
 
 /// Whether a resync may begin from connection state `conn`: the target once it waits for the
-/// sync UUID, the source after the bitmap exchange or a full sync's bitmap write.
+/// sync UUID, the source after the bitmap exchange, a full sync's bitmap write, or an online
+/// grow (Connected).
 fn may_begin(conn: ConnState, target: bool) -> bool {
     if target {
         conn == ConnState::WfSyncUuid
     } else {
-        matches!(conn, ConnState::WfBitMapS | ConnState::StartingSyncS)
+        matches!(
+            conn,
+            ConnState::WfBitMapS | ConnState::StartingSyncS | ConnState::Connected
+        )
     }
 }
 

@@ -1716,6 +1716,11 @@ impl Qlim {
     pub(crate) const SIZE: usize = 24;
 }
 
+/// `dds_flags` of P_SIZES: a resize forced while not connected, and one whose new blocks are
+/// not to be resynced (`--assume-clean`).
+pub(crate) const DDSF_FORCED: u16 = 1;
+pub(crate) const DDSF_NO_RESYNC: u16 = 2;
+
 /// `struct p_sizes`: P_SIZES, sizes in sectors, and the queue limits with [`FF_WSAME`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Sizes {
@@ -1727,7 +1732,7 @@ pub(crate) struct Sizes {
     pub(crate) c_size: u64,
     pub(crate) max_bio_size: u32,
     pub(crate) queue_order_type: u16,
-    /// `enum dds_flags`.
+    /// `enum dds_flags` ([`DDSF_FORCED`], [`DDSF_NO_RESYNC`]).
     pub(crate) dds_flags: u16,
     /// Present on the wire exactly when [`FF_WSAME`] was agreed; encoded as zeros if `None`
     /// then, and dropped if the feature was not agreed.
