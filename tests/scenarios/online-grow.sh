@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0
+# Online resize while connected, as the DRBD user's guide does it: both nodes' backing devices
+# (device-mapper linear devices, meta data external on vdb) grow from 8 MiB to 16 MiB, then
+# `drbdadm resize` on the Primary grows /dev/drbd0 on both nodes (P_SIZES both ways), and the
+# new 8 MiB are resynced from the Primary (no bitmap exchange). The data written before stay,
+# and both disks end up the same. Then `--assume-clean` (`resize --assume-clean` after another
+# grow to 24 MiB) adds space without a resync. The same with the C module on either node.
+#@ guests: 2
+#@ disks: 32M 8M
+#@ timeout: 240
+#@ variant: rs-rs g1=ours g2=ours
+#@ variant: rs-c g1=ours g2=c
+#@ variant: c-rs g1=c g2=ours
+# A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
+#@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
+
+# dms ARG...: dmsetup from the host's root, making its device nodes itself (no udev here)
+dms() {
+	DM_DISABLE_UDEV=1 host_run /host/sbin/dmsetup --noudevsync "$@"
+}
+
+# grow MIB: the backing device d0 becomes MIB MiB of vda
+grow() {
+	dms suspend d0 && dms load d0 --table "0 $(($1 * 2048)) linear /dev/vda 0" && dms resume d0
+}
+
+common() {
+	step "load" load_drbd
+	step "dm device over 8 MiB of vda" dms create d0 --table "0 16384 linear /dev/vda 0"
+	cat >/etc/drbd.d/r0.res <<-EOT
+	resource r0 {
+		device /dev/drbd0;
+		disk /dev/mapper/d0;
+		meta-disk /dev/vdb;
+		net { protocol C; }
+		on g1 { address 10.0.0.1:7789; }
+		on g2 { address 10.0.0.2:7789; }
+	}
+	EOT
+	step "create-md" drbdadm --force create-md r0
+	step "up" drbdadm up r0
+	wait_for "connected" 30 grep -q 'cs:Connected' /proc/drbd
+	barrier connected
+}
+
+# kib: the size of /dev/drbd0 in KiB
+kib() {
+	echo $(($(cat /sys/block/drbd0/size) / 2))
+}
+
+# synced_at KIB: Connected, both UpToDate, /dev/drbd0 of KIB KiB
+synced_at() {
+	synced && [ "$(kib)" = "$1" ]
+}
+
+g1() {
+	# both disks are fresh (zeros): no initial sync
+	step "skip the initial sync" drbdadm -- --clear-bitmap new-current-uuid r0
+	wait_for "UpToDate on both" 30 synced
+	step "primary" drbdadm primary r0
+	expect "8 MiB" 8192 kib
+	step "write 8 MiB" dd if=/dev/urandom of=/dev/drbd0 bs=1M count=8 oflag=direct
+	first=$(dd if=/dev/drbd0 bs=1M count=8 iflag=direct 2>/dev/null | md5sum)
+	barrier written
+
+	step "grow the backing device to 16 MiB" grow 16
+	barrier grown
+	step "resize while connected" drbdadm resize r0
+	wait_for "16 MiB, resynced" 60 synced_at 16384
+	cat /proc/drbd
+	dmesg | grep -E 'online grow|Began resync|Resync done|size ='
+	step "the new blocks resynced" sh -c \
+		"dmesg | grep -Eq 'Began resync as SyncSource \(will sync 8192 KB'"
+	expect "the data stay" "$first" sh -c \
+		"dd if=/dev/drbd0 bs=1M count=8 iflag=direct 2>/dev/null | md5sum"
+	step "write the new space" dd if=/dev/urandom of=/dev/drbd0 bs=1M seek=8 count=8 oflag=direct
+	share sum "$(primary_sum)"
+	barrier compared
+
+	step "grow the backing device to 24 MiB" grow 24
+	barrier grown-again
+	step "resize --assume-clean" drbdadm -- --assume-clean resize r0
+	wait_for "24 MiB" 30 synced_at 24576
+	step "no resync of the new space" sh -c \
+		"dmesg | grep -q 'Resync of new storage suppressed with --assume-clean'"
+	barrier done
+	step "down" drbdadm down r0
+	step "remove the dm device" dms remove d0
+	step "unload" unload_drbd
+}
+
+g2() {
+	barrier written
+	step "grow the backing device to 16 MiB" grow 16
+	barrier grown
+	wait_for "16 MiB, resynced" 60 synced_at 16384
+	cat /proc/drbd
+	dmesg | grep -E 'online grow|Began resync|Resync done|size ='
+	barrier compared
+	step "the same data as the peer" same_as "$(fetch sum)" /dev/mapper/d0
+	step "grow the backing device to 24 MiB" grow 24
+	barrier grown-again
+	wait_for "24 MiB" 30 synced_at 24576
+	barrier done
+	step "down" drbdadm down r0
+	step "remove the dm device" dms remove d0
+	step "unload" unload_drbd
+}
