@@ -117,6 +117,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
     let Some(md) = open(res, dev, &meta, md_holder) else {
         return (RetCode::OpenMdDisk, "");
     };
+    md.set_md_flushes(conf.num("md_flushes") != 0);
     if backing.same_device(&md) != (index == MetaIndex::Internal) {
         return (RetCode::MdIdxInvalid, "");
     }
@@ -559,6 +560,7 @@ pub(crate) fn disk_options(
             io.al_updates = al_updates;
         }
     }
+    ldev.md.set_md_flushes(conf.num("md_flushes") != 0);
     ldev.conf = conf;
     ldev.al_updates = al_updates;
     let _ = dev.md_sync(res);

@@ -50,6 +50,9 @@ pub(crate) struct DevIo {
     errors: AtomicU8,
     /// The device is Primary: it may be opened, also for writing.
     primary: AtomicBool,
+    /// The backing device is flushed at the peer's barriers (the resource's write ordering is
+    /// `flush`: `disk-flushes`).
+    barrier_flush: AtomicBool,
     /// The device's state (`DevState::to_u32`), for the choice of where requests go.
     state: AtomicU32,
     /// Opens of a Secondary for reading are allowed (module parameter `allow_oos`).
@@ -126,6 +129,7 @@ impl DevIo {
             owner,
             errors: AtomicU8::new(0),
             primary: AtomicBool::new(primary),
+            barrier_flush: AtomicBool::new(true),
             state: AtomicU32::new(state),
             allow_oos,
             opens: AtomicU32::new(0),
@@ -174,6 +178,15 @@ impl DevIo {
     /// The local I/O errors recorded since the last call.
     pub(crate) fn take_errors(&self) -> u8 {
         self.errors.swap(0, Ordering::AcqRel)
+    }
+
+    /// Whether the peer's barriers flush the backing device (see [`DevIo::barrier_flush`]).
+    pub(crate) fn set_barrier_flush(&self, on: bool) {
+        self.barrier_flush.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn barrier_flush(&self) -> bool {
+        self.barrier_flush.load(Ordering::Relaxed)
     }
 
     /// The device's state, as the data path last learnt it.

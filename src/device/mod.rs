@@ -488,6 +488,10 @@ impl Resource {
                 )
             },
         );
+        // the Secondary flushes at each barrier only with WO_BDEV_FLUSH (drbd_flush_after_epoch())
+        for d in self.devices.iter() {
+            d.io.set_barrier_flush(wo == WriteOrdering::BdevFlush);
+        }
         let previous = core::mem::replace(&mut self.write_ordering, wo);
         if previous != wo || wo == WriteOrdering::BdevFlush {
             pr_info!(

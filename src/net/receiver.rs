@@ -642,7 +642,8 @@ fn receive_sync_param(
     true
 }
 
-/// receive_Barrier(): once the epoch's writes are on disk (and flushed), P_BARRIER_ACK.
+/// receive_Barrier(): once the epoch's writes are on disk (and flushed, with the write ordering
+/// `flush`), P_BARRIER_ACK.
 fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> bool {
     let Ok(b) = packet::Barrier::decode(body) else {
         return false;
@@ -652,7 +653,7 @@ fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> b
     }
     if epoch_size != 0 {
         for v in vols {
-            if let Some(bdev) = v.io.backing() {
+            if let Some(bdev) = v.io.backing().filter(|_| v.io.barrier_flush()) {
                 // a failed flush is the backing device's error, reported by it
                 let _ = pio::flush(&bdev);
             }

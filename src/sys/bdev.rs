@@ -8,6 +8,7 @@
 use super::bindings;
 use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::ffi::c_void;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::page::{Page, PAGE_SIZE};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -25,6 +26,9 @@ pub(crate) const MD_IO_BYTES: usize = 4096;
 /// `file` was returned by `bdev_file_open_by_path` and is released only by `drop`.
 pub(crate) struct Bdev {
     file: *mut bindings::file,
+    /// Meta data writes flush the cache before and force unit access after (`md-flushes`;
+    /// C: not MD_NO_FUA).
+    md_flushes: AtomicBool,
 }
 
 // SAFETY: the file may be used and released from any thread.
@@ -46,7 +50,15 @@ impl Bdev {
             )
         })?;
         // INVARIANT: opened just above.
-        Ok(Self { file })
+        Ok(Self {
+            file,
+            md_flushes: AtomicBool::new(true),
+        })
+    }
+
+    /// `md-flushes`: whether meta data writes flush and force unit access.
+    pub(crate) fn set_md_flushes(&self, on: bool) {
+        self.md_flushes.store(on, Ordering::Relaxed);
     }
 
     /// The block device, for the rest of the FFI layer.
@@ -90,10 +102,12 @@ impl Bdev {
     /// One synchronous page of meta data I/O.
     fn page_io(&self, sector: u64, page: &Page, write: bool) -> Result {
         const _: () = assert!(MD_IO_BYTES <= PAGE_SIZE);
-        let op = if write {
+        let op = if write && self.md_flushes.load(Ordering::Relaxed) {
             bindings::req_op_REQ_OP_WRITE
                 | (1 << bindings::req_flag_bits___REQ_FUA)
                 | (1 << bindings::req_flag_bits___REQ_PREFLUSH)
+        } else if write {
+            bindings::req_op_REQ_OP_WRITE
         } else {
             bindings::req_op_REQ_OP_READ
         } | (1 << bindings::req_flag_bits___REQ_SYNC)

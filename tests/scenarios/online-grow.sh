@@ -4,7 +4,9 @@
 # `drbdadm resize` on the Primary grows /dev/drbd0 on both nodes (P_SIZES both ways), and the
 # new 8 MiB are resynced from the Primary (no bitmap exchange). The data written before stay,
 # and both disks end up the same. Then `--assume-clean` (`resize --assume-clean` after another
-# grow to 24 MiB) adds space without a resync. The same with the C module on either node.
+# grow to 24 MiB) adds space without a resync. Before, the Secondary's `disk-flushes` is
+# checked: its backing disk sees flushes at the Primary's barriers, none with `disk-flushes no`
+# (write ordering drain). The same with the C module on either node.
 #@ guests: 2
 #@ disks: 32M 8M
 #@ timeout: 240
@@ -43,6 +45,11 @@ common() {
 	barrier connected
 }
 
+# flushes: flush requests vda (under d0) completed
+flushes() {
+	awk '{ print $16 }' /sys/block/vda/stat
+}
+
 # kib: the size of /dev/drbd0 in KiB
 kib() {
 	echo $(($(cat /sys/block/drbd0/size) / 2))
@@ -59,7 +66,10 @@ g1() {
 	wait_for "UpToDate on both" 30 synced
 	step "primary" drbdadm primary r0
 	expect "8 MiB" 8192 kib
-	step "write 8 MiB" dd if=/dev/urandom of=/dev/drbd0 bs=1M count=8 oflag=direct
+	step "write 4 MiB" dd if=/dev/urandom of=/dev/drbd0 bs=1M count=4 oflag=direct
+	barrier flushed
+	barrier no-flushes
+	step "write 4 MiB more" dd if=/dev/urandom of=/dev/drbd0 bs=1M seek=4 count=4 oflag=direct
 	first=$(dd if=/dev/drbd0 bs=1M count=8 iflag=direct 2>/dev/null | md5sum)
 	barrier written
 
@@ -90,7 +100,18 @@ g1() {
 }
 
 g2() {
+	wait_for "UpToDate on both" 30 synced
+	before=$(flushes)
+	barrier flushed
+	say "flushes: $before before, $(flushes) after"
+	step "flushes at the barriers" test "$(flushes)" -gt "$before"
+	step "disk-flushes no" /lib/drbd/drbdsetup-84 disk-options 0 --disk-flushes=no
+	step "write ordering drain" grep -q 'wo:d' /proc/drbd
+	before=$(flushes)
+	barrier no-flushes
 	barrier written
+	expect "no flush at the barriers" "$before" flushes
+	step "disk-flushes yes" /lib/drbd/drbdsetup-84 disk-options 0 --disk-flushes=yes
 	step "grow the backing device to 16 MiB" grow 16
 	barrier grown
 	wait_for "16 MiB, resynced" 60 synced_at 16384
