@@ -180,6 +180,30 @@ impl DevIo {
         self.errors.swap(0, Ordering::AcqRel)
     }
 
+    /// drbd_al_begin_io() for a peer write while the peer is Diskless (we hold the only disk):
+    /// the extents it writes are made active, as for our own writes, so that a crash leaves
+    /// them out of sync. The extents to complete once written, if references were taken.
+    /// Sleeps.
+    pub(crate) fn peer_al_begin(&self, sector: u64, sectors: u64) -> Option<RangeInclusive<u32>> {
+        let ext = al_extents(sector, sectors)?;
+        let guard = self.ldev.lock();
+        let (guard, began) = self.al_begin(guard, ext.clone());
+        drop(guard);
+        matches!(began, Ok(true)).then_some(ext)
+    }
+
+    /// drbd_al_complete_io() of [`DevIo::peer_al_begin`].
+    pub(crate) fn al_complete(&self, ext: RangeInclusive<u32>) {
+        if let Some(io) = self.ldev.lock().as_mut() {
+            if let Err(e) = io.al.complete(ext) {
+                if ratelimit() {
+                    pr_err!("activity log: {}\n", e);
+                }
+            }
+        }
+        self.al_wait.notify_all();
+    }
+
     /// Whether the peer's barriers flush the backing device (see [`DevIo::barrier_flush`]).
     pub(crate) fn set_barrier_flush(&self, on: bool) {
         self.barrier_flush.store(on, Ordering::Relaxed);

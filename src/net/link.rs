@@ -77,6 +77,8 @@ pub(crate) struct PeerWrite {
     /// The volume whose `ua:` counts this write while its ack is owed (see
     /// [`PeerWrite::owe_ack`]).
     owed: Option<Arc<DevIo>>,
+    /// The activity log extents it holds (see [`DevIo::peer_al_begin`]).
+    pub(crate) logged: Option<(Arc<DevIo>, core::ops::RangeInclusive<u32>)>,
     ok: bool,
     next: Option<KBox<PeerIo<PeerWrite>>>,
 }
@@ -99,6 +101,7 @@ impl PeerWrite {
             write_ack,
             resync: None,
             owed: None,
+            logged: None,
             ok: false,
             next: None,
         }
@@ -117,6 +120,9 @@ impl Drop for PeerWrite {
         // acknowledged, or given up with the connection
         if let Some(io) = self.owed.take() {
             io.unacked(false);
+        }
+        if let Some((io, ext)) = self.logged.take() {
+            io.al_complete(ext);
         }
     }
 }

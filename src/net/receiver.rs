@@ -542,10 +542,15 @@ fn receive_data(
         }
     }
     v.io.count_received(size, cmd == packet::P_RS_DATA_REPLY);
-    // the writes of a Diskless Primary: we have the only disk, its blocks are out of sync
-    if resync.is_none() && v.io.state().pdsk < DiskState::Inconsistent {
+    // the writes of a Diskless Primary: we have the only disk, its blocks are out of sync, and
+    // the activity log covers them as our own writes (receive_Data())
+    let logged = if resync.is_none() && v.io.state().pdsk < DiskState::Inconsistent {
         v.io.mark_out_of_sync(d.sector, u64::from(size >> 9));
-    }
+        v.io.peer_al_begin(d.sector, u64::from(size >> 9))
+            .map(|ext| (v.io.clone(), ext))
+    } else {
+        None
+    };
     let op = match cmd {
         packet::P_TRIM => PeerOp::Discard,
         packet::P_ZEROES => PeerOp::Zeroes,
@@ -565,6 +570,7 @@ fn receive_data(
         w.owe_ack(v.io.clone());
     }
     w.resync = resync;
+    w.logged = logged;
     match PeerIo::new(w, buf, size) {
         Ok(io) => PeerIo::submit(io, bdev, d.sector, op),
         Err(_) => return false,

@@ -3,8 +3,8 @@
 # peer: reads become P_DATA_REQUEST / P_DATA_REPLY, writes go to the peer alone. g1 writes,
 # detaches (a cluster-wide change the peer agrees to; both nodes show Diskless/UpToDate), reads
 # its data back through g2, and writes and verifies 2 MiB more with fio (queue depth 8). g2,
-# holding the only disk, counts exactly those 2 MiB out of sync and starts a new data
-# generation. g1, still Primary, then attaches its disk again under the connection (Negotiating,
+# holding the only disk, counts exactly those 2 MiB out of sync, covers them with its activity
+# log (a transaction for their extent), and starts a new data generation. g1, still Primary, then attaches its disk again under the connection (Negotiating,
 # the peer's report decides): only the blocks written meanwhile (and the activity log's extents
 # of the detached Primary) are resynced, and both disks end up the same.
 #@ guests: 2
@@ -25,9 +25,12 @@ common() {
 	barrier connected
 }
 
-# oos: the out-of-sync KiB /proc/drbd shows
+# oos: the out-of-sync KiB /proc/drbd shows; al: the activity log transactions written
 oos() {
 	sed -n 's/.* oos:\([0-9]*\).*/\1/p' /proc/drbd
+}
+al() {
+	sed -n 's/.* al:\([0-9]*\).*/\1/p' /proc/drbd
 }
 
 g1() {
@@ -43,6 +46,7 @@ g1() {
 	cat /proc/drbd
 	step "Diskless, the peer UpToDate" grep -q 'cs:Connected ro:Primary/Secondary ds:Diskless/UpToDate' /proc/drbd
 	expect "the device keeps its size" "$size" cat /sys/block/drbd0/size
+	barrier detached
 	echo 3 >/proc/sys/vm/drop_caches
 	expect "data read back through the peer" "$first" sh -c \
 		"dd if=/dev/drbd0 bs=1M count=4 iflag=direct 2>/dev/null | md5sum"
@@ -67,10 +71,13 @@ g1() {
 }
 
 g2() {
+	barrier detached
+	al_before=$(al)
 	barrier written
 	cat /proc/drbd
 	step "the peer is Diskless" grep -q 'ds:UpToDate/Diskless' /proc/drbd
 	expect "the peer's writes out of sync here" 2048 oos
+	step "and in the activity log" test "$(al)" -gt "$al_before"
 	step "a new data generation" sh -c "dmesg | grep -q 'drbd0: new current UUID [0-9A-F]'"
 	step "the peer's data on our disk" same_as "$(fetch sum)"
 	barrier counted
