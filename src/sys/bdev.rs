@@ -6,9 +6,9 @@
 //! of drbd_actlog.c.
 
 use super::bindings;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::ffi::c_void;
-use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::page::{Page, PAGE_SIZE};
 use kernel::prelude::*;
 use kernel::str::CStr;
