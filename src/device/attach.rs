@@ -733,18 +733,19 @@ fn send_sizes(l: &Link, volume: u16, dev: &Device, trigger_reply: bool, flags: u
 /// learns our sizes. When the device grew, here or by our own `resize`, the new blocks are
 /// resynced (resync_after_online_grow()): the Primary, or with two Secondaries the side that
 /// resolves conflicts, becomes SyncSource (from the sender thread), the other waits for the
-/// sync UUID. Returns the device's size.
+/// sync UUID. Returns the device's size; `None` drops the connection: a disk that attached
+/// under the connection may not shrink our device (C: "The peer's disk size is too small!").
 pub(crate) fn peer_sizes(
     res: &Name,
     dev: &mut Device,
     l: &Link,
     volume: u16,
     sz: &packet::Sizes,
-) -> u64 {
+) -> Option<u64> {
     dev.peer_max = sz.d_size;
     let old = dev.size;
     let Some(ldev) = dev.ldev.as_mut() else {
-        return dev.size;
+        return Some(dev.size);
     };
     let my_user = u64::try_from(ldev.conf.num("disk_size")).unwrap_or(0);
     if my_user != sz.u_size {
@@ -773,9 +774,19 @@ pub(crate) fn peer_sizes(
         );
         log(res, dev, &msg);
     }
+    let s = dev.state;
+    if size.sectors < old && s.disk >= DiskState::Outdated && s.pdsk == DiskState::Diskless {
+        let msg = kernel::fmt!(
+            "The peer's disk size is too small! ({} < {} sectors)",
+            size.sectors,
+            old
+        );
+        log(res, dev, &msg);
+        return None;
+    }
     let no_resync = sz.dds_flags & packet::DDSF_NO_RESYNC != 0;
     if size.sectors != old && change_size(res, dev, size.sectors, !no_resync).is_err() {
-        return dev.size;
+        return Some(dev.size);
     }
     if sz.c_size != dev.size {
         // the peer needs to know our new size
@@ -783,7 +794,6 @@ pub(crate) fn peer_sizes(
     }
     let grew = dev.size > old;
     let pending = core::mem::take(&mut dev.resize_pending);
-    let s = dev.state;
     if (pending || grew) && s.conn == ConnState::Connected {
         if s.pdsk < DiskState::Inconsistent || s.disk < DiskState::Inconsistent {
             // (C resyncs after the next handshake: RESYNC_AFTER_NEG)
@@ -808,7 +818,7 @@ pub(crate) fn peer_sizes(
             }
         }
     }
-    dev.size
+    Some(dev.size)
 }
 
 /// drbd_determine_dev_size() for a size that changes: a bitmap of the new size (new blocks out of

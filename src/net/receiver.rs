@@ -386,10 +386,10 @@ fn serve(
                     let size = crate::net::with_volume(drbd, shared, name, volume, |d| {
                         crate::device::attach::peer_sizes(name, d, link, volume, &sz)
                     });
-                    if let (Some(size), Some(v)) = (size, vols.get_mut(i)) {
+                    if let (Some(Some(size)), Some(v)) = (size, vols.get_mut(i)) {
                         v.size = size;
                     }
-                    size.is_some()
+                    matches!(size, Some(Some(_)))
                 }
                 _ => false,
             },
