@@ -22,7 +22,9 @@ use crate::model::attach::{
     attach_disk_states, crashed_primary, md_flags, new_dev_size, sanitize_al_extents,
     use_degraded_wfc, SizeInputs,
 };
-use crate::model::attach::{grow_source, io_error, io_error_action, IoErrorAction};
+use crate::model::attach::{
+    diskless_size, grow_source, io_error, io_error_action, DisklessSize, IoErrorAction,
+};
 use crate::model::conflict::InFlight;
 use crate::model::helper::Helper;
 use crate::model::role::StateRv;
@@ -424,6 +426,22 @@ fn go_diskless(res: &Name, dev: &mut Device, read_error: bool) {
     }
 }
 
+/// A Diskless device takes the peer's size (receive_sizes(): drbd_set_my_capacity()).
+pub(crate) fn take_peer_size(res: &Name, dev: &mut Device, sectors: u64) {
+    if dev.ldev.is_some() || sectors == dev.size {
+        return;
+    }
+    dev.size = sectors;
+    dev.disk.set_capacity(sectors);
+    pr_info!(
+        "{}/{} drbd{}: size = {} KiB\n",
+        res,
+        dev.volume,
+        dev.minor,
+        sectors / 2
+    );
+}
+
 /// The events work: every device's local I/O errors under its `on-io-error` policy
 /// (__drbd_chk_io_error_(), after_state_ch() for a disk gone Failed, go_diskless()). `pass_on`
 /// makes the disk Inconsistent; `detach` and `call-local-io-error` make it Failed (told to the
@@ -745,6 +763,27 @@ pub(crate) fn peer_sizes(
     dev.peer_max = sz.d_size;
     let old = dev.size;
     let Some(ldev) = dev.ldev.as_mut() else {
+        match diskless_size(old, dev.state.role, sz.d_size, sz.u_size, sz.c_size) {
+            DisklessSize::Keep => {}
+            DisklessSize::IgnoredDiskless => {
+                let msg = kernel::fmt!(
+                    "Ignored diskless peer device size (peer:{} != me:{} sectors)!",
+                    sz.c_size,
+                    old
+                );
+                log(res, dev, &msg);
+            }
+            DisklessSize::TooSmall => {
+                let msg = kernel::fmt!(
+                    "The peer's device size is too small! ({} < {} sectors); demote me first!",
+                    sz.c_size,
+                    old
+                );
+                log(res, dev, &msg);
+                return None;
+            }
+            DisklessSize::Take(sectors) => take_peer_size(res, dev, sectors),
+        }
         return Some(dev.size);
     };
     let my_user = u64::try_from(ldev.conf.num("disk_size")).unwrap_or(0);

@@ -73,6 +73,47 @@ pub(crate) enum ConnectSize {
     /// "The peer's disk size is too small!": a disk with usable data (Outdated or better) never
     /// shrinks while connecting; the connection is given up.
     TooSmall { new: u64, cur: u64 },
+    /// We are Diskless: the device takes the peer's size.
+    Peer(u64),
+}
+
+/// What a Diskless device does with the peer's sizes (receive_sizes() without a disk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DisklessSize {
+    /// Nothing: the peer knows no size, or the same.
+    Keep,
+    /// "Ignored diskless peer device size": the peer is Diskless too.
+    IgnoredDiskless,
+    /// "The peer's device size is too small! ...; demote me first!": a Primary does not shrink;
+    /// the connection goes.
+    TooSmall,
+    /// The device takes this size (the peer's current size, else its requested size, else its
+    /// backing size).
+    Take(u64),
+}
+
+/// receive_sizes() of a Diskless device of `cur` sectors and `role`, from the peer's P_SIZES
+/// `d_size`, `u_size` and `c_size`.
+pub(crate) fn diskless_size(
+    cur: u64,
+    role: Role,
+    peer_d: u64,
+    peer_u: u64,
+    peer_c: u64,
+) -> DisklessSize {
+    let new = [peer_c, peer_u, peer_d]
+        .into_iter()
+        .find(|&s| s != 0)
+        .unwrap_or(0);
+    if new == 0 || new == cur {
+        DisklessSize::Keep
+    } else if cur != 0 && peer_d == 0 {
+        DisklessSize::IgnoredDiskless
+    } else if new < cur && role == Role::Primary {
+        DisklessSize::TooSmall
+    } else {
+        DisklessSize::Take(new)
+    }
 }
 
 /// receive_sizes() on a new connection (C_WF_REPORT_PARAMS): `my` has our sizes and the peer's
@@ -535,5 +576,21 @@ mod tests {
         assert!(!grow_source(Secondary, Primary, true));
         assert!(grow_source(Secondary, Secondary, true));
         assert!(!grow_source(Secondary, Secondary, false));
+    }
+
+    #[test]
+    fn a_diskless_device_takes_the_peers_size() {
+        use DisklessSize::*;
+        use Role::*;
+        // current size first, then the requested one, then the backing one
+        assert_eq!(diskless_size(0, Secondary, 100, 80, 60), Take(60));
+        assert_eq!(diskless_size(0, Secondary, 100, 80, 0), Take(80));
+        assert_eq!(diskless_size(0, Secondary, 100, 0, 0), Take(100));
+        assert_eq!(diskless_size(60, Primary, 100, 0, 60), Keep);
+        assert_eq!(diskless_size(0, Secondary, 0, 0, 0), Keep);
+        assert_eq!(diskless_size(60, Secondary, 0, 0, 50), IgnoredDiskless);
+        assert_eq!(diskless_size(60, Primary, 100, 0, 50), TooSmall);
+        assert_eq!(diskless_size(60, Secondary, 100, 0, 50), Take(50));
+        assert_eq!(diskless_size(60, Primary, 100, 0, 80), Take(80));
     }
 }

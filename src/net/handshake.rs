@@ -15,7 +15,9 @@ use super::{
 use crate::device::helper::{self, Subject};
 use crate::device::Drbd;
 use crate::genl::config::Name;
-use crate::model::attach::{connect_size, differ_considerably, ConnectSize, SizeInputs};
+use crate::model::attach::{
+    connect_size, differ_considerably, diskless_size, ConnectSize, DisklessSize, SizeInputs,
+};
 use crate::model::helper::Helper;
 use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::sys::crypto;
@@ -253,10 +255,11 @@ fn send_volume(data: &Socket, s: &Settings, agreed: packet::Agreed, v: &VolInfo)
 pub(crate) struct PeerVol {
     pub(crate) uuids: Option<[u64; 6]>,
     pub(crate) state: Option<u32>,
-    /// Its backing disk's size and the size its user asked for, in sectors (P_SIZES `d_size`,
-    /// `u_size`).
+    /// Its backing disk's size, the size its user asked for and its current size, in sectors
+    /// (P_SIZES `d_size`, `u_size`, `c_size`).
     pub(crate) d_size: u64,
     pub(crate) u_size: u64,
+    pub(crate) c_size: u64,
     /// The largest request it takes (P_SIZES `max_bio_size`).
     pub(crate) max_bio: u32,
 }
@@ -370,6 +373,7 @@ fn exchange(
                 let sz = packet::Sizes::decode(agreed.features, body).map_err(bad)?;
                 peers[i].d_size = sz.d_size;
                 peers[i].u_size = sz.u_size;
+                peers[i].c_size = sz.c_size;
                 peers[i].max_bio = sz.max_bio_size;
             }
             packet::P_STATE => {
@@ -478,9 +482,21 @@ pub(crate) fn decide(
 
 /// receive_sizes() of a new connection for one volume, with its log lines.
 fn agree_size(s: &Settings, v: &VolInfo, peer: &PeerVol) -> Option<ConnectSize> {
-    if !v.attached || peer.d_size == 0 {
-        // C: a diskless peer leaves the last agreed size; diskless, we take the peer's size
-        // (not yet: drbd-rs connects only with a disk)
+    if !v.attached {
+        // diskless, we take the peer's size
+        return match diskless_size(
+            v.c_size,
+            v.state.role,
+            peer.d_size,
+            peer.u_size,
+            peer.c_size,
+        ) {
+            DisklessSize::Take(sectors) => Some(ConnectSize::Peer(sectors)),
+            _ => None,
+        };
+    }
+    if peer.d_size == 0 {
+        // a diskless peer leaves the last agreed size
         return None;
     }
     let (name, vol, minor) = (&s.name, v.volume, v.minor);

@@ -158,8 +158,12 @@ fn connect_volumes(
         else {
             continue;
         };
-        if let Some(ConnectSize::Agreed { size, user }) = n.size {
-            agree(&res.name, d, size.sectors, user);
+        match n.size {
+            Some(ConnectSize::Agreed { size, user }) => agree(&res.name, d, size.sectors, user),
+            Some(ConnectSize::Peer(sectors)) => {
+                crate::device::attach::take_peer_size(&res.name, d, sectors)
+            }
+            _ => {}
         }
         d.peer_max = n.peer_max;
         limit_requests(&res.name, d, n.max_bio);

@@ -6,7 +6,8 @@
 # holding the only disk, counts exactly those 2 MiB out of sync, covers them with its activity
 # log (a transaction for their extent), and starts a new data generation. g1, still Primary, then attaches its disk again under the connection (Negotiating,
 # the peer's report decides): only the blocks written meanwhile (and the activity log's extents
-# of the detached Primary) are resynced, and both disks end up the same.
+# of the detached Primary) are resynced, and both disks end up the same. Last, g1 connects without
+# a disk: it takes the peer's size, and as Primary reads through the peer.
 #@ guests: 2
 #@ disks: 16M
 #@ timeout: 240
@@ -65,6 +66,18 @@ g1() {
 	say "resynced ${kb:-?} KB"
 	step "a resync of less than the whole device" test "${kb:-16384}" -lt 16000
 	step "the same data as the peer" same_as "$(fetch sum)"
+
+	# connecting without a disk: the device takes the peer's size
+	step "secondary" drbdadm secondary r0
+	step "disconnect" drbdadm disconnect r0
+	step "detach" drbdadm detach r0
+	step "connect without a disk" drbdadm connect r0
+	wait_for "connected, Diskless" 30 grep -q 'cs:Connected ro:Secondary/Secondary ds:Diskless/UpToDate' /proc/drbd
+	expect "the peer's size" "$size" cat /sys/block/drbd0/size
+	step "primary without a disk" drbdadm primary r0
+	expect "data read through the peer" "$first" sh -c \
+		"dd if=/dev/drbd0 bs=1M count=4 iflag=direct 2>/dev/null | md5sum"
+	step "secondary again" drbdadm secondary r0
 	barrier done
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
