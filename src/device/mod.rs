@@ -183,6 +183,23 @@ impl Device {
             self.disk.set_read_only(ns.role != Role::Primary);
         }
         self.io.set_state(&ns);
+        // a disk that fails or goes ends the resync (sanitize); its requests are cancelled
+        // (after_state_ch(): drbd_rs_cancel_all())
+        let syncing = |s: &DevState| {
+            matches!(
+                s.conn,
+                ConnState::SyncSource
+                    | ConnState::SyncTarget
+                    | ConnState::PausedSyncS
+                    | ConnState::PausedSyncT
+            )
+        };
+        let lost_disk = ns.disk < DiskState::Inconsistent || ns.pdsk < DiskState::Inconsistent;
+        if syncing(&os) && !syncing(&ns) && lost_disk {
+            if let Some((l, volume)) = self.io.link() {
+                let _ = crate::resync::end_resync(&l, volume);
+            }
+        }
         let paused =
             |s: &DevState| matches!(s.conn, ConnState::PausedSyncS | ConnState::PausedSyncT);
         if paused(&ns) != paused(&os) {

@@ -476,9 +476,12 @@ fn receive_data(
         Err(PeerRange::Diskless) => None,
         Ok(bdev) => Some(bdev),
     };
-    // a resync reply answers a request of ours; while resyncing, writes of the peer wait for
-    // the resync writes before them (overlapping ones must land in order)
-    let resync = if cmd == packet::P_RS_DATA_REPLY {
+    // a resync reply answers a request of ours (unless our disk went meanwhile: it is refused
+    // below, as C's "Can not write resync data to local disk"); while resyncing, writes of the
+    // peer wait for the resync writes before them (overlapping ones must land in order)
+    let resync = if cmd == packet::P_RS_DATA_REPLY && target.is_none() {
+        None
+    } else if cmd == packet::P_RS_DATA_REPLY {
         let Some(io) = link.resync_answered(v.volume, d.sector, size) else {
             pr_err!(
                 "{}/{}: resync data for sector {} that was not asked for\n",

@@ -525,7 +525,7 @@ pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Dev
 }
 
 /// Removes the volume's resync; returns its start time and total.
-fn end_resync(link: &Link, volume: u16) -> Option<KBox<Resync>> {
+pub(crate) fn end_resync(link: &Link, volume: u16) -> Option<KBox<Resync>> {
     let mut resyncs = link.resyncs.lock();
     let i = resyncs.iter().position(|r| r.volume == volume)?;
     take_at(&mut resyncs, i).ok().flatten()
