@@ -4,10 +4,13 @@
 # detaches (a cluster-wide change the peer agrees to; both nodes show Diskless/UpToDate), reads
 # its data back through g2, and writes and verifies 2 MiB more with fio (queue depth 8). g2,
 # holding the only disk, counts exactly those 2 MiB out of sync, covers them with its activity
-# log (a transaction for their extent), and starts a new data generation. g1, still Primary, then attaches its disk again under the connection (Negotiating,
-# the peer's report decides): only the blocks written meanwhile (and the activity log's extents
-# of the detached Primary) are resynced, and both disks end up the same. Last, g1 connects without
-# a disk: it takes the peer's size, and as Primary reads through the peer.
+# log (a transaction for their extent), and starts a new data generation. g1, still Primary,
+# then attaches its disk again under the connection (Negotiating, the peer's report decides),
+# detaches it in the middle of the resync (the resync is cancelled on both sides, the late
+# resync data refused without losing the connection), and attaches it once more: only the
+# blocks written meanwhile (and the activity log's extents of the detached Primary) are
+# resynced, and both disks end up the same. Last, g1 connects without a disk: it takes the
+# peer's size, and as Primary reads through the peer.
 #@ guests: 2
 #@ disks: 16M
 #@ timeout: 240
@@ -19,7 +22,8 @@
 
 common() {
 	step "load" load_drbd
-	two_node_res r0 "net { protocol C; }"
+	# a slow resync, to detach in the middle of one
+	two_node_res r0 "net { protocol C; } disk { c-plan-ahead 0; resync-rate 1M; }"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "connected" 30 grep -q 'cs:Connected' /proc/drbd
@@ -59,6 +63,13 @@ g1() {
 
 	barrier counted
 	step "attach again while connected" drbdadm attach r0
+	wait_for "resyncing" 30 grep -q 'cs:SyncTarget' /proc/drbd
+	sleep 1
+	step "detach in the middle of the resync" drbdadm detach r0
+	wait_for "Diskless, no resync" 30 grep -q 'cs:Connected ro:Primary/Secondary ds:Diskless/UpToDate' /proc/drbd
+	expect "data still read through the peer" "$first" sh -c \
+		"dd if=/dev/drbd0 bs=1M count=4 iflag=direct 2>/dev/null | md5sum"
+	step "attach once more" drbdadm attach r0
 	wait_for "resynced" 60 synced
 	cat /proc/drbd
 	dmesg | grep -E 'Began resync|Resync done'
