@@ -1966,18 +1966,19 @@ impl Link {
         Some(rs.io.clone())
     }
 
-    /// Requests of `volume` the peer still owes an answer: writes not acknowledged, and a
-    /// SyncTarget's resync requests not answered (C: `ap_pending_cnt` + `rs_pending_cnt`,
-    /// /proc's pe).
+    /// Requests of `volume` the peer still owes an answer: writes not acknowledged, reads not
+    /// answered, and a SyncTarget's resync requests not answered (C: `ap_pending_cnt` +
+    /// `rs_pending_cnt`, /proc's pe).
     pub(crate) fn pending(&self, volume: u16) -> u32 {
         let writes = self.tl.lock().unacked(u32::from(volume));
+        let reads = self.reads.lock().in_flight(u32::from(volume));
         let resync = self
             .resyncs
             .lock()
             .iter()
             .find(|r| r.volume == volume && r.target)
             .map_or(0, |r| r.pending.n);
-        u32::try_from(writes + resync).unwrap_or(u32::MAX)
+        u32::try_from(writes + reads + resync).unwrap_or(u32::MAX)
     }
 
     /// drbd_send_sync_param(): tells the peer the resync settings of `volume` (`resync`: see

@@ -410,6 +410,15 @@ impl<H, S: DerefMut<Target = [Option<Read<H>>]>> Reads<H, S> {
         Ok((r.size, r.hold))
     }
 
+    /// Reads of `volume` in flight.
+    pub(crate) fn in_flight(&self, volume: u32) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|r| r.volume == volume)
+            .count()
+    }
+
     /// Takes out a read in flight, any (the connection is gone: each fails).
     pub(crate) fn pop(&mut self) -> Option<H> {
         self.slots
@@ -598,6 +607,7 @@ mod tests {
         assert!(r.take(1, a, 64).is_err());
         let c = r.start(1, 80, 512, 12).unwrap();
         assert_ne!(a, c);
+        assert_eq!((r.in_flight(1), r.in_flight(0)), (2, 0));
         let mut left: Vec<u32> = core::iter::from_fn(|| r.pop()).collect();
         left.sort();
         assert_eq!(left, vec![11, 12]);
