@@ -10,7 +10,7 @@
 //! drbd_nl.c, and drbd_md_read() of drbd_main.c; the meta data I/O is in [`crate::meta::io`].
 //! Not yet: resync-after, on-io-error.
 
-use super::helper::{call, Subject};
+use super::helper::call_device_announced;
 use super::{AlBufs, Config, Device, Drbd, IoLdev, Ldev};
 use crate::actlog::lru::{ActLog, Slot};
 use crate::bitmap::math::{bits_for_capacity, words_for_bits, Bits};
@@ -488,8 +488,11 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
         announce_all(config);
     }
     for (name, volume, minor, peer) in helpers {
-        call(
-            Subject::Device(&name, volume, minor),
+        call_device_announced(
+            drbd,
+            &name,
+            volume,
+            minor,
             Helper::LocalIoError,
             peer.as_ref(),
         );

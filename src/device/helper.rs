@@ -17,6 +17,7 @@ use crate::model::role::wants_fence;
 use crate::model::state::{ConnState, DiskState, Role};
 use crate::model::transition::Fact;
 use crate::net::{with_resource, ConnShared};
+use crate::sys::genl::{broadcast, Events};
 use crate::sys::umh::{self, HelperPath};
 use kernel::prelude::*;
 use kernel::str::CString;
@@ -113,11 +114,39 @@ pub(crate) fn call_device(
         let d = res.devices.iter().find(|d| d.volume == u32::from(volume))?;
         Some((d.minor, res.conn.as_ref().map(|c| c.peer)))
     })??;
-    Some(call(
-        Subject::Device(name, u32::from(volume), minor),
+    Some(call_device_announced(
+        drbd,
+        name,
+        u32::from(volume),
+        minor,
         helper,
         peer.as_ref(),
     ))
+}
+
+/// drbd_khelper() of a device: [`call`], announced on the `events` group before (UH) and after
+/// (UH-post, with the wait status), without the configuration lock held.
+pub(crate) fn call_device_announced(
+    drbd: &Drbd,
+    name: &Name,
+    volume: u32,
+    minor: u32,
+    helper: Helper,
+    peer: Option<&Endpoint>,
+) -> i32 {
+    announce_helper(drbd, minor, helper, None);
+    let status = call(Subject::Device(name, volume, minor), helper, peer);
+    announce_helper(drbd, minor, helper, Some(status as u32));
+    status
+}
+
+fn announce_helper(drbd: &Drbd, minor: u32, helper: Helper, status: Option<u32>) {
+    let event = crate::genl::helper_event(&drbd.config.lock(), minor, helper.name(), status);
+    if let Some(e) = event {
+        let mut events = Events::new();
+        events.push(e);
+        broadcast(events);
+    }
 }
 
 /// What conn_try_outdate_peer() reads before it calls the helper.

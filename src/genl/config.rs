@@ -602,6 +602,8 @@ pub(crate) struct DiskStatus {
 /// drbd_state_info_bcast_reason`).
 pub(crate) const SIB_GET_STATUS_REPLY: u32 = 1;
 pub(crate) const SIB_STATE_CHANGE: u32 = 2;
+pub(crate) const SIB_HELPER_PRE: u32 = 3;
+pub(crate) const SIB_HELPER_POST: u32 = 4;
 
 /// What `DRBD_NLA_STATE_INFO` reports (nla_put_status_info()).
 pub(crate) struct StateInfo<'a> {
@@ -618,6 +620,8 @@ pub(crate) struct StateInfo<'a> {
     pub(crate) disk: Option<&'a DiskStatus>,
     /// For a state change: the state words before and after.
     pub(crate) change: Option<(u32, u32)>,
+    /// For a helper call: its name, and after it its wait status.
+    pub(crate) helper: Option<(&'a str, Option<u32>)>,
 }
 
 /// What nla_put_status_info() reports of a device: why, its state word, its size, counters
@@ -656,6 +660,12 @@ pub(crate) fn put_state_info(out: &mut NlaWriter<'_>, si: &StateInfo<'_>) -> Res
         if let Some((prev, new)) = si.change {
             w.put(tag(def, "prev_state"), &prev.to_ne_bytes())?;
             w.put(tag(def, "new_state"), &new.to_ne_bytes())?;
+        }
+        if let Some((name, status)) = si.helper {
+            if let Some(status) = status {
+                w.put(tag(def, "helper_exit_code"), &status.to_ne_bytes())?;
+            }
+            w.put_str(tag(def, "helper"), name)?;
         }
         Ok(())
     })
@@ -696,6 +706,30 @@ mod tests {
     }
 
     #[test]
+    fn helper_calls_carry_the_name_and_the_status() {
+        // drbd_khelper()'s SIB_HELPER_POST (SIB_HELPER_PRE has no status)
+        let mut buf = [0u8; 512];
+        let mut w = NlaWriter::new(&mut buf);
+        let post = StateInfo {
+            reason: SIB_HELPER_POST,
+            helper: Some(("fence-peer", Some(0x400))),
+            state: 0,
+            capacity: 0,
+            read_cnt: 0,
+            writ_cnt: 0,
+            al_writ_cnt: 0,
+            disk: None,
+            change: None,
+        };
+        put_state_info(&mut w, &post).unwrap();
+        let top = crate::genl::nla::TopLevel::parse(w.as_bytes()).unwrap();
+        let si = Fields::parse(&STATE_INFO, top.get(8).unwrap().payload).unwrap();
+        assert_eq!(si.get("sib_reason"), Some(Value::U32(SIB_HELPER_POST)));
+        assert_eq!(si.get("helper"), Some(Value::Str(b"fence-peer")));
+        assert_eq!(si.get("helper_exit_code"), Some(Value::U32(0x400)));
+    }
+
+    #[test]
     fn resource_dump_decodes_with_the_schema() {
         let mut buf = [0u8; 512];
         let mut w = NlaWriter::new(&mut buf);
@@ -703,6 +737,7 @@ mod tests {
         put_resource_status(&mut w, Role::Secondary, WriteOrdering::BdevFlush).unwrap();
         let si = StateInfo {
             reason: SIB_STATE_CHANGE,
+            helper: None,
             state: 0x1234,
             capacity: 77,
             read_cnt: 8,
@@ -727,6 +762,7 @@ mod tests {
         assert_eq!(si.get("rs_pending_cnt"), Some(Value::U32(0)));
         assert_eq!(si.get("sib_reason"), Some(Value::U32(2)));
         assert_eq!(si.get("writ_cnt"), Some(Value::U64(16)));
+        assert_eq!(si.get("helper"), None);
         assert_eq!(si.get("prev_state"), Some(Value::U32(0x1000)));
         assert_eq!(si.get("new_state"), Some(Value::U32(0x1234)));
         assert_eq!(tag(&STATE_INFO, "sib_reason"), 1 | GENLA_F_MANDATORY);

@@ -364,7 +364,7 @@ fn put_status(out: &mut NlaWriter<'_>, res: &Resource, d: &Device) -> Result<(),
         }
     }
     let state = res.volume_state(d).to_u32();
-    put_state_info_of(out, d, state, SIB_GET_STATUS_REPLY, None)
+    put_state_info_of(out, d, state, SIB_GET_STATUS_REPLY, None, None)
 }
 
 /// The state info of `d`, for a status reply or an event.
@@ -374,6 +374,7 @@ fn put_state_info_of(
     state: u32,
     reason: u32,
     change: Option<(u32, u32)>,
+    helper: Option<(&str, Option<u32>)>,
 ) -> Result<(), nla::Overflow> {
     let counters = d.counters();
     let disk = d
@@ -396,6 +397,7 @@ fn put_state_info_of(
         al_writ_cnt: u64::from(counters.map_or(0, |c| c.al_writes)),
         disk: disk.as_ref(),
         change,
+        helper,
     };
     put_state_info(out, &si)
 }
@@ -416,30 +418,82 @@ fn announce(
         if !line.is_empty() {
             pr_info!("{}/{} drbd{}: {}\n", name, d.volume, d.minor, line);
         }
-        let Ok(mut buf) = KVec::from_elem(0u8, EVENT_ROOM, GFP_KERNEL) else {
-            pr_err!("drbd: out of memory for a state change event\n");
-            continue;
-        };
-        let mut w = NlaWriter::new(&mut buf);
-        let put = put_context(&mut w, name, Some(d.volume), addrs)
-            .and_then(|()| opts.put(&mut w))
-            .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(&mut w)))
-            .and_then(|()| {
-                let change = Some((prev.to_u32(), new.to_u32()));
-                put_state_info_of(&mut w, d, new.to_u32(), SIB_STATE_CHANGE, change)
-            });
-        let len = w.as_bytes().len();
-        let mut attrs = KVec::new();
-        if put.is_err() || attrs.extend_from_slice(&buf[..len], GFP_KERNEL).is_err() {
-            pr_err!("drbd: state change event of minor {} too large\n", d.minor);
-            continue;
+        let change = Some((prev.to_u32(), new.to_u32()));
+        let e = device_event(
+            (name, opts, addrs),
+            d,
+            new.to_u32(),
+            SIB_STATE_CHANGE,
+            change,
+            None,
+        );
+        if let Some(e) = e {
+            events.push(e);
         }
-        events.push(Event {
-            seq: EVENT_SEQ.fetch_add(1, Ordering::Relaxed).wrapping_add(1),
-            minor: d.minor,
-            attrs,
-        });
     }
+}
+
+/// One event of device `d` (drbd_bcast_event()): its context, the resource and disk options,
+/// and its state info for `reason`.
+fn device_event(
+    (name, opts, addrs): (&config::Name, &ResOpts, config::Addrs<'_>),
+    d: &Device,
+    state: u32,
+    reason: u32,
+    change: Option<(u32, u32)>,
+    helper: Option<(&str, Option<u32>)>,
+) -> Option<Event> {
+    let Ok(mut buf) = KVec::from_elem(0u8, EVENT_ROOM, GFP_KERNEL) else {
+        pr_err!("drbd: out of memory for an event\n");
+        return None;
+    };
+    let mut w = NlaWriter::new(&mut buf);
+    let put = put_context(&mut w, name, Some(d.volume), addrs)
+        .and_then(|()| opts.put(&mut w))
+        .and_then(|()| d.ldev.as_ref().map_or(Ok(()), |l| l.conf.put(&mut w)))
+        .and_then(|()| put_state_info_of(&mut w, d, state, reason, change, helper));
+    let len = w.as_bytes().len();
+    let mut attrs = KVec::new();
+    if put.is_err() || attrs.extend_from_slice(&buf[..len], GFP_KERNEL).is_err() {
+        pr_err!("drbd: event of minor {} too large\n", d.minor);
+        return None;
+    }
+    Some(Event {
+        seq: EVENT_SEQ.fetch_add(1, Ordering::Relaxed).wrapping_add(1),
+        minor: d.minor,
+        attrs,
+    })
+}
+
+/// drbd_khelper()'s broadcasts (SIB_HELPER_PRE, and SIB_HELPER_POST with the helper's wait
+/// `status`) for device `minor`: what `drbdsetup-84 events` prints as UH and UH-post lines.
+pub(crate) fn helper_event(
+    config: &Config,
+    minor: u32,
+    helper: &str,
+    status: Option<u32>,
+) -> Option<Event> {
+    let (r, v) = config.find_minor(minor)?;
+    let res = config.resources.get(r)?;
+    let d = res.devices.get(v)?;
+    let addrs = res
+        .conn
+        .as_ref()
+        .map(|c| (c.my.as_bytes(), c.peer.as_bytes()));
+    let reason = if status.is_some() {
+        config::SIB_HELPER_POST
+    } else {
+        config::SIB_HELPER_PRE
+    };
+    let state = d.state.to_u32();
+    device_event(
+        (&res.name, &res.opts, addrs),
+        d,
+        state,
+        reason,
+        None,
+        Some((helper, status)),
+    )
 }
 
 /// Room for one event's attributes: context, resource and disk options, state info.
