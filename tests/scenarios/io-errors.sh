@@ -2,7 +2,8 @@
 # Local disk errors on a Primary, injected with device-mapper: g1's backing device is a dm
 # device whose table is switched to the `error` target. With `on-io-error call-local-io-error`
 # and the whole disk failing, a read that fails locally is served by the peer (the application
-# sees the right data), the local-io-error helper runs, and the disk is detached (Failed, then
+# sees the right data), the local-io-error helper runs (announced on the events group: UH,
+# UH-post), and the disk is detached (Failed, then
 # Diskless, as the peer sees too; the meta data writes of the detach fail as well); writes go
 # on through the peer. With the disk healthy again it is attached under the connection and
 # resynced. Then with `pass_on` and the data area failing (not the meta data), a failing read
@@ -78,6 +79,9 @@ g1() {
 	first=$(sum_at 0 4)
 
 	# call-local-io-error: the helper, then detach
+	/lib/drbd/drbdsetup-84 events all >/tmp/events 2>&1 &
+	listener=$!
+	sleep 1
 	step "the disk fails" failing
 	expect "a failed read served by the peer" "$first" sum_at 0 4
 	wait_for "detached" 30 grep -q 'ds:Diskless/UpToDate' /proc/drbd
@@ -85,6 +89,10 @@ g1() {
 	step "logged as C logs it" sh -c \
 		"dmesg | grep -q 'drbd0: Local IO failed in __req_mod. Detaching...'"
 	step "the local-io-error helper ran" grep -q '^local-io-error res=r0 minor=0 vol=0' /tmp/helpers.log
+	kill $listener
+	grep ' UH' /tmp/events
+	step "the helper call announced" grep -q ' UH 0,r0\[0\] local-io-error$' /tmp/events
+	step "and its end" grep -q ' UH-post 0,r0\[0\] local-io-error 0x0000$' /tmp/events
 	step "1 MiB written and verified through the peer" fio --name=failed \
 		--filename=/dev/drbd0 --direct=1 --rw=randwrite --bs=4k --offset=8M --size=1M \
 		--ioengine=libaio --iodepth=4 --verify=crc32c --output-format=terse
