@@ -671,6 +671,44 @@ pub(crate) fn put_state_info(out: &mut NlaWriter<'_>, si: &StateInfo<'_>) -> Res
     })
 }
 
+/// What check_net_options() looks at besides the new net configuration: whether a volume is
+/// Primary here and on the peer, and per volume whether it is Primary and fences with
+/// `resource-and-stonith`.
+pub(crate) struct NetContext<'a> {
+    pub(crate) primary: bool,
+    pub(crate) peer_primary: bool,
+    pub(crate) volumes: &'a [(bool, bool)],
+}
+
+/// check_net_options() of `connect` and `net-options`: two Primaries need
+/// `allow-two-primaries`, which needs protocol C; `resource-and-stonith` needs more than
+/// protocol A; a Primary cannot `discard-my-data`; `on-congestion` other than `block` needs
+/// protocol A. The first refusal in C's order.
+pub(crate) fn check_net_options(conf: &Conf, ctx: &NetContext<'_>) -> Result<(), RetCode> {
+    let num = |n: &str| conf.num(n);
+    let two_primaries = num("two_primaries") != 0;
+    let protocol = num("wire_protocol");
+    if !two_primaries && ctx.primary && ctx.peer_primary {
+        return Err(RetCode::NeedAllowTwoPri);
+    }
+    if two_primaries && protocol != i64::from(crate::wire::packet::DRBD_PROT_C) {
+        return Err(RetCode::NotProtoC);
+    }
+    for &(primary, stonith) in ctx.volumes {
+        if protocol == i64::from(crate::wire::packet::DRBD_PROT_A) && stonith {
+            return Err(RetCode::StonithAndProtA);
+        }
+        if primary && num("discard_my_data") != 0 {
+            return Err(RetCode::DiscardImpossible);
+        }
+    }
+    // OC_BLOCK
+    if num("on_congestion") != 0 && protocol != i64::from(crate::wire::packet::DRBD_PROT_A) {
+        return Err(RetCode::CongNotProtoA);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -912,5 +950,60 @@ mod tests {
             d.updated(&f).err(),
             Some(ParseError::BadField { name: "cpu_mask" })
         );
+    }
+
+    #[test]
+    fn net_options_checked_as_check_net_options() {
+        use crate::genl::structs::NET_CONF;
+        let conf = |pairs: &[(&str, i64)]| {
+            let mut c = Conf::defaults(&NET_CONF);
+            for (n, v) in pairs {
+                c.set_num(n, *v);
+            }
+            c
+        };
+        let none = NetContext {
+            primary: false,
+            peer_primary: false,
+            volumes: &[(false, false)],
+        };
+        assert_eq!(check_net_options(&conf(&[]), &none), Ok(()));
+        let two = conf(&[("two_primaries", 1), ("wire_protocol", 1)]);
+        assert_eq!(check_net_options(&two, &none), Err(RetCode::NotProtoC));
+        let both = NetContext {
+            primary: true,
+            peer_primary: true,
+            volumes: &[(true, false)],
+        };
+        assert_eq!(
+            check_net_options(&conf(&[]), &both),
+            Err(RetCode::NeedAllowTwoPri)
+        );
+        let stonith = NetContext {
+            volumes: &[(false, true)],
+            ..none
+        };
+        let a = conf(&[("wire_protocol", 1)]);
+        assert_eq!(
+            check_net_options(&a, &stonith),
+            Err(RetCode::StonithAndProtA)
+        );
+        let primary = NetContext {
+            primary: true,
+            volumes: &[(true, false)],
+            ..none
+        };
+        let discard = conf(&[("discard_my_data", 1)]);
+        assert_eq!(
+            check_net_options(&discard, &primary),
+            Err(RetCode::DiscardImpossible)
+        );
+        let pull_ahead = conf(&[("on_congestion", 1)]);
+        assert_eq!(
+            check_net_options(&pull_ahead, &none),
+            Err(RetCode::CongNotProtoA)
+        );
+        let pull_ahead_a = conf(&[("on_congestion", 1), ("wire_protocol", 1)]);
+        assert_eq!(check_net_options(&pull_ahead_a, &none), Ok(()));
     }
 }

@@ -3,15 +3,16 @@
 //! connection in [`crate::net`] to act on.
 //!
 //! C counterpart: drbd_adm_connect(), drbd_adm_disconnect() and drbd_adm_net_opts() of
-//! drbd_nl.c. Not yet: check_net_options().
+//! drbd_nl.c, with check_net_options() (in [`super::config`]).
 
 use super::addr::Endpoint;
-use super::config::{Conf, OUT_OF_RANGE};
+use super::config::{check_net_options, Conf, NetContext, OUT_OF_RANGE};
 use super::nla::{TopLevel, Value};
 use super::retcode::RetCode;
 use super::structs::{DISCONNECT_PARMS, NET_CONF};
 use crate::device::{Config, Drbd, Resource};
-use crate::model::state::ConnState;
+use crate::model::helper::Fencing;
+use crate::model::state::{ConnState, Role};
 use crate::net::Connection;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -34,6 +35,23 @@ fn net_conf(
         return Err((RetCode::MandatoryTag, OUT_OF_RANGE));
     }
     Ok(conf)
+}
+
+/// check_net_options() of `conf` against the resource's volumes.
+fn checked(res: &Resource, conf: &Conf) -> Result<(), (RetCode, &'static str)> {
+    let mut volumes = KVec::new();
+    for d in res.devices.iter() {
+        let stonith = d.fencing() == Fencing::ResourceAndStonith;
+        volumes
+            .push((d.state.role == Role::Primary, stonith), GFP_KERNEL)
+            .map_err(|_| (RetCode::NoMem, ""))?;
+    }
+    let ctx = NetContext {
+        primary: res.devices.iter().any(|d| d.state.role == Role::Primary),
+        peer_primary: res.devices.iter().any(|d| d.state.peer == Role::Primary),
+        volumes: &volumes,
+    };
+    check_net_options(conf, &ctx).map_err(|ret| (ret, ""))
 }
 
 /// `drbd_adm_connect`: configures the connection to the peer and starts connecting to it.
@@ -67,7 +85,7 @@ pub(crate) fn connect(
     if res.conn.is_some() {
         return (RetCode::NetConfigured, "");
     }
-    let conf = match net_conf(top, None) {
+    let conf = match net_conf(top, None).and_then(|c| checked(res, &c).map(|()| c)) {
         Ok(conf) => conf,
         Err(answer) => return answer,
     };
@@ -148,6 +166,12 @@ pub(crate) fn net_options(
     let conf = match net_conf(top, Some(&base)) {
         Ok(conf) => conf,
         Err(answer) => return answer,
+    };
+    if let Err(answer) = checked(res, &conf) {
+        return answer;
+    }
+    let Some(conn) = res.conn.as_mut() else {
+        return (RetCode::InvalidRequest, "unknown connection");
     };
     match conn.set_options(&res.name, conf, connected) {
         Ok(()) => (RetCode::NoError, ""),

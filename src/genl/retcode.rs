@@ -51,6 +51,11 @@ pub(crate) enum RetCode {
     PauseIsClear = 135,
     PicAfterDep = 156,
     PicPeerDep = 157,
+    DiscardImpossible = 123,
+    NotProtoC = 139,
+    StonithAndProtA = 154,
+    CongNotProtoA = 155,
+    NeedAllowTwoPri = 164,
     /// State changes (`enum drbd_state_rv`, see [`crate::model::role::StateRv`]).
     StateNothingToDo = 2,
     StateSuccess = 1,

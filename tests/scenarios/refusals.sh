@@ -19,6 +19,17 @@ g1() {
 	step "SS_NEED_CONNECTION" grep -q 'Need a connection to start verify or resync' /tmp/out
 	step "kernel log line" sh -c \
 		"dmesg | grep -q 'drbd0: State change failed: Need a connection to start verify or resync'"
+	# check_net_options(): allow-two-primaries needs protocol C, on-congestion protocol A
+	/lib/drbd/drbdsetup-84 connect r0 ipv4:127.0.0.1:7788 ipv4:127.0.0.1:7799 --protocol=A \
+		--allow-two-primaries >/tmp/out 2>&1
+	expect "two primaries without protocol C refused" 10 echo $?
+	cat /tmp/out
+	step "ERR_NOT_PROTO_C" grep -q '(139) ' /tmp/out
+	/lib/drbd/drbdsetup-84 connect r0 ipv4:127.0.0.1:7788 ipv4:127.0.0.1:7799 --protocol=C \
+		--on-congestion=pull-ahead >/tmp/out 2>&1
+	expect "on-congestion without protocol A refused" 10 echo $?
+	cat /tmp/out
+	step "ERR_CONG_NOT_PROTO_A" grep -q '(155) ' /tmp/out
 	# wait-connect asks get-timeout-type, then waits for a connection event until its timeout
 	step "connect to no one" /lib/drbd/drbdsetup-84 connect r0 ipv4:127.0.0.1:7788 \
 		ipv4:127.0.0.1:7799 --protocol=C
