@@ -214,7 +214,8 @@ pub(crate) fn crashed_primary(flags: u32) -> bool {
 /// drbd_state.c, and `al-updates` from attach): PRIMARY_IND while Primary, CONNECTED_IND while
 /// connected (past the handshake), CONSISTENT above Inconsistent, WAS_UP_TO_DATE above Outdated, PEER_OUT_DATED for a peer known
 /// Inconsistent or Outdated, CRASHED_PRIMARY while a crash is not resolved, AL_CLEAN dropped (the
-/// log is in use while attached), AL_DISABLED without `al-updates`.
+/// log is in use while attached), AL_DISABLED without `al-updates`. A disk below Inconsistent
+/// (Failed, being detached) keeps the flags it had: C updates them only under get_ldev().
 pub(crate) fn md_flags(
     old: u32,
     primary: bool,
@@ -224,6 +225,9 @@ pub(crate) fn md_flags(
     crashed: bool,
     al_updates: bool,
 ) -> u32 {
+    if disk < DiskState::Inconsistent {
+        return old;
+    }
     let mut f = old
         & !(MDF_CONSISTENT
             | MDF_PRIMARY_IND
@@ -501,6 +505,13 @@ mod tests {
                 true
             ),
             MDF_PRIMARY_IND | MDF_CONNECTED_IND | MDF_CONSISTENT | MDF_WAS_UP_TO_DATE
+        );
+        // detaching (UpToDate -> Failed -> Diskless) leaves what the disk was on disk
+        let up = MDF_CONSISTENT | MDF_WAS_UP_TO_DATE;
+        assert_eq!(md_flags(up, false, false, Failed, Unknown, false, true), up);
+        assert_eq!(
+            md_flags(up, true, true, Diskless, UpToDate, false, true),
+            up
         );
     }
 
