@@ -127,8 +127,10 @@ pub(crate) struct RoleChange {
 /// ([`transition::change`]). `force` is `--force` (`assume_uptodate`): a disk from
 /// Inconsistent up is then taken as UpToDate, and with resource fencing an unreachable peer as
 /// Outdated. Without a fence-peer helper the peer can never be outdated otherwise, so a
-/// Consistent disk needs `--force` too. drbd-rs reads only from its own disk, so a Primary
-/// needs UpToDate data of its own, even where C would read from an UpToDate peer.
+/// Consistent disk needs `--force` too. A Diskless Primary reads and writes through its
+/// connected UpToDate peer, as in C. C also promotes a SyncTarget, whose application writes
+/// then lock resync extents; drbd-rs has no such locking yet, so a disk of its own must be
+/// UpToDate.
 pub(crate) fn set_role(
     cur: DevState,
     role: Role,
@@ -142,7 +144,10 @@ pub(crate) fn set_role(
     };
     loop {
         let rv = match transition::change(cur, change.state, env, false) {
-            Ok(ns) if ns.role == Role::Primary && ns.disk < DiskState::UpToDate => {
+            Ok(ns)
+                if ns.role == Role::Primary
+                    && (DiskState::Inconsistent..DiskState::UpToDate).contains(&ns.disk) =>
+            {
                 StateRv::NoUpToDateDisk
             }
             Ok(ns) => {
@@ -317,8 +322,9 @@ mod tests {
             ..s
         };
         assert!(set_role(connected, Role::Primary, false, &env(true, false)).is_ok());
-        // C lets a SyncTarget be Primary on its peer's data (but refuses an Inconsistent
-        // Connected one as transient); drbd-rs does not read from the peer
+        // C lets a SyncTarget be Primary on its peer's data (an Inconsistent Connected one is
+        // refused as transient); drbd-rs lacks the resync extent locks for that. A Diskless
+        // node may be Primary on its peer's data.
         let behind = DevState {
             disk: DiskState::Inconsistent,
             ..connected
@@ -333,6 +339,24 @@ mod tests {
         };
         assert_eq!(
             set_role(target, Role::Primary, false, &env(false, false)),
+            Err(StateRv::NoUpToDateDisk)
+        );
+        let diskless = DevState {
+            disk: DiskState::Diskless,
+            ..connected
+        };
+        let ok = set_role(diskless, Role::Primary, false, &env(false, false)).unwrap();
+        assert_eq!(
+            (ok.state.role, ok.state.disk),
+            (Role::Primary, DiskState::Diskless)
+        );
+        let alone = DevState {
+            conn: ConnState::StandAlone,
+            pdsk: DiskState::Unknown,
+            ..diskless
+        };
+        assert_eq!(
+            set_role(alone, Role::Primary, true, &env(false, false)),
             Err(StateRv::NoUpToDateDisk)
         );
         // a Primary peer without allow-two-primaries
