@@ -88,12 +88,29 @@ wait_for() {
 	_ctl "STEP $desc"
 }
 
+# _ask REQUEST: sends a request to the harness and prints its answer. Under load the serial
+# line has lost the head of an answer: a line that is no answer is logged and the request made
+# again (AGAIN REQUEST), which the harness answers as it did.
+_ask() {
+	local reply n=0
+	_ctl "$1"
+	while read -r reply <&3; do
+		case "$reply" in
+		"GO "* | "VAL "* | ABORT) break ;;
+		esac
+		say "control channel: garbled answer '$reply' to '$1'" >&2
+		n=$((n + 1))
+		[ $n -ge 3 ] && break
+		_ctl "AGAIN $1"
+	done
+	echo "$reply"
+}
+
 # barrier NAME: waits until every guest of the scenario has reached NAME.
 barrier() {
 	local reply
 	say "barrier: $1"
-	_ctl "BARRIER $1"
-	read -r reply <&3
+	reply=$(_ask "BARRIER $1")
 	[ "$reply" = "GO $1" ] || fail "barrier $1: harness answered '$reply'"
 }
 
@@ -219,8 +236,7 @@ synced() {
 share() { _ctl "SET $1 $2"; }
 fetch() {
 	local reply
-	_ctl "GET $1"
-	read -r reply <&3
+	reply=$(_ask "GET $1")
 	case "$reply" in
 	"VAL "*) echo "${reply#VAL }" ;;
 	*) fail "fetch $1: harness answered '$reply'" ;;
