@@ -203,6 +203,11 @@ host_run() {
 		/host/usr/lib/x86_64-linux-gnu "$@"
 }
 
+# dms ARG...: dmsetup from the host's root, making its device nodes itself (no udev here)
+dms() {
+	DM_DISABLE_UDEV=1 host_run /host/sbin/dmsetup --noudevsync "$@"
+}
+
 # primary_sum: the md5 of /dev/drbd0 as the Primary sees it.
 primary_sum() {
 	md5sum </dev/drbd0 | cut -d' ' -f1

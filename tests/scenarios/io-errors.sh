@@ -19,11 +19,6 @@
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
-# dms ARG...: dmsetup from the host's root, making its device nodes itself (no udev here)
-dms() {
-	DM_DISABLE_UDEV=1 host_run /host/sbin/dmsetup --noudevsync "$@"
-}
-
 # table LINE...: switches g1's backing device d0 to the table of these lines
 table() {
 	dms suspend d0 && printf '%s\n' "$@" | dms load d0 && dms resume d0

@@ -16,11 +16,6 @@
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
-# dms ARG...: dmsetup from the host's root, making its device nodes itself (no udev here)
-dms() {
-	DM_DISABLE_UDEV=1 host_run /host/sbin/dmsetup --noudevsync "$@"
-}
-
 # grow MIB: the backing device d0 becomes MIB MiB of vda
 grow() {
 	dms suspend d0 && dms load d0 --table "0 $(($1 * 2048)) linear /dev/vda 0" && dms resume d0
