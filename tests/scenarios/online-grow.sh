@@ -71,11 +71,12 @@ g1() {
 	step "grow the backing device to 16 MiB" grow 16
 	barrier grown
 	step "resize while connected" drbdadm resize r0
+	# the resync begins once the before-resync-source helper returned
+	wait_for "the new blocks resync" 30 sh -c \
+		"dmesg | grep -Eq 'Began resync as SyncSource \(will sync 8192 KB'"
 	wait_for "16 MiB, resynced" 60 synced_at 16384
 	cat /proc/drbd
 	dmesg | grep -E 'online grow|Began resync|Resync done|size ='
-	step "the new blocks resynced" sh -c \
-		"dmesg | grep -Eq 'Began resync as SyncSource \(will sync 8192 KB'"
 	expect "the data stay" "$first" sh -c \
 		"dd if=/dev/drbd0 bs=1M count=8 iflag=direct 2>/dev/null | md5sum"
 	step "write the new space" dd if=/dev/urandom of=/dev/drbd0 bs=1M seek=8 count=8 oflag=direct
