@@ -34,6 +34,7 @@ use crate::net::link::Link;
 use crate::sys::bdev::Bdev;
 use crate::sys::genl::{broadcast, Events};
 use crate::wire::packet;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -43,6 +44,9 @@ use kernel::sync::Arc;
 /// The claim of meta data devices that several minors may share (indexed external meta data),
 /// as the C module's `drbd_m_holder`.
 static SHARED_MD_HOLDER: u8 = 0;
+
+/// Numbers the attachments of backing disks ([`IoLdev::id`]).
+static LDEV_IDS: AtomicU64 = AtomicU64::new(0);
 
 /// The largest bio the peer takes before we know better (`DRBD_MAX_BIO_SIZE_SAFE`).
 const MAX_BIO_SIZE_SAFE: u32 = 4096;
@@ -241,8 +245,10 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
         let Ok(al) = ActLog::new(slots, 0) else {
             break 'attaching (RetCode::NoMem, "");
         };
-        // every request the queue holds may be a write in flight
-        let Ok(writes) = KVec::from_elem(None, crate::sys::blk::QUEUE_DEPTH, GFP_KERNEL) else {
+        // every request the queue holds may be a write in flight, and a SyncTarget's resync
+        // requests are there too
+        let slots = crate::sys::blk::QUEUE_DEPTH + crate::net::link::RS_PENDING_MAX;
+        let Ok(writes) = KVec::from_elem(None, slots, GFP_KERNEL) else {
             break 'attaching (RetCode::NoMem, "");
         };
         let writes = InFlight::new(writes);
@@ -260,6 +266,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
             al_updates,
             al,
             al_bufs: Some(al_bufs),
+            id: LDEV_IDS.fetch_add(1, Ordering::Relaxed),
             writes,
         };
         let ldev = Ldev {

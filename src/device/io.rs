@@ -546,6 +546,23 @@ impl DevIo {
         }
     }
 
+    /// drbd_try_rs_begin_io() of make_resync_request(): the SyncTarget's lock on `sectors`
+    /// from `sector`, for a resync request; `None` while a write under them is in flight
+    /// (until it completed locally and on the peer: the request waits, the SyncSource is to
+    /// read that write's data), and without a disk.
+    pub(crate) fn resync_lock(this: &Arc<Self>, sector: u64, sectors: u64) -> Option<ResyncLock> {
+        let mut guard = this.ldev.lock();
+        let io = guard.as_mut()?;
+        let slot = io.writes.enter(sector, sectors)?;
+        let ldev = io.id;
+        drop(guard);
+        Some(ResyncLock {
+            io: this.clone(),
+            ldev,
+            slot,
+        })
+    }
+
     /// A read of the backing disk.
     fn forward_read(&self, rq: Request<Self>) {
         let Some(to) = self.backing() else {
@@ -907,10 +924,31 @@ pub(crate) struct IoLdev {
     pub(crate) al_updates: bool,
     /// The active set (`act_log`), `al-extents` slots.
     pub(crate) al: ActLog<KVec<Slot>>,
-    /// The writes in flight, for the writes that overlap them to wait.
+    /// This attachment among all (a [`ResyncLock`] leaves its slot in this one only).
+    pub(crate) id: u64,
+    /// The writes and resync requests in flight, for the writes that overlap them to wait.
     pub(crate) writes: InFlight<KVec<conflict::Range>>,
     /// Free while no transaction is under way.
     pub(crate) al_bufs: Option<KBox<AlBufs>>,
+}
+
+/// A SyncTarget's lock on the blocks of a resync request (C: a resync extent), from before it
+/// is sent until its answer is written, or none will come: writes under them wait for the
+/// resync data. Dropping it (from any context) lets them go.
+pub(crate) struct ResyncLock {
+    pub(crate) io: Arc<DevIo>,
+    /// The [`IoLdev::id`] of the disk it was taken on: a disk attached since has its own table.
+    ldev: u64,
+    slot: u16,
+}
+
+impl Drop for ResyncLock {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.ldev.lock().as_mut().filter(|io| io.id == self.ldev) {
+            io.writes.leave(self.slot);
+        }
+        self.io.al_wait.notify_all();
+    }
 }
 
 impl IoLdev {

@@ -13,7 +13,7 @@ pub(crate) mod helper;
 mod io;
 pub(crate) mod role;
 
-pub(crate) use io::{AlBufs, DevIo, IoCounters, IoLdev, PeerRange};
+pub(crate) use io::{AlBufs, DevIo, IoCounters, IoLdev, PeerRange, ResyncLock};
 
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::genl::retcode::RetCode;

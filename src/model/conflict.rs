@@ -2,7 +2,11 @@
 //! Conflicting writes: a write that overlaps one still in flight waits until that one has
 //! completed, locally and on the peer, before it goes anywhere. Two overlapping writes in
 //! flight at once could reach the local disk in one order and the peer's in the other, and the
-//! replicas would differ where they overlap.
+//! replicas would differ where they overlap. A SyncTarget's resync requests are in the same
+//! table, from before they are sent until their answer is written: a write waits for the
+//! resync data under it, and a resync request for a write under it to be done, so that the
+//! SyncSource reads that write's data (C's resync extents, drbd_try_rs_begin_io(), at the
+//! granularity of requests).
 //!
 //! C counterpart: the `write_requests` interval tree of drbd_req.c (drbd_insert_interval(),
 //! complete_conflicting_writes()). The writes in flight are few (the queue depth bounds them),

@@ -17,7 +17,7 @@
 //! receive_Barrier() of drbd_receiver.c. Lock order (see drbd_rs.rs): `data_lock` →
 //! `tl` → a device's `ldev`; `acks` alone.
 
-use crate::device::DevIo;
+use crate::device::{DevIo, ResyncLock};
 use crate::genl::config::{Conf, Name};
 use crate::model::attach::io_error;
 use crate::model::controller::{self, Controller, Marks, RateConf};
@@ -72,8 +72,8 @@ pub(crate) struct PeerWrite {
     /// P_WRITE_ACK is owed once written (protocol C).
     pub(crate) write_ack: bool,
     /// A resync write (P_RS_DATA_REPLY): its blocks go in sync once written, and
-    /// P_RS_WRITE_ACK is owed.
-    pub(crate) resync: Option<Arc<DevIo>>,
+    /// P_RS_WRITE_ACK is owed; writes under them wait until it is dropped.
+    pub(crate) resync: Option<ResyncLock>,
     /// The volume whose `ua:` counts this write while its ack is owed (see
     /// [`PeerWrite::owe_ack`]).
     owed: Option<Arc<DevIo>>,
@@ -953,8 +953,8 @@ impl Link {
             seq_num: w.seq_num,
         };
         let cmd = match (&w.resync, w.ok) {
-            (Some(io), true) => {
-                io.set_in_sync(w.sector, u64::from(w.size >> 9));
+            (Some(lock), true) => {
+                lock.io.set_in_sync(w.sector, u64::from(w.size >> 9));
                 a.block_id = packet::ID_SYNCER;
                 if self.agreed.version >= 96 {
                     packet::P_RS_WRITE_ACK
@@ -1277,7 +1277,7 @@ impl Link {
         } else {
             // the blocks stay out of sync
             rs.failed += u64::from(a.blksize >> 12).max(1);
-            rs.pending.remove(a.sector, a.blksize);
+            drop(rs.pending.take(a.sector, a.blksize));
             self.wake.notify_all();
         }
         Ok(())
@@ -1292,7 +1292,7 @@ impl Link {
         let Some(rs) = resyncs.iter_mut().find(|r| r.volume == volume && r.target) else {
             return Err(Bad::Block(a.block_id, a.sector));
         };
-        if !rs.pending.remove(a.sector, a.blksize) {
+        if rs.pending.take(a.sector, a.blksize).is_none() {
             return Err(Bad::Block(a.block_id, a.sector));
         }
         rs.io.set_in_sync(a.sector, u64::from(a.blksize >> 9));
@@ -1678,28 +1678,36 @@ pub(crate) struct Resync {
 }
 
 /// Resync requests in flight at most.
-const RS_PENDING_MAX: usize = 64;
+pub(crate) const RS_PENDING_MAX: usize = 64;
 /// What the SyncTarget's controller wants in flight at least (sectors; 4 MiB), whatever
 /// c-fill-target says (C's default is 50 KiB): the next requests are on their way while the
 /// SyncSource serves one, and its replies while it reads. max-buffers still limits it.
 const RS_FILL_MIN: u32 = 8192;
 
-/// The SyncTarget's requests in flight: (sector, bytes).
+/// The SyncTarget's requests in flight: (sector, bytes), and the lock on their blocks that
+/// goes with the answer's write; on the heap (the slots are large).
 struct Pending {
-    reqs: [(u64, u32); RS_PENDING_MAX],
+    reqs: KVec<Option<(u64, u32, ResyncLock)>>,
     n: usize,
 }
 
-impl Default for Pending {
-    fn default() -> Self {
-        Self {
-            reqs: [(0, 0); RS_PENDING_MAX],
-            n: 0,
-        }
-    }
-}
-
 impl Pending {
+    fn new() -> Result<Self> {
+        let mut reqs = KVec::with_capacity(RS_PENDING_MAX, GFP_KERNEL)?;
+        for _ in 0..RS_PENDING_MAX {
+            reqs.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self { reqs, n: 0 })
+    }
+
+    /// Forgets every request: the writes under them may go.
+    fn clear(&mut self) {
+        for r in self.reqs.iter_mut() {
+            *r = None;
+        }
+        self.n = 0;
+    }
+
     fn is_full(&self) -> bool {
         self.n == RS_PENDING_MAX
     }
@@ -1709,28 +1717,26 @@ impl Pending {
     }
 
     fn bytes(&self) -> u64 {
-        self.reqs[..self.n].iter().map(|&(_, b)| u64::from(b)).sum()
+        self.reqs.iter().flatten().map(|r| u64::from(r.1)).sum()
     }
 
     /// Adds a request (the caller checked there is room).
-    fn add(&mut self, sector: u64, bytes: u32) {
-        if let Some(slot) = self.reqs.get_mut(self.n) {
-            *slot = (sector, bytes);
+    fn add(&mut self, sector: u64, bytes: u32, lock: ResyncLock) {
+        if let Some(free) = self.reqs.iter_mut().find(|r| r.is_none()) {
+            *free = Some((sector, bytes, lock));
             self.n += 1;
         }
     }
 
-    /// Removes the request; `false` if there is none such.
-    fn remove(&mut self, sector: u64, bytes: u32) -> bool {
-        let Some(i) = self.reqs[..self.n]
-            .iter()
-            .position(|&r| r == (sector, bytes))
-        else {
-            return false;
-        };
+    /// Removes the request: the lock on its blocks, `None` if there is no such request.
+    fn take(&mut self, sector: u64, bytes: u32) -> Option<ResyncLock> {
+        let entry = self
+            .reqs
+            .iter_mut()
+            .find(|r| matches!(r, Some((s, b, _)) if (*s, *b) == (sector, bytes)))?;
+        let (_, _, lock) = entry.take()?;
         self.n -= 1;
-        self.reqs.swap(i, self.n);
-        true
+        Some(lock)
     }
 }
 
@@ -1768,7 +1774,7 @@ impl Resync {
                 csums: false,
                 same_csum: 0,
                 next_bit: 0,
-                pending: Pending::default(),
+                pending: Pending::new()?,
                 conf,
                 controller: Controller::new(plan),
                 step_start: None,
@@ -1856,6 +1862,10 @@ impl Link {
                     }
                     break;
                 };
+                // a write in flight under these blocks goes first: the request waits
+                let Some(lock) = DevIo::resync_lock(&rs.io, sector, u64::from(bytes >> 9)) else {
+                    break;
+                };
                 if requests
                     .push((rs.volume, sector, bytes), GFP_KERNEL)
                     .is_err()
@@ -1863,7 +1873,7 @@ impl Link {
                     break;
                 }
                 rs.next_bit = (sector + u64::from(bytes >> 9)).div_ceil(8);
-                rs.pending.add(sector, bytes);
+                rs.pending.add(sector, bytes, lock);
                 rs.budget = rs.budget.saturating_sub(u64::from(bytes));
             }
         }
@@ -1953,17 +1963,23 @@ impl Link {
         volume: u16,
         sector: u64,
         bytes: u32,
-    ) -> Option<Arc<DevIo>> {
+    ) -> Option<ResyncLock> {
         let mut resyncs = self.resyncs.lock();
         let rs = resyncs
             .iter_mut()
             .find(|r| r.volume == volume && r.target)?;
-        if !rs.pending.remove(sector, bytes) {
-            return None;
-        }
+        let lock = rs.pending.take(sector, bytes)?;
         rs.sect_in = rs.sect_in.saturating_add(bytes >> 9);
         self.wake.notify_all();
-        Some(rs.io.clone())
+        Some(lock)
+    }
+
+    /// After the connection broke: no answer comes for the resync requests in flight, and the
+    /// writes under them may go.
+    pub(crate) fn forget_resync_requests(&self) {
+        for rs in self.resyncs.lock().iter_mut() {
+            rs.pending.clear();
+        }
     }
 
     /// Requests of `volume` the peer still owes an answer: writes not acknowledged, reads not

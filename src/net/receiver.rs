@@ -119,6 +119,7 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
         t.stop();
     }
     link.forget_peer_writes();
+    link.forget_resync_requests();
     // writes the peer did not acknowledge are out of sync, and complete; without the
     // configuration lock, which a command may hold while it waits for them (detach, down)
     link.clear(|volume, sector, size| {

@@ -362,6 +362,11 @@ pub(crate) fn serve_resync_request(
         );
         return false;
     }
+    // a Primary SyncTarget sends a write before any resync request under it: the write is on
+    // our disk before the block is read
+    if !link.drain_peer_writes() {
+        return false;
+    }
     let csum = digest.map(|d| (&s.csums_alg[..], d));
     link.send_resync_reply(v.volume, &v.io, r, csum).is_ok()
 }
