@@ -127,10 +127,9 @@ pub(crate) struct RoleChange {
 /// ([`transition::change`]). `force` is `--force` (`assume_uptodate`): a disk from
 /// Inconsistent up is then taken as UpToDate, and with resource fencing an unreachable peer as
 /// Outdated. Without a fence-peer helper the peer can never be outdated otherwise, so a
-/// Consistent disk needs `--force` too. A Diskless Primary reads and writes through its
-/// connected UpToDate peer, as in C. C also promotes a SyncTarget, whose application writes
-/// then lock resync extents; drbd-rs has no such locking yet, so a disk of its own must be
-/// UpToDate.
+/// Consistent disk needs `--force` too. Without UpToDate data of its own, a Primary reads
+/// from its connected UpToDate peer: Diskless, or a SyncTarget (whose writes and resync
+/// requests wait for each other, [`crate::model::conflict`]).
 pub(crate) fn set_role(
     cur: DevState,
     role: Role,
@@ -144,12 +143,6 @@ pub(crate) fn set_role(
     };
     loop {
         let rv = match transition::change(cur, change.state, env, false) {
-            Ok(ns)
-                if ns.role == Role::Primary
-                    && (DiskState::Inconsistent..DiskState::UpToDate).contains(&ns.disk) =>
-            {
-                StateRv::NoUpToDateDisk
-            }
             Ok(ns) => {
                 return Ok(RoleChange {
                     state: ns,
@@ -322,9 +315,8 @@ mod tests {
             ..s
         };
         assert!(set_role(connected, Role::Primary, false, &env(true, false)).is_ok());
-        // C lets a SyncTarget be Primary on its peer's data (an Inconsistent Connected one is
-        // refused as transient); drbd-rs lacks the resync extent locks for that. A Diskless
-        // node may be Primary on its peer's data.
+        // a SyncTarget may be Primary on its peer's data (an Inconsistent Connected one is
+        // refused as transient), and so may a Diskless node
         let behind = DevState {
             disk: DiskState::Inconsistent,
             ..connected
@@ -337,10 +329,8 @@ mod tests {
             conn: ConnState::SyncTarget,
             ..behind
         };
-        assert_eq!(
-            set_role(target, Role::Primary, false, &env(false, false)),
-            Err(StateRv::NoUpToDateDisk)
-        );
+        let ok = set_role(target, Role::Primary, false, &env(false, false)).unwrap();
+        assert_eq!((ok.state.disk, ok.forced), (DiskState::Inconsistent, false));
         let diskless = DevState {
             disk: DiskState::Diskless,
             ..connected
