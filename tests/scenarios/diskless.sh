@@ -9,7 +9,8 @@
 # detaches it in the middle of the resync (the resync is cancelled on both sides, the late
 # resync data refused without losing the connection), and attaches it once more: only the
 # blocks written meanwhile (and the activity log's extents of the detached Primary) are
-# resynced, and both disks end up the same. Last, g1 connects without a disk: it takes the
+# resynced, while g1, a Primary SyncTarget, writes over the same blocks, and both disks end
+# up the same. Last, g1 connects without a disk: it takes the
 # peer's size, and as Primary reads through the peer.
 #@ guests: 2
 #@ disks: 16M
@@ -70,13 +71,20 @@ g1() {
 	expect "data still read through the peer" "$first" sh -c \
 		"dd if=/dev/drbd0 bs=1M count=4 iflag=direct 2>/dev/null | md5sum"
 	step "attach once more" drbdadm attach r0
+	wait_for "resyncing again" 30 grep -q 'cs:SyncTarget' /proc/drbd
+	# the resync requests and the writes over the same blocks wait for each other
+	step "writes while a Primary SyncTarget" fio --name=target --filename=/dev/drbd0 \
+		--direct=1 --rw=randwrite --bs=4k --offset=8M --size=2M --ioengine=libaio \
+		--iodepth=8 --runtime=3 --time_based --output-format=terse
 	wait_for "resynced" 60 synced
 	cat /proc/drbd
 	dmesg | grep -E 'Began resync|Resync done'
 	kb=$(dmesg | sed -n 's/.*Began resync as SyncTarget (will sync \([0-9]*\) KB.*/\1/p' | tail -1)
 	say "resynced ${kb:-?} KB"
 	step "a resync of less than the whole device" test "${kb:-16384}" -lt 16000
-	step "the same data as the peer" same_as "$(fetch sum)"
+	sum=$(primary_sum)
+	step "the Primary's data on its disk" same_as "$sum"
+	share resynced "$sum"
 
 	# connecting without a disk: the device takes the peer's size
 	step "secondary" drbdadm secondary r0
@@ -105,7 +113,7 @@ g2() {
 	step "a new data generation" sh -c "dmesg | grep -q 'drbd0: new current UUID [0-9A-F]'"
 	step "the peer's data on our disk" same_as "$(fetch sum)"
 	barrier counted
-	wait_for "resynced" 60 synced
+	step "the Primary's data on our disk" same_as "$(fetch resynced)"
 	expect "nothing out of sync" 0 oos
 	barrier done
 	step "down" drbdadm down r0
