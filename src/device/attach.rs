@@ -453,7 +453,7 @@ pub(crate) fn take_peer_size(res: &Name, dev: &mut Device, sectors: u64) {
 /// (__drbd_chk_io_error_(), after_state_ch() for a disk gone Failed, go_diskless()). `pass_on`
 /// makes the disk Inconsistent; `detach` and `call-local-io-error` make it Failed (told to the
 /// peer), call the local-io-error helper for the latter without the configuration lock, and
-/// then detach it.
+/// then detach it. The pri-on-incon-degr calls state changes owe are made here too.
 pub(crate) fn apply_io_errors(drbd: &Drbd) {
     let mut helpers = KVec::new();
     let mut failed = KVec::new();
@@ -465,6 +465,9 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
             let peer = res.conn.as_ref().map(|c| c.peer);
             for d in res.devices.as_mut_slice() {
                 let bits = d.io.take_errors();
+                if bits == 0 {
+                    continue;
+                }
                 let Some(policy) = d.ldev.as_ref().map(|l| l.conf.num("on_io_error")) else {
                     continue;
                 };
@@ -484,7 +487,8 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
                             &kernel::fmt!("Local IO failed in {}. Detaching...", origin),
                         );
                         if helper {
-                            let _ = helpers.push((name, d.volume, d.minor, peer), GFP_KERNEL);
+                            let call = (name, d.volume, d.minor, peer, Helper::LocalIoError);
+                            let _ = helpers.push(call, GFP_KERNEL);
                         }
                         tell_peer_state(d);
                         let _ = failed.push((d.minor, io_error::read(bits)), GFP_KERNEL);
@@ -492,17 +496,18 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
                 }
             }
         }
+        // after the errors' own changes, which may owe it too
+        for res in config.resources.as_slice() {
+            let peer = res.conn.as_ref().map(|c| c.peer);
+            for d in res.devices.iter().filter(|d| d.io.take_degraded_helper()) {
+                let call = (res.name, d.volume, d.minor, peer, Helper::PriOnInconDegr);
+                let _ = helpers.push(call, GFP_KERNEL);
+            }
+        }
         announce_all(config);
     }
-    for (name, volume, minor, peer) in helpers {
-        call_device_announced(
-            drbd,
-            &name,
-            volume,
-            minor,
-            Helper::LocalIoError,
-            peer.as_ref(),
-        );
+    for (name, volume, minor, peer, helper) in helpers {
+        call_device_announced(drbd, &name, volume, minor, helper, peer.as_ref());
     }
     if failed.is_empty() {
         return;

@@ -48,6 +48,8 @@ pub(crate) struct DevIo {
     owner: Arc<Drbd>,
     /// Local I/O errors not applied yet ([`io_error`] bits).
     errors: AtomicU8,
+    /// A state change owes the pri-on-incon-degr helper a call.
+    degraded: AtomicBool,
     /// The device is Primary: it may be opened, also for writing.
     primary: AtomicBool,
     /// The backing device is flushed at the peer's barriers (the resource's write ordering is
@@ -128,6 +130,7 @@ impl DevIo {
             minor,
             owner,
             errors: AtomicU8::new(0),
+            degraded: AtomicBool::new(false),
             primary: AtomicBool::new(primary),
             barrier_flush: AtomicBool::new(true),
             state: AtomicU32::new(state),
@@ -173,6 +176,18 @@ impl DevIo {
             // already queued: it will find these too
             let _ = events_queue().enqueue(self.owner.clone());
         }
+    }
+
+    /// A Primary lost access to UpToDate data: the module's work calls pri-on-incon-degr
+    /// (after_state_ch(); the helper must not run under the configuration lock).
+    pub(crate) fn owe_degraded_helper(&self) {
+        self.degraded.store(true, Ordering::Release);
+        let _ = events_queue().enqueue(self.owner.clone());
+    }
+
+    /// Whether pri-on-incon-degr is owed a call since the last time asked.
+    pub(crate) fn take_degraded_helper(&self) -> bool {
+        self.degraded.swap(false, Ordering::AcqRel)
     }
 
     /// The local I/O errors recorded since the last call.

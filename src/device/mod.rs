@@ -183,6 +183,9 @@ impl Device {
             self.disk.set_read_only(ns.role != Role::Primary);
         }
         self.io.set_state(&ns);
+        if crate::model::helper::degraded_primary(&os, &ns) {
+            self.io.owe_degraded_helper();
+        }
         // a disk that fails or goes ends the resync (sanitize); its requests are cancelled
         // (after_state_ch(): drbd_rs_cancel_all())
         let syncing = |s: &DevState| {
@@ -677,7 +680,8 @@ pub(crate) struct Drbd {
     /// genl_mutex already); readers hold it briefly.
     #[pin]
     pub(crate) config: Mutex<Config>,
-    /// Applies the devices' local I/O errors (queued by [`DevIo::local_error`]).
+    /// Applies the devices' local I/O errors (queued by [`DevIo::local_error`]) and calls the
+    /// helpers their state changes owe ([`DevIo::owe_degraded_helper`]).
     #[pin]
     io_errors: Work<Drbd>,
 }
@@ -689,7 +693,8 @@ impl_has_work! {
 impl WorkItem for Drbd {
     type Pointer = Arc<Drbd>;
 
-    /// The local I/O errors of every device, under its `on-io-error` policy.
+    /// The local I/O errors of every device, under its `on-io-error` policy, and the helpers
+    /// owed.
     fn run(this: Arc<Drbd>) {
         attach::apply_io_errors(&this);
     }

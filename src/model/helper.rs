@@ -6,7 +6,7 @@
 //! conn_try_outdate_peer() of drbd_nl.c. The helper (the `usermode_helper` parameter,
 //! `/sbin/drbdadm` by default) runs the handler of the resource's `handlers` section.
 
-use super::state::DiskState;
+use super::state::{DevState, DiskState, Role};
 use crate::genl::addr::{Endpoint, AF_INET, AF_INET6};
 use core::fmt;
 
@@ -37,6 +37,8 @@ pub(crate) enum Helper {
     PriLost,
     /// `on-io-error call-local-io-error`: the backing disk failed, it is being detached.
     LocalIoError,
+    /// A Primary lost access to UpToDate data: neither its disk nor its peer's has them.
+    PriOnInconDegr,
 }
 
 impl Helper {
@@ -54,8 +56,18 @@ impl Helper {
             Helper::PriLostAfterSb => "pri-lost-after-sb",
             Helper::PriLost => "pri-lost",
             Helper::LocalIoError => "local-io-error",
+            Helper::PriOnInconDegr => "pri-on-incon-degr",
         }
     }
+}
+
+/// after_state_ch(): whether the change from `os` to `ns` makes a Primary lose access to
+/// UpToDate data, its own and its peer's (the pri-on-incon-degr helper is called then).
+pub(crate) fn degraded_primary(os: &DevState, ns: &DevState) -> bool {
+    let degraded = |s: &DevState| {
+        s.role == Role::Primary && s.disk < DiskState::UpToDate && s.pdsk < DiskState::UpToDate
+    };
+    !degraded(os) && degraded(ns)
 }
 
 /// The exit code in the wait status call_usermodehelper() returns (C: `(ret >> 8) & 0xff`).
@@ -214,6 +226,59 @@ mod tests {
     use super::*;
     use std::format;
     use std::vec::Vec;
+
+    #[test]
+    fn a_primary_without_up_to_date_data_calls_pri_on_incon_degr() {
+        use super::super::state::ConnState;
+        use DiskState::*;
+        let primary = DevState {
+            role: Role::Primary,
+            conn: ConnState::Connected,
+            disk: UpToDate,
+            pdsk: UpToDate,
+            ..DevState::new_minor()
+        };
+        let st = |disk, pdsk| DevState {
+            disk,
+            pdsk,
+            ..primary
+        };
+        // its disk fails while the peer is gone; the peer goes while its disk is Inconsistent
+        assert!(degraded_primary(
+            &st(UpToDate, Unknown),
+            &st(Failed, Unknown)
+        ));
+        assert!(degraded_primary(
+            &st(Inconsistent, UpToDate),
+            &st(Inconsistent, Unknown)
+        ));
+        assert!(degraded_primary(
+            &st(Diskless, UpToDate),
+            &st(Diskless, Unknown)
+        ));
+        // once only, and not while either side has UpToDate data, nor for a Secondary
+        assert!(!degraded_primary(
+            &st(Failed, Unknown),
+            &st(Diskless, Unknown)
+        ));
+        assert!(!degraded_primary(
+            &st(UpToDate, UpToDate),
+            &st(Failed, UpToDate)
+        ));
+        assert!(!degraded_primary(
+            &st(UpToDate, UpToDate),
+            &st(UpToDate, Unknown)
+        ));
+        let secondary = |disk, pdsk| DevState {
+            role: Role::Secondary,
+            ..st(disk, pdsk)
+        };
+        assert!(!degraded_primary(
+            &secondary(Inconsistent, UpToDate),
+            &secondary(Inconsistent, Unknown)
+        ));
+        assert_eq!(Helper::PriOnInconDegr.name(), "pri-on-incon-degr");
+    }
 
     fn endpoint(family: u16, addr: &[u8]) -> Endpoint {
         let mut b = Vec::new();
