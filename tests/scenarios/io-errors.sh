@@ -8,8 +8,9 @@
 # on through the peer. With the disk healthy again it is attached under the connection and
 # resynced. Then with `pass_on` and the data area failing (not the meta data), a failing read
 # is again served by the peer, the disk becomes Inconsistent and stays attached, and a write
-# whose local part fails succeeds (the peer has it). The same checks hold with the C module on
-# either node.
+# whose local part fails succeeds (the peer has it); when the peer goes down then, the
+# Primary has no UpToDate data anywhere and calls pri-on-incon-degr. The same checks hold with
+# the C module on either node.
 #@ guests: 2
 #@ disks: 16M
 #@ timeout: 300
@@ -49,7 +50,10 @@ common() {
 		meta-disk internal;
 		net { protocol C; }
 		disk { on-io-error call-local-io-error; }
-		handlers { local-io-error "/tmp/helper local-io-error"; }
+		handlers {
+			local-io-error "/tmp/helper local-io-error";
+			pri-on-incon-degr "/tmp/helper pri-on-incon-degr";
+		}
 		on g1 { address 10.0.0.1:7789; }
 		on g2 { address 10.0.0.2:7789; }
 	}
@@ -115,7 +119,13 @@ g1() {
 	step "logged" sh -c "dmesg | grep -Eq 'local WRITE IO error sector 24576\\+'"
 	step "still attached" grep -q 'ds:Inconsistent/UpToDate' /proc/drbd
 	step "the disk is healthy again" healthy
+	step "no pri-on-incon-degr while the peer has the data" \
+		sh -c "! grep -q pri-on-incon-degr /tmp/helpers.log"
 	barrier done
+	# the peer goes: a Primary without UpToDate data anywhere
+	wait_for "the peer gone" 30 grep -q 'cs:WFConnection' /proc/drbd
+	wait_for "pri-on-incon-degr called" 30 grep -q '^pri-on-incon-degr res=r0 minor=0 vol=0' \
+		/tmp/helpers.log
 	step "down" drbdadm down r0
 	step "remove the dm device" dms remove d0
 	step "unload" unload_drbd
@@ -127,6 +137,8 @@ g2() {
 	step "the peer is Diskless" grep -q 'ds:UpToDate/Diskless' /proc/drbd
 	step "the peer's data on our disk" same_as "$(fetch sum)"
 	barrier done
+	# the Inconsistent Primary would refuse a graceful disconnect (C's `down` gives up then)
+	step "disconnect --force" drbdadm -- --force disconnect r0
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
