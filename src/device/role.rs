@@ -30,6 +30,12 @@ pub(crate) fn refused(res: &Name, dev: &Device, rv: StateRv) -> (RetCode, &'stat
     (rv.into(), "")
 }
 
+/// drbd_change_state(role Secondary) of the call-pri-lost-after-sb policy, during a sync
+/// handshake: whether this Primary gave its role up (not while the device is open).
+pub(crate) fn give_up_primary(res: &Name, dev: &mut Device) -> bool {
+    set_role(res, dev, Role::Secondary, false).0 == RetCode::StateSuccess
+}
+
 /// drbd_set_role(): Primary (`force`: even without UpToDate data) or Secondary.
 pub(crate) fn set_role(
     res: &Name,

@@ -10,7 +10,8 @@
 //! drbd_receiver.c.
 
 use super::{
-    eproto, jiffies, with_resource, ConnShared, Settings, VolInfo, CONNECTING, DATA, LISTEN, META,
+    eproto, jiffies, with_resource, with_volume, ConnShared, Settings, VolInfo, CONNECTING, DATA,
+    LISTEN, META,
 };
 use crate::device::helper::{self, Subject};
 use crate::device::Drbd;
@@ -284,10 +285,12 @@ pub(crate) struct Negotiated {
     pub(crate) max_bio: u32,
 }
 
-/// Logs the handshake's lines as the C module does, prefixed with the device.
+/// Logs the handshake's lines as the C module does, prefixed with the device; `demote` gives
+/// the Primary role up for call-pri-lost-after-sb.
 struct Log<'a> {
     s: &'a Settings,
     v: &'a VolInfo,
+    demote: &'a mut dyn FnMut() -> bool,
 }
 
 impl sync::Env for Log<'_> {
@@ -307,7 +310,7 @@ impl sync::Env for Log<'_> {
     }
 
     fn demote(&mut self) -> bool {
-        false
+        (self.demote)()
     }
 }
 
@@ -379,6 +382,12 @@ fn exchange(
             packet::P_STATE => {
                 let st = packet::State::decode(body).map_err(bad)?;
                 peers[i].state = Some(st.state);
+                let volume = u16::try_from(vols[i].volume).unwrap_or(u16::MAX);
+                let mut demote = || {
+                    with_volume(drbd, shared, &s.name, volume, |d| {
+                        crate::device::role::give_up_primary(&s.name, d)
+                    }) == Some(true)
+                };
                 let n = decide(
                     s,
                     &vols[i],
@@ -386,6 +395,7 @@ fn exchange(
                     apv,
                     agreed.features,
                     resolve_conflicts,
+                    &mut demote,
                 )?;
                 decided.push(n, GFP_KERNEL)?;
             }
@@ -417,7 +427,7 @@ fn exchange(
 }
 
 /// drbd_sync_handshake() for one volume with what the peer sent (receive_state() of a new
-/// connection).
+/// connection); `demote` gives the Primary role up (call-pri-lost-after-sb), `true` if it did.
 pub(crate) fn decide(
     s: &Settings,
     v: &VolInfo,
@@ -425,6 +435,7 @@ pub(crate) fn decide(
     apv: u32,
     features: u32,
     resolve: bool,
+    demote: &mut dyn FnMut() -> bool,
 ) -> Result<Negotiated> {
     let Some((peer_role, peer_disk)) = peer.state.and_then(DevState::role_and_disk) else {
         pr_err!("{}: handshake: invalid peer state\n", s.name);
@@ -473,7 +484,7 @@ pub(crate) fn decide(
         dry_run: s.dry_run,
         ..sync::Net::new(apv, resolve)
     };
-    let mut log = Log { s, v };
+    let mut log = Log { s, v, demote };
     let hs = sync::sync_handshake(&mut me, &mut them, &net, v.attach_disk, &mut log);
     n.decision = hs.decision;
     n.uuids = me.uuids;

@@ -908,7 +908,18 @@ fn receive_peer_state(
                 // the size was agreed when connecting
                 ..PeerVol::default()
             };
-            let n = decide(s, &d.vol_info(), &pv, apv, link.agreed.features, resolve).ok()?;
+            let info = d.vol_info();
+            let mut demote = || crate::device::role::give_up_primary(&name, d);
+            let n = decide(
+                s,
+                &info,
+                &pv,
+                apv,
+                link.agreed.features,
+                resolve,
+                &mut demote,
+            )
+            .ok()?;
             decision = n.decision;
             v.peer_uuids = n.peer_uuids;
             if let Some(l) = d.ldev.as_mut() {
