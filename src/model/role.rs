@@ -193,6 +193,18 @@ pub(crate) fn uuid_set(uuids: &mut [u64; 4], idx: usize, val: u64, primary: bool
     raw_set(uuids, idx, val, primary);
 }
 
+/// drbd_uuid_set_bm(0) at the end of a resync: the bitmap UUID goes into the history (nothing
+/// happens without one). A later promotion without a peer then starts a new data generation,
+/// which the next handshake tells apart.
+pub(crate) fn uuid_clear_bitmap(uuids: &mut [u64; 4]) {
+    if uuids[UI_BITMAP] == 0 {
+        return;
+    }
+    uuids[UI_HISTORY_END] = uuids[UI_HISTORY_START];
+    uuids[UI_HISTORY_START] = uuids[UI_BITMAP];
+    uuids[UI_BITMAP] = 0;
+}
+
 /// __drbd_uuid_set(): the current UUID's lowest bit says whether the data was Primary.
 fn raw_set(uuids: &mut [u64; 4], idx: usize, val: u64, primary: bool) {
     let val = match (idx, primary) {
@@ -373,6 +385,24 @@ mod tests {
         );
         assert!(set_role(primary, Role::Secondary, false, &env(false, false)).is_ok());
         assert_eq!(StateRv::DeviceInUse as i32, -12);
+    }
+
+    #[test]
+    fn a_finished_resync_clears_the_bitmap_uuid() {
+        // the SyncTarget takes the source's UUIDs (drbd_resync_finished()), then
+        // drbd_uuid_set_bm(0), as C: no bitmap UUID left, so a promotion while split starts a
+        // new data generation
+        let (sync, cur, hist) = (0x9F46, 0xE174, [0xB776, 0x0BD4]);
+        let mut u = [sync, 0, 0x0BD0, 0];
+        u[1..4].copy_from_slice(&[sync, hist[0], hist[1]]);
+        uuid_set(&mut u, UI_BITMAP, sync, false);
+        u[UI_CURRENT] = cur;
+        uuid_clear_bitmap(&mut u);
+        assert_eq!(u, [cur, 0, sync, sync]);
+        // nothing without a bitmap UUID
+        let mut v = [cur, 0, 7, 8];
+        uuid_clear_bitmap(&mut v);
+        assert_eq!(v, [cur, 0, 7, 8]);
     }
 
     #[test]

@@ -607,6 +607,7 @@ pub(crate) fn finish_target(name: &Name, link: &Link, d: &mut crate::device::Dev
         let current = l.sb.uuid[0];
         crate::model::role::uuid_set(&mut l.sb.uuid, 1, current, primary);
         l.sb.uuid[0] = if primary { p[0] | 1 } else { p[0] & !1 };
+        crate::model::role::uuid_clear_bitmap(&mut l.sb.uuid);
     }
     d.print_uuids(name, "updated UUIDs");
     d.apply(
@@ -653,11 +654,7 @@ pub(crate) fn finish_source(name: &Name, link: &Link, d: &mut crate::device::Dev
         return;
     }
     if let Some(l) = d.ldev.as_mut() {
-        // drbd_uuid_set_bm(0): the bitmap UUID into the history
-        let u = &mut l.sb.uuid;
-        u[3] = u[2];
-        u[2] = u[1];
-        u[1] = 0;
+        crate::model::role::uuid_clear_bitmap(&mut l.sb.uuid);
     }
     d.print_uuids(name, "updated UUIDs");
     d.apply(
