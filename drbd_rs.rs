@@ -47,7 +47,8 @@
 //! reply, which the ack receiver thread delivers without `config`, but never for ever: control
 //! packets wait for the data socket ko-count × timeout at most (`timeout` with ko-count 0), the
 //! reply 10 s; a peer's request to disconnect while our own waits is answered without
-//! `config`. Threads are joined only after `config` is released (`Drbd::reap`).
+//! `config`. Threads are joined only after `config` is released (`Drbd::reap`; a connection's
+//! fence-peer thread by its receiver thread, which holds nothing then).
 
 #![recursion_limit = "256"]
 

@@ -18,9 +18,12 @@ use crate::model::state::{ConnState, DiskState, Role};
 use crate::model::transition::Fact;
 use crate::net::{with_resource, ConnShared};
 use crate::sys::genl::{broadcast, Events};
+use crate::sys::thread::Thread;
 use crate::sys::umh::{self, HelperPath};
+use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CString;
+use kernel::sync::Arc;
 
 /// Whom a helper concerns: a resource's connection, or one of its volumes.
 #[derive(Clone, Copy)]
@@ -150,6 +153,7 @@ fn announce_helper(drbd: &Drbd, minor: u32, helper: Helper, status: Option<u32>)
 }
 
 /// What conn_try_outdate_peer() reads before it calls the helper.
+#[derive(Clone)]
 struct FenceCall {
     start: FenceStart,
     highest_disk: DiskState,
@@ -280,10 +284,15 @@ pub(crate) fn fence_before_promotion(drbd: &Drbd, minor: u32) {
 }
 
 /// conn_disconnect(): the connection is lost while we are Primary and the peer's disk is not
-/// known to be outdated: the fence-peer helper is asked, without the configuration lock. (C
-/// asks from a thread of its own; here the receiver thread reconnects once the helper is
-/// done.)
-pub(crate) fn fence_after_loss(drbd: &Drbd, shared: &ConnShared, name: &Name) {
+/// known to be outdated: the fence-peer helper is asked, in a thread of its own (C:
+/// conn_try_outdate_peer_async()), while the receiver looks for the peer again; an answer that
+/// comes after a reconnect is ignored. The thread, to be joined (not under the configuration
+/// lock, which it takes); `None` if no helper is asked, or it ran here for want of a thread.
+pub(crate) fn fence_after_loss(
+    drbd: &Arc<Drbd>,
+    shared: &Arc<ConnShared>,
+    name: &Name,
+) -> Option<Thread> {
     let call = with_resource(drbd, shared, name, |res| {
         let primary = res.devices.iter().any(|d| d.state.role == Role::Primary);
         let unknown = res
@@ -295,10 +304,17 @@ pub(crate) fn fence_after_loss(drbd: &Drbd, shared: &ConnShared, name: &Name) {
         } else {
             None
         }
-    });
-    let Some(Some(call)) = call else {
-        return;
+    })??;
+    let fence = |drbd: &Drbd, shared: &ConnShared, name: &Name, call: &FenceCall| {
+        let fenced = run_fence(name, call);
+        with_resource(drbd, shared, name, |res| apply_fence(res, call, fenced));
     };
-    let fenced = run_fence(name, &call);
-    with_resource(drbd, shared, name, |res| apply_fence(res, &call, fenced));
+    let (d, sh, n, c) = (drbd.clone(), shared.clone(), *name, call.clone());
+    match Thread::spawn(c_str!("drbd_fence"), move || fence(&d, &sh, &n, &c)) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            fence(drbd, shared, name, &call);
+            None
+        }
+    }
 }

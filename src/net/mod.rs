@@ -357,6 +357,9 @@ impl Drop for Connection {
 /// The receiver thread: connect, negotiate, replicate while connected, and start over when
 /// the connection breaks; with the net configuration as it is at each attempt.
 fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, name: Name) {
+    // the fence-peer helper after a lost connection (joined before the next one starts, and
+    // when this thread ends)
+    let mut fencer: Option<Thread> = None;
     while !should_stop() {
         let s = match with_resource(&drbd, &shared, &name, |res| {
             res.conn.as_ref().map(|c| Settings::new(&name, c))
@@ -374,7 +377,10 @@ fn receiver(drbd: Arc<Drbd>, shared: Arc<ConnShared>, name: Name) {
             Ok(Some(Outcome::Agreed(peer))) => {
                 if all_decided(&peer.vols) {
                     established(&drbd, &shared, &s, peer);
-                    crate::device::helper::fence_after_loss(&drbd, &shared, &name);
+                    if let Some(t) = fencer.take() {
+                        t.stop();
+                    }
+                    fencer = crate::device::helper::fence_after_loss(&drbd, &shared, &name);
                     if shared.give_up.load(Ordering::Acquire) {
                         shared.set_state(ConnState::Disconnecting);
                         shared.release_all();
