@@ -465,9 +465,6 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
             let peer = res.conn.as_ref().map(|c| c.peer);
             for d in res.devices.as_mut_slice() {
                 let bits = d.io.take_errors();
-                if bits == 0 {
-                    continue;
-                }
                 let Some(policy) = d.ldev.as_ref().map(|l| l.conf.num("on_io_error")) else {
                     continue;
                 };
