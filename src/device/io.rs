@@ -19,7 +19,7 @@ use crate::device::Drbd;
 use crate::meta::io::bitmap_start;
 use crate::meta::layout::Layout;
 use crate::model::attach::io_error;
-use crate::model::conflict::{self, InFlight, Tag};
+use crate::model::conflict::{self, InFlight, Kind, Tag};
 use crate::model::request::{paths, Need, Paths};
 use crate::model::state::DevState;
 use crate::net::link::Link;
@@ -43,7 +43,7 @@ use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 #[pin_data]
 pub(crate) struct DevIo {
     /// The device's minor, for the log.
-    minor: u32,
+    pub(super) minor: u32,
     /// The module's state, whose work applies the local I/O errors (`on-io-error`).
     owner: Arc<Drbd>,
     /// Local I/O errors not applied yet ([`io_error`] bits).
@@ -90,9 +90,14 @@ pub(crate) struct DevIo {
     /// off, as completions update it.
     #[pin]
     pub(crate) ldev: IrqSpinLock<Option<KBox<IoLdev>>>,
-    /// Writers waiting for the active set: for room, or for another's transaction.
+    /// Writers waiting for the active set: for room, or for another's transaction; and for
+    /// the writes in flight they overlap.
     #[pin]
-    al_wait: CondVar,
+    pub(super) al_wait: CondVar,
+    /// Writes of ours the peer told us to do again (P_RETRY_WRITE), with their table slots
+    /// (see `twopri.rs`).
+    #[pin]
+    pub(super) postponed: IrqSpinLock<KVec<Option<(u16, Remote<DevIo>)>>>,
     /// Writes for the worker: they need an activity log transaction first, or came after one
     /// that does.
     #[pin]
@@ -149,6 +154,7 @@ impl DevIo {
             link <- new_irq_spinlock!(None, "drbd_io_link"),
             ldev <- new_irq_spinlock!(None, "drbd_io"),
             al_wait <- new_condvar!("drbd_al_wait"),
+            postponed <- new_irq_spinlock!(KVec::new(), "drbd_postponed"),
             deferred <- new_irq_spinlock!(RequestList::new(), "drbd_deferred"),
             retries <- new_irq_spinlock!(RequestList::new(), "drbd_retries"),
             work <- new_work!("drbd_submit"),
@@ -333,6 +339,8 @@ impl DiskOps for DevIo {
         if self.sent_in_flight.fetch_sub(1, Ordering::AcqRel) <= 1 {
             self.writes_idle.notify_all();
         }
+        // a peer write may wait for a postponed write's local part
+        self.al_wait.notify_all();
     }
 
     /// drbd_al_complete_io(): the write's extents may go idle again, and writes that overlap it
@@ -407,6 +415,8 @@ impl WorkItem for DevIo {
     /// could write to this device.
     fn run(this: Arc<DevIo>) {
         without_io_reclaim(|| {
+            // postponed writes are older than the deferred ones
+            this.restart_postponed();
             this.submit_deferred();
             loop {
                 // (the lock is not held while the read is sent)
@@ -435,12 +445,22 @@ impl DevIo {
                 Some(ext) => self.al_begin(guard, ext.clone()),
                 None => (guard, Ok(false)),
             };
-            // a write waits for the writes in flight it overlaps (complete_conflicting_writes())
+            // a write waits for the writes in flight it overlaps (complete_conflicting_writes());
+            // a postponed one among them is done again by this worker meanwhile
             while ext.is_some()
                 && guard
                     .as_ref()
                     .is_some_and(|io| io.writes.conflicts(rq.sector(), rq.sectors()))
             {
+                if guard
+                    .as_ref()
+                    .is_some_and(|io| io.writes.first_restart().is_some())
+                {
+                    drop(guard);
+                    self.restart_postponed();
+                    guard = self.ldev.lock();
+                    continue;
+                }
                 self.al_wait.wait(&mut guard);
             }
             match began {
@@ -534,7 +554,7 @@ impl DevIo {
         }
         // no overlapping write is in flight (the callers made sure): this one is, now
         let slot = ext.as_ref().and_then(|_| {
-            let slot = io.writes.enter(sector, sectors);
+            let slot = io.writes.enter(sector, sectors, Kind::Local);
             if slot.is_none() && ratelimit() {
                 pr_warn!("no room to track a write in flight\n");
             }
@@ -565,13 +585,13 @@ impl DevIo {
     /// from `sector`, for a resync request; `None` while a write under them is in flight
     /// (until it completed locally and on the peer: the request waits, the SyncSource is to
     /// read that write's data), and without a disk.
-    pub(crate) fn resync_lock(this: &Arc<Self>, sector: u64, sectors: u64) -> Option<ResyncLock> {
+    pub(crate) fn resync_lock(this: &Arc<Self>, sector: u64, sectors: u64) -> Option<Claim> {
         let mut guard = this.ldev.lock();
         let io = guard.as_mut()?;
-        let slot = io.writes.enter(sector, sectors)?;
+        let slot = io.writes.enter(sector, sectors, Kind::Resync)?;
         let ldev = io.id;
         drop(guard);
-        Some(ResyncLock {
+        Some(Claim {
             io: this.clone(),
             ldev,
             slot,
@@ -603,7 +623,7 @@ impl DevIo {
     /// one sent, and the one the peer's ack releases. Its blocks are out of sync if it could not
     /// be sent.
     #[allow(clippy::too_many_arguments)]
-    fn replicate(
+    pub(super) fn replicate(
         &self,
         link: &Link,
         volume: u16,
@@ -939,7 +959,7 @@ pub(crate) struct IoLdev {
     pub(crate) al_updates: bool,
     /// The active set (`act_log`), `al-extents` slots.
     pub(crate) al: ActLog<KVec<Slot>>,
-    /// This attachment among all (a [`ResyncLock`] leaves its slot in this one only).
+    /// This attachment among all (a [`Claim`] leaves its slot in this one only).
     pub(crate) id: u64,
     /// The writes and resync requests in flight, for the writes that overlap them to wait.
     pub(crate) writes: InFlight<KVec<conflict::Range>>,
@@ -947,17 +967,19 @@ pub(crate) struct IoLdev {
     pub(crate) al_bufs: Option<KBox<AlBufs>>,
 }
 
-/// A SyncTarget's lock on the blocks of a resync request (C: a resync extent), from before it
-/// is sent until its answer is written, or none will come: writes under them wait for the
-/// resync data. Dropping it (from any context) lets them go.
-pub(crate) struct ResyncLock {
+/// A slot in the table of writes in flight, held by something other than a write of ours: a
+/// SyncTarget's resync request (C: a resync extent), from before it is sent until its answer is
+/// written, or none will come, so that writes under it wait for the resync data; or, with two
+/// Primaries, a peer write until its ack is sent. Dropping it (from any context) lets the
+/// writes it holds up go.
+pub(crate) struct Claim {
     pub(crate) io: Arc<DevIo>,
     /// The [`IoLdev::id`] of the disk it was taken on: a disk attached since has its own table.
-    ldev: u64,
-    slot: u16,
+    pub(super) ldev: u64,
+    pub(super) slot: u16,
 }
 
-impl Drop for ResyncLock {
+impl Drop for Claim {
     fn drop(&mut self) {
         if let Some(io) = self.io.ldev.lock().as_mut().filter(|io| io.id == self.ldev) {
             io.writes.leave(self.slot);
@@ -979,7 +1001,7 @@ impl IoLdev {
 
     /// Marks `sectors` from `sector` out of sync (drbd_set_out_of_sync()): every 4 KiB block
     /// they touch.
-    fn mark_out_of_sync(&mut self, sector: u64, sectors: u64) {
+    pub(super) fn mark_out_of_sync(&mut self, sector: u64, sectors: u64) {
         let Some(last) = sectors.checked_sub(1).and_then(|n| sector.checked_add(n)) else {
             return;
         };

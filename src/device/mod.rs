@@ -12,8 +12,9 @@ pub(crate) mod attach;
 pub(crate) mod helper;
 mod io;
 pub(crate) mod role;
+pub(crate) mod twopri;
 
-pub(crate) use io::{AlBufs, DevIo, IoCounters, IoLdev, PeerRange, ResyncLock};
+pub(crate) use io::{AlBufs, Claim, DevIo, IoCounters, IoLdev, PeerRange};
 
 use crate::genl::config::{Conf, Name, ResOpts, WriteOrdering};
 use crate::genl::retcode::RetCode;

@@ -8,14 +8,51 @@
 //! SyncSource reads that write's data (C's resync extents, drbd_try_rs_begin_io(), at the
 //! granularity of requests).
 //!
+//! With two Primaries the peer's writes are in the table too, from their arrival until their
+//! ack is sent, and a peer write that meets a write of ours in flight is resolved as C's
+//! handle_write_conflicts() resolves it (see [`InFlight::peer_write`]): the node that resolves
+//! conflicts answers P_SUPERSEDED (our write covers the peer's: it is not written) or
+//! P_RETRY_WRITE (the peer is to write it again after ours); the other waits for its own
+//! write's fate and writes the peer's after it, then does its postponed write again. The
+//! sequence numbers of data packets and acks ([`seq_greater`]) let the resolving node see
+//! the peer's acks before a data packet the peer sent after them.
+//!
 //! C counterpart: the `write_requests` interval tree of drbd_req.c (drbd_insert_interval(),
-//! complete_conflicting_writes()). The writes in flight are few (the queue depth bounds them),
-//! so a table searched in full does.
+//! complete_conflicting_writes()), handle_write_conflicts() and wait_for_and_update_peer_seq()
+//! of drbd_receiver.c. The writes in flight are few (the queue depth bounds ours, a table slot
+//! each of the peer's), so a table searched in full does.
 
 use core::ops::{DerefMut, RangeInclusive};
 
-/// A write in flight: its first sector and the sector after its last.
-pub(crate) type Range = Option<(u64, u64)>;
+/// What occupies a slot of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A write of ours, in flight.
+    Local,
+    /// A write of ours the peer has acknowledged, its local part still at our disk: a peer
+    /// write that overlaps it came after it, and waits for it.
+    Acked,
+    /// A write of ours the peer told us to do again (P_RETRY_WRITE, C: RQ_POSTPONED); it
+    /// waits for the peer's write that conflicted with it.
+    Postponed,
+    /// A postponed write whose conflicting peer write is done: to be done again.
+    Restart,
+    /// A write of the peer (two Primaries only), until its ack is sent.
+    Peer,
+    /// A SyncTarget's resync request.
+    Resync,
+}
+
+/// A slot in use: its first sector, the sector after its last, and what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) kind: Kind,
+}
+
+/// A slot of the table.
+pub(crate) type Range = Option<Entry>;
 
 /// The writes in flight of a device, in the caller's storage (its length bounds them).
 pub(crate) struct InFlight<S> {
@@ -27,45 +64,205 @@ fn range(sector: u64, sectors: u64) -> (u64, u64) {
     (sector, sector.saturating_add(sectors))
 }
 
+/// What a peer write that arrived while we are Primary too does about the writes in flight it
+/// overlaps (handle_write_conflicts()).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerVerdict {
+    /// Write it; `restart`: it overlaps postponed writes of ours, to be done again after it
+    /// (C: EE_RESTART_REQUESTS).
+    Write { restart: bool },
+    /// Wait until the table changes: an earlier peer write is still in flight, or (not
+    /// resolving) a write of ours whose fate the peer has not told yet, or whose local part
+    /// is still at the disk.
+    Wait,
+    /// We resolve conflicts and a write of ours in flight (`local`: start, end) covers the
+    /// peer's: it is not written; P_SUPERSEDED.
+    Superseded { local: (u64, u64) },
+    /// We resolve conflicts and a write of ours in flight overlaps the peer's without covering
+    /// it: the peer is to write it again after ours; P_RETRY_WRITE.
+    Retry { local: (u64, u64) },
+}
+
 impl<S: DerefMut<Target = [Range]>> InFlight<S> {
     /// An empty table in `slots` (all `None`).
     pub(crate) fn new(slots: S) -> Self {
         Self { slots }
     }
 
+    /// The slots in use that overlap `sectors` from `sector`, but `except` (one of no sectors
+    /// overlaps nothing).
+    fn overlapping(
+        &self,
+        sector: u64,
+        sectors: u64,
+        except: Option<u16>,
+    ) -> impl Iterator<Item = (u16, &Entry)> + '_ {
+        let (start, end) = range(sector, sectors);
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((u16::try_from(i).ok()?, e.as_ref()?)))
+            .filter(move |&(i, e)| {
+                Some(i) != except && start < end && start < e.end && e.start < end
+            })
+    }
+
     /// Whether a write of `sectors` from `sector` overlaps one in flight (one of no sectors
     /// overlaps nothing).
     pub(crate) fn conflicts(&self, sector: u64, sectors: u64) -> bool {
-        let (start, end) = range(sector, sectors);
-        start < end
-            && self
-                .slots
-                .iter()
-                .flatten()
-                .any(|&(s, e)| start < e && s < end)
+        self.overlapping(sector, sectors, None).next().is_some()
     }
 
-    /// Enters a write that conflicts with none in flight: its slot, to leave with; `None` if
-    /// it conflicts or the table is full.
-    pub(crate) fn enter(&mut self, sector: u64, sectors: u64) -> Option<u16> {
+    /// Whether anything in flight but the write in `slot` overlaps it.
+    pub(crate) fn others_overlap(&self, slot: u16) -> bool {
+        match self.get(slot) {
+            Some(e) => self
+                .overlapping(e.start, e.end - e.start, Some(slot))
+                .next()
+                .is_some(),
+            None => false,
+        }
+    }
+
+    /// Enters a write of `kind` that conflicts with none in flight: its slot, to leave with;
+    /// `None` if it conflicts or the table is full.
+    pub(crate) fn enter(&mut self, sector: u64, sectors: u64, kind: Kind) -> Option<u16> {
         if self.conflicts(sector, sectors) {
             return None;
         }
+        self.insert(sector, sectors, kind)
+    }
+
+    /// Enters a write of `kind` whatever it overlaps (a peer write, whose conflicts are
+    /// resolved afterwards): its slot; `None` if the table is full.
+    pub(crate) fn insert(&mut self, sector: u64, sectors: u64, kind: Kind) -> Option<u16> {
         let i = self.slots.iter().position(Option::is_none)?;
         let slot = u16::try_from(i).ok()?;
-        self.slots[i] = Some(range(sector, sectors));
+        let (start, end) = range(sector, sectors);
+        self.slots[i] = Some(Entry { start, end, kind });
         Some(slot)
+    }
+
+    /// What `slot` holds.
+    pub(crate) fn get(&self, slot: u16) -> Option<Entry> {
+        *self.slots.get(usize::from(slot))?
+    }
+
+    /// The peer acknowledged our write in `slot` (see [`Kind::Acked`]).
+    pub(crate) fn peer_acked(&mut self, slot: u16) {
+        if let Some(Some(e)) = self.slots.get_mut(usize::from(slot)) {
+            if e.kind == Kind::Local {
+                e.kind = Kind::Acked;
+            }
+        }
+    }
+
+    /// Changes what `slot` holds, if it is in use.
+    pub(crate) fn set_kind(&mut self, slot: u16, kind: Kind) {
+        if let Some(Some(e)) = self.slots.get_mut(usize::from(slot)) {
+            e.kind = kind;
+        }
+    }
+
+    /// The postponed writes that overlap `sectors` from `sector` are to be done again (the
+    /// peer write that conflicted with them is done: restart_conflicting_writes()).
+    pub(crate) fn restart_postponed(&mut self, sector: u64, sectors: u64) -> bool {
+        let (start, end) = range(sector, sectors);
+        let mut any = false;
+        for e in self.slots.iter_mut().flatten() {
+            if e.kind == Kind::Postponed && start < end && start < e.end && e.start < end {
+                e.kind = Kind::Restart;
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// A slot whose write is to be done again, if any.
+    pub(crate) fn first_restart(&self) -> Option<u16> {
+        self.slots
+            .iter()
+            .position(|e| {
+                matches!(
+                    e,
+                    Some(Entry {
+                        kind: Kind::Restart,
+                        ..
+                    })
+                )
+            })
+            .and_then(|i| u16::try_from(i).ok())
+    }
+
+    /// handle_write_conflicts(): what the peer write in `slot` does about the writes in flight
+    /// it overlaps, when both nodes are Primary. `resolver`: we resolve conflicts
+    /// (RESOLVE_CONFLICTS); `local_done(slot)`: the local part of our postponed write in
+    /// `slot` completed. Resync requests are not waited for here: their answers come behind
+    /// this write on the same socket.
+    pub(crate) fn peer_write(
+        &self,
+        slot: u16,
+        resolver: bool,
+        local_done: impl Fn(u16) -> bool,
+    ) -> PeerVerdict {
+        let Some(me) = self.get(slot) else {
+            return PeerVerdict::Write { restart: false };
+        };
+        let sectors = me.end - me.start;
+        let mut restart = false;
+        let overlapping = || self.overlapping(me.start, sectors, Some(slot));
+        // an earlier peer write (not seen with two nodes): it completes on its own
+        if overlapping().any(|(_, e)| e.kind == Kind::Peer) {
+            return PeerVerdict::Wait;
+        }
+        for (i, e) in overlapping() {
+            match e.kind {
+                Kind::Peer | Kind::Resync => {}
+                Kind::Acked => return PeerVerdict::Wait,
+                Kind::Local | Kind::Postponed | Kind::Restart if resolver => {
+                    let local = (e.start, e.end);
+                    return if e.start <= me.start && me.end <= e.end {
+                        PeerVerdict::Superseded { local }
+                    } else {
+                        PeerVerdict::Retry { local }
+                    };
+                }
+                Kind::Local => return PeerVerdict::Wait,
+                Kind::Postponed | Kind::Restart => {
+                    if !local_done(i) {
+                        return PeerVerdict::Wait;
+                    }
+                    restart = true;
+                }
+            }
+        }
+        PeerVerdict::Write { restart }
     }
 
     /// The write of `slot` completed: its range (first sector, end), if the slot held one.
     pub(crate) fn leave(&mut self, slot: u16) -> Option<(u64, u64)> {
-        self.slots.get_mut(usize::from(slot))?.take()
+        let e = self.slots.get_mut(usize::from(slot))?.take()?;
+        Some((e.start, e.end))
     }
 
     /// Writes in flight.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slots.iter().flatten().count()
+    }
+}
+
+/// seq_greater(): whether sequence number `a` comes after `b`, with 32-bit wrap-around.
+pub(crate) fn seq_greater(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// seq_max(): the later of two sequence numbers.
+pub(crate) fn seq_max(a: u32, b: u32) -> u32 {
+    if seq_greater(a, b) {
+        a
+    } else {
+        b
     }
 }
 
@@ -122,7 +319,7 @@ mod tests {
     #[test]
     fn overlapping_writes_wait_adjacent_ones_do_not() {
         let mut t = table(4);
-        let a = t.enter(8, 8).unwrap();
+        let a = t.enter(8, 8, Kind::Local).unwrap();
         // [8, 16) is in flight: 15 overlaps, 16 and 0..8 do not
         assert!(t.conflicts(15, 1));
         assert!(t.conflicts(0, 9));
@@ -131,14 +328,14 @@ mod tests {
         assert!(!t.conflicts(16, 8));
         assert!(!t.conflicts(0, 8));
         assert!(!t.conflicts(12, 0));
-        assert_eq!(t.enter(12, 8), None);
-        let b = t.enter(16, 8).unwrap();
+        assert_eq!(t.enter(12, 8, Kind::Local), None);
+        let b = t.enter(16, 8, Kind::Local).unwrap();
         assert_ne!(a, b);
         assert_eq!(t.len(), 2);
         t.leave(a);
-        assert_eq!(t.enter(12, 4).map(|_| ()), Some(()));
+        assert_eq!(t.enter(12, 4, Kind::Local).map(|_| ()), Some(()));
         // a range at the end of the sector space saturates
-        assert!(t.enter(u64::MAX - 1, 8).is_some());
+        assert!(t.enter(u64::MAX - 1, 8, Kind::Local).is_some());
         assert!(t.conflicts(u64::MAX - 1, 1));
     }
 
@@ -179,13 +376,105 @@ mod tests {
     #[test]
     fn a_full_table_takes_no_more() {
         let mut t = table(2);
-        let a = t.enter(0, 1).unwrap();
-        t.enter(1, 1).unwrap();
-        assert_eq!(t.enter(2, 1), None);
+        let a = t.enter(0, 1, Kind::Local).unwrap();
+        t.enter(1, 1, Kind::Resync).unwrap();
+        assert_eq!(t.enter(2, 1, Kind::Local), None);
         t.leave(a);
-        assert!(t.enter(2, 1).is_some());
+        assert!(t.enter(2, 1, Kind::Local).is_some());
         // leaving a slot twice, or one beyond the table, changes nothing
         t.leave(9);
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn the_resolver_supersedes_a_covered_peer_write_and_retries_the_rest() {
+        let mut t = table(4);
+        t.enter(0, 16, Kind::Local).unwrap();
+        let p = t.insert(8, 8, Kind::Peer).unwrap();
+        let done = |_| true;
+        assert_eq!(
+            t.peer_write(p, true, done),
+            PeerVerdict::Superseded { local: (0, 16) }
+        );
+        t.leave(p);
+        let p = t.insert(8, 16, Kind::Peer).unwrap();
+        assert_eq!(
+            t.peer_write(p, true, done),
+            PeerVerdict::Retry { local: (0, 16) }
+        );
+        t.leave(p);
+        // a write of ours the peer acknowledged already is older: the peer's waits for it
+        let mine = t.enter(40, 8, Kind::Local).unwrap();
+        let p = t.insert(44, 8, Kind::Peer).unwrap();
+        t.peer_acked(mine);
+        assert_eq!(t.get(mine).map(|e| e.kind), Some(Kind::Acked));
+        assert_eq!(t.peer_write(p, true, done), PeerVerdict::Wait);
+        assert_eq!(t.peer_write(p, false, done), PeerVerdict::Wait);
+        t.leave(mine);
+        assert_eq!(
+            t.peer_write(p, true, done),
+            PeerVerdict::Write { restart: false }
+        );
+        t.leave(p);
+        // no overlap, or only a resync request's: written
+        let p = t.insert(16, 8, Kind::Peer).unwrap();
+        t.enter(24, 8, Kind::Resync).unwrap();
+        assert_eq!(
+            t.peer_write(p, true, done),
+            PeerVerdict::Write { restart: false }
+        );
+        let q = t.insert(20, 8, Kind::Peer).unwrap();
+        // a peer write behind an earlier one waits for it
+        assert_eq!(t.peer_write(q, true, done), PeerVerdict::Wait);
+        t.leave(p);
+        assert_eq!(
+            t.peer_write(q, true, done),
+            PeerVerdict::Write { restart: false }
+        );
+    }
+
+    #[test]
+    fn the_other_node_waits_for_its_write_then_restarts_it_after_the_peers() {
+        let mut t = table(4);
+        let mine = t.enter(0, 16, Kind::Local).unwrap();
+        let p = t.insert(8, 16, Kind::Peer).unwrap();
+        // the peer has not told what became of our write
+        assert_eq!(t.peer_write(p, false, |_| true), PeerVerdict::Wait);
+        // P_RETRY_WRITE: postponed; written once its local part is done
+        t.set_kind(mine, Kind::Postponed);
+        assert_eq!(t.peer_write(p, false, |_| false), PeerVerdict::Wait);
+        assert_eq!(
+            t.peer_write(p, false, |s| s == mine),
+            PeerVerdict::Write { restart: true }
+        );
+        // while the peer write is in flight, ours waits for it; then it is done again
+        assert!(t.others_overlap(mine));
+        assert_eq!(t.first_restart(), None);
+        t.leave(p);
+        assert!(t.restart_postponed(8, 16));
+        assert_eq!(t.first_restart(), Some(mine));
+        assert!(!t.others_overlap(mine));
+        assert!(!t.restart_postponed(8, 16));
+        // P_SUPERSEDED instead: our write completes and leaves, the peer's is written
+        t.leave(mine);
+        let p = t.insert(8, 8, Kind::Peer).unwrap();
+        assert_eq!(
+            t.peer_write(p, false, |_| true),
+            PeerVerdict::Write { restart: false }
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        assert!(seq_greater(2, 1));
+        assert!(!seq_greater(1, 1));
+        assert!(!seq_greater(1, 2));
+        assert!(seq_greater(0, u32::MAX));
+        assert!(seq_greater(5, u32::MAX - 5));
+        assert_eq!(seq_max(u32::MAX, 1), 1);
+        assert_eq!(seq_max(7, 3), 7);
+        // the first data packet of a connection (1) waits for nothing (peer_seq 0)
+        assert!(!seq_greater(1 - 1, 0));
+        assert!(seq_greater(3 - 1, 1));
     }
 }

@@ -17,9 +17,10 @@
 //! receive_Barrier() of drbd_receiver.c. Lock order (see drbd_rs.rs): `data_lock` →
 //! `tl` → a device's `ldev`; `acks` alone.
 
-use crate::device::{DevIo, ResyncLock};
+use crate::device::{Claim, DevIo};
 use crate::genl::config::{Conf, Name};
 use crate::model::attach::io_error;
+use crate::model::conflict::{seq_greater, seq_max};
 use crate::model::controller::{self, Controller, Marks, RateConf};
 use crate::model::request::{self, Effect};
 use crate::model::role::StateRv;
@@ -35,7 +36,7 @@ use crate::sys::thread::should_stop;
 use crate::sys::{jiffies as jiffies_now, msecs_to_jiffies};
 use crate::wire::bitmap_codec;
 use crate::wire::packet::{self, Agreed};
-use crate::wire::tl::{Overdue, Read, Reads, Slot, TransferLog};
+use crate::wire::tl::{Conflict, Overdue, Read, Reads, Slot, TransferLog};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, CondVarTimeoutResult, Mutex};
@@ -73,12 +74,16 @@ pub(crate) struct PeerWrite {
     pub(crate) write_ack: bool,
     /// A resync write (P_RS_DATA_REPLY): its blocks go in sync once written, and
     /// P_RS_WRITE_ACK is owed; writes under them wait until it is dropped.
-    pub(crate) resync: Option<ResyncLock>,
+    pub(crate) resync: Option<Claim>,
     /// The volume whose `ua:` counts this write while its ack is owed (see
     /// [`PeerWrite::owe_ack`]).
     owed: Option<Arc<DevIo>>,
     /// The activity log extents it holds (see [`DevIo::peer_al_begin`]).
     pub(crate) logged: Option<(Arc<DevIo>, core::ops::RangeInclusive<u32>)>,
+    /// Two Primaries: its slot among the writes in flight, until its ack is sent; and whether
+    /// postponed writes of ours wait for it to be done again.
+    pub(crate) claim: Option<Claim>,
+    pub(crate) restart: bool,
     ok: bool,
     next: Option<KBox<PeerIo<PeerWrite>>>,
 }
@@ -102,6 +107,8 @@ impl PeerWrite {
             resync: None,
             owed: None,
             logged: None,
+            claim: None,
+            restart: false,
             ok: false,
             next: None,
         }
@@ -147,6 +154,22 @@ struct Acks {
     /// Submitted and not yet acknowledged (or dropped).
     in_flight: u32,
     in_flight_bytes: u64,
+}
+
+/// The header fields of a meta socket packet.
+struct MetaHeader {
+    command: u16,
+    volume: u16,
+}
+
+/// A volume's sequence numbers, which order its data packets and acks across the two sockets
+/// (see `model/conflict.rs`).
+struct Seqs {
+    volume: u16,
+    /// Of our last data packet or ack (C: `packet_seq`).
+    ours: u32,
+    /// The latest of the peer's we know, kept when we resolve conflicts (C: `peer_seq`).
+    peer: u32,
 }
 
 /// What a state change request of ours came back with.
@@ -314,6 +337,12 @@ pub(crate) struct Link {
     /// The volumes replicated over this link (for the blocks a P_NEG_ACK leaves out of sync).
     #[pin]
     volumes: Mutex<KVec<(u16, Arc<DevIo>)>>,
+    /// Each volume's sequence numbers (see [`Seqs`]).
+    #[pin]
+    seqs: Mutex<KVec<Seqs>>,
+    /// Woken when the peer's sequence number of a volume moves on.
+    #[pin]
+    seq_wait: CondVar,
     #[pin]
     reply: Mutex<Reply>,
     #[pin]
@@ -443,6 +472,8 @@ impl Link {
                 resyncs <- new_mutex!(KVec::new(), "drbd_link_resyncs"),
                 verifies <- new_mutex!(KVec::new(), "drbd_link_verifies"),
                 volumes <- new_mutex!(KVec::new(), "drbd_link_volumes"),
+                seqs <- new_mutex!(KVec::new(), "drbd_link_seqs"),
+                seq_wait <- new_condvar!("drbd_link_seq_wait"),
                 reply <- new_mutex!(Reply::None, "drbd_link_reply"),
                 reply_wait <- new_condvar!("drbd_link_reply_wait"),
             }),
@@ -504,6 +535,105 @@ impl Link {
             self.fail();
         }
         sent
+    }
+
+    /// Sends an ack (`cmd` with a `p_block_ack`) of `volume` on the meta socket, with the
+    /// volume's next sequence number (_drbd_send_ack()); a failure breaks the connection.
+    pub(crate) fn send_ack(&self, cmd: u16, volume: u16, mut a: packet::BlockAck) -> Result {
+        let _g = self.meta_lock.lock();
+        a.seq_num = self.next_seq(volume);
+        let sent = self.send_locked(&self.meta, cmd, volume, |out| a.encode(out), false);
+        if sent.is_err() {
+            self.fail();
+        }
+        sent
+    }
+
+    /// The sequence numbers of `volume`, for `f`.
+    fn with_seqs<R>(&self, volume: u16, f: impl FnOnce(&mut Seqs) -> R) -> R {
+        let mut seqs = self.seqs.lock();
+        if !seqs.iter().any(|s| s.volume == volume) {
+            let _ = seqs.push(
+                Seqs {
+                    volume,
+                    ours: 0,
+                    peer: 0,
+                },
+                GFP_KERNEL,
+            );
+        }
+        let mut spare = Seqs {
+            volume,
+            ours: 0,
+            peer: 0,
+        };
+        let s = seqs
+            .iter_mut()
+            .find(|s| s.volume == volume)
+            .unwrap_or(&mut spare);
+        f(s)
+    }
+
+    /// The sequence number of our next data packet or ack of `volume` (C: `packet_seq`).
+    fn next_seq(&self, volume: u16) -> u32 {
+        self.with_seqs(volume, |s| {
+            s.ours = s.ours.wrapping_add(1);
+            s.ours
+        })
+    }
+
+    /// update_peer_seq(): a packet of the peer's for `volume` carried `seq` (kept only when we
+    /// resolve conflicts).
+    pub(crate) fn update_peer_seq(&self, volume: u16, seq: u32) {
+        if !self.resolve_conflicts {
+            return;
+        }
+        self.with_seqs(volume, |s| s.peer = seq_max(s.peer, seq));
+        let _g = self.seqs.lock();
+        self.seq_wait.notify_all();
+    }
+
+    /// wait_for_and_update_peer_seq(): with two Primaries, the node that resolves conflicts
+    /// handles a peer write with sequence number `seq` only after the peer's acks sent before
+    /// it (on the meta socket, which a data packet may overtake): then a write of ours the
+    /// peer had acknowledged is done with, not taken for a conflict. `false` when the
+    /// connection broke, or the acks did not come within ping-timeout ("Timed out waiting for
+    /// missing ack packets"): the caller gives the connection up.
+    pub(crate) fn wait_peer_seq(&self, volume: u16, seq: u32) -> bool {
+        if !self.resolve_conflicts {
+            return true;
+        }
+        let deadline = jiffies_now() + msecs_to_jiffies(self.tunables.ping_timeo_ms());
+        loop {
+            let ready = self.with_seqs(volume, |s| {
+                let ready = !seq_greater(seq.wrapping_sub(1), s.peer);
+                if ready {
+                    s.peer = seq_max(s.peer, seq);
+                }
+                ready
+            });
+            if ready || !self.two_primaries {
+                return true;
+            }
+            if self.is_broken() {
+                return false;
+            }
+            if jiffies_now() > deadline {
+                pr_err!(
+                    "{}/{}: Timed out waiting for missing ack packets; disconnecting\n",
+                    self.name,
+                    volume
+                );
+                return false;
+            }
+            let mut g = self.seqs.lock();
+            let _ = self.seq_wait.wait_interruptible_timeout(&mut g, ticks(10));
+        }
+    }
+
+    /// `ko-count` × `timeout` in milliseconds (0: no limit).
+    pub(crate) fn ko_limit_ms(&self) -> u32 {
+        self.tunables.ko_limit_ms()
     }
 
     /// Sends a control packet on the data socket; a failure breaks the connection. Its sender
@@ -598,7 +728,8 @@ impl Link {
             let d = packet::Data {
                 sector,
                 block_id: started.block_id,
-                seq_num: started.seq_num,
+                // under the data socket's lock: in the order the peer receives them
+                seq_num: self.next_seq(volume),
                 dp_flags,
             };
             let apv = self.agreed.version;
@@ -743,16 +874,31 @@ impl Link {
     /// A write of ours is acknowledged: its hold goes, and its epoch is closed (as C closes it
     /// when the write completes to the upper layer). `false` for an ack of no write we sent.
     fn acked(&self, block_id: u64, sector: u64) -> bool {
+        self.acked_as(block_id, sector, false)
+    }
+
+    /// [`Link::acked`]; `superseded`: by P_SUPERSEDED, the peer did not write it.
+    fn acked_as(&self, block_id: u64, sector: u64, superseded: bool) -> bool {
         let mut tl = self.tl.lock();
         let Ok(epoch) = tl.epoch_of(block_id, sector) else {
             return false;
         };
-        let hold = tl.acked(block_id, sector).ok().flatten();
+        let taken = if superseded {
+            tl.conflicted(block_id, sector, Conflict::Superseded)
+        } else {
+            tl.take(block_id, sector)
+        };
         tl.close(epoch);
         drop(tl);
         self.barrier_due.store(true, Ordering::Release);
         self.wake.notify_all();
-        if let Some(h) = hold {
+        if let Ok((volume, _, _, Some(h))) = taken {
+            if self.two_primaries {
+                // before the peer's next data packet is looked at (see update_peer_seq())
+                if let Some(io) = u16::try_from(volume).ok().and_then(|v| self.volume_io(v)) {
+                    io.peer_acked(&h);
+                }
+            }
             h.release(true);
         }
         true
@@ -761,7 +907,7 @@ impl Link {
     /// A write of ours the peer failed to write (P_NEG_ACK): its blocks are out of sync, and
     /// it is done as if acknowledged. `false` for no write we sent.
     fn neg_acked(&self, block_id: u64, sector: u64) -> bool {
-        let Ok((volume, sector, size, hold)) = self.tl.lock().neg_acked(block_id, sector) else {
+        let Ok((volume, sector, size, hold)) = self.tl.lock().take(block_id, sector) else {
             return false;
         };
         let io = self
@@ -778,6 +924,28 @@ impl Link {
             h.release(false);
         }
         self.acked(block_id, sector)
+    }
+
+    /// P_RETRY_WRITE: the peer will write a write of ours again once its own conflicting
+    /// write is done; it no longer counts in its epoch, and waits, postponed, on its device
+    /// to be sent again as a new write. `false` for no write we sent.
+    fn retry_write(&self, block_id: u64, sector: u64) -> bool {
+        let mut tl = self.tl.lock();
+        let Ok(epoch) = tl.epoch_of(block_id, sector) else {
+            return false;
+        };
+        let taken = tl.conflicted(block_id, sector, Conflict::Retried);
+        tl.close(epoch);
+        drop(tl);
+        self.barrier_due.store(true, Ordering::Release);
+        self.wake.notify_all();
+        if let Ok((volume, _, _, Some(hold))) = taken {
+            match u16::try_from(volume).ok().and_then(|v| self.volume_io(v)) {
+                Some(io) => io.postpone(hold),
+                None => hold.release(false),
+            }
+        }
+        true
     }
 
     /// Replicates `volume`'s writes, from `io`, over this link.
@@ -897,6 +1065,14 @@ impl Link {
         while let Some(mut io) = ordered {
             ordered = io.ctx.next.take();
             self.ack_peer_write(&io.ctx);
+            // its claim goes after the ack, so the peer sees them in this order
+            // (e_end_block()); then the writes of ours it held up may go
+            if let Some(claim) = io.ctx.claim.take() {
+                let dev = claim.io.clone();
+                drop(claim);
+                let (sector, sectors) = (io.ctx.sector, u64::from(io.ctx.size >> 9));
+                DevIo::peer_write_done(&dev, sector, sectors, io.ctx.restart);
+            }
             let mut acks = self.acks.lock();
             acks.in_flight = acks.in_flight.saturating_sub(1);
             acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
@@ -979,7 +1155,7 @@ impl Link {
             (None, true) => return,
             (None, false) => packet::P_NEG_ACK,
         };
-        let _ = self.send_meta(cmd, w.volume, |out| a.encode(out));
+        let _ = self.send_ack(cmd, w.volume, a);
     }
 
     /// Wakes the sender thread (a resync began).
@@ -1150,6 +1326,28 @@ impl Link {
             .get_mut(..split.fixed + split.extra)
             .ok_or(Bad::Unexpected(h.command))?;
         self.meta.recv(body).map_err(|_| Bad::Io)?;
+        self.meta_packet(h.command, h.volume, body, ping_pending)?;
+        // after the ack is applied: a peer write sent after it finds our write acknowledged
+        if packet::Command::from_u16(h.command).is_some_and(packet::Command::is_block_ack) {
+            if let Ok(a) = packet::BlockAck::decode(body) {
+                self.update_peer_seq(h.volume, a.seq_num);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a packet of the meta socket, `cmd` of `volume` with payload `body`.
+    fn meta_packet(
+        &self,
+        cmd: u16,
+        volume: u16,
+        body: &[u8],
+        ping_pending: &mut bool,
+    ) -> core::result::Result<(), Bad> {
+        let h = MetaHeader {
+            command: cmd,
+            volume,
+        };
         match h.command {
             packet::P_PING => {
                 self.send_meta(packet::P_PING_ACK, 0, |_| Ok(0))
@@ -1187,6 +1385,20 @@ impl Link {
                     Effect::DoneOutOfSync => self.neg_acked(a.block_id, a.sector),
                 };
                 if !known {
+                    return Err(Bad::Block(a.block_id, a.sector));
+                }
+            }
+            // two Primaries: the peer did not write ours, covered by its own write in flight
+            // (CONFLICT_RESOLVED: done), or wants it again after its own (POSTPONE_WRITE)
+            packet::P_SUPERSEDED => {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                if !self.acked_as(a.block_id, a.sector, true) {
+                    return Err(Bad::Block(a.block_id, a.sector));
+                }
+            }
+            packet::P_RETRY_WRITE => {
+                let a = packet::BlockAck::decode(body).map_err(Bad::Wire)?;
+                if !self.retry_write(a.block_id, a.sector) {
                     return Err(Bad::Block(a.block_id, a.sector));
                 }
             }
@@ -1521,7 +1733,7 @@ impl Link {
             blksize: r.blksize,
             seq_num: 0,
         };
-        self.send_meta(packet::P_OV_RESULT, volume, |out| a.encode(out))
+        self.send_ack(packet::P_OV_RESULT, volume, a)
     }
 
     /// One block's result on either side: the run of blocks out of sync logged as C logs it,
@@ -1569,7 +1781,7 @@ impl Link {
                 blksize: r.blksize,
                 seq_num: 0,
             };
-            return self.send_meta(packet::P_NEG_RS_DREPLY, volume, |out| a.encode(out));
+            return self.send_ack(packet::P_NEG_RS_DREPLY, volume, a);
         };
         let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
         let mut digest = [0u8; crypto::MAX_DIGEST];
@@ -1687,7 +1899,7 @@ const RS_FILL_MIN: u32 = 8192;
 /// The SyncTarget's requests in flight: (sector, bytes), and the lock on their blocks that
 /// goes with the answer's write; on the heap (the slots are large).
 struct Pending {
-    reqs: KVec<Option<(u64, u32, ResyncLock)>>,
+    reqs: KVec<Option<(u64, u32, Claim)>>,
     n: usize,
 }
 
@@ -1721,7 +1933,7 @@ impl Pending {
     }
 
     /// Adds a request (the caller checked there is room).
-    fn add(&mut self, sector: u64, bytes: u32, lock: ResyncLock) {
+    fn add(&mut self, sector: u64, bytes: u32, lock: Claim) {
         if let Some(free) = self.reqs.iter_mut().find(|r| r.is_none()) {
             *free = Some((sector, bytes, lock));
             self.n += 1;
@@ -1729,7 +1941,7 @@ impl Pending {
     }
 
     /// Removes the request: the lock on its blocks, `None` if there is no such request.
-    fn take(&mut self, sector: u64, bytes: u32) -> Option<ResyncLock> {
+    fn take(&mut self, sector: u64, bytes: u32) -> Option<Claim> {
         let entry = self
             .reqs
             .iter_mut()
@@ -1958,12 +2170,7 @@ impl Link {
     }
 
     /// The SyncTarget received the answer to a request: `false` if it asked for no such block.
-    pub(crate) fn resync_answered(
-        &self,
-        volume: u16,
-        sector: u64,
-        bytes: u32,
-    ) -> Option<ResyncLock> {
+    pub(crate) fn resync_answered(&self, volume: u16, sector: u64, bytes: u32) -> Option<Claim> {
         let mut resyncs = self.resyncs.lock();
         let rs = resyncs
             .iter_mut()
@@ -2109,7 +2316,7 @@ impl Link {
                 blksize: r.blksize,
                 seq_num: 0,
             };
-            return self.send_meta(neg, volume, |out| a.encode(out));
+            return self.send_ack(neg, volume, a);
         }
         // w_e_end_csum_rs_req(): a block whose digest the target has already is in sync
         // (a digest we cannot make is taken as different: the data is sent)
@@ -2131,7 +2338,7 @@ impl Link {
                     blksize: r.blksize,
                     seq_num: 0,
                 };
-                return self.send_meta(packet::P_RS_IS_IN_SYNC, volume, |out| a.encode(out));
+                return self.send_ack(packet::P_RS_IS_IN_SYNC, volume, a);
             }
         }
         let d = packet::Data {

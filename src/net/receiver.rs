@@ -10,6 +10,7 @@
 use super::handshake::{decide, recv_header, Negotiated, Peer, PeerVol};
 use super::{send_timeout, with_resource, ConnShared, Settings};
 use crate::device::helper::{call, Subject};
+use crate::device::twopri::{self, PeerBegin};
 use crate::device::{DevIo, Drbd, PeerRange, Resource};
 use crate::genl::config::Name;
 use crate::model::attach::ConnectSize;
@@ -127,6 +128,9 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
             v.io.mark_out_of_sync(sector, u64::from(size >> 9));
         }
     });
+    for v in vols.iter() {
+        v.io.fail_postponed();
+    }
     shared.set_state(ConnState::NetworkFailure);
     with_resource(drbd, shared, &s.name, |res| {
         let name = res.name;
@@ -264,8 +268,8 @@ fn serve(
     let Ok(mut payload) = KVec::from_elem(0u8, packet::DRBD_SOCKET_BUFFER_SIZE, GFP_KERNEL) else {
         return;
     };
-    // writes received since the last barrier
-    let mut epoch_size: u32 = 0;
+    // the writes received since the last barrier
+    let mut epoch = Epoch::default();
     // the peer's bitmap of each volume, while it comes in
     let mut bitmaps = KVec::new();
     for _ in vols.iter() {
@@ -318,10 +322,16 @@ fn serve(
         }
         let ok = match h.command {
             packet::P_DATA | packet::P_TRIM | packet::P_ZEROES | packet::P_RS_DATA_REPLY => {
-                match &vol {
+                let got = match &vol {
                     Some(v) => receive_data(s, link, v, h.command, body, split.extra),
-                    None => false,
+                    None => None,
+                };
+                if data_like {
+                    if let Some(w) = got {
+                        epoch.count(w);
+                    }
                 }
+                got.is_some()
             }
             packet::P_BITMAP | packet::P_COMPRESSED_BITMAP => {
                 match (&vol, vol_index.and_then(|i| bitmaps.get_mut(i))) {
@@ -367,8 +377,8 @@ fn serve(
                 _ => false,
             },
             packet::P_BARRIER => {
-                let ok = receive_barrier(link, vols, body, epoch_size);
-                epoch_size = 0;
+                let ok = receive_barrier(link, vols, body, &epoch);
+                epoch = Epoch::default();
                 ok
             }
             packet::P_STATE => match vol_index {
@@ -412,11 +422,47 @@ fn serve(
                 false
             }
         };
-        if data_like && ok {
-            epoch_size = epoch_size.wrapping_add(1);
-        }
         if !ok {
             break;
+        }
+    }
+}
+
+/// What became of a peer write (`None` from [`receive_data`]: the connection cannot go on).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Submitted (or refused: it counts in its epoch all the same, as in C).
+    Yes,
+    /// Not written, two Primaries' conflict we resolved: P_SUPERSEDED.
+    Superseded,
+    /// Not written, the peer is to write it again: P_RETRY_WRITE.
+    Retried,
+}
+
+/// The writes of the peer's current epoch, counted for its barrier ack as the peer's transfer
+/// log counts them (`wire::tl::Conflict`: a superseded write counts after a written one, a
+/// retried one never).
+#[derive(Default)]
+struct Epoch {
+    size: u32,
+    conflicts: u32,
+    written: bool,
+}
+
+impl Epoch {
+    fn count(&mut self, w: Written) {
+        match w {
+            Written::Yes => {
+                self.written = true;
+                self.size = self.size.wrapping_add(1);
+            }
+            Written::Superseded if self.written => {
+                self.conflicts = self.conflicts.wrapping_add(1);
+                self.size = self.size.wrapping_add(1);
+            }
+            Written::Superseded | Written::Retried => {
+                self.conflicts = self.conflicts.wrapping_add(1);
+            }
         }
     }
 }
@@ -430,14 +476,14 @@ fn receive_data(
     cmd: u16,
     body: &[u8],
     extra: usize,
-) -> bool {
+) -> Option<Written> {
     let decoded = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
         packet::Data::decode(body).map(|d| (d, extra as u32))
     } else {
         packet::Trim::decode(body).map(|t| (t.data, t.size))
     };
     let Ok((d, size)) = decoded else {
-        return false;
+        return None;
     };
     // data-integrity-alg: the digest comes first (not with P_TRIM and P_ZEROES)
     let mut digest = [0u8; crypto::MAX_DIGEST];
@@ -445,10 +491,10 @@ fn receive_data(
         let dn = link.digest_size;
         let Some(data) = size.checked_sub(dn as u32) else {
             pr_err!("{}: data packet shorter than its digest\n", s.name);
-            return false;
+            return None;
         };
         if link.data.recv(&mut digest[..dn]).is_err() {
-            return false;
+            return None;
         }
         (data, dn)
     } else {
@@ -458,7 +504,7 @@ fn receive_data(
     if let Some(c) = cmd_kind {
         if packet::check_block_size(c, size).is_err() {
             pr_err!("{}: peer sent a write of invalid size {}\n", s.name, size);
-            return false;
+            return None;
         }
     }
     // the disk attached now, whatever size it had when the connection began
@@ -472,7 +518,7 @@ fn receive_data(
                 size,
                 sectors
             );
-            return false;
+            return None;
         }
         Err(PeerRange::Diskless) => None,
         Ok(bdev) => Some(bdev),
@@ -490,21 +536,21 @@ fn receive_data(
                 v.volume,
                 d.sector
             );
-            return false;
+            return None;
         };
         Some(io)
     } else {
         if link.resync_target() && !link.drain_peer_writes() {
-            return false;
+            return None;
         }
         None
     };
     let buf = if cmd == packet::P_DATA || cmd == packet::P_RS_DATA_REPLY {
         let Ok(mut buf) = PeerBuf::new(size as usize) else {
-            return false;
+            return None;
         };
         if buf.recv(&link.data).is_err() {
-            return false;
+            return None;
         }
         if dn > 0 {
             let mut mine = [0u8; crypto::MAX_DIGEST];
@@ -517,7 +563,7 @@ fn receive_data(
                     d.sector,
                     size
                 );
-                return false;
+                return None;
             }
         }
         Some(buf)
@@ -530,24 +576,49 @@ fn receive_data(
         sector: d.sector,
         block_id: d.block_id,
         blksize: size,
-        seq_num: d.seq_num,
+        seq_num: 0,
     };
+    // the peer's writes are taken in the order it sent them and its acks (with two
+    // Primaries, the resolving node waits for the acks sent before)
+    let app_write = cmd != packet::P_RS_DATA_REPLY;
+    if app_write {
+        if link.two_primaries {
+            if !link.wait_peer_seq(v.volume, d.seq_num) {
+                return None;
+            }
+        } else {
+            link.update_peer_seq(v.volume, d.seq_num);
+        }
+    }
     let Some(bdev) = target else {
         // diskless: nothing to write to
-        return link
-            .send_meta(packet::P_NEG_ACK, v.volume, |out| ack.encode(out))
-            .is_ok();
+        let sent = link.send_ack(packet::P_NEG_ACK, v.volume, ack);
+        return sent.is_ok().then_some(Written::Yes);
     };
-    if !link.reserve_peer_write(size) {
-        return false;
-    }
-    if recv_ack && cmd != packet::P_RS_DATA_REPLY {
-        if link
-            .send_meta(packet::P_RECV_ACK, v.volume, |out| ack.encode(out))
-            .is_err()
-        {
-            return false;
+    // two Primaries: a write of ours in flight that it overlaps goes first
+    let mut claim = None;
+    let mut restart = false;
+    if link.two_primaries && app_write {
+        let sectors = u64::from(size >> 9);
+        match DevIo::peer_write_begin(&v.io, link, d.sector, sectors) {
+            None => return None,
+            Some(PeerBegin::Write {
+                claim: c,
+                restart: r,
+            }) => (claim, restart) = (c, r),
+            Some(PeerBegin::Superseded { local }) => {
+                return not_written(s, link, v, ack, local, true);
+            }
+            Some(PeerBegin::Retry { local }) => {
+                return not_written(s, link, v, ack, local, false);
+            }
         }
+    }
+    if !link.reserve_peer_write(size) {
+        return None;
+    }
+    if recv_ack && app_write && link.send_ack(packet::P_RECV_ACK, v.volume, ack).is_err() {
+        return None;
     }
     v.io.count_received(size, cmd == packet::P_RS_DATA_REPLY);
     // the writes of a Diskless Primary: we have the only disk, its blocks are out of sync, and
@@ -579,11 +650,42 @@ fn receive_data(
     }
     w.resync = resync;
     w.logged = logged;
+    w.claim = claim;
+    w.restart = restart;
     match PeerIo::new(w, buf, size) {
         Ok(io) => PeerIo::submit(io, bdev, d.sector, op),
-        Err(_) => return false,
+        Err(_) => return None,
     }
-    true
+    Some(Written::Yes)
+}
+
+/// A peer write we resolved a conflict with, `superseded` by our write in flight (`local`:
+/// start, end) or to be done again after it: logged, and answered (the data was read).
+fn not_written(
+    s: &Settings,
+    link: &Link,
+    v: &Vol,
+    ack: packet::BlockAck,
+    local: (u64, u64),
+    superseded: bool,
+) -> Option<Written> {
+    twopri::log_conflict(
+        &s.name,
+        v.volume,
+        local,
+        ack.sector,
+        ack.blksize,
+        superseded,
+    );
+    v.io.count_received(ack.blksize, false);
+    // (before protocol 100 a retried write is answered as superseded, and counted so)
+    let cmd = link.conflict_ack(!superseded);
+    let w = if cmd == packet::P_SUPERSEDED {
+        Written::Superseded
+    } else {
+        Written::Retried
+    };
+    link.send_ack(cmd, v.volume, ack).is_ok().then_some(w)
 }
 
 /// receive_DataRequest() for P_DATA_REQUEST: a read of our Diskless peer, served from an
@@ -620,9 +722,7 @@ fn serve_data_request(s: &Settings, link: &Link, v: &Vol, r: &packet::BlockReq) 
             blksize: r.blksize,
             seq_num: 0,
         };
-        return link
-            .send_meta(packet::P_NEG_DREPLY, v.volume, |out| a.encode(out))
-            .is_ok();
+        return link.send_ack(packet::P_NEG_DREPLY, v.volume, a).is_ok();
     }
     link.send_data_reply(v.volume, &v.io, r).is_ok()
 }
@@ -657,14 +757,20 @@ fn receive_sync_param(
 }
 
 /// receive_Barrier(): once the epoch's writes are on disk (and flushed, with the write ordering
-/// `flush`), P_BARRIER_ACK.
-fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch_size: u32) -> bool {
+/// `flush`), P_BARRIER_ACK with the epoch's write count (see [`Epoch`]).
+fn receive_barrier(link: &Link, vols: &[Vol], body: &[u8], epoch: &Epoch) -> bool {
     let Ok(b) = packet::Barrier::decode(body) else {
         return false;
     };
     if !link.drain_peer_writes() {
         return false;
     }
+    // an epoch that counts no write (only conflicts we resolved) has nothing on our disk: no
+    // ack, as the C module sends none; its peer, C or drbd-rs, expects none
+    if epoch.size == 0 && epoch.conflicts != 0 {
+        return true;
+    }
+    let epoch_size = epoch.size;
     if epoch_size != 0 {
         for v in vols {
             if let Some(bdev) = v.io.backing().filter(|_| v.io.barrier_flush()) {

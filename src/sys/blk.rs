@@ -99,6 +99,20 @@ pub(crate) enum Op {
     Other,
 }
 
+impl Op {
+    /// The operation of a request's `cmd_flags`.
+    fn of(cmd_flags: u32) -> Self {
+        match cmd_flags & REQ_OP_MASK {
+            bindings::req_op_REQ_OP_READ => Op::Read,
+            bindings::req_op_REQ_OP_WRITE => Op::Write,
+            bindings::req_op_REQ_OP_FLUSH => Op::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
+            _ => Op::Other,
+        }
+    }
+}
+
 /// A started request of one of our queues, owned until it is ended or forwarded. Dropping it
 /// ends it with an I/O error.
 ///
@@ -158,14 +172,7 @@ impl<T: DiskOps> Request<T> {
 
     /// What the request asks for.
     pub(crate) fn op(&self) -> Op {
-        match self.cmd_flags() & REQ_OP_MASK {
-            bindings::req_op_REQ_OP_READ => Op::Read,
-            bindings::req_op_REQ_OP_WRITE => Op::Write,
-            bindings::req_op_REQ_OP_FLUSH => Op::Flush,
-            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
-            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
-            _ => Op::Other,
-        }
+        Op::of(self.cmd_flags())
     }
 
     /// First sector.
@@ -269,32 +276,47 @@ impl<T: DiskOps> Request<T> {
         // SAFETY: the request is started and ours (type invariant); its PDU is a Pdu, not
         // shared yet.
         unsafe { init_pdu(rq, tag, refs, 1, 0) };
-        // SAFETY: the request is ours until the last clone completes (pending holds it), the
-        // bio set and queue data are the Disk's, which outlive its requests.
-        unsafe {
-            let q = (*rq).q;
-            let bs = (*q).queuedata.cast::<bindings::bio_set>();
-            let bdev = to.raw();
-            let mut src = (*rq).bio;
-            if src.is_null() {
-                // a flush: no data, only the cache
-                let op = bindings::req_op_REQ_OP_WRITE | REQ_PREFLUSH;
-                let bio = bindings::bio_alloc_bioset(bdev, 0, op, bindings::DRBD_RS_GFP_NOIO, bs);
-                submit_clone::<T>(rq, bio);
-            }
-            while !src.is_null() {
-                let bio = bindings::bio_alloc_clone(bdev, src, bindings::DRBD_RS_GFP_NOIO, bs);
-                if !bio.is_null() {
-                    // the flush sequence already sent a preflush; FUA as the request has it
-                    let keep = (*bio).bi_opf & !(REQ_PREFLUSH | REQ_FUA);
-                    (*bio).bi_opf = keep | ((*rq).cmd_flags & REQ_FUA);
-                }
-                submit_clone::<T>(rq, bio);
-                src = (*src).bi_next;
-            }
-            put_local::<T>(rq);
-            put_request::<T>(rq);
+        // SAFETY: the PDU is initialised with one local and one pending reference, the caller's.
+        unsafe { submit_clones::<T>(rq, to) };
+    }
+}
+
+/// Submits the clones of `rq`'s bios to `to`, then drops the caller's local and pending
+/// reference.
+///
+/// # Safety
+///
+/// `rq` is a forwarded request whose PDU is initialised, and the caller holds one of its local
+/// and one of its pending references.
+unsafe fn submit_clones<T: DiskOps>(rq: *mut bindings::request, to: &Bdev) {
+    // SAFETY: the request is ours until the last clone completes (pending holds it), the
+    // bio set and queue data are the Disk's, which outlive its requests.
+    unsafe {
+        let q = (*rq).q;
+        let bs = (*q).queuedata.cast::<bindings::bio_set>();
+        let bdev = to.raw();
+        let mut src = (*rq).bio;
+        if src.is_null() {
+            // a flush: no data, only the cache
+            let op = bindings::req_op_REQ_OP_WRITE | REQ_PREFLUSH;
+            let bio = bindings::bio_alloc_bioset(bdev, 0, op, bindings::DRBD_RS_GFP_NOIO, bs);
+            submit_clone::<T>(rq, bio);
         }
+        while !src.is_null() {
+            let bio = bindings::bio_alloc_clone(bdev, src, bindings::DRBD_RS_GFP_NOIO, bs);
+            if !bio.is_null() {
+                // the flush sequence already sent a preflush; FUA as the request has it
+                let keep = (*bio).bi_opf & !(REQ_PREFLUSH | REQ_FUA);
+                (*bio).bi_opf = keep | ((*rq).cmd_flags & REQ_FUA);
+            }
+            submit_clone::<T>(rq, bio);
+            src = (*src).bi_next;
+        }
+    }
+    // SAFETY: the caller's reference, dropped now that the clones are submitted.
+    unsafe {
+        put_local::<T>(rq);
+        put_request::<T>(rq);
     }
 }
 
@@ -376,6 +398,54 @@ impl<T: DiskOps> Remote<T> {
         // SAFETY: the request is forwarded and alive while this reference is held.
         let pdu = unsafe { pdu(self.rq) };
         pdu.flags.fetch_or(SENT, Ordering::AcqRel) & LOCAL_DONE == 0
+    }
+
+    /// The tag the request was forwarded with.
+    pub(crate) fn tag(&self) -> u64 {
+        // SAFETY: the request is alive while this reference is held.
+        unsafe { pdu(self.rq) }.tag
+    }
+
+    /// Whether the request's local part is done (or it has none).
+    pub(crate) fn local_done(&self) -> bool {
+        // SAFETY: the request is alive while this reference is held.
+        unsafe { pdu(self.rq) }.flags.load(Ordering::Acquire) & LOCAL_DONE != 0
+    }
+
+    /// The request's operation and whether it asks for FUA.
+    pub(crate) fn op_fua(&self) -> (Op, bool) {
+        // SAFETY: the request is alive while this reference is held.
+        let flags = unsafe { (*self.rq).cmd_flags };
+        (Op::of(flags), flags & REQ_FUA != 0)
+    }
+
+    /// Does a write once more, its local part done (the peer asked for it again,
+    /// P_RETRY_WRITE): its local write, if it has one, goes to `to` again, and it is to be
+    /// sent again: the two [`Remote`]s of [`Request::forward_replicated`], this one among
+    /// them.
+    pub(crate) fn restart(self, to: &Bdev) -> (Remote<T>, Remote<T>) {
+        let rq = self.rq;
+        core::mem::forget(self);
+        // SAFETY: the request is alive while our reference is held.
+        let pdu = unsafe { pdu(rq) };
+        // the second Remote's reference
+        pdu.pending.fetch_add(1, Ordering::AcqRel);
+        let flags = pdu.flags.fetch_and(!SENT, Ordering::AcqRel);
+        if flags & (NO_LOCAL | LOCAL_DONE) == LOCAL_DONE {
+            // a local and a pending reference while the clones are submitted
+            pdu.pending.fetch_add(1, Ordering::AcqRel);
+            pdu.local.store(1, Ordering::Release);
+            pdu.flags.fetch_and(!LOCAL_DONE, Ordering::AcqRel);
+            // SAFETY: the PDU is initialised; its local part was done, so nobody else uses
+            // `local`; the references taken above are dropped by submit_clones().
+            unsafe { submit_clones::<T>(rq, to) };
+        }
+        // INVARIANT: ours, and the one taken above.
+        let remote = || Remote {
+            rq,
+            _ops: PhantomData,
+        };
+        (remote(), remote())
     }
 
     /// The peer is done with the request: `ok` if it has the data (acknowledged a write, or

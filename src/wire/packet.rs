@@ -753,6 +753,26 @@ impl Command {
         }
     }
 
+    /// Whether the packet is an ack with a `p_block_ack` (whose sequence number orders it
+    /// with the data packets: update_peer_seq()).
+    pub(crate) fn is_block_ack(self) -> bool {
+        use Command as C;
+        matches!(
+            self,
+            C::RecvAck
+                | C::WriteAck
+                | C::RsWriteAck
+                | C::Superseded
+                | C::NegAck
+                | C::NegDReply
+                | C::NegRsDReply
+                | C::OvResult
+                | C::RsIsInSync
+                | C::RsCancel
+                | C::RetryWrite
+        )
+    }
+
     /// The socket the packet travels on.
     pub(crate) fn socket(self) -> SocketKind {
         use Command as C;

@@ -33,6 +33,25 @@ pub(crate) struct Write<H> {
     pub(crate) hold: Option<H>,
     /// When it entered the log (the caller's clock, jiffies in the kernel).
     pub(crate) started: u64,
+    /// Two Primaries: the peer did not write it (see [`Conflict`]).
+    pub(crate) conflict: Option<Conflict>,
+}
+
+/// Why the peer did not write a write of ours (two Primaries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// P_SUPERSEDED: its own write covers ours. Counted in the epoch's barrier ack unless only
+    /// superseded writes (or retried ones) come before it in its epoch: the C module's
+    /// tl_release() looks for the first write it has not done with, and superseded ones are.
+    Superseded,
+    /// P_RETRY_WRITE: to be done again, as a new write (the C module takes it out of its log):
+    /// never counted.
+    Retried,
+}
+
+/// Whether sequence number `a` comes before `b` (32-bit wrap-around).
+fn seq_before(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) > 0
 }
 
 /// A slot of the log's storage.
@@ -187,6 +206,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             size,
             hold: Some(hold),
             started: now,
+            conflict: None,
         });
         self.used += 1;
         self.hint = (index + 1) % n;
@@ -232,20 +252,29 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         }
     }
 
-    /// P_RECV_ACK / P_WRITE_ACK: the write's hold, the first time; `None` for a repeated ack.
-    pub(crate) fn acked(&mut self, block_id: u64, sector: u64) -> Result<Option<H>, TlError> {
-        Ok(self.find(block_id, sector)?.hold.take())
-    }
-
-    /// P_NEG_ACK: the peer failed to write it. The write's range (volume, sector, bytes: out
-    /// of sync with the peer from now on) and its hold, the first time; the write stays in its
-    /// epoch, whose barrier ack still counts it.
-    pub(crate) fn neg_acked(
+    /// An ack of a write (P_RECV_ACK, P_WRITE_ACK; P_NEG_ACK: the peer failed to write it, out
+    /// of sync from now on; P_RETRY_WRITE: to be done again), which stays in its epoch, whose
+    /// barrier ack still counts it: the write's range (volume, sector, bytes) and its hold, the
+    /// first time (`None` for a repeated ack).
+    pub(crate) fn take(
         &mut self,
         block_id: u64,
         sector: u64,
     ) -> Result<(u32, u64, u32, Option<H>), TlError> {
         let w = self.find(block_id, sector)?;
+        Ok((w.volume, w.sector, w.size, w.hold.take()))
+    }
+
+    /// P_SUPERSEDED or P_RETRY_WRITE (`why`): as [`TransferLog::take`], and the write counts
+    /// in its epoch as [`Conflict`] says.
+    pub(crate) fn conflicted(
+        &mut self,
+        block_id: u64,
+        sector: u64,
+        why: Conflict,
+    ) -> Result<(u32, u64, u32, Option<H>), TlError> {
+        let w = self.find(block_id, sector)?;
+        w.conflict = Some(why);
         Ok((w.volume, w.sector, w.size, w.hold.take()))
     }
 
@@ -262,6 +291,17 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         set_size: u32,
         mut release: impl FnMut(H),
     ) -> Result<(), TlError> {
+        // an epoch that counts no write (all superseded or to be done again) has nothing on
+        // the peer's disk: its ack may not come (the C module sends none), the next one's does
+        // for it
+        while barrier != self.oldest
+            && self.oldest != self.current
+            && self.slots.iter().flatten().any(|w| w.epoch == self.oldest)
+            && self.expected(self.oldest) == 0
+        {
+            self.drop_epoch(self.oldest, &mut release);
+            self.oldest = self.oldest.wrapping_add(1);
+        }
         // only barriers sent can be acknowledged: oldest..current
         if barrier != self.oldest || self.oldest == self.current {
             return Err(TlError::BarrierNumber {
@@ -269,12 +309,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
                 expected: self.oldest,
             });
         }
-        let count = self
-            .slots
-            .iter()
-            .flatten()
-            .filter(|w| w.epoch == barrier)
-            .count() as u32;
+        let count = self.expected(barrier);
         if count != set_size {
             return Err(TlError::BarrierSize {
                 barrier,
@@ -282,16 +317,41 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
                 expected: count,
             });
         }
+        self.drop_epoch(barrier, &mut release);
+        self.oldest = self.oldest.wrapping_add(1);
+        Ok(())
+    }
+
+    /// The write count the barrier ack of `epoch` must name (see [`Conflict`]).
+    fn expected(&self, epoch: u32) -> u32 {
+        let seq = |w: &Write<H>| (w.id >> 32) as u32;
+        let writes = || self.slots.iter().flatten().filter(|w| w.epoch == epoch);
+        let first_written = writes()
+            .filter(|w| w.conflict.is_none())
+            .map(seq)
+            .reduce(|a, b| if seq_before(b, a) { b } else { a });
+        let Some(first) = first_written else {
+            return 0;
+        };
+        writes()
+            .filter(|w| match w.conflict {
+                None => true,
+                Some(Conflict::Retried) => false,
+                Some(Conflict::Superseded) => seq_before(first, seq(w)),
+            })
+            .count() as u32
+    }
+
+    /// The writes of `epoch` leave the log (`release` gets the holds still held).
+    fn drop_epoch(&mut self, epoch: u32, release: &mut impl FnMut(H)) {
         for slot in self.slots.iter_mut() {
-            if slot.as_ref().is_some_and(|w| w.epoch == barrier) {
+            if slot.as_ref().is_some_and(|w| w.epoch == epoch) {
                 if let Some(h) = slot.take().and_then(|w| w.hold) {
                     release(h);
                 }
                 self.used -= 1;
             }
         }
-        self.oldest = self.oldest.wrapping_add(1);
-        Ok(())
     }
 
     /// request_timer_fn() / net_timeout_reached(): whether the oldest write the peer has not
@@ -317,10 +377,12 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
 
     /// The connection is gone (tl_clear()): every write still in the log is handed to `f`
     /// (volume, sector, bytes: its blocks are out of sync with the peer) with its hold, if
-    /// still held. The epochs go on after the current one.
+    /// still held; but not a write the peer superseded (its own covers it on both disks) or
+    /// asked for again (done again, or failed, elsewhere). The epochs go on after the current
+    /// one.
     pub(crate) fn clear(&mut self, mut f: impl FnMut(u32, u64, u32, Option<H>)) {
         for slot in self.slots.iter_mut() {
-            if let Some(w) = slot.take() {
+            if let Some(w) = slot.take().filter(|w| w.conflict.is_none()) {
                 f(w.volume, w.sector, w.size, w.hold);
             }
         }
@@ -442,11 +504,11 @@ mod tests {
     fn a_neg_ack_names_the_range_ours_not_the_peers() {
         let mut tl = log(8, 100);
         let a = tl.start(3, 64, 8192, 1, 0).unwrap();
-        assert_eq!(tl.neg_acked(a.block_id, 64), Ok((3, 64, 8192, Some(1))));
+        assert_eq!(tl.take(a.block_id, 64), Ok((3, 64, 8192, Some(1))));
         // once released, a second ack finds the write but no hold
-        assert_eq!(tl.neg_acked(a.block_id, 64), Ok((3, 64, 8192, None)));
-        assert!(tl.neg_acked(a.block_id, 65).is_err());
-        assert!(tl.neg_acked(a.block_id ^ (1 << 40), 64).is_err());
+        assert_eq!(tl.take(a.block_id, 64), Ok((3, 64, 8192, None)));
+        assert!(tl.take(a.block_id, 65).is_err());
+        assert!(tl.take(a.block_id ^ (1 << 40), 64).is_err());
         assert_eq!(tl.len(), 1);
     }
 
@@ -476,7 +538,7 @@ mod tests {
         // the oldest write is not acknowledged
         assert_eq!(tl.overdue(111, 10), Some(Overdue::Ack { age: 11 }));
         // acknowledged, its barrier not sent: the sender's business
-        tl.acked(a.block_id, 0).unwrap();
+        tl.take(a.block_id, 0).map(|w| w.3).unwrap();
         assert_eq!(tl.overdue(111, 10), None);
         // the second write is acknowledged too; the barrier goes at 112
         let b = tl.start(0, 16, 4096, 3, 112);
@@ -490,7 +552,7 @@ mod tests {
     fn overdue_barrier_ack() {
         let mut tl = log(8, 100);
         let a = tl.start(0, 0, 4096, 1, 100).unwrap();
-        tl.acked(a.block_id, 0).unwrap();
+        tl.take(a.block_id, 0).map(|w| w.3).unwrap();
         tl.close(7);
         assert_eq!(tl.take_barrier(200), Some(7));
         // the write is old, the barrier young
@@ -515,7 +577,7 @@ mod tests {
         tl.start(0, 8, 4096, 2, 0).unwrap();
         tl.start(1, 0, 4096, 3, 0).unwrap();
         assert_eq!((tl.unacked(0), tl.unacked(1)), (2, 1));
-        assert_eq!(tl.acked(a.block_id, 0), Ok(Some(1)));
+        assert_eq!(tl.take(a.block_id, 0).map(|w| w.3), Ok(Some(1)));
         assert_eq!((tl.unacked(0), tl.unacked(1)), (1, 1));
     }
 
@@ -523,12 +585,12 @@ mod tests {
     fn acks_release_holds_once_and_check_the_block() {
         let mut tl = log(4, 100);
         let a = tl.start(0, 40, 4096, 11, 0).unwrap();
-        assert_eq!(tl.acked(a.block_id, 40), Ok(Some(11)));
-        assert_eq!(tl.acked(a.block_id, 40), Ok(None));
-        assert!(tl.acked(a.block_id, 41).is_err());
-        assert!(tl.acked(a.block_id ^ (1 << 40), 40).is_err());
-        assert!(tl.acked(u64::MAX, 40).is_err());
-        assert!(tl.acked(3, 0).is_err());
+        assert_eq!(tl.take(a.block_id, 40).map(|w| w.3), Ok(Some(11)));
+        assert_eq!(tl.take(a.block_id, 40).map(|w| w.3), Ok(None));
+        assert!(tl.take(a.block_id, 41).map(|w| w.3).is_err());
+        assert!(tl.take(a.block_id ^ (1 << 40), 40).map(|w| w.3).is_err());
+        assert!(tl.take(u64::MAX, 40).map(|w| w.3).is_err());
+        assert!(tl.take(3, 0).map(|w| w.3).is_err());
     }
 
     #[test]
@@ -556,12 +618,12 @@ mod tests {
                 expected: 2
             })
         );
-        assert_eq!(tl.acked(a.block_id, 0), Ok(Some(1)));
+        assert_eq!(tl.take(a.block_id, 0).map(|w| w.3), Ok(Some(1)));
         let mut released = vec![];
         tl.barrier_acked(7, 2, |h| released.push(h)).unwrap();
         assert_eq!(released, vec![2]);
         assert_eq!(tl.len(), 1);
-        assert!(tl.acked(a.block_id, 0).is_err());
+        assert!(tl.take(a.block_id, 0).map(|w| w.3).is_err());
     }
 
     #[test]
@@ -575,7 +637,7 @@ mod tests {
         assert_eq!(tl.take_barrier(0), Some(7));
         tl.barrier_acked(7, 2, |_| {}).unwrap();
         let c = tl.start(0, 2, 512, 3, 0).unwrap();
-        assert!(tl.acked(c.block_id, 2).is_ok());
+        assert!(tl.take(c.block_id, 2).map(|w| w.3).is_ok());
     }
 
     #[test]
@@ -583,7 +645,7 @@ mod tests {
         let mut tl = log(4, 100);
         let a = tl.start(0, 0, 4096, 1, 0).unwrap();
         tl.start(0, 8, 8192, 2, 0).unwrap();
-        tl.acked(a.block_id, 0).unwrap();
+        tl.take(a.block_id, 0).map(|w| w.3).unwrap();
         let mut seen = vec![];
         tl.clear(|_, s, n, h| seen.push((s, n, h)));
         seen.sort();
@@ -627,7 +689,7 @@ mod tests {
                     let _ = tl.start(0, i, 512, i as u32, 0);
                 }
                 1 => {
-                    let _ = tl.acked(x >> 8, x & 0xff);
+                    let _ = tl.take(x >> 8, x & 0xff).map(|w| w.3);
                 }
                 2 => {
                     let _ = tl.barrier_acked((x >> 3) as u32 % 12, (x >> 40) as u32 % 4, |_| {});
@@ -639,5 +701,55 @@ mod tests {
             }
             assert!(tl.len() <= 16);
         }
+    }
+
+    #[test]
+    fn writes_the_peer_did_not_write_are_counted_as_c_counts_them() {
+        let mut tl = log(8, 100);
+        // epoch 7: a superseded write alone; epoch 8: superseded, written, retried,
+        // superseded
+        let a = tl.start(0, 0, 4096, 1, 0).unwrap();
+        tl.close(7);
+        let b = tl.start(0, 8, 4096, 2, 0).unwrap();
+        assert_eq!(b.barrier, Some(7));
+        let c = tl.start(0, 16, 4096, 3, 0).unwrap();
+        let d = tl.start(0, 24, 4096, 4, 0).unwrap();
+        let e = tl.start(0, 32, 4096, 5, 0).unwrap();
+        tl.close(8);
+        let f = tl.start(0, 40, 4096, 6, 0).unwrap();
+        assert_eq!(f.barrier, Some(8));
+        let superseded = Conflict::Superseded;
+        assert_eq!(
+            tl.conflicted(a.block_id, 0, superseded),
+            Ok((0, 0, 4096, Some(1)))
+        );
+        tl.conflicted(b.block_id, 8, superseded).unwrap();
+        assert_eq!(tl.take(c.block_id, 16).map(|w| w.3), Ok(Some(3)));
+        tl.conflicted(d.block_id, 24, Conflict::Retried).unwrap();
+        tl.conflicted(e.block_id, 32, superseded).unwrap();
+        // no ack for epoch 7; epoch 8 counts the written write and the superseded one after
+        // it, not the leading superseded one nor the retried one
+        assert_eq!(
+            tl.barrier_acked(8, 4, |_| {}),
+            Err(TlError::BarrierSize {
+                barrier: 8,
+                got: 4,
+                expected: 2
+            })
+        );
+        let mut released = Vec::new();
+        tl.barrier_acked(8, 2, |h| released.push(h)).unwrap();
+        assert!(released.is_empty());
+        assert_eq!(tl.len(), 1);
+        // an epoch with a write the peer wrote is never skipped
+        tl.close(9);
+        let g = tl.start(0, 48, 4096, 7, 0).unwrap();
+        assert_eq!(g.barrier, Some(9));
+        assert!(tl.barrier_acked(10, 1, |_| {}).is_err());
+        // and a superseded write is not out of sync when the connection goes
+        tl.conflicted(g.block_id, 48, superseded).unwrap();
+        let mut seen = Vec::new();
+        tl.clear(|_, s, _, _| seen.push(s));
+        assert_eq!(seen, [40]);
     }
 }
