@@ -292,29 +292,33 @@ impl Link {
     }
 }
 
-/// The kernel log's line for a conflict we resolved, as handle_write_conflicts() logs it (not
-/// for writes of the same blocks).
-pub(crate) fn log_conflict(
-    name: &Name,
-    volume: u16,
-    local: (u64, u64),
-    sector: u64,
-    size: u32,
-    superseded: bool,
-) {
-    let (start, end) = local;
-    let local_bytes = (end - start) << 9;
-    if start == sector && local_bytes == u64::from(size) {
-        return;
+impl DevIo {
+    /// The kernel log's line for a conflict we resolved, as handle_write_conflicts() logs it
+    /// (not for writes of the same blocks).
+    pub(crate) fn log_conflict(
+        &self,
+        name: &Name,
+        volume: u16,
+        local: (u64, u64),
+        sector: u64,
+        size: u32,
+        superseded: bool,
+    ) {
+        let (start, end) = local;
+        let local_bytes = (end - start) << 9;
+        if start == sector && local_bytes == u64::from(size) {
+            return;
+        }
+        pr_alert!(
+            "{}/{} drbd{}: Concurrent writes detected: local={}s +{}, remote={}s +{}, assuming {} came first\n",
+            name,
+            volume,
+            self.minor,
+            start,
+            local_bytes,
+            sector,
+            size,
+            if superseded { "local" } else { "remote" }
+        );
     }
-    pr_alert!(
-        "{}/{}: Concurrent writes detected: local={}s +{}, remote={}s +{}, assuming {} came first\n",
-        name,
-        volume,
-        start,
-        local_bytes,
-        sector,
-        size,
-        if superseded { "local" } else { "remote" }
-    );
 }

@@ -156,12 +156,6 @@ struct Acks {
     in_flight_bytes: u64,
 }
 
-/// The header fields of a meta socket packet.
-struct MetaHeader {
-    command: u16,
-    volume: u16,
-}
-
 /// A volume's sequence numbers, which order its data packets and acks across the two sockets
 /// (see `model/conflict.rs`).
 struct Seqs {
@@ -1326,9 +1320,9 @@ impl Link {
             .get_mut(..split.fixed + split.extra)
             .ok_or(Bad::Unexpected(h.command))?;
         self.meta.recv(body).map_err(|_| Bad::Io)?;
-        self.meta_packet(h.command, h.volume, body, ping_pending)?;
+        self.meta_packet(&h, body, ping_pending)?;
         // after the ack is applied: a peer write sent after it finds our write acknowledged
-        if packet::Command::from_u16(h.command).is_some_and(packet::Command::is_block_ack) {
+        if cmd.is_block_ack() {
             if let Ok(a) = packet::BlockAck::decode(body) {
                 self.update_peer_seq(h.volume, a.seq_num);
             }
@@ -1336,18 +1330,13 @@ impl Link {
         Ok(())
     }
 
-    /// Applies a packet of the meta socket, `cmd` of `volume` with payload `body`.
+    /// Applies a packet of the meta socket, `h` with payload `body`.
     fn meta_packet(
         &self,
-        cmd: u16,
-        volume: u16,
+        h: &packet::Header,
         body: &[u8],
         ping_pending: &mut bool,
     ) -> core::result::Result<(), Bad> {
-        let h = MetaHeader {
-            command: cmd,
-            volume,
-        };
         match h.command {
             packet::P_PING => {
                 self.send_meta(packet::P_PING_ACK, 0, |_| Ok(0))

@@ -10,7 +10,7 @@
 use super::handshake::{decide, recv_header, Negotiated, Peer, PeerVol};
 use super::{send_timeout, with_resource, ConnShared, Settings};
 use crate::device::helper::{call, Subject};
-use crate::device::twopri::{self, PeerBegin};
+use crate::device::twopri::PeerBegin;
 use crate::device::{DevIo, Drbd, PeerRange, Resource};
 use crate::genl::config::Name;
 use crate::model::attach::ConnectSize;
@@ -669,7 +669,7 @@ fn not_written(
     local: (u64, u64),
     superseded: bool,
 ) -> Option<Written> {
-    twopri::log_conflict(
+    v.io.log_conflict(
         &s.name,
         v.volume,
         local,
