@@ -301,7 +301,6 @@ impl<S: DerefMut<Target = [Slot]>> ActLog<S> {
     }
 
     /// Active extents with writes in flight (C's `lc->used`).
-    #[cfg(test)]
     pub(crate) fn in_use(&self) -> u16 {
         self.in_use
     }

@@ -453,7 +453,8 @@ pub(crate) fn take_peer_size(res: &Name, dev: &mut Device, sectors: u64) {
 /// (__drbd_chk_io_error_(), after_state_ch() for a disk gone Failed, go_diskless()). `pass_on`
 /// makes the disk Inconsistent; `detach` and `call-local-io-error` make it Failed (told to the
 /// peer), call the local-io-error helper for the latter without the configuration lock, and
-/// then detach it. The pri-on-incon-degr calls state changes owe are made here too.
+/// then detach it. The pri-on-incon-degr calls state changes owe are made here too, and the
+/// state changes of a congested link (`on-congestion`, [`Device::pull_ahead`]).
 pub(crate) fn apply_io_errors(drbd: &Drbd) {
     let mut helpers = KVec::new();
     let mut failed = KVec::new();
@@ -464,6 +465,9 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
             let name = res.name;
             let peer = res.conn.as_ref().map(|c| c.peer);
             for d in res.devices.as_mut_slice() {
+                if let Some(c) = d.io.take_congestion() {
+                    d.pull_ahead(&name, c);
+                }
                 let bits = d.io.take_errors();
                 let Some(policy) = d.ldev.as_ref().map(|l| l.conf.num("on_io_error")) else {
                     continue;

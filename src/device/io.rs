@@ -20,7 +20,7 @@ use crate::meta::io::bitmap_start;
 use crate::meta::layout::Layout;
 use crate::model::attach::io_error;
 use crate::model::conflict::{self, InFlight, Kind, Tag};
-use crate::model::request::{paths, Need, Paths};
+use crate::model::request::{paths, Congestion, Need, Paths};
 use crate::model::state::DevState;
 use crate::net::link::Link;
 use crate::sys::bdev::Bdev;
@@ -50,6 +50,9 @@ pub(crate) struct DevIo {
     errors: AtomicU8,
     /// A state change owes the pri-on-incon-degr helper a call.
     degraded: AtomicBool,
+    /// The link is congested (`on-congestion`): bit 0 congestion-fill, bit 1
+    /// congestion-extents reached; the module's work changes the state.
+    congestion: AtomicU8,
     /// The device is Primary: it may be opened, also for writing.
     primary: AtomicBool,
     /// The backing device is flushed at the peer's barriers (the resource's write ordering is
@@ -136,6 +139,7 @@ impl DevIo {
             owner,
             errors: AtomicU8::new(0),
             degraded: AtomicBool::new(false),
+            congestion: AtomicU8::new(0),
             primary: AtomicBool::new(primary),
             barrier_flush: AtomicBool::new(true),
             state: AtomicU32::new(state),
@@ -189,6 +193,24 @@ impl DevIo {
     pub(crate) fn owe_degraded_helper(&self) {
         self.degraded.store(true, Ordering::Release);
         let _ = events_queue().enqueue(self.owner.clone());
+    }
+
+    /// maybe_pull_ahead() found the link congested: the module's work pulls ahead or
+    /// disconnects (a state change takes `config`, which the data path may not).
+    fn congested(&self, c: Congestion) {
+        let bits = u8::from(c.fill) | (u8::from(c.extents) << 1);
+        if self.congestion.fetch_or(bits, Ordering::AcqRel) == 0 {
+            let _ = events_queue().enqueue(self.owner.clone());
+        }
+    }
+
+    /// The congestion found since the last call, if any.
+    pub(crate) fn take_congestion(&self) -> Option<Congestion> {
+        let bits = self.congestion.swap(0, Ordering::AcqRel);
+        (bits != 0).then_some(Congestion {
+            fill: bits & 1 != 0,
+            extents: bits & 2 != 0,
+        })
     }
 
     /// Whether pri-on-incon-degr is owed a call since the last time asked.
@@ -510,9 +532,15 @@ impl DevIo {
             Need::Write
         };
         let st = self.state();
-        let Paths { local, remote } = paths(&st, need, guard.is_some(), link.is_some(), || {
+        let Paths {
+            local,
+            remote,
+            out_of_sync,
+        } = paths(&st, need, guard.is_some(), link.is_some(), || {
             guard.as_mut().is_some_and(|io| io.in_sync(sector, sectors))
         });
+        // while Ahead the peer is told of the write instead (w_send_out_of_sync())
+        let tell = link.clone().filter(|_| out_of_sync);
         let link = link.filter(|_| remote);
         if !local && link.is_none() {
             drop(guard);
@@ -561,7 +589,18 @@ impl DevIo {
             slot
         });
         let to = io.data.clone();
+        let al_in_use = u32::from(io.al.in_use());
         drop(guard);
+        if let Some((l, volume)) = &link {
+            // maybe_pull_ahead(): this write still goes to the peer, the next ones may not
+            if let Some(c) = l.congestion(*volume, &st, al_in_use) {
+                self.congested(c);
+            }
+        }
+        if let Some((l, volume)) = tell {
+            // (marked out of sync here above; if it cannot be sent, the link fails)
+            let _ = l.send_out_of_sync(volume, sector, (sectors << 9) as u32);
+        }
         // at most 1 MiB (2048 sectors) per request
         self.write_sectors
             .fetch_add(sectors as u32, Ordering::Relaxed);

@@ -23,6 +23,7 @@ use crate::meta::layout::{Layout, Superblock};
 use crate::model::after;
 use crate::model::attach::md_flags;
 use crate::model::helper::Fencing;
+use crate::model::request::{Congestion, OnCongestion};
 use crate::model::role::{uuid_new_current, UI_BITMAP};
 use crate::model::state::{ConnState, DevState, DiskState, Role};
 use crate::model::transition::{self, Fact};
@@ -245,6 +246,48 @@ impl Device {
             self.print_uuids(res, "new current UUID");
         }
         let _ = self.md_sync(res);
+    }
+
+    /// maybe_pull_ahead()'s state change, which the data path asked for
+    /// ([`DevIo::take_congestion`]): under `on-congestion pull-ahead` a Connected volume with
+    /// an UpToDate disk goes Ahead (the peer learns it before the first P_OUT_OF_SYNC, and the
+    /// current epoch closes, so the last writes replicated get their barrier); under
+    /// `disconnect` the connection is dropped, and made again.
+    pub(crate) fn pull_ahead(&mut self, res: &Name, c: Congestion) {
+        let Some((link, volume)) = self.io.link() else {
+            return;
+        };
+        let s = self.state;
+        let act = match link.on_congestion() {
+            OnCongestion::PullAhead => {
+                s.conn == ConnState::Connected && s.disk == DiskState::UpToDate
+            }
+            OnCongestion::Disconnect => s.conn >= ConnState::Connected,
+            OnCongestion::Block => false,
+        };
+        if !act {
+            return;
+        }
+        for (reached, what) in [(c.fill, "fill"), (c.extents, "extents")] {
+            if reached {
+                pr_info!(
+                    "{}/{} drbd{}: Congestion-{} threshold reached\n",
+                    res,
+                    self.volume,
+                    self.minor,
+                    what
+                );
+            }
+        }
+        link.close_epoch();
+        if link.on_congestion() == OnCongestion::Disconnect {
+            link.fail();
+            return;
+        }
+        let ns = transition::next(s, Fact::Ahead);
+        let st = crate::wire::packet::State { state: ns.to_u32() };
+        let _ = link.send_data(crate::wire::packet::P_STATE, volume, |out| st.encode(out));
+        self.enter(res, ns);
     }
 
     /// The peer came back while I/O was suspended for fencing: the data generation goes on (C:

@@ -9,7 +9,9 @@
 //!   layer, its blocks out of sync with the peer.
 //!
 //! Where a request goes ([`paths`]): to the backing disk, to the peer, or both; a Diskless
-//! Primary serves everything through its peer.
+//! Primary serves everything through its peer. While Ahead of its peer (`on-congestion
+//! pull-ahead`, when [`congestion`] finds the link congested) a write goes to the backing disk
+//! alone, and the peer is told its blocks are out of sync (P_OUT_OF_SYNC).
 //!
 //! The epochs the writes are grouped in, and the barrier acks that release them, are in
 //! [`crate::wire::tl`]. C counterpart: the RQ_NET_* transitions of __req_mod() (drbd_req.c)
@@ -82,6 +84,9 @@ pub(crate) enum Need {
 pub(crate) struct Paths {
     pub(crate) local: bool,
     pub(crate) remote: bool,
+    /// A write not sent to the peer, whose blocks the peer is told are out of sync
+    /// (drbd_should_send_out_of_sync(): while Ahead).
+    pub(crate) out_of_sync: bool,
 }
 
 /// drbd_send_and_submit()'s choice for a request while the device is in state `s`, with a disk
@@ -112,13 +117,85 @@ pub(crate) fn paths(
             Paths {
                 local,
                 remote: !local && connected && s.pdsk >= DiskState::UpToDate,
+                out_of_sync: false,
             }
         }
-        Need::Write => Paths {
-            local: attached && s.disk != DiskState::Failed,
-            remote: connected && s.pdsk >= DiskState::Inconsistent,
-        },
+        Need::Write => {
+            let ahead = s.conn == ConnState::Ahead;
+            Paths {
+                local: attached && s.disk != DiskState::Failed,
+                remote: connected && s.pdsk >= DiskState::Inconsistent && !ahead,
+                out_of_sync: connected && ahead,
+            }
+        }
     }
+}
+
+/// `on-congestion`: what a Primary does when its writes outrun the link (C: enum
+/// drbd_on_congestion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnCongestion {
+    /// Writes wait for the link.
+    Block,
+    /// Writes go on locally, Ahead of the peer, which is resynced once the link is idle.
+    PullAhead,
+    /// The connection is dropped.
+    Disconnect,
+}
+
+impl OnCongestion {
+    /// From its netlink value (OC_BLOCK, OC_PULL_AHEAD, OC_DISCONNECT).
+    pub(crate) fn from_u32(v: u32) -> Self {
+        match v {
+            1 => Self::PullAhead,
+            2 => Self::Disconnect,
+            _ => Self::Block,
+        }
+    }
+}
+
+/// The congestion thresholds of the net options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CongestionConf {
+    pub(crate) on: OnCongestion,
+    /// `congestion-fill`: sectors in flight to the peer (0: not checked).
+    pub(crate) fill: u32,
+    /// `congestion-extents`: activity log extents with writes in flight.
+    pub(crate) extents: u32,
+}
+
+/// Which thresholds a write found reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Congestion {
+    pub(crate) fill: bool,
+    pub(crate) extents: bool,
+}
+
+/// maybe_pull_ahead(): whether a write to a device in state `s`, with `in_flight` sectors sent
+/// to the peer and not yet on its disk (their barrier not acknowledged: C's `ap_in_flight`)
+/// and `al_in_use` activity log extents with writes in flight, finds the link congested, under
+/// `conf` and the agreed protocol version `apv` (96 and later know Ahead/Behind). Only an
+/// UpToDate disk can pull ahead; drbd-rs does so only from Connected (not during a resync).
+pub(crate) fn congestion(
+    conf: &CongestionConf,
+    apv: u32,
+    s: &DevState,
+    in_flight: u64,
+    al_in_use: u32,
+) -> Option<Congestion> {
+    let watched = match conf.on {
+        OnCongestion::Block => false,
+        OnCongestion::PullAhead => s.conn == ConnState::Connected,
+        OnCongestion::Disconnect => s.conn >= ConnState::Connected,
+    };
+    if !watched || apv < 96 || s.disk != DiskState::UpToDate {
+        return None;
+    }
+    let c = Congestion {
+        fill: conf.fill != 0 && in_flight >= u64::from(conf.fill),
+        extents: al_in_use >= conf.extents,
+    };
+    (c.fill || c.extents).then_some(c)
 }
 
 #[cfg(test)]
@@ -171,7 +248,7 @@ mod tests {
         use ConnState::*;
         use DiskState::*;
         let p = |s: &DevState, attached, linked, in_sync| {
-            let Paths { local, remote } = paths(s, Need::Read, attached, linked, || in_sync);
+            let Paths { local, remote, .. } = paths(s, Need::Read, attached, linked, || in_sync);
             (local, remote)
         };
         let up = state(UpToDate, UpToDate, Connected);
@@ -200,7 +277,7 @@ mod tests {
         use ConnState::*;
         use DiskState::*;
         let p = |s: &DevState, attached, linked| {
-            let Paths { local, remote } = paths(s, Need::Write, attached, linked, || true);
+            let Paths { local, remote, .. } = paths(s, Need::Write, attached, linked, || true);
             (local, remote)
         };
         assert_eq!(
@@ -232,5 +309,77 @@ mod tests {
             p(&state(Failed, UpToDate, Connected), true, true),
             (false, true)
         );
+    }
+
+    #[test]
+    fn ahead_writes_stay_local_and_tell_the_peer() {
+        use ConnState::*;
+        use DiskState::*;
+        let ahead = state(UpToDate, Consistent, Ahead);
+        let p = paths(&ahead, Need::Write, true, true, || true);
+        assert_eq!(
+            p,
+            Paths {
+                local: true,
+                remote: false,
+                out_of_sync: true
+            }
+        );
+        // reads stay local: the peer's copy is behind
+        let r = paths(&ahead, Need::Read, true, true, || true);
+        assert!(r.local && !r.remote && !r.out_of_sync);
+        // the Behind node still replicates its writes (two Primaries)
+        let behind = state(Outdated, UpToDate, Behind);
+        assert!(paths(&behind, Need::Write, true, true, || true).remote);
+        let connected = state(UpToDate, UpToDate, Connected);
+        assert!(!paths(&connected, Need::Write, true, true, || true).out_of_sync);
+    }
+
+    #[test]
+    fn congestion_by_fill_and_by_extents() {
+        use ConnState::*;
+        use DiskState::*;
+        let conf = CongestionConf {
+            on: OnCongestion::PullAhead,
+            fill: 2048,
+            extents: 100,
+        };
+        let up = state(UpToDate, UpToDate, Connected);
+        assert_eq!(congestion(&conf, 101, &up, 2047, 99), None);
+        let fill = Congestion {
+            fill: true,
+            extents: false,
+        };
+        assert_eq!(congestion(&conf, 101, &up, 2048, 99), Some(fill));
+        let both = Congestion {
+            fill: true,
+            extents: true,
+        };
+        assert_eq!(congestion(&conf, 101, &up, 4096, 100), Some(both));
+        // congestion-fill 0 is not checked
+        let no_fill = CongestionConf { fill: 0, ..conf };
+        assert_eq!(congestion(&no_fill, 101, &up, 1 << 30, 0), None);
+        // block, an old peer, a disk that is not UpToDate, already Ahead, in a resync
+        let block = CongestionConf {
+            on: OnCongestion::Block,
+            ..conf
+        };
+        assert_eq!(congestion(&block, 101, &up, 4096, 100), None);
+        assert_eq!(congestion(&conf, 95, &up, 4096, 100), None);
+        let incons = state(Inconsistent, UpToDate, Connected);
+        assert_eq!(congestion(&conf, 101, &incons, 4096, 100), None);
+        let ahead = state(UpToDate, Consistent, Ahead);
+        assert_eq!(congestion(&conf, 101, &ahead, 4096, 100), None);
+        let source = state(UpToDate, Inconsistent, SyncSource);
+        assert_eq!(congestion(&conf, 101, &source, 4096, 100), None);
+        // disconnect watches a resync too, and Ahead
+        let disconnect = CongestionConf {
+            on: OnCongestion::Disconnect,
+            ..conf
+        };
+        assert_eq!(congestion(&disconnect, 101, &source, 4096, 0), Some(fill));
+        assert_eq!(OnCongestion::from_u32(1), OnCongestion::PullAhead);
+        assert_eq!(OnCongestion::from_u32(2), OnCongestion::Disconnect);
+        assert_eq!(OnCongestion::from_u32(7), OnCongestion::Block);
     }
 }

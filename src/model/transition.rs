@@ -5,7 +5,7 @@
 //! them. Pure: the shell asks here and applies what comes back in one place.
 //!
 //! C counterpart: drbd_state.c. Not modelled (drbd-rs has no such states yet): D_NEGOTIATING
-//! after a lost connection, verify, Ahead/Behind, the suspend flags, and STATE_SENT.
+//! after a lost connection, verify, the suspend flags, and STATE_SENT.
 
 use super::helper::Fenced;
 use super::role::StateRv;
@@ -367,6 +367,9 @@ pub(crate) enum Fact {
     Disconnecting(Outdate),
     /// The fence-peer helper outdated the unreachable peer, or told us to outdate ourselves.
     Fenced(Fenced),
+    /// Our writes outran the link (`on-congestion pull-ahead`): Ahead, the peer's disk no
+    /// longer UpToDate (sanitize: Consistent) until the resync that follows.
+    Ahead,
     /// `pause-sync`/`resume-sync` here (`user_isp`), the peer's report of its own pause
     /// (`peer_isp`: its `user_isp` or `aftr_isp`), or a `resync-after` dependency resyncing
     /// (`aftr_isp`); a resync pauses while any is set.
@@ -389,6 +392,10 @@ pub(crate) fn next(s: DevState, fact: Fact) -> DevState {
             ..s
         },
         Fact::Resync(conn) => DevState { conn, ..s },
+        Fact::Ahead => DevState {
+            conn: ConnState::Ahead,
+            ..s
+        },
         Fact::ResyncDone { target, ok } => {
             let (disk, pdsk) = match (target, ok) {
                 (true, true) => (UpToDate, UpToDate),
@@ -892,6 +899,21 @@ mod tests {
             (t.conn, t.disk, t.pdsk),
             (SyncTarget, Inconsistent, UpToDate)
         );
+        // pulled ahead: the peer's copy is Consistent, and Behind it is Outdated; the resync
+        // from there makes them Inconsistent
+        let ahead = next(connected, Fact::Ahead);
+        assert_eq!((ahead.conn, ahead.pdsk), (Ahead, Consistent));
+        let behind = next(
+            connected,
+            Fact::Peer {
+                conn: Behind,
+                peer: Role::Primary,
+                pdsk: UpToDate,
+            },
+        );
+        assert_eq!((behind.conn, behind.disk), (Behind, Outdated));
+        assert_eq!(next(ahead, Fact::Resync(SyncSource)).pdsk, Inconsistent);
+        assert_eq!(next(behind, Fact::Resync(SyncTarget)).disk, Inconsistent);
         let s = next(connected, Fact::Resync(SyncSource));
         assert_eq!(
             (s.conn, s.disk, s.pdsk),

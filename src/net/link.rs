@@ -22,9 +22,9 @@ use crate::genl::config::{Conf, Name};
 use crate::model::attach::io_error;
 use crate::model::conflict::{seq_greater, seq_max};
 use crate::model::controller::{self, Controller, Marks, RateConf};
-use crate::model::request::{self, Effect};
+use crate::model::request::{self, Congestion, CongestionConf, Effect, OnCongestion};
 use crate::model::role::StateRv;
-use crate::model::state::StateReq;
+use crate::model::state::{ConnState, DevState, StateReq};
 use crate::model::verify;
 use crate::sys::blk::Remote;
 use crate::sys::crypto;
@@ -166,6 +166,15 @@ struct Seqs {
     peer: u32,
 }
 
+/// The resyncs the sender thread begins as SyncSource.
+#[derive(Default)]
+struct SourceStarts {
+    /// Volumes whose full sync was asked for while connected.
+    full: KVec<u16>,
+    /// Volumes Ahead of the peer with nothing in flight, and since when (jiffies).
+    ahead_idle: KVec<(u16, u64)>,
+}
+
 /// What a state change request of ours came back with.
 #[derive(Clone, Copy)]
 enum Reply {
@@ -185,6 +194,10 @@ pub(crate) struct Tunables {
     timeout: AtomicU32,
     ko_count: AtomicU32,
     max_buffers: AtomicU32,
+    /// `on-congestion`, `congestion-fill` (sectors) and `congestion-extents`.
+    on_congestion: AtomicU32,
+    cong_fill: AtomicU32,
+    cong_extents: AtomicU32,
 }
 
 impl Tunables {
@@ -196,6 +209,9 @@ impl Tunables {
             timeout: AtomicU32::new(0),
             ko_count: AtomicU32::new(0),
             max_buffers: AtomicU32::new(0),
+            on_congestion: AtomicU32::new(0),
+            cong_fill: AtomicU32::new(0),
+            cong_extents: AtomicU32::new(0),
         };
         t.set(conf);
         t
@@ -211,6 +227,9 @@ impl Tunables {
             (&self.timeout, "timeout", 1),
             (&self.ko_count, "ko_count", 0),
             (&self.max_buffers, "max_buffers", 32),
+            (&self.on_congestion, "on_congestion", 0),
+            (&self.cong_fill, "cong_fill", 0),
+            (&self.cong_extents, "cong_extents", 0),
         ] {
             field.store(num(name).max(min), Ordering::Relaxed);
         }
@@ -243,6 +262,15 @@ impl Tunables {
     pub(crate) fn ko_limit_ms(&self) -> u32 {
         let (ko, timeout) = self.ko();
         ko.saturating_mul(timeout).saturating_mul(100)
+    }
+
+    /// `on-congestion` and its thresholds.
+    pub(crate) fn congestion(&self) -> CongestionConf {
+        CongestionConf {
+            on: OnCongestion::from_u32(self.on_congestion.load(Ordering::Relaxed)),
+            fill: self.cong_fill.load(Ordering::Relaxed),
+            extents: self.cong_extents.load(Ordering::Relaxed),
+        }
     }
 
     /// `max-buffers`, in bytes of peer writes in flight.
@@ -300,9 +328,9 @@ pub(crate) struct Link {
     barrier_due: AtomicBool,
     /// P_PING_ACKs received, for [`Link::ping_peer`].
     ping_acks: AtomicU32,
-    /// Volumes whose full sync the sender thread begins as SyncSource.
+    /// The resyncs the sender thread begins as SyncSource.
     #[pin]
-    source_starts: Mutex<KVec<u16>>,
+    source_starts: Mutex<SourceStarts>,
     /// Serialises the packets on the data socket.
     #[pin]
     data_lock: SendLock,
@@ -449,7 +477,7 @@ impl Link {
                 leaving: AtomicBool::new(false),
                 barrier_due: AtomicBool::new(false),
                 ping_acks: AtomicU32::new(0),
-                source_starts <- new_mutex!(KVec::new(), "drbd_link_source_starts"),
+                source_starts <- new_mutex!(SourceStarts::default(), "drbd_link_source_starts"),
                 data_lock <- SendLock::new(),
                 meta_lock <- new_mutex!((), "drbd_link_meta"),
                 tl <- new_irq_spinlock!(
@@ -940,6 +968,88 @@ impl Link {
             }
         }
         true
+    }
+
+    /// maybe_pull_ahead(): whether a write of `volume`, in state `s` with `al_in_use` activity
+    /// log extents in use, finds the link congested (see [`request::congestion`]).
+    pub(crate) fn congestion(
+        &self,
+        volume: u16,
+        s: &DevState,
+        al_in_use: u32,
+    ) -> Option<Congestion> {
+        let conf = self.tunables.congestion();
+        if conf.on == OnCongestion::Block {
+            return None;
+        }
+        let tl = self.tl.lock();
+        let total = tl.in_flight_total();
+        // a volume has no more than all volumes: only near the threshold is it counted alone
+        let in_flight = if conf.fill != 0 && total >= u64::from(conf.fill) {
+            tl.in_flight_sectors(u32::from(volume))
+        } else {
+            total
+        };
+        drop(tl);
+        request::congestion(&conf, self.agreed.version, s, in_flight, al_in_use)
+    }
+
+    /// `on-congestion` as configured now.
+    pub(crate) fn on_congestion(&self) -> OnCongestion {
+        self.tunables.congestion().on
+    }
+
+    /// drbd_send_out_of_sync(): a write of `volume` while Ahead, `size` bytes from `sector`,
+    /// which the peer is told are out of sync (P_OUT_OF_SYNC) instead of getting them.
+    pub(crate) fn send_out_of_sync(&self, volume: u16, sector: u64, size: u32) -> Result {
+        let b = packet::BlockDesc {
+            sector,
+            blksize: size,
+        };
+        self.send_data(packet::P_OUT_OF_SYNC, volume, |out| b.encode(out))
+    }
+
+    /// got_BarrierAck() and start_resync_timer_fn(): the volumes Ahead of the peer whose
+    /// writes have all been on the peer's disk for a second by `now`, and nothing of a resync
+    /// pending: each begins a resync as SyncSource (its state is asked again then).
+    pub(crate) fn ahead_done(&self, now: u64, hz: u64) -> KVec<u16> {
+        let mut done = KVec::new();
+        let ahead: KVec<u16> = {
+            let volumes = self.volumes.lock();
+            let mut v = KVec::new();
+            for (volume, io) in volumes.iter() {
+                if io.state().conn == ConnState::Ahead {
+                    let _ = v.push(*volume, GFP_KERNEL);
+                }
+            }
+            v
+        };
+        let mut quiet = KVec::new();
+        for volume in ahead {
+            let q = self.tl.lock().in_flight_sectors(u32::from(volume)) == 0
+                && self.pending(volume) == 0;
+            let _ = quiet.push((volume, q), GFP_KERNEL);
+        }
+        // the volumes Ahead and quiet since when, the others forgotten
+        let mut starts = self.source_starts.lock();
+        let idle = &mut starts.ahead_idle;
+        let mut kept = KVec::new();
+        for (volume, quiet) in quiet {
+            if !quiet {
+                continue;
+            }
+            let since = idle
+                .iter()
+                .find(|(v, _)| *v == volume)
+                .map_or(now, |(_, t)| *t);
+            let _ = if now.wrapping_sub(since) >= hz {
+                done.push(volume, GFP_KERNEL)
+            } else {
+                kept.push((volume, since), GFP_KERNEL)
+            };
+        }
+        *idle = kept;
+        done
     }
 
     /// Replicates `volume`'s writes, from `io`, over this link.
@@ -2221,14 +2331,20 @@ impl Link {
 
     /// The sender thread is to begin a full sync of `volume` as SyncSource.
     pub(crate) fn queue_source_start(&self, volume: u16) {
-        if self.source_starts.lock().push(volume, GFP_KERNEL).is_ok() {
+        if self
+            .source_starts
+            .lock()
+            .full
+            .push(volume, GFP_KERNEL)
+            .is_ok()
+        {
             self.wake.notify_all();
         }
     }
 
     /// The full syncs to begin as SyncSource (see [`Link::queue_source_start`]).
     pub(crate) fn take_source_starts(&self) -> KVec<u16> {
-        core::mem::take(&mut *self.source_starts.lock())
+        core::mem::take(&mut self.source_starts.lock().full)
     }
 
     /// Whether this node is SyncSource of `volume`.

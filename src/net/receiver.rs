@@ -1041,7 +1041,8 @@ fn receive_peer_state(
             }
         }
         // without a new handshake the connection state stays (C: ns.conn = os.conn): a report
-        // between the bitmap exchange and the resync's end leaves the resync as it is
+        // between the bitmap exchange and the resync's end leaves the resync as it is, and
+        // Ahead/Behind until the resync that ends it
         let waiting = matches!(
             d.state.conn,
             ConnState::WfBitMapS
@@ -1051,8 +1052,13 @@ fn receive_peer_state(
                 | ConnState::SyncTarget
                 | ConnState::PausedSyncS
                 | ConnState::PausedSyncT
+                | ConnState::Ahead
+                | ConnState::Behind
         );
-        let conn = if waiting && !consider {
+        let conn = if peer.conn == ConnState::Ahead {
+            // the peer pulled ahead of us: our disk is Outdated until it resyncs us
+            ConnState::Behind
+        } else if waiting && !consider {
             d.state.conn
         } else {
             decision.conn_state().unwrap_or(d.state.conn)

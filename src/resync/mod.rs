@@ -52,6 +52,16 @@ pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name)
                 begin_resync(drbd, shared, name, link, &start, None);
             }
         }
+        // Ahead of the peer with every write on its disk (start_resync_timer_fn()): the
+        // blocks written meanwhile are resynced
+        for volume in link.ahead_done(crate::sys::jiffies(), crate::sys::hz()) {
+            let start = with_volume(drbd, shared, name, volume, |d| {
+                (d.state.conn == ConnState::Ahead).then(|| Start::of_device(d, volume))
+            });
+            if let Some(Some(start)) = start {
+                begin_resync(drbd, shared, name, link, &start, None);
+            }
+        }
         link.request_verify(crate::sys::jiffies(), crate::sys::hz());
         for volume in link.verifies_done() {
             if with_volume(drbd, shared, name, volume, |d| finish_verify(name, link, d))
@@ -169,15 +179,18 @@ impl Start {
 }
 
 /// Whether a resync may begin from connection state `conn`: the target once it waits for the
-/// sync UUID, the source after the bitmap exchange, a full sync's bitmap write, or an online
-/// grow (Connected).
+/// sync UUID or is Behind, the source after the bitmap exchange, a full sync's bitmap write, an
+/// online grow (Connected), or Ahead.
 fn may_begin(conn: ConnState, target: bool) -> bool {
     if target {
-        conn == ConnState::WfSyncUuid
+        matches!(conn, ConnState::WfSyncUuid | ConnState::Behind)
     } else {
         matches!(
             conn,
-            ConnState::WfBitMapS | ConnState::StartingSyncS | ConnState::Connected
+            ConnState::WfBitMapS
+                | ConnState::StartingSyncS
+                | ConnState::Connected
+                | ConnState::Ahead
         )
     }
 }

@@ -1487,7 +1487,6 @@ pub(crate) struct BlockDesc {
 impl BlockDesc {
     pub(crate) const SIZE: usize = 16;
 
-    #[cfg(test)]
     pub(crate) fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
         let mut w = Writer::new(out, Self::SIZE)?;
         w.be64(self.sector)?;

@@ -130,6 +130,8 @@ pub(crate) struct TransferLog<H, S> {
     max_epoch_size: u32,
     seq: u32,
     used: usize,
+    /// Sectors in the log, of all volumes.
+    sectors: u64,
     /// Where the search for a free slot starts.
     hint: usize,
     /// When the last barrier was taken to be sent.
@@ -149,6 +151,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             max_epoch_size: max_epoch_size.max(1),
             seq: 0,
             used: 0,
+            sectors: 0,
             hint: 0,
             barrier_at: 0,
             _hold: core::marker::PhantomData,
@@ -177,6 +180,23 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             .flatten()
             .filter(|w| w.volume == volume && w.hold.is_some())
             .count()
+    }
+
+    /// Sectors sent and not yet on the peer's disk, of all volumes (see
+    /// [`TransferLog::in_flight_sectors`]).
+    pub(crate) fn in_flight_total(&self) -> u64 {
+        self.sectors
+    }
+
+    /// Sectors of `volume` sent and not yet on the peer's disk: their epoch's barrier is not
+    /// acknowledged (C: `ap_in_flight`, which a write leaves with RQ_NET_DONE).
+    pub(crate) fn in_flight_sectors(&self, volume: u32) -> u64 {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|w| w.volume == volume)
+            .map(|w| u64::from(w.size >> 9))
+            .sum()
     }
 
     /// Enters a write at time `now` (`Err` gives the hold back when the log is full).
@@ -209,6 +229,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             conflict: None,
         });
         self.used += 1;
+        self.sectors += u64::from(size >> 9);
         self.hint = (index + 1) % n;
         self.current_writes += 1;
         if self.current_writes >= self.max_epoch_size {
@@ -346,8 +367,11 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
     fn drop_epoch(&mut self, epoch: u32, release: &mut impl FnMut(H)) {
         for slot in self.slots.iter_mut() {
             if slot.as_ref().is_some_and(|w| w.epoch == epoch) {
-                if let Some(h) = slot.take().and_then(|w| w.hold) {
-                    release(h);
+                if let Some(w) = slot.take() {
+                    self.sectors -= u64::from(w.size >> 9);
+                    if let Some(h) = w.hold {
+                        release(h);
+                    }
                 }
                 self.used -= 1;
             }
@@ -387,6 +411,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             }
         }
         self.used = 0;
+        self.sectors = 0;
         self.current = self.current.wrapping_add(1);
         self.current_writes = 0;
         self.closed = false;
@@ -579,6 +604,15 @@ mod tests {
         assert_eq!((tl.unacked(0), tl.unacked(1)), (2, 1));
         assert_eq!(tl.take(a.block_id, 0).map(|w| w.3), Ok(Some(1)));
         assert_eq!((tl.unacked(0), tl.unacked(1)), (1, 1));
+        // acknowledged, it is still in flight until its barrier is
+        assert_eq!((tl.in_flight_sectors(0), tl.in_flight_sectors(1)), (16, 8));
+        assert_eq!(tl.in_flight_total(), 24);
+        let epoch = tl.current_epoch();
+        tl.close(epoch);
+        let nr = tl.take_barrier(0).unwrap();
+        tl.barrier_acked(nr, 3, |_| {}).unwrap();
+        assert_eq!((tl.in_flight_sectors(0), tl.in_flight_sectors(1)), (0, 0));
+        assert_eq!(tl.in_flight_total(), 0);
     }
 
     #[test]
