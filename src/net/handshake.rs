@@ -418,8 +418,12 @@ fn exchange(
                     );
                     return Ok(None);
                 }
+                // receive_SyncParam(): the peer's resync settings are taken over
+                let volume = u16::try_from(vols[i].volume).unwrap_or(u16::MAX);
+                with_volume(drbd, shared, &s.name, volume, |d| {
+                    crate::device::attach::adopt_sync_param(d, &sp, apv);
+                });
             }
-            // the resync controller's settings are our own
             _ => {}
         }
     }

@@ -389,7 +389,17 @@ fn serve(
             | packet::P_STATE_CHG_REQ
             | packet::P_CONN_ST_CHG_REQ
             | packet::P_OUT_OF_SYNC => {
-                receive_state_packet(drbd, shared, s, link, h.command, h.volume, body)
+                let ok = receive_state_packet(drbd, shared, s, link, h.command, h.volume, body);
+                // the peer's UUIDs a resync's end takes over are its latest (C: p_uuid)
+                if ok && h.command == packet::P_UUIDS {
+                    if let (Some(v), Ok(u)) = (
+                        vol_index.and_then(|i| vols.get_mut(i)),
+                        packet::Uuids::decode(body),
+                    ) {
+                        v.peer_uuids = u.uuid;
+                    }
+                }
+                ok
             }
             packet::P_SYNC_PARAM | packet::P_SYNC_PARAM89 => {
                 receive_sync_param(drbd, shared, s, link, h.volume, body)

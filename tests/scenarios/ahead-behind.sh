@@ -46,7 +46,16 @@ common() {
 # watch_states: records every /proc/drbd line 2 seen (the connection and disk states) in
 # /tmp/states until stop_watching
 watch_states() {
-	(while :; do sed -n 2p /proc/drbd; sleep 0.05; done | uniq >/tmp/states) &
+	: >/tmp/states
+	(
+		prev=
+		while :; do
+			line=$(sed -n 2p /proc/drbd)
+			[ "$line" = "$prev" ] || echo "$line" >>/tmp/states
+			prev=$line
+			sleep 0.05
+		done
+	) &
 	watcher=$!
 }
 stop_watching() {
