@@ -43,14 +43,14 @@ common() {
 	barrier connected
 }
 
-# watch_states: records every /proc/drbd line 2 seen (the connection and disk states) in
+# watch_states: records every line of device 0 in /proc/drbd seen (its connection and disk states) in
 # /tmp/states until stop_watching
 watch_states() {
 	: >/tmp/states
 	(
 		prev=
 		while :; do
-			line=$(sed -n 2p /proc/drbd)
+			line=$(sed -n "s/^ *0: //p" /proc/drbd)
 			[ "$line" = "$prev" ] || echo "$line" >>/tmp/states
 			prev=$line
 			sleep 0.05
