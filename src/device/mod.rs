@@ -420,7 +420,7 @@ impl Device {
     /// What C's transition rules know of the device besides its state.
     pub(crate) fn env(&self) -> transition::Env {
         transition::Env {
-            two_primaries: self.io.link().is_some_and(|(l, _)| l.two_primaries),
+            two_primaries: self.io.link().is_some_and(|(l, _)| l.two_primaries()),
             verify_alg: self
                 .io
                 .link()

@@ -709,10 +709,76 @@ pub(crate) fn check_net_options(conf: &Conf, ctx: &NetContext<'_>) -> Result<(),
     Ok(())
 }
 
+/// The net options the peers agree on in P_PROTOCOL, which a change while connected sends the
+/// peer in P_PROTOCOL_UPDATE (protocol 100 and later).
+const AGREED_OPTIONS: [&str; 5] = [
+    "wire_protocol",
+    "after_sb_0p",
+    "after_sb_1p",
+    "after_sb_2p",
+    "two_primaries",
+];
+
+/// The net options drbd-rs cannot change while connected yet: C sends the data integrity
+/// algorithm in P_PROTOCOL_UPDATE (switching digests between two packets) and the verify and
+/// checksum algorithms in P_SYNC_PARAM89.
+const ALGORITHMS: [&str; 3] = ["integrity_alg", "verify_alg", "csums_alg"];
+
+/// Why `net-options` cannot make a change while connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnectedChange {
+    /// An algorithm (see [`ALGORITHMS`]), named.
+    NotImplemented(&'static str),
+    /// An agreed option with a peer older than protocol 100 (ERR_NEED_APV_100; C refuses only
+    /// in WFReportParams, and otherwise leaves the peers disagreeing).
+    NeedApv100,
+}
+
+/// drbd_adm_net_opts() while connected at protocol `apv`, `changed` telling which options the
+/// request changes: `Ok(true)` when the peer is to learn of an agreed option
+/// (P_PROTOCOL_UPDATE); the other options take effect at once or at the next connect.
+pub(crate) fn change_while_connected(
+    changed: impl Fn(&str) -> bool,
+    apv: u32,
+) -> Result<bool, ConnectedChange> {
+    if let Some(alg) = ALGORITHMS.iter().find(|n| changed(n)) {
+        return Err(ConnectedChange::NotImplemented(alg));
+    }
+    let agreed = AGREED_OPTIONS.iter().any(|n| changed(n));
+    if agreed && apv < 100 {
+        return Err(ConnectedChange::NeedApv100);
+    }
+    Ok(agreed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn agreed_options_change_from_protocol_100_on() {
+        let only = |name: &'static str| move |n: &str| n == name;
+        assert_eq!(change_while_connected(only("wire_protocol"), 101), Ok(true));
+        assert_eq!(change_while_connected(only("two_primaries"), 100), Ok(true));
+        assert_eq!(
+            change_while_connected(only("after_sb_1p"), 96),
+            Err(ConnectedChange::NeedApv100)
+        );
+        // taken at the next connect, or at once (timeouts): nothing to tell the peer
+        for n in [
+            "rr_conflict",
+            "discard_my_data",
+            "ping_int",
+            "shared_secret",
+        ] {
+            assert_eq!(change_while_connected(only(n), 86), Ok(false), "{n}");
+        }
+        assert_eq!(
+            change_while_connected(|n| n == "wire_protocol" || n == "verify_alg", 101),
+            Err(ConnectedChange::NotImplemented("verify_alg"))
+        );
+    }
 
     fn attr(ty: u16, payload: &[u8]) -> Vec<u8> {
         let mut buf = [0u8; 256];

@@ -153,6 +153,9 @@ pub(crate) fn net_options(
     set_defaults: bool,
 ) -> (RetCode, &'static str) {
     let connected = res.conn_state() >= ConnState::WfReportParams;
+    // (a connection without volumes has no link: the agreed options stay then)
+    let link = res.devices.iter().find_map(|d| d.io.link()).map(|(l, _)| l);
+    let agreed = connected.then(|| link.as_ref().map_or(0, |l| l.agreed.version));
     let Some(conn) = res.conn.as_mut() else {
         return (RetCode::InvalidRequest, "unknown connection");
     };
@@ -173,8 +176,14 @@ pub(crate) fn net_options(
     let Some(conn) = res.conn.as_mut() else {
         return (RetCode::InvalidRequest, "unknown connection");
     };
-    match conn.set_options(&res.name, conf, connected) {
-        Ok(()) => (RetCode::NoError, ""),
+    match conn.set_options(&res.name, conf, agreed) {
+        Ok(tell) => {
+            if let (true, Some(l)) = (tell, &link) {
+                // a peer that does not take it is given up (see Link::send_data)
+                let _ = crate::net::send_protocol_update(&res.name, conn, l);
+            }
+            (RetCode::NoError, "")
+        }
         Err(answer) => answer,
     }
 }

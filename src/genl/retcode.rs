@@ -42,6 +42,7 @@ pub(crate) enum RetCode {
     ResyncAfter = 132,
     ResyncAfterCycle = 133,
     NeedApv93 = 153,
+    NeedApv100 = 163,
     MdLayoutConnected = 166,
     MdLayoutTooBig = 167,
     MdLayoutTooSmall = 168,
@@ -148,6 +149,7 @@ mod tests {
         assert_eq!(RetCode::ResizeResync.code(), 130);
         assert_eq!(RetCode::NoPrimary.code(), 131);
         assert_eq!(RetCode::NeedApv93.code(), 153);
+        assert_eq!(RetCode::NeedApv100.code(), 163);
         assert_eq!(RetCode::MdLayoutConnected.code(), 166);
         assert_eq!(RetCode::MdLayoutTooBig.code(), 167);
         assert_eq!(RetCode::MdLayoutTooSmall.code(), 168);

@@ -565,6 +565,20 @@ pub(crate) fn drain(data: &Socket) {
 
 /// __drbd_send_protocol(): our replication protocol and split-brain settings.
 fn send_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result {
+    let p = protocol_of(s, agreed)?;
+    let mut buf = [0u8; packet::HEADER_MAX + packet::Protocol::FIXED_SIZE + 64];
+    let size = p.wire_size(agreed);
+    let len = u32::try_from(size).map_err(|_| EINVAL)?;
+    let h =
+        packet::encode_header(agreed, packet::P_PROTOCOL, 0, len, &mut buf).map_err(|_| EINVAL)?;
+    let n = p
+        .encode(agreed, buf.get_mut(h..).ok_or(EINVAL)?)
+        .map_err(|_| EINVAL)?;
+    data.send(buf.get(..h + n).ok_or(EINVAL)?, false)
+}
+
+/// P_PROTOCOL (and P_PROTOCOL_UPDATE) of settings `s` at protocol `agreed`.
+pub(crate) fn protocol_of(s: &Settings, agreed: u32) -> Result<packet::Protocol<'_>> {
     let mut conn_flags = 0;
     if s.discard_my_data {
         conn_flags |= packet::CF_DISCARD_MY_DATA;
@@ -576,7 +590,7 @@ fn send_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result {
         }
         conn_flags |= packet::CF_DRY_RUN;
     }
-    let p = packet::Protocol {
+    Ok(packet::Protocol {
         protocol: s.wire_protocol,
         after_sb_0p: s.after_sb[0],
         after_sb_1p: s.after_sb[1],
@@ -584,16 +598,7 @@ fn send_protocol(data: &Socket, s: &Settings, agreed: u32) -> Result {
         conn_flags,
         two_primaries: s.two_primaries,
         integrity_alg: &s.integrity_alg,
-    };
-    let mut buf = [0u8; packet::HEADER_MAX + packet::Protocol::FIXED_SIZE + 64];
-    let size = p.wire_size(agreed);
-    let len = u32::try_from(size).map_err(|_| EINVAL)?;
-    let h =
-        packet::encode_header(agreed, packet::P_PROTOCOL, 0, len, &mut buf).map_err(|_| EINVAL)?;
-    let n = p
-        .encode(agreed, buf.get_mut(h..).ok_or(EINVAL)?)
-        .map_err(|_| EINVAL)?;
-    data.send(buf.get(..h + n).ok_or(EINVAL)?, false)
+    })
 }
 
 /// receive_protocol(): the peer's settings must equal ours, as the C module requires.

@@ -194,6 +194,10 @@ pub(crate) struct Tunables {
     timeout: AtomicU32,
     ko_count: AtomicU32,
     max_buffers: AtomicU32,
+    /// The replication protocol (`DRBD_PROT_*`) and `allow-two-primaries`, which the peers
+    /// agree on (P_PROTOCOL, then P_PROTOCOL_UPDATE).
+    protocol: AtomicU32,
+    two_primaries: AtomicBool,
     /// `on-congestion`, `congestion-fill` (sectors) and `congestion-extents`.
     on_congestion: AtomicU32,
     cong_fill: AtomicU32,
@@ -209,6 +213,8 @@ impl Tunables {
             timeout: AtomicU32::new(0),
             ko_count: AtomicU32::new(0),
             max_buffers: AtomicU32::new(0),
+            protocol: AtomicU32::new(0),
+            two_primaries: AtomicBool::new(false),
             on_congestion: AtomicU32::new(0),
             cong_fill: AtomicU32::new(0),
             cong_extents: AtomicU32::new(0),
@@ -233,6 +239,13 @@ impl Tunables {
         ] {
             field.store(num(name).max(min), Ordering::Relaxed);
         }
+        self.set_agreed(num("wire_protocol"), num("two_primaries") != 0);
+    }
+
+    /// The settings the peers agree on: ours, or the peer's P_PROTOCOL_UPDATE.
+    pub(crate) fn set_agreed(&self, protocol: u32, two_primaries: bool) {
+        self.protocol.store(protocol, Ordering::Relaxed);
+        self.two_primaries.store(two_primaries, Ordering::Relaxed);
     }
 
     pub(crate) fn connect_int_ms(&self) -> u32 {
@@ -281,12 +294,9 @@ impl Tunables {
 
 /// The net options a link works by.
 pub(crate) struct LinkConf {
-    /// The replication protocol (`DRBD_PROT_*`).
-    pub(crate) protocol: u32,
     /// The options that may change while connected.
     pub(crate) tunables: Arc<Tunables>,
     pub(crate) max_epoch_size: u32,
-    pub(crate) two_primaries: bool,
     /// `data-integrity-alg` (empty: none).
     pub(crate) integrity: KVec<u8>,
     /// `verify-alg` and `csums-alg` (empty: none), told with the resync settings.
@@ -304,17 +314,13 @@ pub(crate) struct Link {
     pub(crate) data: Arc<Socket>,
     pub(crate) meta: Arc<Socket>,
     pub(crate) agreed: Agreed,
-    /// The replication protocol (`DRBD_PROT_*`).
-    pub(crate) protocol: u32,
-    /// `allow-two-primaries`.
-    pub(crate) two_primaries: bool,
     /// `verify-alg` and `csums-alg` (empty: none; they cannot change while connected).
     pub(crate) verify_alg: KVec<u8>,
     pub(crate) csums_alg: KVec<u8>,
     /// `data-integrity-alg` (empty: none) and the size of its digests.
     pub(crate) integrity: KVec<u8>,
     pub(crate) digest_size: usize,
-    /// Timeouts, `ko-count` and `max-buffers`, as configured now.
+    /// Timeouts, `ko-count`, `max-buffers`, the protocol, as configured now.
     tunables: Arc<Tunables>,
     broken: AtomicBool,
     /// RESOLVE_CONFLICTS (see [`LinkConf::resolve_conflicts`]).
@@ -464,8 +470,6 @@ impl Link {
                 data,
                 meta,
                 agreed,
-                protocol: c.protocol,
-                two_primaries: c.two_primaries,
                 verify_alg: c.verify_alg,
                 csums_alg: c.csums_alg,
                 integrity: c.integrity,
@@ -501,6 +505,16 @@ impl Link {
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The replication protocol (`DRBD_PROT_*`) now.
+    pub(crate) fn protocol(&self) -> u32 {
+        self.tunables.protocol.load(Ordering::Relaxed)
+    }
+
+    /// `allow-two-primaries` now.
+    pub(crate) fn two_primaries(&self) -> bool {
+        self.tunables.two_primaries.load(Ordering::Relaxed)
     }
 
     /// We resolve conflicts (RESOLVE_CONFLICTS, see [`LinkConf::resolve_conflicts`]).
@@ -634,7 +648,7 @@ impl Link {
                 }
                 ready
             });
-            if ready || !self.two_primaries {
+            if ready || !self.two_primaries() {
                 return true;
             }
             if self.is_broken() {
@@ -715,6 +729,8 @@ impl Link {
         size: u32,
         fua: bool,
     ) -> bool {
+        // one protocol for the whole write, should the peers change it meanwhile
+        let protocol = self.protocol();
         let guard = self.data_lock.lock();
         let mut hold = ack;
         let started = loop {
@@ -746,7 +762,7 @@ impl Link {
                 self.send_barrier_locked(nr)?;
             }
             let fua = if fua { packet::DP_FUA } else { 0 };
-            let dp_flags = fua | request::ack_flags(self.protocol, self.agreed.version);
+            let dp_flags = fua | request::ack_flags(protocol, self.agreed.version);
             let d = packet::Data {
                 sector,
                 block_id: started.block_id,
@@ -786,7 +802,7 @@ impl Link {
             self.fail();
             return false;
         }
-        if request::on_event(self.protocol, None) == Effect::Done {
+        if request::on_event(protocol, None) == Effect::Done {
             // protocol A: done once sent, the hold goes, and with it the epoch
             self.acked(started.block_id, sector);
         }
@@ -915,7 +931,7 @@ impl Link {
         self.barrier_due.store(true, Ordering::Release);
         self.wake.notify_all();
         if let Ok((volume, _, _, Some(h))) = taken {
-            if self.two_primaries {
+            if self.two_primaries() {
                 // before the peer's next data packet is looked at (see update_peer_seq())
                 if let Some(io) = u16::try_from(volume).ok().and_then(|v| self.volume_io(v)) {
                     io.peer_acked(&h);
@@ -1477,7 +1493,7 @@ impl Link {
                         a.blksize >> 9
                     );
                 }
-                let known = match request::on_event(self.protocol, Some(h.command)) {
+                let known = match request::on_event(self.protocol(), Some(h.command)) {
                     // a P_RECV_ACK before the P_WRITE_ACK of protocol C
                     Effect::Nothing => true,
                     Effect::Done => self.acked(a.block_id, a.sector),

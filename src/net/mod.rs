@@ -19,16 +19,17 @@ pub(crate) mod receiver;
 
 use crate::device::{Drbd, Resource};
 use crate::genl::addr::Endpoint;
-use crate::genl::config::{Conf, Name};
+use crate::genl::config::{change_while_connected, Conf, ConnectedChange, Name};
 use crate::genl::nla::Value;
 use crate::genl::retcode::RetCode;
 use crate::model::state::{ConnState, DevState, DiskState};
-use crate::net::link::Tunables;
+use crate::net::link::{Link, Tunables};
 use crate::sys::genl::{broadcast, Events};
 use crate::sys::net::Socket;
 use crate::sys::print::ratelimit;
 use crate::sys::thread::{should_stop, Thread};
 use crate::sys::{sleep_ms, without_io_reclaim};
+use crate::wire::packet;
 use crate::wire::sync::{Abort, Decision};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use handshake::{connect, drain, Negotiated, Outcome};
@@ -179,7 +180,7 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    fn new(name: &Name, c: &Connection) -> Result<Self> {
+    pub(crate) fn new(name: &Name, c: &Connection) -> Result<Self> {
         let conf = &c.net_conf;
         let num = |n: &str| u32::try_from(conf.num(n)).unwrap_or(0);
         Ok(Self {
@@ -223,25 +224,14 @@ pub(crate) struct Connection {
     thread: Option<Thread>,
 }
 
-/// The net options the peers agree on in the handshake (P_PROTOCOL, P_SYNC_PARAM89), and the
-/// other settings of the handshake: C sends P_PROTOCOL_UPDATE or P_SYNC_PARAM89 when they
-/// change while connected; drbd-rs does not yet.
-const HANDSHAKE_OPTIONS: [&str; 14] = [
-    "wire_protocol",
-    "after_sb_0p",
-    "after_sb_1p",
-    "after_sb_2p",
-    "rr_conflict",
-    "two_primaries",
-    "discard_my_data",
-    "tentative",
-    "always_asbp",
-    "integrity_alg",
-    "verify_alg",
-    "csums_alg",
-    "cram_hmac_alg",
-    "shared_secret",
-];
+/// __drbd_send_protocol(P_PROTOCOL_UPDATE): the net options the peers agree on changed while
+/// connected (`net-options` of `c`); the peer takes them over.
+pub(crate) fn send_protocol_update(name: &Name, c: &Connection, link: &Link) -> Result {
+    let s = Settings::new(name, c)?;
+    let apv = link.agreed.version;
+    let p = handshake::protocol_of(&s, apv)?;
+    link.send_data(packet::P_PROTOCOL_UPDATE, 0, |out| p.encode(apv, out))
+}
 
 /// A string option of the net configuration (empty if unset).
 fn string(conf: &Conf, name: &str) -> Result<KVec<u8>> {
@@ -308,30 +298,39 @@ impl Connection {
         self.shared.shutdown_all();
     }
 
-    /// `net-options` of a configured connection, `connected` or not: the timeouts, `ko-count`
-    /// and `max-buffers` take effect at once, the others at the next attempt to connect; those
-    /// the peers agree on are refused while connected.
+    /// `net-options` of a configured connection, connected at protocol version `agreed` or
+    /// not: the timeouts, `ko-count`, `max-buffers`, the protocol and `allow-two-primaries`
+    /// take effect at once, the others at the next attempt to connect. `Ok(true)` when the
+    /// peer is to learn of the change (P_PROTOCOL_UPDATE; see
+    /// [`crate::genl::config::change_while_connected`]).
     pub(crate) fn set_options(
         &mut self,
         name: &Name,
         conf: KBox<Conf>,
-        connected: bool,
-    ) -> Result<(), (RetCode, &'static str)> {
-        if let Some(option) = HANDSHAKE_OPTIONS
-            .iter()
-            .find(|n| connected && conf.value(n) != self.net_conf.value(n))
-        {
-            pr_info!(
-                "{}: net-options: {} cannot change while connected (not implemented yet by drbd-rs)\n",
-                name,
-                option
-            );
-            return Err((RetCode::InvalidRequest, "not implemented yet by drbd-rs"));
-        }
+        agreed: Option<u32>,
+    ) -> Result<bool, (RetCode, &'static str)> {
+        let tell = match agreed {
+            None => false,
+            Some(apv) => {
+                let changed = |n: &str| conf.value(n) != self.net_conf.value(n);
+                match change_while_connected(changed, apv) {
+                    Ok(tell) => tell,
+                    Err(ConnectedChange::NeedApv100) => return Err((RetCode::NeedApv100, "")),
+                    Err(ConnectedChange::NotImplemented(option)) => {
+                        pr_info!(
+                            "{}: net-options: {} cannot change while connected (not implemented yet by drbd-rs)\n",
+                            name,
+                            option
+                        );
+                        return Err((RetCode::InvalidRequest, "not implemented yet by drbd-rs"));
+                    }
+                }
+            }
+        };
         self.shared.tunables.set(&conf);
         self.shared.retune();
         self.net_conf = conf;
-        Ok(())
+        Ok(tell)
     }
 
     /// Stops the thread and closes the sockets: StandAlone again. Must not run under the

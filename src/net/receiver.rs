@@ -29,9 +29,10 @@ use crate::sys::print::ratelimit;
 use crate::sys::thread::{should_stop, Thread};
 use crate::sys::{sleep_ms, without_io_reclaim};
 use crate::wire::packet;
-use crate::wire::sync::{self, Decision};
+use crate::wire::sync::{self, AfterSb, Decision};
 use kernel::c_str;
 use kernel::prelude::*;
+use kernel::str::BStr;
 use kernel::sync::Arc;
 
 /// What the receiver knows of a connected volume.
@@ -62,10 +63,8 @@ pub(crate) fn established(drbd: &Arc<Drbd>, shared: &Arc<ConnShared>, s: &Settin
         return;
     };
     let conf = LinkConf {
-        protocol: s.wire_protocol,
         tunables: shared.tunables.clone(),
         max_epoch_size: s.max_epoch_size,
-        two_primaries: s.two_primaries != 0,
         integrity,
         verify_alg,
         csums_alg,
@@ -418,8 +417,9 @@ fn serve(
                 }
                 _ => false,
             },
+            packet::P_PROTOCOL_UPDATE => receive_protocol_update(drbd, shared, s, link, body),
             // hints
-            packet::P_PROTOCOL_UPDATE | packet::P_UNPLUG_REMOTE | packet::P_DELAY_PROBE => true,
+            packet::P_UNPLUG_REMOTE | packet::P_DELAY_PROBE => true,
             _ => {
                 if ratelimit() {
                     pr_err!(
@@ -581,7 +581,7 @@ fn receive_data(
         None
     };
     let (write_ack, recv_ack) =
-        crate::model::request::acks_owed(d.dp_flags, link.protocol, link.agreed.version);
+        crate::model::request::acks_owed(d.dp_flags, link.protocol(), link.agreed.version);
     let ack = packet::BlockAck {
         sector: d.sector,
         block_id: d.block_id,
@@ -592,7 +592,7 @@ fn receive_data(
     // Primaries, the resolving node waits for the acks sent before)
     let app_write = cmd != packet::P_RS_DATA_REPLY;
     if app_write {
-        if link.two_primaries {
+        if link.two_primaries() {
             if !link.wait_peer_seq(v.volume, d.seq_num) {
                 return None;
             }
@@ -608,7 +608,7 @@ fn receive_data(
     // two Primaries: a write of ours in flight that it overlaps goes first
     let mut claim = None;
     let mut restart = false;
-    if link.two_primaries && app_write {
+    if link.two_primaries() && app_write {
         let sectors = u64::from(size >> 9);
         match DevIo::peer_write_begin(&v.io, link, d.sector, sectors) {
             None => return None,
@@ -764,6 +764,59 @@ fn receive_sync_param(
         crate::device::attach::adopt_sync_param(d, &sp, apv);
     });
     true
+}
+
+/// receive_protocol() of P_PROTOCOL_UPDATE: the peer changed the net options we agree on
+/// while connected (`net-options`); we take them over, into our configuration too (`show`).
+/// A new data-integrity-alg is not taken (not implemented yet): the connection is dropped.
+fn receive_protocol_update(
+    drbd: &Drbd,
+    shared: &ConnShared,
+    s: &Settings,
+    link: &Link,
+    body: &[u8],
+) -> bool {
+    let Ok(p) = packet::Protocol::decode(link.agreed.version, body) else {
+        pr_err!("{}: invalid protocol update\n", s.name);
+        return false;
+    };
+    let known = [
+        packet::DRBD_PROT_A,
+        packet::DRBD_PROT_B,
+        packet::DRBD_PROT_C,
+    ];
+    if !known.contains(&p.protocol) {
+        pr_err!(
+            "{}: protocol update to unknown protocol {}\n",
+            s.name,
+            p.protocol
+        );
+        return false;
+    }
+    if p.integrity_alg != &s.integrity_alg[..] {
+        pr_err!(
+            "{}: peer data-integrity-alg: {} while connected: not implemented yet by drbd-rs\n",
+            s.name,
+            BStr::from_bytes(p.integrity_alg)
+        );
+        return false;
+    }
+    shared.tunables.set_agreed(p.protocol, p.two_primaries != 0);
+    with_resource(drbd, shared, &s.name, |res| {
+        if let Some(c) = res.conn.as_mut() {
+            let conf = &mut c.net_conf;
+            conf.set_num("wire_protocol", i64::from(p.protocol));
+            let after = [p.after_sb_0p, p.after_sb_1p, p.after_sb_2p];
+            for (name, v) in ["after_sb_0p", "after_sb_1p", "after_sb_2p"]
+                .iter()
+                .zip(after)
+            {
+                conf.set_num(name, i64::from(AfterSb::peer_view(v)));
+            }
+            conf.set_num("two_primaries", i64::from(p.two_primaries != 0));
+        }
+    })
+    .is_some()
 }
 
 /// receive_Barrier(): once the epoch's writes are on disk (and flushed, with the write ordering

@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
-# Dual-primary (allow-two-primaries): both nodes Primary write at once, fio for some seconds,
+# Dual-primary (allow-two-primaries): the pair connects with protocol B and one Primary at
+# most; g1 changes to protocol C and allow-two-primaries with `net-options` while connected,
+# which its peer takes over (P_PROTOCOL_UPDATE: its `show` tells). Then both nodes Primary
+# write at once, fio for some seconds,
 # then twenty rounds in lockstep of one write each. Between drbd-rs nodes (same=1) they write
 # the same blocks, in overlapping requests of different sizes (in the rounds, one inside the
 # other): the node that resolves conflicts (whose peer connected the meta socket) supersedes
@@ -25,11 +28,21 @@
 
 common() {
 	step "load" load_drbd
-	two_node_res r0 "net { protocol C; allow-two-primaries yes; }"
+	two_node_res r0 "net { protocol B; }"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
 	barrier connected
+	if [ "$GUEST" = g1 ]; then
+		step "net-options while connected" /lib/drbd/drbdsetup-84 net-options \
+			ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789 --protocol=C --allow-two-primaries=yes
+	fi
+	barrier net-options
+	wait_for "protocol C on both" 10 \
+		grep -q 'cs:Connected ro:[A-Za-z]*/[A-Za-z]* ds:[A-Za-z]*/[A-Za-z]* C ' /proc/drbd
+	wait_for "two Primaries allowed on both" 10 sh -c \
+		"/lib/drbd/drbdsetup-84 show r0 | grep -q 'allow-two-primaries[[:space:]]*yes'"
+	/lib/drbd/drbdsetup-84 show r0
 }
 
 # both N: what each node does, N its number
