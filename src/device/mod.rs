@@ -258,7 +258,8 @@ impl Device {
             return;
         };
         let s = self.state;
-        let act = match link.on_congestion() {
+        let on = link.on_congestion();
+        let act = match on {
             OnCongestion::PullAhead => {
                 s.conn == ConnState::Connected && s.disk == DiskState::UpToDate
             }
@@ -280,7 +281,7 @@ impl Device {
             }
         }
         link.close_epoch();
-        if link.on_congestion() == OnCongestion::Disconnect {
+        if on == OnCongestion::Disconnect {
             link.fail();
             return;
         }
@@ -724,8 +725,9 @@ pub(crate) struct Drbd {
     /// genl_mutex already); readers hold it briefly.
     #[pin]
     pub(crate) config: Mutex<Config>,
-    /// Applies the devices' local I/O errors (queued by [`DevIo::local_error`]) and calls the
-    /// helpers their state changes owe ([`DevIo::owe_degraded_helper`]).
+    /// Applies the devices' local I/O errors (queued by [`DevIo::local_error`]) and the state
+    /// changes of a congested link ([`Device::pull_ahead`]), and calls the helpers state
+    /// changes owe ([`DevIo::owe_degraded_helper`]).
     #[pin]
     io_errors: Work<Drbd>,
 }
@@ -737,8 +739,8 @@ impl_has_work! {
 impl WorkItem for Drbd {
     type Pointer = Arc<Drbd>;
 
-    /// The local I/O errors of every device, under its `on-io-error` policy, and the helpers
-    /// owed.
+    /// The local I/O errors of every device, under its `on-io-error` policy, congestion, and
+    /// the helpers owed.
     fn run(this: Arc<Drbd>) {
         attach::apply_io_errors(&this);
     }

@@ -153,7 +153,8 @@ pub(crate) fn net_options(
     set_defaults: bool,
 ) -> (RetCode, &'static str) {
     let connected = res.conn_state() >= ConnState::WfReportParams;
-    // (a connection without volumes has no link: the agreed options stay then)
+    // (a connection without volumes has no link to tell the peer on: its agreed options
+    // cannot change while connected)
     let link = res.devices.iter().find_map(|d| d.io.link()).map(|(l, _)| l);
     let agreed = connected.then(|| link.as_ref().map_or(0, |l| l.agreed.version));
     let Some(conn) = res.conn.as_mut() else {
