@@ -83,9 +83,9 @@ pub(crate) struct DevIo {
     /// Sectors sent to and received from the peer (`/proc/drbd` ns and nr, in KiB).
     net_sent_sectors: AtomicU32,
     net_recv_sectors: AtomicU32,
-    /// Of those received, the peer's own writes (not resync data): application I/O that a
-    /// resync above c-min-rate yields to.
-    peer_write_sectors: AtomicU32,
+    /// Of the sectors read and written, those of a resync or verify (C: `rs_sect_ev`): the
+    /// others are application I/O, which a resync above c-min-rate yields to.
+    resync_sectors: AtomicU32,
     /// The established connection writes are replicated over, with our volume number on it.
     #[pin]
     link: IrqSpinLock<Option<(Arc<Link>, u16)>>,
@@ -154,7 +154,7 @@ impl DevIo {
             writes_idle <- new_condvar!("drbd_writes_idle"),
             net_sent_sectors: AtomicU32::new(0),
             net_recv_sectors: AtomicU32::new(0),
-            peer_write_sectors: AtomicU32::new(0),
+            resync_sectors: AtomicU32::new(0),
             link <- new_irq_spinlock!(None, "drbd_io_link"),
             ldev <- new_irq_spinlock!(None, "drbd_io"),
             al_wait <- new_condvar!("drbd_al_wait"),
@@ -821,23 +821,38 @@ impl DevIo {
         }
     }
 
-    /// `bytes` written for the peer, resync data or the peer's own write.
-    pub(crate) fn count_received(&self, bytes: u32, resync: bool) {
+    /// `bytes` received from the peer (`nr:`).
+    pub(crate) fn count_received(&self, bytes: u32) {
         self.net_recv_sectors
             .fetch_add(bytes >> 9, Ordering::Relaxed);
-        if !resync {
-            self.peer_write_sectors
-                .fetch_add(bytes >> 9, Ordering::Relaxed);
+    }
+
+    /// `bytes` received and written for the peer, resync data or the peer's own write: they
+    /// count in `nr:` and `dw:`, as C counts them.
+    pub(crate) fn count_peer_write(&self, bytes: u32, resync: bool) {
+        self.count_received(bytes);
+        self.write_sectors.fetch_add(bytes >> 9, Ordering::Relaxed);
+        if resync {
+            self.resync_sectors.fetch_add(bytes >> 9, Ordering::Relaxed);
         }
     }
 
-    /// Sectors of application I/O so far, wrapping: reads and writes through this device and
-    /// the peer's writes (C: the backing disk's sectors less the resync's, `rs_sect_ev`).
+    /// `bytes` read for the peer (`dr:`): for a resync or verify, or a Diskless peer's read.
+    pub(crate) fn count_peer_read(&self, bytes: u32, resync: bool) {
+        self.read_sectors.fetch_add(bytes >> 9, Ordering::Relaxed);
+        if resync {
+            self.resync_sectors.fetch_add(bytes >> 9, Ordering::Relaxed);
+        }
+    }
+
+    /// Sectors of application I/O so far, wrapping: what the backing disk read and wrote for
+    /// this device, less a resync's or verify's (C: the backing disk's sectors less
+    /// `rs_sect_ev`).
     pub(crate) fn app_sectors(&self) -> u32 {
         self.read_sectors
             .load(Ordering::Relaxed)
             .wrapping_add(self.write_sectors.load(Ordering::Relaxed))
-            .wrapping_add(self.peer_write_sectors.load(Ordering::Relaxed))
+            .wrapping_sub(self.resync_sectors.load(Ordering::Relaxed))
     }
 
     /// drbd_al_begin_io(): takes a reference on each of `ext`, making them active first with a

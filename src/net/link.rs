@@ -897,7 +897,7 @@ impl Link {
         }
         if let Some(io) = self.volume_io(volume) {
             // C counts it as received (recv_cnt), not as the peer's write
-            io.count_received(want, true);
+            io.count_received(want);
         }
         hold.release(true);
         true
@@ -1822,7 +1822,10 @@ impl Link {
         let mut ours = [0u8; crypto::MAX_DIGEST];
         let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
         let n = match buf.read_from(&bdev, r.sector) {
-            Ok(()) => buf.digest(alg, &mut ours).unwrap_or(0),
+            Ok(()) => {
+                io.count_peer_read(r.blksize, true);
+                buf.digest(alg, &mut ours).unwrap_or(0)
+            }
             Err(_) => {
                 io.local_error(io_error::PEER_READ);
                 0
@@ -1901,7 +1904,10 @@ impl Link {
         let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
         let mut digest = [0u8; crypto::MAX_DIGEST];
         let n = match buf.read_from(&bdev, r.sector) {
-            Ok(()) => buf.digest(alg, &mut digest)?,
+            Ok(()) => {
+                io.count_peer_read(r.blksize, true);
+                buf.digest(alg, &mut digest)?
+            }
             Err(_) => {
                 io.local_error(io_error::PEER_READ);
                 crypto::digest_size(alg)?
@@ -2233,14 +2239,13 @@ impl Link {
                 blksize,
             };
             let mut digest = [0u8; crypto::MAX_DIGEST];
-            let n = self
-                .volume_io(volume)
-                .and_then(|io| io.backing())
-                .and_then(|bdev| {
-                    let mut buf = crate::sys::pio::PeerBuf::new(blksize as usize).ok()?;
-                    buf.read_from(&bdev, sector).ok()?;
-                    buf.digest(&self.csums_alg, &mut digest).ok()
-                });
+            let n = self.volume_io(volume).and_then(|io| {
+                let bdev = io.backing()?;
+                let mut buf = crate::sys::pio::PeerBuf::new(blksize as usize).ok()?;
+                buf.read_from(&bdev, sector).ok()?;
+                io.count_peer_read(blksize, true);
+                buf.digest(&self.csums_alg, &mut digest).ok()
+            });
             let sent = match n.and_then(|n| digest.get(..n)) {
                 Some(d) => self.send_data(packet::P_CSUM_RS_REQUEST, volume, |out| {
                     r.encode_with_digest(d, out)
@@ -2428,7 +2433,11 @@ impl Link {
             drop(guard);
             io.wait_sent_writes();
         };
-        if buf.read_from(&bdev, r.sector).is_err() {
+        let read = buf.read_from(&bdev, r.sector);
+        if read.is_ok() {
+            io.count_peer_read(r.blksize, reply != packet::P_DATA_REPLY);
+        }
+        if read.is_err() {
             drop(guard);
             io.local_error(io_error::PEER_READ);
             let a = packet::BlockAck {

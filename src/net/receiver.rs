@@ -630,7 +630,7 @@ fn receive_data(
     if recv_ack && app_write && link.send_ack(packet::P_RECV_ACK, v.volume, ack).is_err() {
         return None;
     }
-    v.io.count_received(size, cmd == packet::P_RS_DATA_REPLY);
+    v.io.count_peer_write(size, cmd == packet::P_RS_DATA_REPLY);
     // the writes of a Diskless Primary: we have the only disk, its blocks are out of sync, and
     // the activity log covers them as our own writes (receive_Data())
     let logged = if resync.is_none() && v.io.state().pdsk < DiskState::Inconsistent {
@@ -687,7 +687,7 @@ fn not_written(
         ack.blksize,
         superseded,
     );
-    v.io.count_received(ack.blksize, false);
+    v.io.count_received(ack.blksize);
     // (before protocol 100 a retried write is answered as superseded, and counted so)
     let cmd = link.conflict_ack(!superseded);
     let w = if cmd == packet::P_SUPERSEDED {
