@@ -143,12 +143,42 @@ pub(crate) fn requests(sect: u32, in_flight: u32, max_buffers: u32) -> u32 {
 /// with it (C: 64 in drbd_rs_c_min_rate_throttle()).
 pub(crate) const APP_EVENTS_MIN: u32 = 64;
 
+/// Application I/O as c-min-rate sees it. C asks before each resync request whether more
+/// than [`APP_EVENTS_MIN`] sectors of it came since it last found so, and sends a few
+/// requests at a time; drbd-rs plans a step of up to 4 MiB every 100 ms, so I/O found within
+/// the last second counts: a step that saw fewer new sectors would let a whole step's
+/// requests through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AppIo {
+    /// The application sectors counted when last found above the minimum, and when.
+    seen: u32,
+    at: Option<u64>,
+}
+
+impl AppIo {
+    /// From the application sectors so far (a wrapping count).
+    pub(crate) fn new(sectors: u32) -> Self {
+        Self {
+            seen: sectors,
+            at: None,
+        }
+    }
+
+    /// With `sectors` of application I/O so far at `now`: whether it competes with the resync.
+    pub(crate) fn active(&mut self, sectors: u32, now: u64, hz: u64) -> bool {
+        if sectors.wrapping_sub(self.seen) > APP_EVENTS_MIN {
+            self.seen = sectors;
+            self.at = Some(now);
+        }
+        self.at.is_some_and(|t| now.wrapping_sub(t) < hz)
+    }
+}
+
 /// drbd_rs_c_min_rate_throttle(): whether the SyncTarget holds its requests back for a step:
-/// application I/O happened since the last look (`app_sectors` of it) and the resync's recent
-/// speed (`recent`: bits done and seconds, over the last two marks) is above c-min-rate
-/// (0: never).
-pub(crate) fn throttle(min_rate_kib: u32, app_sectors: u32, recent: (u64, u64)) -> bool {
-    if min_rate_kib == 0 || app_sectors <= APP_EVENTS_MIN {
+/// application I/O competes (`app`, see [`AppIo`]) and the resync's recent speed (`recent`:
+/// bits done and seconds, over the last two marks) is above c-min-rate (0: never).
+pub(crate) fn throttle(min_rate_kib: u32, app: bool, recent: (u64, u64)) -> bool {
+    if min_rate_kib == 0 || !app {
         return false;
     }
     let (bits, secs) = recent;
@@ -328,13 +358,28 @@ mod tests {
     #[test]
     fn c_min_rate_throttles_only_a_fast_resync_competing_with_application_io() {
         // 1000 bits (4000 KiB) in 4 s: 1000 KiB/s
-        assert!(throttle(250, 100, (1000, 4)));
-        // no (or hardly any) application I/O, or c-min-rate 0: never
-        assert!(!throttle(250, 64, (1000, 4)));
-        assert!(!throttle(0, 1000, (1000, 4)));
+        assert!(throttle(250, true, (1000, 4)));
+        // no application I/O, or c-min-rate 0: never
+        assert!(!throttle(250, false, (1000, 4)));
+        assert!(!throttle(0, true, (1000, 4)));
         // at or below c-min-rate: goes on
-        assert!(!throttle(1000, 1000, (1000, 4)));
-        assert!(!throttle(250, 1000, (10, 4)));
+        assert!(!throttle(1000, true, (1000, 4)));
+        assert!(!throttle(250, true, (10, 4)));
+    }
+
+    #[test]
+    fn application_io_counts_for_a_second() {
+        let hz = 100;
+        let mut app = AppIo::new(u32::MAX - 10);
+        // hardly any yet
+        assert!(!app.active(u32::MAX, 0, hz));
+        // more than 64 sectors (across the wrap): active, for a second
+        assert!(app.active(60, 10, hz));
+        assert!(app.active(70, 50, hz));
+        assert!(app.active(100, 109, hz));
+        assert!(!app.active(100, 110, hz));
+        // 64 more since it was last found so: active again
+        assert!(app.active(125, 120, hz));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::device::{Claim, DevIo};
 use crate::genl::config::{Conf, Name};
 use crate::model::attach::io_error;
 use crate::model::conflict::{seq_greater, seq_max};
-use crate::model::controller::{self, Controller, Marks, RateConf};
+use crate::model::controller::{self, AppIo, Controller, Marks, RateConf};
 use crate::model::request::{self, Congestion, CongestionConf, Effect, OnCongestion};
 use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, StateReq};
@@ -2004,8 +2004,8 @@ pub(crate) struct Resync {
     budget: u64,
     sect_in: u32,
     want_kib: u32,
-    /// Target: the application I/O counter when last looked at (C: `rs_last_events`).
-    app_sectors: u32,
+    /// Target: the application I/O it competes with (C: `rs_last_events`).
+    app: AppIo,
     /// Both sides: the rolling marks of its progress, for the speed in /proc.
     pub(crate) marks: Marks,
 }
@@ -2114,7 +2114,7 @@ impl Resync {
                 budget: 0,
                 sect_in: 0,
                 want_kib: conf.resync_rate,
-                app_sectors,
+                app: AppIo::new(app_sectors),
                 marks: Marks::new(total, now),
             },
             GFP_KERNEL,
@@ -2144,13 +2144,9 @@ impl Resync {
         }
         self.budget = u64::from(blocks) * 4096;
         // c-min-rate: a resync faster than it steps aside for application I/O
-        let app = self.io.app_sectors();
-        let events = app.wrapping_sub(self.app_sectors);
         let left = self.io.bits_set().wrapping_sub(self.failed);
-        if events > controller::APP_EVENTS_MIN {
-            self.app_sectors = app;
-        }
-        if controller::throttle(self.conf.min_rate, events, self.marks.recent(left, now, hz)) {
+        let app = self.app.active(self.io.app_sectors(), now, hz);
+        if controller::throttle(self.conf.min_rate, app, self.marks.recent(left, now, hz)) {
             self.budget = 0;
         }
     }
