@@ -6,6 +6,10 @@
 # g2, the SyncTarget, starts with `c-max-rate 2M` (disk-options): the rate it asks for ("want:"
 # in /proc/drbd) stays below it, and raising it while the resync runs lets a drbd-rs target ask
 # for more at once. g1 takes each of g2's settings over, as the C module does (P_SYNC_PARAM).
+# Then c-min-rate: g2 sets `c-min-rate 100k` and invalidates its disk while g1 writes (4 MiB/s,
+# the peer's writes are application I/O on g2): the resync is held to about c-min-rate, half
+# of the disk still out of sync after 6 s (without writes it takes about 4 s), and goes on at
+# full speed once the writes stop.
 #@ guests: 2
 #@ disks: 64M
 #@ timeout: 300
@@ -34,6 +38,15 @@ want_above() {
 	[ "$(want)" -gt "$1" ] 2>/dev/null
 }
 
+# net_sent: KiB sent to the peer so far (ns: in /proc/drbd)
+net_sent() {
+	grep -o 'ns:[0-9]*' /proc/drbd | cut -d: -f2
+}
+
+net_sent_above() {
+	[ "$(net_sent)" -gt "$1" ]
+}
+
 # c_max_rate KIB: whether this node's disk options say c-max-rate KIB (the peer's, taken over)
 c_max_rate() {
 	/lib/drbd/drbdsetup-84 show r0 --show-defaults | grep -Eq "c-max-rate[[:space:]]+$1k;"
@@ -50,6 +63,21 @@ g1() {
 	dmesg | grep -E 'drbd.*(sync|Sync|bitmap|uuid)' | tail -12
 	share sum "$(primary_sum)"
 	barrier synced
+
+	barrier c-min-rate
+	local sent
+	sent=$(net_sent)
+	fio --name=app --filename=/dev/drbd0 --direct=1 --ioengine=libaio --rw=randwrite --bs=4k \
+		--rate=4m --size=8M --time_based --runtime=12 >/dev/null &
+	local writer=$!
+	# (fio takes seconds to start here)
+	wait_for "the writes flow" 30 net_sent_above "$sent"
+	barrier writing
+	barrier checked
+	wait "$writer" || fail "the writes during the resync failed"
+	wait_for "resynced" 120 synced
+	share sum2 "$(primary_sum)"
+	barrier synced2
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
@@ -71,6 +99,21 @@ g2() {
 	sum=$(fetch sum)
 	expect "same data as g1" "$sum" backing_sum
 	barrier synced
+
+	step "c-min-rate 100k" /lib/drbd/drbdsetup-84 disk-options 0 --c-min-rate=100k
+	barrier c-min-rate
+	barrier writing
+	step "invalidate under the peer's writes" drbdadm invalidate r0
+	wait_for "SyncTarget" 30 grep -q 'cs:SyncTarget' /proc/drbd
+	sleep 6
+	grep -A2 SyncTarget /proc/drbd
+	step "held to about c-min-rate: half still out of sync" \
+		test "$(grep -o 'oos:[0-9]*' /proc/drbd | cut -d: -f2)" -gt $((32 << 10))
+	barrier checked
+	wait_for "resynced once the writes stopped" 120 synced
+	sum=$(fetch sum2)
+	expect "same data as g1 again" "$sum" backing_sum
+	barrier synced2
 	step "down" drbdadm down r0
 	step "unload" unload_drbd
 }
