@@ -114,9 +114,10 @@ barrier() {
 	[ "$reply" = "GO $1" ] || fail "barrier $1: harness answered '$reply'"
 }
 
-# two_node_res NAME [SECTIONS]: writes /etc/drbd.d/NAME.res, a resource replicated between g1
-# and g2 on /dev/drbd0 over /dev/vda with internal meta data; SECTIONS (e.g. "net { protocol A; }")
-# go into the resource. Over IPv6 when drbdrs_ipv6 is set (a variant's ipv6=1).
+# two_node_res NAME [SECTIONS [DISK]]: writes /etc/drbd.d/NAME.res, a resource replicated
+# between g1 and g2 on /dev/drbd0 over DISK (/dev/vda by default) with internal meta data;
+# SECTIONS (e.g. "net { protocol A; }") go into the resource. Over IPv6 when drbdrs_ipv6 is set
+# (a variant's ipv6=1).
 two_node_res() {
 	local a1=10.0.0.1 a2=10.0.0.2
 	if [ -n "$drbdrs_ipv6" ]; then
@@ -125,7 +126,7 @@ two_node_res() {
 	cat >"/etc/drbd.d/$1.res" <<-EOT
 	resource $1 {
 		device /dev/drbd0;
-		disk /dev/vda;
+		disk ${3:-/dev/vda};
 		meta-disk internal;
 		$2
 		on g1 { address $a1:7789; }

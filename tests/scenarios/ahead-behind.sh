@@ -28,17 +28,8 @@ common() {
 			"0 $(cat /sys/block/vda/size) delay /dev/vda 0 0 /dev/vda 0 100"
 		disk=/dev/mapper/d0
 	fi
-	cat >/etc/drbd.d/r0.res <<-EOT
-	resource r0 {
-		device /dev/drbd0;
-		disk $disk;
-		meta-disk internal;
-		net { protocol A; on-congestion pull-ahead; congestion-fill 256; connect-int 2; }
-		disk { c-plan-ahead 0; resync-rate 40M; }
-		on g1 { address 10.0.0.1:7789; }
-		on g2 { address 10.0.0.2:7789; }
-	}
-	EOT
+	two_node_res r0 "net { protocol A; on-congestion pull-ahead; congestion-fill 256; connect-int 2; }
+		disk { c-plan-ahead 0; resync-rate 40M; }" "$disk"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "connected" 30 grep -q 'cs:Connected' /proc/drbd

@@ -43,21 +43,12 @@ common() {
 		step "dm device over vda" dms create d0 --table "0 $(cat /sys/block/vda/size) linear /dev/vda 0"
 		disk=/dev/mapper/d0
 	fi
-	cat >/etc/drbd.d/r0.res <<-EOT
-	resource r0 {
-		device /dev/drbd0;
-		disk $disk;
-		meta-disk internal;
-		net { protocol C; }
+	two_node_res r0 "net { protocol C; }
 		disk { on-io-error call-local-io-error; }
 		handlers {
-			local-io-error "/tmp/helper local-io-error";
-			pri-on-incon-degr "/tmp/helper pri-on-incon-degr";
-		}
-		on g1 { address 10.0.0.1:7789; }
-		on g2 { address 10.0.0.2:7789; }
-	}
-	EOT
+			local-io-error \"/tmp/helper local-io-error\";
+			pri-on-incon-degr \"/tmp/helper pri-on-incon-degr\";
+		}" "$disk"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "connected" 30 grep -q 'cs:Connected' /proc/drbd
