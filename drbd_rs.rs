@@ -31,11 +31,13 @@
 //! `parallel_ops`) → `Drbd::config` (src/device/mod.rs) → a device's queue freeze
 //! (`Disk::freeze`, which waits for its requests) → `Link::data_lock` (the data socket) →
 //! `Link::tl` (irq-safe) → `DevIo::ldev` (irq-safe spinlock, also taken by request
-//! completions) → `DevIo::deferred` (irq-safe spinlock). `config` → `Link::resyncs` or
+//! completions) → `DevIo::deferred` or `DevIo::link` (irq-safe spinlocks). `config` →
+//! `Link::resyncs` or
 //! `Link::verifies` → `DevIo::ldev`; nothing is sent holding `resyncs` or `verifies` (a writer
 //! holding the data socket may wait for acks that need them). `Link::meta_lock`, `Link::acks`,
-//! `Link::reply`, `Link::volumes` and `DevIo::link` are taken alone. `/proc/drbd` readers take
-//! `config`, then `ldev` or `resyncs`.
+//! `Link::reply` and `Link::volumes` are taken alone. `/proc/drbd` readers take `config`, then
+//! `ldev` or `resyncs`. A detach waits for the requests at its disk without `config`
+//! (`genl::finish_detach`; `down` waits under it).
 //!
 //! The data path never takes `config`; it sleeps (activity log I/O, waiting for room in the
 //! active set or for an overlapping write in flight to complete) only in the submitter work,

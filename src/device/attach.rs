@@ -124,6 +124,8 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
         return (RetCode::OpenMdDisk, "");
     };
     md.set_md_flushes(conf.num("md_flushes") != 0);
+    dev.io
+        .set_disk_timeout(u64::try_from(conf.num("disk_timeout")).unwrap_or(0));
     if backing.same_device(&md) != (index == MetaIndex::Internal) {
         return (RetCode::MdIdxInvalid, "");
     }
@@ -278,6 +280,7 @@ pub(crate) fn attach(res: &Name, dev: &mut Device, parms: AttachParms) -> (RetCo
             conf,
             crashed,
             al_updates,
+            read_error: false,
         };
         let (Ok(mut io), Ok(mut ldev)) = (KBox::new(io, GFP_KERNEL), KBox::new(ldev, GFP_KERNEL))
         else {
@@ -355,14 +358,23 @@ fn tell_attached(res: &Name, l: &Link, volume: u16, dev: &Device) {
     }
 }
 
-/// `adm_detach`: the disk goes Failed, then Diskless once the requests in flight are done,
-/// the bitmap and the meta data written back. Checked as C checks the change to Failed (a
-/// Primary keeps access to UpToDate data: SS_NO_UP_TO_DATE_DISK); while connected the peer
-/// must agree (cluster-wide) and learns both states. Connected to a peer with a disk, the device
-/// keeps its size and serves its I/O through the peer. Detaching a Diskless device has nothing
-/// to do, and succeeds.
-pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
-    if dev.ldev.is_none() {
+/// `adm_detach`: the disk goes Failed, then Diskless once no request is at it any more, the
+/// bitmap and the meta data written back ([`go_diskless`]; right here if it is idle, else when
+/// its last request comes back: the caller may wait for that without the configuration lock).
+/// Checked as C checks the change to Failed (a Primary keeps access to UpToDate data:
+/// SS_NO_UP_TO_DATE_DISK); while connected the peer must agree (cluster-wide) and learns both
+/// states. `--force` makes the disk Failed without either (C: drbd_force_state()), for a disk
+/// that does not answer. Connected to a peer with a disk, the device keeps its size and serves
+/// its I/O through the peer. Detaching a Diskless device has nothing to do, and succeeds.
+pub(crate) fn detach(res: &Name, dev: &mut Device, force: bool) -> (RetCode, &'static str) {
+    if dev.ldev.is_none() || detaching(dev) {
+        // (Failed already: the caller waits for it as for its own)
+        return (RetCode::NoError, "");
+    }
+    if force {
+        dev.apply(res, Fact::Disk(DiskState::Failed));
+        tell_peer_state(dev);
+        go_diskless(res, dev);
         return (RetCode::NoError, "");
     }
     let failed = DevState {
@@ -386,8 +398,13 @@ pub(crate) fn detach(res: &Name, dev: &mut Device) -> (RetCode, &'static str) {
     }
     dev.apply(res, Fact::Disk(DiskState::Failed));
     tell_peer_state(dev);
-    go_diskless(res, dev, false);
+    go_diskless(res, dev);
     (RetCode::NoError, "")
+}
+
+/// Whether the disk of `dev` is Failed and still attached: a detach waits for its requests.
+pub(crate) fn detaching(dev: &Device) -> bool {
+    dev.state.disk == DiskState::Failed && dev.ldev.is_some()
 }
 
 /// A connected peer learns our state (drbd_send_state()).
@@ -403,22 +420,29 @@ fn tell_peer_state(dev: &Device) {
     }
 }
 
-/// go_diskless(): a Failed disk is released once the requests in flight are done, the bitmap
-/// and the meta data written back as far as they can be (a bitmap that cannot be written after
-/// a read error asks for a full sync, `read_error`); the device goes Diskless, connected to a
-/// peer with a disk it keeps its size.
-fn go_diskless(res: &Name, dev: &mut Device, read_error: bool) {
-    let Some(mut ldev) = dev.ldev.take() else {
-        return;
-    };
-    // wait for the requests in flight; later ones go to the peer, or fail
+/// go_diskless(): a Failed disk is released once no request is at it (new ones go to the peer,
+/// or fail), the bitmap and the meta data written back as far as they can be (a bitmap that
+/// cannot be written after a read error asks for a full sync); the device goes Diskless,
+/// connected to a peer with a disk it keeps its size. Returns whether it was released: while
+/// requests are at the disk it is not, and the last one to come back has the module's work
+/// call again ([`DevIo::local_idle`]). The requests of other paths (peer writes, resync) hold
+/// the backing device open until they are done.
+pub(crate) fn go_diskless(res: &Name, dev: &mut Device) -> bool {
+    if !detaching(dev) {
+        return dev.ldev.is_none();
+    }
     let io = {
-        let _frozen = dev.disk.freeze();
-        let io = dev.io.ldev.lock().take();
-        io
+        let mut guard = dev.io.ldev.lock();
+        if !dev.io.local_idle_now(&guard) {
+            return false;
+        }
+        guard.take()
+    };
+    let Some(mut ldev) = dev.ldev.take() else {
+        return true;
     };
     let bitmap = io.map_or(Ok(()), |mut io| write_bitmap(&mut io));
-    if bitmap.is_err() && read_error {
+    if bitmap.is_err() && ldev.read_error {
         ldev.sb.flags |= MDF_FULL_SYNC;
     }
     if bitmap.and_then(|()| write_superblock(&mut ldev)).is_err() {
@@ -431,6 +455,7 @@ fn go_diskless(res: &Name, dev: &mut Device, read_error: bool) {
         dev.size = 0;
         dev.disk.set_capacity(0);
     }
+    true
 }
 
 /// A Diskless device takes the peer's size (receive_sizes(): drbd_set_my_capacity()).
@@ -453,11 +478,12 @@ pub(crate) fn take_peer_size(res: &Name, dev: &mut Device, sectors: u64) {
 /// (__drbd_chk_io_error_(), after_state_ch() for a disk gone Failed, go_diskless()). `pass_on`
 /// makes the disk Inconsistent; `detach` and `call-local-io-error` make it Failed (told to the
 /// peer), call the local-io-error helper for the latter without the configuration lock, and
-/// then detach it. The pri-on-incon-degr calls state changes owe are made here too, and the
-/// state changes of a congested link (`on-congestion`, [`Device::pull_ahead`]).
+/// then detach it ([`go_diskless`], also for a disk a detach made Failed, once its last
+/// request came back). The pri-on-incon-degr calls state changes owe are made here too, and
+/// the state changes of a congested link (`on-congestion`, [`Device::pull_ahead`]).
 pub(crate) fn apply_io_errors(drbd: &Drbd) {
     let mut helpers = KVec::new();
-    let mut failed = KVec::new();
+    let mut any_detaching = false;
     {
         let mut config = drbd.config.lock();
         config.sync_conn_states();
@@ -473,7 +499,16 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
                     continue;
                 };
                 let origin = io_error::origin(bits);
-                match io_error_action(policy, bits, d.state.disk) {
+                let action = io_error_action(policy, bits, d.state.disk);
+                let detach = matches!(action, IoErrorAction::Detach { .. });
+                if let Some(l) = d
+                    .ldev
+                    .as_mut()
+                    .filter(|_| detach || d.state.disk == DiskState::Failed)
+                {
+                    l.read_error |= io_error::read(bits);
+                }
+                match action {
                     IoErrorAction::Nothing => {}
                     IoErrorAction::Inconsistent => {
                         log(&name, d, &kernel::fmt!("Local IO failed in {}.", origin));
@@ -492,9 +527,9 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
                             let _ = helpers.push(call, GFP_KERNEL);
                         }
                         tell_peer_state(d);
-                        let _ = failed.push((d.minor, io_error::read(bits)), GFP_KERNEL);
                     }
                 }
+                any_detaching |= detaching(d);
             }
         }
         // after the errors' own changes, which may owe it too
@@ -510,19 +545,14 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
     for (name, volume, minor, peer, helper) in helpers {
         call_device_announced(drbd, &name, volume, minor, helper, peer.as_ref());
     }
-    if failed.is_empty() {
+    if !any_detaching {
         return;
     }
     let mut config = drbd.config.lock();
-    for (minor, read_error) in failed {
-        let Some((r, v)) = config.find_minor(minor) else {
-            continue;
-        };
-        let res = &mut config.resources.as_mut_slice()[r];
+    for res in config.resources.as_mut_slice() {
         let name = res.name;
-        let d = &mut res.devices.as_mut_slice()[v];
-        if d.state.disk == DiskState::Failed {
-            go_diskless(&name, d, read_error);
+        for d in res.devices.as_mut_slice() {
+            go_diskless(&name, d);
         }
     }
     announce_all(config);
@@ -595,6 +625,8 @@ pub(crate) fn disk_options(
         }
     }
     ldev.md.set_md_flushes(conf.num("md_flushes") != 0);
+    dev.io
+        .set_disk_timeout(u64::try_from(conf.num("disk_timeout")).unwrap_or(0));
     ldev.conf = conf;
     ldev.al_updates = al_updates;
     let _ = dev.md_sync(res);

@@ -21,7 +21,7 @@ use crate::meta::layout::Layout;
 use crate::model::attach::io_error;
 use crate::model::conflict::{self, InFlight, Kind, Tag};
 use crate::model::request::{paths, Congestion, Need, Paths};
-use crate::model::state::DevState;
+use crate::model::state::{DevState, DiskState};
 use crate::net::link::Link;
 use crate::sys::bdev::Bdev;
 use crate::sys::blk::{DiskOps, Op, Refusal, Remote, Request, RequestList};
@@ -31,7 +31,7 @@ use crate::sys::without_io_reclaim;
 use crate::sys::wq::{events_queue, submit_queue};
 use crate::wire::{bitmap_codec, packet};
 use core::ops::RangeInclusive;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
@@ -68,8 +68,15 @@ pub(crate) struct DevIo {
     /// wrapping at 32 bits as C's `read_cnt` and `writ_cnt` do.
     read_sectors: AtomicU32,
     write_sectors: AtomicU32,
-    /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo).
+    /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo), counted up under the `ldev`
+    /// lock: a detach that takes the disk under it finds each request that goes there.
     local: AtomicU32,
+    /// When the backing disk last made progress (jiffies): its last completion, or the first
+    /// request after it was idle.
+    local_since: AtomicU64,
+    /// `disk-timeout`, in jiffies (0: none): the disk is given up when requests wait at it
+    /// without progress for longer.
+    disk_timeout: AtomicU64,
     /// Requests of the upper layers in this device, from queueing to their end (`ap_bio_cnt`,
     /// `/proc/drbd` ap).
     upper: AtomicU32,
@@ -148,6 +155,8 @@ impl DevIo {
             read_sectors: AtomicU32::new(0),
             write_sectors: AtomicU32::new(0),
             local: AtomicU32::new(0),
+            local_since: AtomicU64::new(0),
+            disk_timeout: AtomicU64::new(0),
             upper: AtomicU32::new(0),
             unacked: AtomicU32::new(0),
             sent_in_flight: AtomicI32::new(0),
@@ -327,6 +336,8 @@ impl DiskOps for DevIo {
     /// requests through a connected peer with good data, and fails them without one, as C's.
     fn queue(this: &Arc<Self>, rq: Request<Self>) {
         this.upper.fetch_add(1, Ordering::AcqRel);
+        // (without a connection, whose sender looks every 250 ms, only new requests do)
+        this.check_disk_timeout(crate::sys::jiffies());
         if rq.op() == Op::Other {
             rq.end_not_supported();
             return;
@@ -334,7 +345,9 @@ impl DiskOps for DevIo {
         let ext = write_extents(&rq);
         let mut guard = this.ldev.lock();
         let mut logged = false;
-        if let Some(ext) = &ext {
+        // (a Failed disk's activity log is not written: C's get_ldev() fails)
+        let failed = this.state().disk == DiskState::Failed;
+        if let Some(ext) = ext.as_ref().filter(|_| !failed) {
             if let Some(io) = guard.as_mut() {
                 // lock order: ldev, then deferred; writes queue up behind deferred ones, and
                 // behind writes in flight they overlap
@@ -369,7 +382,7 @@ impl DiskOps for DevIo {
     /// may go. A write that failed here leaves its blocks out of sync (the peer may have them:
     /// then the write succeeds for the upper layer).
     fn completed(&self, tag: u64, ok: bool) {
-        self.local.fetch_sub(1, Ordering::AcqRel);
+        self.local_end();
 
         let tag = Tag::decode(tag);
         if !ok {
@@ -511,13 +524,15 @@ impl DevIo {
             if let Some((link, _)) = &link {
                 link.close_epoch();
             }
-            let Some(to) = guard.as_ref().map(|io| io.data.clone()) else {
+            // (not to a Failed disk: it may not answer)
+            let failed = self.state().disk == DiskState::Failed;
+            let Some(to) = guard.as_ref().filter(|_| !failed).map(|io| io.data.clone()) else {
                 drop(guard);
                 rq.end(link.is_some());
                 return;
             };
+            self.local_start(&guard);
             drop(guard);
-            self.local.fetch_add(1, Ordering::AcqRel);
             let flush = Tag {
                 write: true,
                 ..Tag::default()
@@ -555,10 +570,12 @@ impl DevIo {
             return;
         }
         if need == Need::Read {
-            drop(guard);
             match link {
-                Some((link, volume)) if !local => self.read_from_peer(&link, volume, rq),
-                _ => self.forward_read(rq),
+                Some((link, volume)) if !local => {
+                    drop(guard);
+                    self.read_from_peer(&link, volume, rq);
+                }
+                _ => self.forward_read(guard, rq),
             }
             return;
         }
@@ -590,6 +607,7 @@ impl DevIo {
         });
         let to = io.data.clone();
         let al_in_use = u32::from(io.al.in_use());
+        self.local_start(&guard);
         drop(guard);
         if let Some((l, volume)) = &link {
             // maybe_pull_ahead(): this write still goes to the peer, the next ones may not
@@ -604,7 +622,6 @@ impl DevIo {
         // at most 1 MiB (2048 sectors) per request
         self.write_sectors
             .fetch_add(sectors as u32, Ordering::Relaxed);
-        self.local.fetch_add(1, Ordering::AcqRel);
         let tag = Tag {
             slot,
             ext: ext.filter(|_| logged),
@@ -637,17 +654,97 @@ impl DevIo {
         })
     }
 
-    /// A read of the backing disk.
-    fn forward_read(&self, rq: Request<Self>) {
-        let Some(to) = self.backing() else {
+    /// A read of the backing disk (attached: `guard` holds it).
+    fn forward_read(&self, guard: IoGuard<'_>, rq: Request<Self>) {
+        let Some(to) = guard.as_ref().map(|io| io.data.clone()) else {
+            drop(guard);
             rq.end(false);
             return;
         };
+        self.local_start(&guard);
+        drop(guard);
         // at most 1 MiB (2048 sectors) per request
         self.read_sectors
             .fetch_add(rq.sectors() as u32, Ordering::Relaxed);
-        self.local.fetch_add(1, Ordering::AcqRel);
         rq.forward(&to, 0);
+    }
+
+    /// A request goes to the backing disk (the caller holds the `ldev` lock, `_held`).
+    pub(super) fn local_start(&self, _held: &IoGuard<'_>) {
+        if self.local.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.local_since
+                .store(crate::sys::jiffies(), Ordering::Relaxed);
+        }
+    }
+
+    /// A request at the backing disk is done.
+    fn local_end(&self) {
+        self.local_since
+            .store(crate::sys::jiffies(), Ordering::Relaxed);
+        if self.local.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.local_idle();
+        }
+    }
+
+    /// The last request at the backing disk completed: a detach waiting for it may go on (the
+    /// lock orders the wake-up after the waiter's look at the count), and a Failed disk is
+    /// released by the module's work (C: put_ldev()'s GO_DISKLESS).
+    fn local_idle(&self) {
+        {
+            let _held = self.ldev.lock();
+            self.al_wait.notify_all();
+        }
+        if self.state().disk == DiskState::Failed {
+            let _ = events_queue().enqueue(self.owner.clone());
+        }
+    }
+
+    /// Whether no request is at the backing disk; `_held` is the `ldev` lock, under which
+    /// requests are counted up.
+    pub(crate) fn local_idle_now(&self, _held: &IoGuard<'_>) -> bool {
+        self.local.load(Ordering::Acquire) == 0
+    }
+
+    /// Waits until no request is at the backing disk, or a signal comes; `false` then.
+    pub(crate) fn wait_local_idle(&self) -> bool {
+        let mut guard = self.ldev.lock();
+        while !self.local_idle_now(&guard) {
+            if self.al_wait.wait_interruptible(&mut guard) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sets `disk-timeout` (in tenths of a second; 0: none).
+    pub(crate) fn set_disk_timeout(&self, tenths: u64) {
+        let jiffies = tenths.saturating_mul(crate::sys::hz()) / 10;
+        self.disk_timeout.store(jiffies, Ordering::Relaxed);
+    }
+
+    /// request_timer_fn()'s look at the backing disk: requests waited there without progress
+    /// for longer than `disk-timeout` (C: the oldest request's age). The disk is given up: the
+    /// module's work detaches it, whatever `on-io-error` says (C: DRBD_FORCE_DETACH). The
+    /// requests at the disk stay until it answers them: their pages are the upper layers'.
+    pub(crate) fn check_disk_timeout(&self, now: u64) {
+        let timeout = self.disk_timeout.load(Ordering::Relaxed);
+        if timeout == 0 || self.local.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let since = self.local_since.load(Ordering::Relaxed);
+        if now.wrapping_sub(since) <= timeout || self.errors.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let st = self.state();
+        if st.disk > DiskState::Failed {
+            if ratelimit() {
+                pr_warn!(
+                    "drbd{}: Local backing device failed to meet the disk-timeout\n",
+                    self.minor
+                );
+            }
+            self.local_error(io_error::TIMEOUT);
+        }
     }
 
     /// A read the peer serves (P_DATA_REQUEST): the request ends with its P_DATA_REPLY.
@@ -696,7 +793,12 @@ impl DevIo {
     /// disk attached now (not the size of some earlier one).
     pub(crate) fn peer_target(&self, sector: u64, sectors: u64) -> Result<Arc<Bdev>, PeerRange> {
         let guard = self.ldev.lock();
-        let io = guard.as_ref().ok_or(PeerRange::Diskless)?;
+        // a Failed disk takes no more writes (C: get_ldev() fails)
+        let failed = self.state().disk == DiskState::Failed;
+        let io = guard
+            .as_ref()
+            .filter(|_| !failed)
+            .ok_or(PeerRange::Diskless)?;
         match sector.checked_add(sectors) {
             Some(end) if end <= io.sectors => Ok(io.data.clone()),
             _ => Err(PeerRange::Beyond(io.sectors)),
@@ -870,7 +972,7 @@ impl DevIo {
             let Some(io) = guard.as_mut() else {
                 return (guard, Ok(false));
             };
-            if io.al_suspended {
+            if io.al_suspended || self.state().disk == DiskState::Failed {
                 return (guard, Ok(false));
             }
             let plan = match io.al.prepare(ext.clone()) {
@@ -911,8 +1013,8 @@ impl DevIo {
             if pages[0] == pages[1] {
                 pages[1] = u64::MAX;
             }
-            // The I/O goes without the lock; the plan keeps the slots it changes, and a frozen
-            // queue (detach) waits for this request.
+            // The I/O goes without the lock; the plan keeps the slots it changes. A detach
+            // may take the disk meanwhile.
             for page in pages {
                 if !written || page == u64::MAX {
                     continue;
@@ -925,13 +1027,17 @@ impl DevIo {
                 if view.store_le(page, &mut bufs.page).is_err() {
                     continue;
                 }
+                // (meta data I/O counts as the disk's: disk-timeout, detach)
+                self.local_start(&guard);
                 drop(guard);
                 let sector = bitmap_start(&layout) + page * (PAGE_BYTES as u64 / 512);
                 written = md.write_4k(sector, &bufs.page).is_ok();
+                self.local_end();
                 md_failed |= !written;
                 guard = self.ldev.lock();
             }
             if written && logged {
+                self.local_start(&guard);
                 drop(guard);
                 let at = layout.al_start()
                     + al_tr_number_to_on_disk_sector(
@@ -940,11 +1046,13 @@ impl DevIo {
                         layout.al_stripe_size_4k,
                     );
                 written = md.write_4k(at, &bufs.block).is_ok();
+                self.local_end();
                 md_failed |= !written;
                 guard = self.ldev.lock();
             }
             let Some(io) = guard.as_mut() else {
-                return (guard, Err(()));
+                // detached meanwhile: the write goes on as a Diskless device's
+                return (guard, Ok(false));
             };
             io.al_bufs = Some(bufs);
             let committed = if !written {

@@ -57,6 +57,9 @@ pub(crate) struct Ldev {
     pub(crate) crashed: bool,
     /// `al-updates`: the activity log is written.
     pub(crate) al_updates: bool,
+    /// A read failed since the disk was attached (C: WAS_READ_ERROR): a bitmap that cannot be
+    /// written back at the detach asks for a full sync.
+    pub(crate) read_error: bool,
 }
 
 impl Ldev {
@@ -337,7 +340,13 @@ impl Device {
     /// it was last written; a failure is logged.
     pub(crate) fn md_sync(&mut self, res: &Name) -> Result<(), RetCode> {
         let state = self.state;
-        let Some(ldev) = self.ldev.as_mut() else {
+        // (a Failed disk may not answer: its detach writes the superblock back once its
+        // requests came back)
+        let Some(ldev) = self
+            .ldev
+            .as_mut()
+            .filter(|_| state.disk != DiskState::Failed)
+        else {
             return Ok(());
         };
         ldev.update_flags(&state);

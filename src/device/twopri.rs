@@ -259,12 +259,17 @@ impl DevIo {
                 .find(|e| e.as_ref().is_some_and(|(s, _)| *s == slot))
                 .and_then(Option::take)
                 .map(|(_, hold)| hold);
-            drop(guard);
             let Some(hold) = hold else {
                 continue;
             };
+            // lock order: ldev, then link
+            let link = self.link();
+            if link.is_some() && hold.local_again() {
+                self.local_start(&guard);
+            }
+            drop(guard);
             let (sector, sectors) = (entry.start, entry.end - entry.start);
-            let Some((link, volume)) = self.link() else {
+            let Some((link, volume)) = link else {
                 self.fail_write(hold);
                 continue;
             };

@@ -14,7 +14,7 @@ pub(crate) mod schema;
 pub(crate) mod structs;
 
 use crate::device::attach;
-use crate::device::{insert_at, take_at, Config, Device, Drbd, Resource};
+use crate::device::{insert_at, take_at, Config, DevIo, Device, Drbd, Resource};
 use crate::model::state::{ConnState, DiskState, Role, StateChange};
 use crate::sys::genl::{DumpCursor, DumpItem, Event, Events, Handler, Request};
 use crate::sys::print::ratelimit;
@@ -268,6 +268,26 @@ fn suspend_io(config: &mut Config, r: usize, on: bool) -> (RetCode, &'static str
     }
 }
 
+/// The rest of a detach whose disk still had requests: once the last came back, the disk is
+/// released (unless the module's work did it first); `ERR_INTR` if a signal came first, the
+/// disk then being released later all the same.
+fn finish_detach(ctx: &Drbd, minor: u32, io: &DevIo, events: &mut Events) -> RetCode {
+    if !io.wait_local_idle() {
+        return RetCode::Intr;
+    }
+    let mut config = ctx.config.lock();
+    config.sync_conn_states();
+    if let Some(at) = config.find_minor(minor) {
+        with_device(&mut config, at, |name, dev| {
+            attach::go_diskless(name, dev);
+            (RetCode::NoError, "")
+        });
+        announce_resource(&mut config, at.0, events);
+    }
+    Drbd::reap(config);
+    RetCode::NoError
+}
+
 /// `drbd_adm_down` as far as there is anything to undo: detach and delete the volumes, then
 /// the resource.
 fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'static str) {
@@ -300,7 +320,17 @@ fn down(config: &mut Config, index: usize, events: &mut Events) -> (RetCode, &'s
         let Some(at) = config.find_minor(*minor) else {
             continue;
         };
-        let (ret, _) = with_device(config, at, attach::detach);
+        let (ret, _) = with_device(config, at, |name, dev| {
+            let ret = attach::detach(name, dev, false);
+            // (waiting under the configuration lock: `down` of a disk that does not answer
+            // hangs until it does)
+            while ret.0 == RetCode::NoError && !attach::go_diskless(name, dev) {
+                if !dev.io.wait_local_idle() {
+                    return (RetCode::Intr, "");
+                }
+            }
+            ret
+        });
         // the volume's changes are announced before it goes
         announce_resource(config, at.0, events);
         if ret != RetCode::NoError {
@@ -559,6 +589,10 @@ impl Handler for Admin {
             // the fence-peer helper runs without the configuration lock
             crate::device::helper::fence_before_promotion(ctx, req.minor);
         }
+        let force_detach = match op.cmd {
+            schema::DETACH => flag(&p.top, &structs::DETACH_PARMS, "force_detach"),
+            _ => Ok(false),
+        };
         let mut config = ctx.config.lock();
         // what the receiver threads changed since the last command
         config.sync_conn_states();
@@ -611,7 +645,12 @@ impl Handler for Admin {
                         Err(answer) => answer,
                     }
                 }
-                (schema::DETACH, _, Some(d)) => with_device(&mut config, d, attach::detach),
+                (schema::DETACH, _, Some(d)) => match force_detach {
+                    Ok(force) => {
+                        with_device(&mut config, d, |name, dev| attach::detach(name, dev, force))
+                    }
+                    Err(answer) => answer,
+                },
                 (schema::PRIMARY, _, Some(d)) => {
                     match flag(&p.top, &structs::SET_ROLE_PARMS, "assume_uptodate") {
                         Ok(force) => with_device(&mut config, d, |name, dev| {
@@ -709,8 +748,22 @@ impl Handler for Admin {
         if !text.is_empty() {
             put_info(reply, text);
         }
+        // a detach (not forced) returns once the disk is Diskless (C: the wait for the disk to
+        // leave D_FAILED), waiting for its requests without the configuration lock
+        let wait = op.cmd == schema::DETACH
+            && matches!(force_detach, Ok(false))
+            && ret == RetCode::NoError;
+        let waiting = config
+            .find_minor(req.minor)
+            .filter(|_| wait)
+            .and_then(|(r, v)| config.resources.get(r)?.devices.get(v))
+            .filter(|dev| attach::detaching(dev))
+            .map(|dev| dev.io.clone());
         Drbd::reap(config);
-        Ok(ret)
+        match waiting {
+            Some(io) => Ok(finish_detach(ctx, req.minor, &io, events)),
+            None => Ok(ret),
+        }
     }
 
     /// `get-status`, `get-resources`, `get-devices`, `get-connections` and `get-peer-devices`

@@ -25,6 +25,8 @@ pub(crate) enum RetCode {
     IoMdDisk = 118,
     MdInvalid = 119,
     NoMem = 122,
+    /// Interrupted by a signal (a `detach` waiting for its disk).
+    Intr = 129,
     DiskConfigured = 124,
     NetConfigured = 125,
     NoMemBitmap = 140,

@@ -283,17 +283,22 @@ pub(crate) mod io_error {
     /// Meta data writes (C: DRBD_META_IO_ERROR): an activity log transaction, the superblock.
     pub(crate) const META: u8 = 16;
     pub(crate) const SUPERBLOCK: u8 = 32;
-    const ANY_META: u8 = META | SUPERBLOCK;
+    /// Requests waited at the disk longer than `disk-timeout` (C: DRBD_FORCE_DETACH).
+    pub(crate) const TIMEOUT: u8 = 64;
+    const FORCE: u8 = META | SUPERBLOCK | TIMEOUT;
 
-    /// Whether a meta data write failed: the disk is detached whatever the policy.
-    pub(crate) fn meta(bits: u8) -> bool {
-        bits & ANY_META != 0
+    /// Whether a meta data write failed or the disk timed out: the disk is detached whatever
+    /// the policy.
+    pub(crate) fn forced(bits: u8) -> bool {
+        bits & FORCE != 0
     }
 
     /// The C function whose name the log line carries ("Local IO failed in ..."), for the
     /// first error of `bits`.
     pub(crate) fn origin(bits: u8) -> &'static str {
-        if bits & META != 0 {
+        if bits & TIMEOUT != 0 {
+            "request_timer_fn"
+        } else if bits & META != 0 {
             "__al_write_transaction"
         } else if bits & SUPERBLOCK != 0 {
             "drbd_md_write"
@@ -336,7 +341,7 @@ pub(crate) fn io_error_action(policy: i64, bits: u8, disk: DiskState) -> IoError
     if bits == 0 {
         return IoErrorAction::Nothing;
     }
-    if policy == EP_PASS_ON && !io_error::meta(bits) {
+    if policy == EP_PASS_ON && !io_error::forced(bits) {
         return if disk > DiskState::Inconsistent {
             IoErrorAction::Inconsistent
         } else {
@@ -571,6 +576,15 @@ mod tests {
         );
         assert_eq!(io_error_action(0, META | READ, UpToDate), detach);
         assert_eq!(io_error_action(0, SUPERBLOCK, Inconsistent), detach);
+        // disk-timeout: detached under every policy, the helper only as asked
+        assert_eq!(io_error_action(0, TIMEOUT, UpToDate), detach);
+        assert_eq!(
+            io_error_action(1, TIMEOUT, Outdated),
+            IoErrorAction::Detach { helper: true }
+        );
+        assert_eq!(io_error_action(2, TIMEOUT, Failed), IoErrorAction::Nothing);
+        assert_eq!(origin(TIMEOUT | WRITE), "request_timer_fn");
+        assert!(!read(TIMEOUT));
         assert_eq!(origin(SUPERBLOCK | WRITE), "drbd_md_write");
         assert_eq!(io_error_action(2, 0, UpToDate), IoErrorAction::Nothing);
         assert_eq!(origin(META | READ), "__al_write_transaction");

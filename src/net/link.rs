@@ -1210,6 +1210,14 @@ impl Link {
         }
     }
 
+    /// request_timer_fn() of each volume: its backing disk must answer within `disk-timeout`.
+    pub(crate) fn check_disk_timeouts(&self) {
+        let now = jiffies_now();
+        for (_, io) in self.volumes.lock().iter() {
+            io.check_disk_timeout(now);
+        }
+    }
+
     /// request_timer_fn(): the peer must acknowledge each write, and the barrier after it,
     /// within ko-count × timeout; else the connection is given up (C_TIMEOUT).
     pub(crate) fn check_timeout(&self) {

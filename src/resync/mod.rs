@@ -34,6 +34,7 @@ pub(crate) fn sender(link: &Link, drbd: &Drbd, shared: &ConnShared, name: &Name)
         let now = crate::sys::jiffies();
         if now >= check_at {
             link.check_timeout();
+            link.check_disk_timeouts();
             check_at = now + crate::sys::hz() / 4;
         }
         for volume in link.request_resync(crate::sys::jiffies(), crate::sys::hz()) {

@@ -412,6 +412,14 @@ impl<T: DiskOps> Remote<T> {
         unsafe { pdu(self.rq) }.flags.load(Ordering::Acquire) & LOCAL_DONE != 0
     }
 
+    /// Whether [`Remote::restart`] writes to the disk again: the request has a local part,
+    /// and it is done.
+    pub(crate) fn local_again(&self) -> bool {
+        // SAFETY: the request is alive while this reference is held.
+        let flags = unsafe { pdu(self.rq) }.flags.load(Ordering::Acquire);
+        flags & (NO_LOCAL | LOCAL_DONE) == LOCAL_DONE
+    }
+
     /// The request's operation and whether it asks for FUA.
     pub(crate) fn op_fua(&self) -> (Op, bool) {
         // SAFETY: the request is alive while this reference is held.
