@@ -125,6 +125,8 @@ pub(crate) fn receive_bitmap(
     if let Some(summary) = r.summary() {
         pr_info!("{}/{}: {}\n", s.name, v.volume, summary);
     }
+    // the next exchange on this connection (a disk attached again) begins anew
+    *rx = None;
     match v.decision {
         Decision::SyncTarget { .. } => {
             if link.send_bitmap(v.volume, &v.io).is_err() {
