@@ -51,7 +51,7 @@ stop_sampling() {
 write_and_share() {
 	start_sampling
 	step "fio randwrite verify=crc32c" fio --name=rand$1 --filename=/dev/drbd0 --direct=1 \
-		--ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k --size=8M --verify=crc32c \
+		--ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k --size=4M --verify=crc32c \
 		--do_verify=1 --randrepeat=0
 	stop_sampling
 	# (with protocol A a write is done once written and sent: the samples rarely catch one)
