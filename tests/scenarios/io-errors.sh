@@ -6,7 +6,9 @@
 # UH-post), and the disk is detached (Failed, then
 # Diskless, as the peer sees too; the meta data writes of the detach fail as well); writes go
 # on through the peer. With the disk healthy again it is attached under the connection and
-# resynced. Then with `pass_on` and the data area failing (not the meta data), a failing read
+# resynced. Then (drbd-rs on g1) the disk stops answering: after disk-timeout it is given up,
+# I/O goes to the peer, a detach waits for the stuck write (other commands do not), and the disk
+# is attached again once it answers. Then with `pass_on` and the data area failing (not the meta data), a failing read
 # is again served by the peer, the disk becomes Inconsistent and stays attached, and a write
 # whose local part fails succeeds (the peer has it); when the peer goes down then, the
 # Primary has no UpToDate data anywhere and calls pri-on-incon-degr. The same checks hold with
@@ -60,6 +62,55 @@ sum_at() {
 	dd if=/dev/drbd0 bs=1M skip="$1" count="$2" iflag=direct 2>/dev/null | md5sum
 }
 
+# dead_disk: a write sticks at the suspended dm device. After disk-timeout (1 s) the disk is
+# Failed, told to the peer, and new reads and writes go to the peer; a detach waits for the
+# stuck write (interruptibly, holding up other netlink commands as C's does, but not
+# /proc/drbd), and returns once the disk answers again. Then without disk-timeout, `detach
+# --force` makes the disk Failed at once. Each time the disk is attached again and resynced.
+dead_disk() {
+	step "disk-timeout 1 s" /lib/drbd/drbdsetup-84 disk-options 0 --disk-timeout=10
+	step "the disk stops answering" dms suspend --noflush d0
+	dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1 seek=2560 oflag=direct 2>/dev/null &
+	stuck=$!
+	wait_for "given up after the disk-timeout" 30 grep -q 'ds:Failed/UpToDate' /proc/drbd
+	cat /proc/drbd
+	step "logged as C logs it" sh -c "dmesg | grep -q 'drbd0: Local backing device failed to meet the disk-timeout' &&
+		dmesg | grep -q 'drbd0: Local IO failed in request_timer_fn. Detaching...'"
+	step "a write goes to the peer meanwhile" timeout 10 \
+		dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1 seek=2600 oflag=direct
+	step "a read too" timeout 10 dd if=/dev/drbd0 of=/dev/null bs=4k count=1 skip=2600 iflag=direct
+	drbdadm detach r0 &
+	detach=$!
+	sleep 1
+	step "/proc/drbd answers meanwhile" timeout 5 grep -q 'ds:Failed/UpToDate' /proc/drbd
+	step "the detach waits for the disk" kill -0 $detach
+	step "the stuck write waits too" kill -0 $stuck
+	step "the disk answers again" dms resume d0
+	wait $detach
+	step "the detach returns, successful" [ $? -eq 0 ]
+	wait $stuck
+	step "the stuck write returns, successful" [ $? -eq 0 ]
+	step "Diskless" grep -q 'ds:Diskless/UpToDate' /proc/drbd
+	step "attach again" drbdadm attach r0
+	wait_for "resynced" 60 synced
+
+	step "the disk stops answering" dms suspend --noflush d0
+	dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1 seek=2570 oflag=direct 2>/dev/null &
+	stuck=$!
+	sleep 1
+	step "detach --force returns at once" timeout 5 drbdadm -- --force detach r0
+	step "Failed" grep -q 'ds:Failed/UpToDate' /proc/drbd
+	step "a write goes to the peer" timeout 10 \
+		dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1 seek=2610 oflag=direct
+	step "the disk answers again" dms resume d0
+	wait $stuck
+	step "the stuck write returns, successful" [ $? -eq 0 ]
+	wait_for "Diskless" 10 grep -q 'ds:Diskless/UpToDate' /proc/drbd
+	step "attach again" drbdadm attach r0
+	wait_for "resynced" 60 synced
+	step "the writes made meanwhile on this disk too" same_as "$(primary_sum)" /dev/mapper/d0
+}
+
 g1() {
 	# both disks are fresh (zeros): no initial sync
 	step "skip the initial sync" drbdadm -- --clear-bitmap new-current-uuid r0
@@ -94,6 +145,11 @@ g1() {
 	wait_for "resynced" 60 synced
 	step "the same data as the peer" same_as "$(fetch sum)" /dev/mapper/d0
 	second=$(sum_at 8 1)
+
+	# a disk that stops answering (with drbd-rs on g1 only: C completes the requests stuck at
+	# the disk, and panics should a read among them come back later)
+	[ "$DRBD_MODULE" = ours ] && dead_disk
+
 
 	# pass_on: Inconsistent, attached. (The write makes its activity log extent hot: a write
 	# that needs a transaction would fail on the meta data, which detaches in any case.)
