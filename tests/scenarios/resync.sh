@@ -50,7 +50,7 @@ common() {
 	for name in before-resync-target after-resync-target before-resync-source out-of-sync; do
 		h="$h $name \"/tmp/helper $name\";"
 	done
-	two_node_res r0 "net { protocol $drbdrs_proto; $algs } disk { c-max-rate 100M; }
+	two_node_res r0 "net { protocol $drbdrs_proto; $algs } disk { c-max-rate 100M; c-fill-target 2048; }
 		handlers { $h }"
 	step "create-md" drbdadm --force create-md r0
 }
