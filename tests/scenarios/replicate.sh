@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Two nodes replicate, configured by drbdadm: ours with ours, ours Primary to a C Secondary, and a
-# C Primary to ours, with protocols A, B and C (and C with a data-integrity-alg, and C over IPv6,
-# and C with drbd-rs offering only protocol 86; 96 is resync's). They connect (Connected, both
+# C Primary to ours, with protocols A, B and C (B with a data-integrity-alg, A over IPv6 between
+# ours and C, and C with drbd-rs offering only protocol 86; 96 is resync's). They connect (Connected, both
 # Inconsistent), skip the initial sync with new-current-uuid --clear-bitmap (UpToDate/UpToDate;
 # before protocol 90, which cannot, a forced primary and a full sync), g1 becomes Primary (g2's
 # primary is refused meanwhile, and its /dev/drbd0 cannot be opened), fio writes with
@@ -12,18 +12,14 @@
 #@ disks: 64M
 #@ timeout: 300
 #@ variant: rs-rs-C g1=ours g2=ours proto=C
-#@ variant: rs-rs-B g1=ours g2=ours proto=B
+#@ variant: rs-rs-B-crc32c g1=ours g2=ours proto=B integrity=crc32c
 #@ variant: rs-rs-A g1=ours g2=ours proto=A
 #@ variant: rs-c-C g1=ours g2=c proto=C
-#@ variant: rs-c-B g1=ours g2=c proto=B
-#@ variant: rs-c-A g1=ours g2=c proto=A
+#@ variant: rs-c-B-sha1 g1=ours g2=c proto=B integrity=sha1
+#@ variant: rs-c-A-ipv6 g1=ours g2=c proto=A ipv6=1
 #@ variant: c-rs-C g1=c g2=ours proto=C
-#@ variant: c-rs-B g1=c g2=ours proto=B
+#@ variant: c-rs-B-sha1 g1=c g2=ours proto=B integrity=sha1
 #@ variant: c-rs-A g1=c g2=ours proto=A
-#@ variant: rs-rs-C-crc32c g1=ours g2=ours proto=C integrity=crc32c
-#@ variant: rs-c-C-sha1 g1=ours g2=c proto=C integrity=sha1
-#@ variant: c-rs-C-sha1 g1=c g2=ours proto=C integrity=sha1
-#@ variant: rs-c-C-ipv6 g1=ours g2=c proto=C ipv6=1
 #@ variant: rs-c-C-86 g1=ours g2=c proto=C pv=86
 #@ variant: c-rs-C-86 g1=c g2=ours proto=C pv=86
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
