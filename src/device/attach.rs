@@ -425,7 +425,7 @@ fn tell_peer_state(dev: &Device) {
 /// cannot be written after a read error asks for a full sync); the device goes Diskless,
 /// connected to a peer with a disk it keeps its size. Returns whether it was released: while
 /// requests are at the disk it is not, and the last one to come back has the module's work
-/// call again ([`DevIo::local_idle`]). The requests of other paths (peer writes, resync) hold
+/// call again ([`DevIo::kick_detach`]). The requests of other paths (peer writes, resync) hold
 /// the backing device open until they are done.
 pub(crate) fn go_diskless(res: &Name, dev: &mut Device) -> bool {
     if !detaching(dev) {

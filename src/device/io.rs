@@ -682,14 +682,14 @@ impl DevIo {
         self.local_since
             .store(crate::sys::jiffies(), Ordering::Relaxed);
         if self.local.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.local_idle();
+            self.kick_detach();
         }
     }
 
-    /// The last request at the backing disk completed: a detach waiting for it may go on (the
-    /// lock orders the wake-up after the waiter's look at the count), and a Failed disk is
-    /// released by the module's work (C: put_ldev()'s GO_DISKLESS).
-    fn local_idle(&self) {
+    /// The last request at the backing disk completed (or a postponed write is done): a detach
+    /// waiting for it may go on (the lock orders the wake-up after the waiter's look), and a
+    /// Failed disk is released by the module's work (C: put_ldev()'s GO_DISKLESS).
+    pub(super) fn kick_detach(&self) {
         {
             let _held = self.ldev.lock();
             self.al_wait.notify_all();
@@ -699,10 +699,10 @@ impl DevIo {
         }
     }
 
-    /// Whether no request is at the backing disk; `_held` is the `ldev` lock, under which
-    /// requests are counted up.
-    pub(crate) fn local_idle_now(&self, _held: &IoGuard<'_>) -> bool {
-        self.local.load(Ordering::Acquire) == 0
+    /// Whether no request is at the backing disk, nor a postponed write waits to go there
+    /// again; `held` is the `ldev` lock, under which requests are counted up.
+    pub(crate) fn local_idle_now(&self, held: &IoGuard<'_>) -> bool {
+        self.local.load(Ordering::Acquire) == 0 && !self.has_postponed(held)
     }
 
     /// Waits until no request is at the backing disk, or a signal comes; `false` then.
@@ -1082,7 +1082,7 @@ impl DevIo {
 }
 
 /// The lock of a device's I/O state, held.
-type IoGuard<'a> = Guard<'a, Option<KBox<IoLdev>>, IrqSpinLockBackend>;
+pub(super) type IoGuard<'a> = Guard<'a, Option<KBox<IoLdev>>, IrqSpinLockBackend>;
 
 /// The activity log's I/O buffers, one set per attached disk, on the heap (4 KiB frames would
 /// not do on kernel stacks).

@@ -8,7 +8,7 @@
 //! fail_postponed_requests() of drbd_receiver.c; POSTPONE_WRITE, CONFLICT_RESOLVED and
 //! drbd_restart_request() of drbd_req.c.
 
-use super::io::{Claim, DevIo};
+use super::io::{Claim, DevIo, IoGuard};
 use crate::genl::config::Name;
 use crate::model::conflict::{Kind, PeerVerdict, Tag};
 use crate::net::link::Link;
@@ -222,10 +222,17 @@ impl DevIo {
                 .find_map(|e| e.take())
                 .map(|(_, hold)| hold);
             let Some(hold) = hold else {
+                self.kick_detach();
                 return;
             };
             self.fail_write(hold);
         }
+    }
+
+    /// Whether writes wait here to be done again: a detach waits for them too (their slots
+    /// are in the disk's table).
+    pub(crate) fn has_postponed(&self, _held: &IoGuard<'_>) -> bool {
+        self.postponed.lock().iter().any(Option::is_some)
     }
 
     /// The worker's part (drbd_restart_request()): each postponed write whose conflicting
@@ -281,6 +288,7 @@ impl DevIo {
             };
             let remote = hold.restart(&to);
             self.replicate(&link, volume, kind, remote, sector, sectors, fua);
+            self.kick_detach();
         }
     }
 }
