@@ -28,11 +28,10 @@
 //! # Lock order
 //!
 //! genl_mutex (generic netlink serialises all commands and dumps of the family, which is not
-//! `parallel_ops`) → `Drbd::config` (src/device/mod.rs) → a device's queue freeze
-//! (`Disk::freeze`, which waits for its requests) → `Link::data_lock` (the data socket) →
-//! `Link::tl` (irq-safe) → `DevIo::ldev` (irq-safe spinlock, also taken by request
-//! completions) → `DevIo::deferred` or `DevIo::link` (irq-safe spinlocks). `config` →
-//! `Link::resyncs` or
+//! `parallel_ops`) → `Drbd::config` (src/device/mod.rs) → a device's queue freeze (`Disk::freeze`,
+//! which waits for its requests) → `Link::data_lock` (the data socket) → `Link::tl` (irq-safe) →
+//! `DevIo::ldev` (irq-safe spinlock, also taken by request completions) → `DevIo::deferred`,
+//! `DevIo::postponed` or `DevIo::link` (irq-safe spinlocks). `config` → `Link::resyncs` or
 //! `Link::verifies` → `DevIo::ldev`; nothing is sent holding `resyncs` or `verifies` (a writer
 //! holding the data socket may wait for acks that need them). `Link::meta_lock`, `Link::acks`,
 //! `Link::reply` and `Link::volumes` are taken alone. `/proc/drbd` readers take `config`, then
