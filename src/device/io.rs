@@ -68,9 +68,12 @@ pub(crate) struct DevIo {
     /// wrapping at 32 bits as C's `read_cnt` and `writ_cnt` do.
     read_sectors: AtomicU32,
     write_sectors: AtomicU32,
-    /// Requests at the backing disk (`local_cnt`, `/proc/drbd` lo), counted up under the `ldev`
-    /// lock: a detach that takes the disk under it finds each request that goes there.
+    /// Requests forwarded to the backing disk, until they end (`local_cnt`, `/proc/drbd` lo),
+    /// and activity log writes; counted up under the `ldev` lock: a detach that takes the disk
+    /// under it finds each request that still refers to it.
     local: AtomicU32,
+    /// Of those, the ones whose I/O is at the disk now (their local part not done).
+    at_disk: AtomicU32,
     /// When the backing disk last made progress (jiffies): its last completion, or the first
     /// request after it was idle.
     local_since: AtomicU64,
@@ -155,6 +158,7 @@ impl DevIo {
             read_sectors: AtomicU32::new(0),
             write_sectors: AtomicU32::new(0),
             local: AtomicU32::new(0),
+            at_disk: AtomicU32::new(0),
             local_since: AtomicU64::new(0),
             disk_timeout: AtomicU64::new(0),
             upper: AtomicU32::new(0),
@@ -369,6 +373,10 @@ impl DiskOps for DevIo {
         this.submit(guard, rq, ext, logged);
     }
 
+    fn local_done(&self) {
+        self.disk_done();
+    }
+
     fn sent_write_done(&self) {
         // the count may go below zero for a moment (see Link::send_write)
         if self.sent_in_flight.fetch_sub(1, Ordering::AcqRel) <= 1 {
@@ -382,7 +390,7 @@ impl DiskOps for DevIo {
     /// may go. A write that failed here leaves its blocks out of sync (the peer may have them:
     /// then the write succeeds for the upper layer).
     fn completed(&self, tag: u64, ok: bool) {
-        self.local_end();
+        self.local_put();
 
         let tag = Tag::decode(tag);
         if !ok {
@@ -670,20 +678,31 @@ impl DevIo {
     }
 
     /// A request goes to the backing disk (the caller holds the `ldev` lock, `_held`).
-    pub(super) fn local_start(&self, _held: &IoGuard<'_>) {
-        if self.local.fetch_add(1, Ordering::AcqRel) == 0 {
+    fn local_start(&self, _held: &IoGuard<'_>) {
+        self.local.fetch_add(1, Ordering::AcqRel);
+        self.disk_start();
+    }
+
+    /// A request ended that went to the backing disk.
+    fn local_put(&self) {
+        if self.local.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.kick_detach();
+        }
+    }
+
+    /// I/O goes to the backing disk (a request's local part, once more after a restart).
+    pub(super) fn disk_start(&self) {
+        if self.at_disk.fetch_add(1, Ordering::AcqRel) == 0 {
             self.local_since
                 .store(crate::sys::jiffies(), Ordering::Relaxed);
         }
     }
 
-    /// A request at the backing disk is done.
-    fn local_end(&self) {
+    /// I/O at the backing disk is done: the disk made progress.
+    fn disk_done(&self) {
         self.local_since
             .store(crate::sys::jiffies(), Ordering::Relaxed);
-        if self.local.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.kick_detach();
-        }
+        self.at_disk.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// The last request at the backing disk completed (or a postponed write is done): a detach
@@ -728,7 +747,7 @@ impl DevIo {
     /// requests at the disk stay until it answers them: their pages are the upper layers'.
     pub(crate) fn check_disk_timeout(&self, now: u64) {
         let timeout = self.disk_timeout.load(Ordering::Relaxed);
-        if timeout == 0 || self.local.load(Ordering::Acquire) == 0 {
+        if timeout == 0 || self.at_disk.load(Ordering::Acquire) == 0 {
             return;
         }
         let since = self.local_since.load(Ordering::Relaxed);
@@ -1032,7 +1051,8 @@ impl DevIo {
                 drop(guard);
                 let sector = bitmap_start(&layout) + page * (PAGE_BYTES as u64 / 512);
                 written = md.write_4k(sector, &bufs.page).is_ok();
-                self.local_end();
+                self.disk_done();
+                self.local_put();
                 md_failed |= !written;
                 guard = self.ldev.lock();
             }
@@ -1046,7 +1066,8 @@ impl DevIo {
                         layout.al_stripe_size_4k,
                     );
                 written = md.write_4k(at, &bufs.block).is_ok();
-                self.local_end();
+                self.disk_done();
+                self.local_put();
                 md_failed |= !written;
                 guard = self.ldev.lock();
             }

@@ -272,7 +272,8 @@ impl DevIo {
             // lock order: ldev, then link
             let link = self.link();
             if link.is_some() && hold.local_again() {
-                self.local_start(&guard);
+                // (the request is counted in `local` until it ends, once)
+                self.disk_start();
             }
             drop(guard);
             let (sector, sectors) = (entry.start, entry.end - entry.start);

@@ -67,9 +67,13 @@ pub(crate) trait DiskOps: Send + Sync + 'static {
     fn queue(this: &Arc<Self>, rq: Request<Self>)
     where
         Self: Sized;
-    /// The local part of a forwarded request finished, successfully or not (`ok`), with the tag
-    /// it was forwarded with. Runs in any context, interrupts included: must not sleep.
+    /// A forwarded request with a local part ended (its local and remote parts done), the local
+    /// part successfully or not (`ok`), with the tag it was forwarded with. Runs in any context,
+    /// interrupts included: must not sleep.
     fn completed(&self, tag: u64, ok: bool);
+    /// The local part of a forwarded request (all its clones) finished, for the first time or
+    /// after [`Remote::restart`]. Runs in any context: must not sleep.
+    fn local_done(&self) {}
     /// The local write of a request that [`Remote::mark_sent`] found in flight completed. Runs
     /// in any context: must not sleep.
     fn sent_write_done(&self) {}
@@ -629,9 +633,11 @@ unsafe fn put_local<T: DiskOps>(rq: *mut bindings::request) {
     if pdu.local.fetch_sub(1, Ordering::AcqRel) != 1 {
         return;
     }
+    // SAFETY: the request still holds its queue, so the disk and its private data are live.
+    let ops = unsafe { ops::<T>((*(*rq).q).disk) };
+    ops.local_done();
     if pdu.flags.fetch_or(LOCAL_DONE, Ordering::AcqRel) & SENT != 0 {
-        // SAFETY: the request still holds its queue, so the disk and its private data are live.
-        unsafe { ops::<T>((*(*rq).q).disk).sent_write_done() };
+        ops.sent_write_done();
     }
 }
 
