@@ -51,7 +51,11 @@ both() {
 		step "new-current-uuid --clear-bitmap" drbdadm new-current-uuid --clear-bitmap r0
 	fi
 	wait_for "UpToDate on both" 30 synced
-	step "primary" drbdadm primary r0
+	# one after the other: promotions at the same moment are concurrent cluster-wide state
+	# changes, of which the resolving node refuses the peer's (C: SS_CONCURRENT_ST_CHG, -19)
+	[ "$1" = 1 ] && step "primary" drbdadm primary r0
+	barrier first-primary
+	[ "$1" = 2 ] && step "primary" drbdadm primary r0
 	barrier primary
 	wait_for "both Primary" 30 grep -q 'ro:Primary/Primary' /proc/drbd
 	barrier write
