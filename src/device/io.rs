@@ -812,12 +812,7 @@ impl DevIo {
     /// disk attached now (not the size of some earlier one).
     pub(crate) fn peer_target(&self, sector: u64, sectors: u64) -> Result<Arc<Bdev>, PeerRange> {
         let guard = self.ldev.lock();
-        // a Failed disk takes no more writes (C: get_ldev() fails)
-        let failed = self.state().disk == DiskState::Failed;
-        let io = guard
-            .as_ref()
-            .filter(|_| !failed)
-            .ok_or(PeerRange::Diskless)?;
+        let io = guard.as_ref().ok_or(PeerRange::Diskless)?;
         match sector.checked_add(sectors) {
             Some(end) if end <= io.sectors => Ok(io.data.clone()),
             _ => Err(PeerRange::Beyond(io.sectors)),
