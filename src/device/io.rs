@@ -76,7 +76,7 @@ pub(crate) struct DevIo {
     at_disk: AtomicU32,
     /// When the backing disk last made progress (jiffies): its last completion, or the first
     /// request after it was idle.
-    local_since: AtomicU64,
+    disk_since: AtomicU64,
     /// `disk-timeout`, in jiffies (0: none): the disk is given up when requests wait at it
     /// without progress for longer.
     disk_timeout: AtomicU64,
@@ -159,7 +159,7 @@ impl DevIo {
             write_sectors: AtomicU32::new(0),
             local: AtomicU32::new(0),
             at_disk: AtomicU32::new(0),
-            local_since: AtomicU64::new(0),
+            disk_since: AtomicU64::new(0),
             disk_timeout: AtomicU64::new(0),
             upper: AtomicU32::new(0),
             unacked: AtomicU32::new(0),
@@ -350,7 +350,7 @@ impl DiskOps for DevIo {
         let mut guard = this.ldev.lock();
         let mut logged = false;
         // (a Failed disk's activity log is not written: C's get_ldev() fails)
-        let failed = this.state().disk == DiskState::Failed;
+        let failed = this.disk_failed();
         if let Some(ext) = ext.as_ref().filter(|_| !failed) {
             if let Some(io) = guard.as_mut() {
                 // lock order: ldev, then deferred; writes queue up behind deferred ones, and
@@ -533,7 +533,7 @@ impl DevIo {
                 link.close_epoch();
             }
             // (not to a Failed disk: it may not answer)
-            let failed = self.state().disk == DiskState::Failed;
+            let failed = self.disk_failed();
             let Some(to) = guard.as_ref().filter(|_| !failed).map(|io| io.data.clone()) else {
                 drop(guard);
                 rq.end(link.is_some());
@@ -693,14 +693,14 @@ impl DevIo {
     /// I/O goes to the backing disk (a request's local part, once more after a restart).
     pub(super) fn disk_start(&self) {
         if self.at_disk.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.local_since
+            self.disk_since
                 .store(crate::sys::jiffies(), Ordering::Relaxed);
         }
     }
 
     /// I/O at the backing disk is done: the disk made progress.
     fn disk_done(&self) {
-        self.local_since
+        self.disk_since
             .store(crate::sys::jiffies(), Ordering::Relaxed);
         self.at_disk.fetch_sub(1, Ordering::AcqRel);
     }
@@ -713,9 +713,31 @@ impl DevIo {
             let _held = self.ldev.lock();
             self.al_wait.notify_all();
         }
-        if self.state().disk == DiskState::Failed {
+        if self.disk_failed() {
             let _ = events_queue().enqueue(self.owner.clone());
         }
+    }
+
+    /// Whether the disk is Failed (being detached): it takes no new I/O of ours.
+    fn disk_failed(&self) -> bool {
+        self.state().disk == DiskState::Failed
+    }
+
+    /// Writes a meta data block while attached (`guard`), without the lock, counted as a
+    /// request at the disk (disk-timeout, detach); whether it was written, and the lock again.
+    fn md_write<'a>(
+        &'a self,
+        guard: IoGuard<'a>,
+        md: &Bdev,
+        sector: u64,
+        buf: &[u8; PAGE_BYTES],
+    ) -> (IoGuard<'a>, bool) {
+        self.local_start(&guard);
+        drop(guard);
+        let written = md.write_4k(sector, buf).is_ok();
+        self.disk_done();
+        self.local_put();
+        (self.ldev.lock(), written)
     }
 
     /// Whether no request is at the backing disk, nor a postponed write waits to go there
@@ -750,7 +772,7 @@ impl DevIo {
         if timeout == 0 || self.at_disk.load(Ordering::Acquire) == 0 {
             return;
         }
-        let since = self.local_since.load(Ordering::Relaxed);
+        let since = self.disk_since.load(Ordering::Relaxed);
         if now.wrapping_sub(since) <= timeout || self.errors.load(Ordering::Acquire) != 0 {
             return;
         }
@@ -986,7 +1008,7 @@ impl DevIo {
             let Some(io) = guard.as_mut() else {
                 return (guard, Ok(false));
             };
-            if io.al_suspended || self.state().disk == DiskState::Failed {
+            if io.al_suspended || self.disk_failed() {
                 return (guard, Ok(false));
             }
             let plan = match io.al.prepare(ext.clone()) {
@@ -1041,30 +1063,19 @@ impl DevIo {
                 if view.store_le(page, &mut bufs.page).is_err() {
                     continue;
                 }
-                // (meta data I/O counts as the disk's: disk-timeout, detach)
-                self.local_start(&guard);
-                drop(guard);
                 let sector = bitmap_start(&layout) + page * (PAGE_BYTES as u64 / 512);
-                written = md.write_4k(sector, &bufs.page).is_ok();
-                self.disk_done();
-                self.local_put();
+                (guard, written) = self.md_write(guard, &md, sector, &bufs.page);
                 md_failed |= !written;
-                guard = self.ldev.lock();
             }
             if written && logged {
-                self.local_start(&guard);
-                drop(guard);
                 let at = layout.al_start()
                     + al_tr_number_to_on_disk_sector(
                         bufs.tr.tr_number,
                         layout.al_stripes,
                         layout.al_stripe_size_4k,
                     );
-                written = md.write_4k(at, &bufs.block).is_ok();
-                self.disk_done();
-                self.local_put();
+                (guard, written) = self.md_write(guard, &md, at, &bufs.block);
                 md_failed |= !written;
-                guard = self.ldev.lock();
             }
             let Some(io) = guard.as_mut() else {
                 // detached meanwhile: the write goes on as a Diskless device's
