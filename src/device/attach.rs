@@ -31,6 +31,7 @@ use crate::model::role::StateRv;
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
 use crate::model::transition::{self, Fact};
 use crate::net::link::Link;
+use crate::proc::render::PpSize;
 use crate::sys::bdev::Bdev;
 use crate::sys::genl::{broadcast, Events};
 use crate::wire::packet;
@@ -466,10 +467,11 @@ pub(crate) fn take_peer_size(res: &Name, dev: &mut Device, sectors: u64) {
     dev.size = sectors;
     dev.disk.set_capacity(sectors);
     pr_info!(
-        "{}/{} drbd{}: size = {} KiB\n",
+        "{}/{} drbd{}: size = {} ({} KB)\n",
         res,
         dev.volume,
         dev.minor,
+        PpSize(sectors / 2),
         sectors / 2
     );
 }
@@ -965,10 +967,11 @@ pub(crate) fn change_size(
     dev.size = new_sectors;
     dev.disk.set_capacity(new_sectors);
     pr_info!(
-        "{}/{} drbd{}: size = {} KiB\n",
+        "{}/{} drbd{}: size = {} ({} KB)\n",
         res,
         dev.volume,
         dev.minor,
+        PpSize(new_sectors / 2),
         new_sectors / 2
     );
     match written {

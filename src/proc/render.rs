@@ -30,6 +30,28 @@ pub(crate) fn render_header(out: &mut impl Write, tag: BuildTag<'_>) -> fmt::Res
     }
 }
 
+/// A size in KiB the way C's ppsize() prints it in log lines: "16 MB", "9999 KB" (below 10000
+/// of a unit, rounded to the nearest).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PpSize(pub(crate) u64);
+
+impl fmt::Display for PpSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut size = self.0;
+        let mut units = ['K', 'M', 'G', 'T', 'P', 'E'].iter().peekable();
+        let mut unit = 'K';
+        while let Some(&u) = units.next() {
+            unit = u;
+            if size < 10000 || units.peek().is_none() {
+                break;
+            }
+            size = (size >> 10) + u64::from(size & (1 << 9) != 0);
+        }
+        // (C prints an unsigned int)
+        write!(f, "{} {unit}B", size as u32)
+    }
+}
+
 /// What /proc/drbd shows of one minor, snapshotted under the locks the caller needs.
 ///
 /// The counters hold the values as printed, already converted where C converts them; their
@@ -307,6 +329,20 @@ pub(crate) fn write_syncer_progress(out: &mut impl Write, p: &SyncProgress) -> f
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sizes_in_log_lines_as_ppsize() {
+        let pp = |kib| std::format!("{}", PpSize(kib));
+        assert_eq!(pp(8192), "8192 KB");
+        assert_eq!(pp(9999), "9999 KB");
+        assert_eq!(pp(16384), "16 MB");
+        // shift and round: 10239 KiB is 9.9990... MiB, 10751 KiB 10.499 MiB, 10752 10.5
+        assert_eq!(pp(10239), "10 MB");
+        assert_eq!(pp(10751), "10 MB");
+        assert_eq!(pp(10752), "11 MB");
+        assert_eq!(pp(1 << 30), "1024 GB");
+        assert_eq!(pp(u64::MAX), "16384 EB");
+    }
     use super::*;
     use std::string::String;
 
