@@ -694,13 +694,12 @@ pub(crate) fn resize_defaults(dev: &Device) -> Result<ResizeParms, RetCode> {
     })
 }
 
-/// `drbd_adm_resize` once the request is decoded (on [`resize_defaults`]), while not
-/// connected: the device takes the size `--size` asks for (0: all the
-/// backing device offers with the current meta data layout). A new size gets a resized bitmap
-/// (new blocks out of sync; `--assume-clean` needs a peer of protocol 93, as in C), a rewritten
-/// activity log and bitmap, and the new size in the superblock (drbd_determine_dev_size()).
-/// Not yet: moving internal meta data to the end of a grown backing device, and changing the
-/// activity log layout.
+/// `drbd_adm_resize` once the request is decoded (on [`resize_defaults`]): the device takes the
+/// size `--size` asks for (0: all the backing device offers, with internal meta data moved to
+/// the end of a grown backing device), as far as the peer's disk allows. A new size gets a
+/// resized bitmap (new blocks out of sync; `--assume-clean` needs a peer of protocol 93, as in
+/// C), a rewritten activity log and bitmap, and the new size in the superblock
+/// (drbd_determine_dev_size()). Not yet: changing the activity log layout.
 #[inline(never)]
 pub(crate) fn resize(res: &Name, dev: &mut Device, rs: &ResizeParms) -> (RetCode, &'static str) {
     let state = dev.state;
@@ -735,10 +734,11 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, rs: &ResizeParms) -> (RetCode
             "changing the activity log layout is not implemented yet by drbd-rs",
         );
     }
-    let max = l.max_capacity(ldev._backing.capacity());
+    let backing = ldev._backing.capacity();
+    let moved = l.relocated(backing);
     let size = new_dev_size(SizeInputs {
         la_size: ldev.sb.la_size_sect,
-        my_max: max,
+        my_max: moved.unwrap_or(l).max_capacity(backing),
         peer: if link.is_some() { dev.peer_max } else { 0 },
         user: rs.size,
     });
@@ -760,9 +760,9 @@ pub(crate) fn resize(res: &Name, dev: &mut Device, rs: &ResizeParms) -> (RetCode
     ldev.conf.set_num("disk_size", rs.size as i64);
     let new_sectors = size.sectors;
     let grew = new_sectors > dev.size;
-    if new_sectors == dev.size && new_sectors == ldev.sb.la_size_sect {
+    if moved.is_none() && new_sectors == dev.size && new_sectors == ldev.sb.la_size_sect {
         let _ = write_superblock(ldev);
-    } else if let Err(ret) = change_size(res, dev, new_sectors, !rs.no_resync) {
+    } else if let Err(ret) = change_size(res, dev, new_sectors, !rs.no_resync, moved) {
         return (ret, "");
     }
     // the peer learns the new sizes and answers with its own (it may grow too); the resync of
@@ -849,9 +849,11 @@ pub(crate) fn peer_sizes(
         ldev.conf
             .set_num("disk_size", i64::try_from(sz.u_size).unwrap_or(0));
     }
+    let backing = ldev._backing.capacity();
+    let moved = ldev.layout.relocated(backing);
     let size = new_dev_size(SizeInputs {
         la_size: ldev.sb.la_size_sect,
-        my_max: ldev.layout.max_capacity(ldev._backing.capacity()),
+        my_max: moved.unwrap_or(ldev.layout).max_capacity(backing),
         peer: sz.d_size,
         user: sz.u_size,
     });
@@ -874,7 +876,8 @@ pub(crate) fn peer_sizes(
         return None;
     }
     let no_resync = sz.dds_flags & packet::DDSF_NO_RESYNC != 0;
-    if size.sectors != old && change_size(res, dev, size.sectors, !no_resync).is_err() {
+    let changed = size.sectors != old || moved.is_some();
+    if changed && change_size(res, dev, size.sectors, !no_resync, moved).is_err() {
         return Some(dev.size);
     }
     if sz.c_size != dev.size {
@@ -910,15 +913,17 @@ pub(crate) fn peer_sizes(
     Some(dev.size)
 }
 
-/// drbd_determine_dev_size() for a size that changes: a bitmap of the new size (new blocks out of
-/// sync unless `--assume-clean`: `set_new_bits` false), the activity log and the whole bitmap
-/// rewritten, the size in the superblock, and the new capacity, with no request in flight
-/// meanwhile.
+/// drbd_determine_dev_size() for a size or meta data place that changes: a bitmap of the new size
+/// (new blocks out of sync unless `--assume-clean`: `set_new_bits` false), the activity log and
+/// the whole bitmap rewritten, at the `moved` layout if there is one, the size in the
+/// superblock, and the new capacity, with no request in flight meanwhile. A crash in between
+/// finds the superblock at its new place asking for a full sync, or still at the old one.
 pub(crate) fn change_size(
     res: &Name,
     dev: &mut Device,
     new_sectors: u64,
     set_new_bits: bool,
+    moved: Option<Layout>,
 ) -> Result<(), RetCode> {
     // A bitmap of the new size, filled outside the lock.
     let new_bits = bits_for_capacity(new_sectors);
@@ -946,11 +951,30 @@ pub(crate) fn change_size(
     io.bitmap = bitmap;
     io.bits = new_bits;
     io.sectors = new_sectors;
+    let why = match (new_sectors != dev.size, moved.is_some()) {
+        (true, true) => "size changed and md moved",
+        (true, false) => "size changed",
+        _ => "md moved",
+    };
+    pr_info!(
+        "{}/{} drbd{}: Writing the whole bitmap, {}\n",
+        res,
+        dev.volume,
+        dev.minor,
+        why
+    );
 
     // The on-disk bitmap and log are unreliable until rewritten (drbd_determine_dev_size()).
     let ldev = dev.ldev.as_mut();
     let written = match ldev {
         Some(ldev) => {
+            if let Some(layout) = moved {
+                io.layout = layout;
+                ldev.layout = layout;
+                ldev.sb.place(&layout);
+                // the superblock is written at its new place even if it reads the same
+                ldev.written = None;
+            }
             let flags = ldev.sb.flags;
             ldev.sb.flags |= MDF_FULL_SYNC | MDF_AL_DISABLED;
             ldev.sb.la_size_sect = new_sectors;

@@ -125,6 +125,15 @@ impl Superblock {
         }
     }
 
+    /// Records where the meta data areas of `l` are.
+    pub(crate) fn place(&mut self, l: &Layout) {
+        self.md_size_sect = l.md_size_sect;
+        self.al_offset = l.al_offset;
+        self.bm_offset = l.bm_offset;
+        self.al_stripes = l.al_stripes;
+        self.al_stripe_size_4k = l.al_stripe_size_4k;
+    }
+
     /// Encodes into a zeroed block, as drbd_md_write() does.
     pub(crate) fn encode(&self, b: &mut [u8; SUPERBLOCK_BYTES]) {
         b.fill(0);
@@ -202,6 +211,33 @@ impl Layout {
             }
             MetaIndex::Indexed(_) => backing_capacity.min(MAX_SECTORS_FIXED),
         }
+    }
+
+    /// Where internal meta data belongs on a backing device that is now `backing_capacity`
+    /// sectors (drbd_md_set_sector_offsets()): the superblock in the last 4 KiB block, the
+    /// activity log before it, and before that a bitmap for the whole device, whole sectors of
+    /// 4096 bits, 4 KiB aligned. `None` where the meta data stays: external meta data, a backing
+    /// device too small, and a relocation that would leave less room for data than now (a backing
+    /// device that shrank under us: moving the meta data would overwrite data).
+    pub(crate) fn relocated(&self, backing_capacity: u64) -> Option<Layout> {
+        if self.index != MetaIndex::Internal {
+            return None;
+        }
+        let al_sect = self.al_size_4k.checked_mul(MD_4KB_SECT)?;
+        // one bitmap sector per 16 MiB of backing device, rounded up to whole 4 KiB
+        let bm_sect = backing_capacity
+            .div_ceil(1 << 15)
+            .next_multiple_of(MD_4KB_SECT);
+        let md_size = bm_sect.checked_add(MD_4KB_SECT + al_sect)?;
+        let md_size_sect = u32::try_from(md_size).ok()?;
+        let placed = Layout {
+            md_offset: self.index.superblock_sector(backing_capacity)?,
+            md_size_sect,
+            al_offset: -i32::try_from(al_sect).ok()?,
+            bm_offset: -i32::try_from(md_size - MD_4KB_SECT).ok()?,
+            ..*self
+        };
+        (placed.first_sector() > self.first_sector()).then_some(placed)
     }
 
     /// The smallest meta data device this kind of meta data needs: 1 MiB for flexible ones,
@@ -439,6 +475,52 @@ mod tests {
         let l = check(&flex, MetaIndex::FlexExternal, 1 << 11).unwrap();
         // 8 bitmap sectors cover 8 * 16 MiB
         assert_eq!(l.max_capacity(1 << 30), 8 << 15);
+    }
+
+    #[test]
+    fn internal_meta_data_moves_to_the_end_of_a_grown_device() {
+        let l = check(&created_64m(), MetaIndex::Internal, SECTORS_64M).unwrap();
+        // where it is, it stays
+        assert_eq!(l.relocated(SECTORS_64M), None);
+        // 128 MiB: the same 8 bitmap sectors, 40 KiB below the new end
+        let l128 = l.relocated(2 * SECTORS_64M).unwrap();
+        assert_eq!(
+            (l128.md_offset, l128.md_size_sect),
+            (2 * SECTORS_64M - 8, 80)
+        );
+        assert_eq!((l128.al_offset, l128.bm_offset), (-64, -72));
+        assert_eq!(l128.max_capacity(2 * SECTORS_64M), 2 * SECTORS_64M - 80);
+        // what check() makes of the superblock written there
+        let sb = Superblock {
+            md_size_sect: l128.md_size_sect,
+            al_offset: l128.al_offset,
+            bm_offset: l128.bm_offset,
+            la_size_sect: l128.max_capacity(2 * SECTORS_64M),
+            ..created_64m()
+        };
+        assert_eq!(check(&sb, MetaIndex::Internal, 2 * SECTORS_64M), Ok(l128));
+        // 1 GiB and 4 KiB more (an odd end): 65 bitmap sectors, 72 with alignment
+        let cap = (1 << 21) + 9;
+        let big = l.relocated(cap).unwrap();
+        assert_eq!(
+            (big.md_offset, big.md_size_sect),
+            ((1 << 21) + 8 - 8, 72 + 8 + 64)
+        );
+        assert_eq!(big.first_sector(), (1 << 21) - 72 - 64);
+        // 4 KiB more, but a bitmap 4 KiB bigger: no gain, no move; a shrunk device: no move
+        assert_eq!(l128.relocated(2 * SECTORS_64M + 8), None);
+        assert!(l128.relocated(2 * SECTORS_64M + 16).is_some());
+        assert_eq!(l.relocated(SECTORS_64M / 2), None);
+        assert_eq!(l.relocated(4), None);
+        // external meta data stays where it is
+        let flex = Superblock {
+            al_offset: 8,
+            bm_offset: 72,
+            md_size_sect: 80,
+            ..created_64m()
+        };
+        let f = check(&flex, MetaIndex::FlexExternal, 1 << 11).unwrap();
+        assert_eq!(f.relocated(1 << 30), None);
     }
 
     #[test]

@@ -232,7 +232,7 @@ fn agree(name: &Name, d: &mut crate::device::Device, sectors: u64, user: u64) {
     }
     if sectors != d.size {
         // change_size() logs the new size, or its failure
-        let _ = crate::device::attach::change_size(name, d, sectors, true);
+        let _ = crate::device::attach::change_size(name, d, sectors, true, None);
     }
 }
 
