@@ -1,39 +1,52 @@
 # SPDX-License-Identifier: GPL-2.0
 # Online resize while connected, as the DRBD user's guide does it: both nodes' backing devices
-# (device-mapper linear devices, meta data external on vdb) grow from 8 MiB to 16 MiB, then
-# `drbdadm resize` on the Primary grows /dev/drbd0 on both nodes (P_SIZES both ways), and the
-# new 8 MiB are resynced from the Primary (no bitmap exchange). The data written before stay,
+# (device-mapper linear devices over vda) grow from 8 MiB to 16 MiB of data, then `drbdadm
+# resize` on the Primary grows /dev/drbd0 on both nodes (P_SIZES both ways), and the new 8 MiB
+# are resynced from the Primary (no bitmap exchange). g1 keeps its meta data internal: it moves
+# to the new end of the backing device; g2's is external, on vdb. The data written before stay,
 # and both disks end up the same. Then `--assume-clean` (`resize --assume-clean` after another
-# grow to 24 MiB) adds space without a resync. Before, the Secondary's `disk-flushes` is
-# checked: its backing disk sees flushes at the Primary's barriers, none with `disk-flushes no`
-# (write ordering drain). The same with the C module on either node.
+# grow to 24 MiB) adds space without a resync. Right after, the Primary loses power: booted
+# again it finds its meta data at the new end (drbdmeta and the module), 24 MiB, and the data.
+# Before, the Secondary's `disk-flushes` is checked: its backing disk sees flushes at the
+# Primary's barriers, none with `disk-flushes no` (write ordering drain). The same with the C
+# module on either node.
 #@ guests: 2
 #@ disks: 32M 8M
-#@ timeout: 240
+#@ timeout: 300
 #@ variant: rs-rs g1=ours g2=ours
 #@ variant: rs-c g1=ours g2=c
 #@ variant: c-rs g1=c g2=ours
 # A bug of the C module that DEBUG_ATOMIC_SLEEP reports (see c-reference-pair.sh).
 #@ allow: do not call blocking ops when !TASK_RUNNING.*prepare_to_wait
 
-# grow MIB: the backing device d0 becomes MIB MiB of vda
+# Internal meta data of a backing device up to 128 MiB: 4 KiB superblock, 32 KiB activity log,
+# 4 KiB bitmap; g1's backing device has that much more than its data.
+if [ "$GUEST" = g1 ]; then md_extra=80; else md_extra=0; fi
+
+# table MIB: the device-mapper table of d0 for MIB MiB of data
+table() {
+	echo "0 $(($1 * 2048 + md_extra)) linear /dev/vda 0"
+}
+
+# grow MIB: the backing device d0 grows to MIB MiB of data
 grow() {
-	dms suspend d0 && dms load d0 --table "0 $(($1 * 2048)) linear /dev/vda 0" && dms resume d0
+	dms suspend d0 && dms load d0 --table "$(table "$1")" && dms resume d0
 }
 
 common() {
 	step "load" load_drbd
-	step "dm device over 8 MiB of vda" dms create d0 --table "0 16384 linear /dev/vda 0"
 	cat >/etc/drbd.d/r0.res <<-EOT
 	resource r0 {
 		device /dev/drbd0;
 		disk /dev/mapper/d0;
-		meta-disk /dev/vdb;
 		net { protocol C; }
-		on g1 { address 10.0.0.1:7789; }
-		on g2 { address 10.0.0.2:7789; }
+		on g1 { address 10.0.0.1:7789; meta-disk internal; }
+		on g2 { address 10.0.0.2:7789; meta-disk /dev/vdb; }
 	}
 	EOT
+	# after the power cut: the disk as it was, for g1() to bring up
+	[ "$drbdrs_boot" = 1 ] || return 0
+	step "dm device over 8 MiB of vda" dms create d0 --table "$(table 8)"
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "connected" 30 grep -q 'cs:Connected' /proc/drbd
@@ -56,6 +69,10 @@ synced_at() {
 }
 
 g1() {
+	if [ "$drbdrs_boot" = 2 ]; then
+		after_power_cut
+		return
+	fi
 	# both disks are fresh (zeros): no initial sync
 	step "skip the initial sync" drbdadm -- --clear-bitmap new-current-uuid r0
 	wait_for "UpToDate on both" 30 synced
@@ -76,7 +93,7 @@ g1() {
 		"dmesg | grep -Eq 'Began resync as SyncSource \(will sync 8192 KB'"
 	wait_for "16 MiB, resynced" 60 synced_at 16384
 	cat /proc/drbd
-	dmesg | grep -E 'online grow|Began resync|Resync done|size ='
+	dmesg | grep -E 'online grow|Began resync|Resync done|size =|whole bitmap'
 	expect "the data stay" "$first" sh -c \
 		"dd if=/dev/drbd0 bs=1M count=8 iflag=direct 2>/dev/null | md5sum"
 	step "write the new space" dd if=/dev/urandom of=/dev/drbd0 bs=1M seek=8 count=8 oflag=direct
@@ -89,6 +106,29 @@ g1() {
 	wait_for "24 MiB" 30 synced_at 24576
 	step "no resync of the new space" sh -c \
 		"dmesg | grep -q 'Resync of new storage suppressed with --assume-clean'"
+	step "write the newest space" dd if=/dev/urandom of=/dev/drbd0 bs=1M seek=16 count=8 \
+		oflag=direct
+	share sum24 "$(primary_sum)"
+	barrier written-again
+	power_cut
+}
+
+# g1 booted again after losing power as a Primary with 24 MiB
+after_power_cut() {
+	step "the dm device as it was" dms create d0 --table "$(table 24)"
+	drbdmeta --force 0 v08 /dev/mapper/d0 internal apply-al >/tmp/apply-al 2>&1 ||
+		fail "apply-al: $(cat /tmp/apply-al)"
+	drbdmeta --force 0 v08 /dev/mapper/d0 internal dump-md >/tmp/md 2>&1
+	cat /tmp/apply-al
+	sed '/^bm {/,$d' /tmp/md
+	step "drbdmeta finds 24 MiB" grep -q '^la-size-sect 49152;' /tmp/md
+	step "up" drbdadm up r0
+	expect "24 MiB after the power cut" 24576 kib
+	wait_for "connected, synced" 60 synced_at 24576
+	cat /proc/drbd
+	barrier back
+	step "primary" drbdadm primary r0
+	expect "the data" "$(fetch sum24)" primary_sum
 	barrier done
 	step "down" drbdadm down r0
 	step "remove the dm device" dms remove d0
@@ -112,12 +152,16 @@ g2() {
 	barrier grown
 	wait_for "16 MiB, resynced" 60 synced_at 16384
 	cat /proc/drbd
-	dmesg | grep -E 'online grow|Began resync|Resync done|size ='
+	dmesg | grep -E 'online grow|Began resync|Resync done|size =|whole bitmap'
 	barrier compared
 	step "the same data as the peer" same_as "$(fetch sum)" /dev/mapper/d0
 	step "grow the backing device to 24 MiB" grow 24
 	barrier grown-again
 	wait_for "24 MiB" 30 synced_at 24576
+	barrier written-again
+	# the Primary loses power and comes back
+	barrier back
+	step "the same data as the peer" same_as "$(fetch sum24)" /dev/mapper/d0
 	barrier done
 	step "down" drbdadm down r0
 	step "remove the dm device" dms remove d0
