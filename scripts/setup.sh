@@ -5,16 +5,25 @@
 #
 #   scripts/setup.sh          install packages and bindgen, build (or reuse) the guest kernel
 #   scripts/setup.sh --env    print shell assignments (KDIR, KMAKE_ARGS, ...) for an existing setup
+#   --bench (before --env)    the same for the benchmark kernel: without the test kernel's
+#                             debugging (scripts/kernel-bench.config on top)
 #
 # The kernel is built outside the repository, under $DRBD_RS_CACHE (default ~/.cache/drbd-rs),
-# in a directory keyed by the kernel version and a hash of the config fragment and the tool
+# in a directory keyed by the kernel version and a hash of the config fragments and the tool
 # versions, so a second run reuses it. See Documentation/building.rst for the why of each step.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${DRBD_RS_CACHE:-$HOME/.cache/drbd-rs}
 BINDGEN_VERSION=0.73.2
-FRAGMENT=$top/scripts/kernel.config
+FRAGMENTS=("$top/scripts/kernel.config")
+# the test kernel's build is linked as current, its environment in env; the bench one's as bench
+FLAVOUR=current ENV_FILE=$CACHE/env
+if [ "${1:-}" = --bench ]; then
+	FRAGMENTS+=("$top/scripts/kernel-bench.config")
+	FLAVOUR=bench ENV_FILE=$CACHE/bench.env
+	shift
+fi
 
 # rustc-web is Debian's 1.96; rustup's rustc (first in PATH) must never build kernel code.
 RUSTC=/usr/bin/rustc
@@ -88,7 +97,7 @@ kmake_args() {
 build_key() {
 	{
 		echo "$KVER"
-		cat "$FRAGMENT"
+		cat "${FRAGMENTS[@]}"
 		$RUSTC --version
 		"$BINDGEN" --version
 		clang --version | head -1
@@ -106,11 +115,13 @@ build_kernel() {
 		rm -rf "$KDIR" && mkdir -p "$KDIR"
 		# shellcheck disable=SC2086
 		make -s -C "$SRC" O="$KDIR" $args tinyconfig >/dev/null
-		"$SRC/scripts/kconfig/merge_config.sh" -m -O "$KDIR" "$KDIR/.config" "$FRAGMENT" >/dev/null
+		"$SRC/scripts/kconfig/merge_config.sh" -m -O "$KDIR" "$KDIR/.config" "${FRAGMENTS[@]}" \
+			>/dev/null
 		# shellcheck disable=SC2086
 		make -s -C "$SRC" O="$KDIR" $args olddefconfig >/dev/null
 		# olddefconfig silently drops options whose dependencies fail (CONFIG_RUST when
-		# rustc or bindgen is wrong), so every line of the fragment is checked.
+		# rustc or bindgen is wrong), so every option the fragments set is checked, as the last
+		# fragment that names it sets it.
 		local line bad=0
 		while IFS= read -r line; do
 			case "$line" in
@@ -118,14 +129,17 @@ build_kernel() {
 			"# CONFIG_"*" is not set")
 				! grep -q "^${line:2:-11}=" "$KDIR/.config" || { log "lost: $line"; bad=1; } ;;
 			esac
-		done <"$FRAGMENT"
-		[ $bad -eq 0 ] || die "kernel config lost lines of $FRAGMENT (see above)"
+		done < <(awk '/^CONFIG_/ { k = $0; sub(/=.*/, "", k) }
+			/^# CONFIG_.* is not set$/ { k = $2 }
+			k { last[k] = $0; k = "" }
+			END { for (k in last) print last[k] }' "${FRAGMENTS[@]}")
+		[ $bad -eq 0 ] || die "kernel config lost lines of ${FRAGMENTS[*]} (see above)"
 		log "building kernel $KVER (about 6 min on 2 cores)"
 		# shellcheck disable=SC2086
 		make -s -C "$SRC" O="$KDIR" $args -j"$(nproc)" bzImage modules
 		touch "$KDIR/.built"
 	fi
-	ln -sfn "$KDIR" "$CACHE/current"
+	ln -sfn "$KDIR" "$CACHE/$FLAVOUR"
 }
 
 print_env() {
@@ -139,8 +153,8 @@ EOT
 
 mkdir -p "$CACHE"
 if [ "${1:-}" = --env ]; then
-	[ -e "$CACHE/env" ] || die "nothing set up yet: run scripts/setup.sh"
-	cat "$CACHE/env"
+	[ -e "$ENV_FILE" ] || die "nothing set up yet: run scripts/setup.sh (with --bench: for it)"
+	cat "$ENV_FILE"
 	exit 0
 fi
 
@@ -149,5 +163,5 @@ install_bindgen
 fetch_drbd_utils
 unpack_source
 build_kernel
-print_env >"$CACHE/env"
+print_env >"$ENV_FILE"
 log "ready: kernel in $KDIR"
