@@ -21,6 +21,8 @@ MODULES=${MODULES:-c ours}
 PROTOCOLS=${PROTOCOLS:-A B C}
 # 1: after each pair's jobs and after each resync, g2's backing disk must hold g1's data
 VERIFY=${VERIFY:-1}
+# 1: a full resync per module after the pairs
+RESYNC=${RESYNC:-1}
 LINK_PORT=5001
 # the fio jobs' area at the start of the device, MiB
 FIO_MIB=256
@@ -207,6 +209,7 @@ pairs() {
 			pair_run "$m" "$p"
 		done
 	done
+	[ "$RESYNC" = 1 ] || return 0
 	for m in $MODULES; do
 		resync_run "$m"
 	done
