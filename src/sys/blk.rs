@@ -854,7 +854,13 @@ impl<T: DiskOps> Disk<T> {
                 queue_depth: QUEUE_DEPTH as u32,
                 numa_node: -1, // NUMA_NO_NODE
                 cmd_size: core::mem::size_of::<Pdu>() as u32,
-                flags: bindings::BLK_MQ_F_SHOULD_MERGE | bindings::BLK_MQ_F_BLOCKING,
+                // as loop: no I/O scheduler of its own (the backing device has one, C's
+                // bio-based device has none), and a stacking device need not be drained when
+                // a CPU goes offline
+                flags: bindings::BLK_MQ_F_SHOULD_MERGE
+                    | bindings::BLK_MQ_F_BLOCKING
+                    | bindings::BLK_MQ_F_NO_SCHED_BY_DEFAULT
+                    | bindings::BLK_MQ_F_STACKING,
                 ..Default::default()
             },
             mq_ops: bindings::blk_mq_ops {
