@@ -673,7 +673,7 @@ pub(crate) fn recv_header(
 ) -> Result<packet::Header> {
     let mut hdr = [0u8; packet::HEADER_MAX];
     let hlen = packet::header_size(agreed);
-    sock.recv(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
+    sock.recv_quickack(hdr.get_mut(..hlen).ok_or(EINVAL)?)?;
     packet::decode_header(agreed, &hdr[..hlen]).map_err(|e| {
         pr_err!("{}: {}: {}\n", name, what, e);
         eproto()

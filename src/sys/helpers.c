@@ -245,6 +245,21 @@ int drbd_rs_sock_recv(struct socket *sock, void *buf, size_t len)
 	return kernel_recvmsg(sock, &msg, &iov, 1, len, MSG_WAITALL | MSG_NOSIGNAL);
 }
 
+/*
+ * drbd_recv_header_maybe_unplug(): what has arrived, without waiting; with nothing there, the
+ * peer learns at once what we received so far (a quick ACK rather than a delayed one)
+ */
+int drbd_rs_sock_recv_or_quickack(struct socket *sock, void *buf, size_t len)
+{
+	struct kvec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	int n = kernel_recvmsg(sock, &msg, &iov, 1, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n == -EAGAIN)
+		tcp_sock_set_quickack(sock->sk, 2);
+	return n;
+}
+
 void drbd_rs_sock_shutdown(struct socket *sock)
 {
 	kernel_sock_shutdown(sock, SHUT_RDWR);
@@ -266,18 +281,27 @@ unsigned long drbd_rs_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffie
 unsigned int drbd_rs_noio_save(void) { return memalloc_noio_save(); }
 void drbd_rs_noio_restore(unsigned int flags) { memalloc_noio_restore(flags); }
 
-/* replication: the data of a write request, sent from its bios' pages */
+/*
+ * replication: the data of a write request, sent from its bios' pages; all but the last with
+ * MSG_MORE, as C does: the last must not wait for more (corked, it would wait for the peer's
+ * ACK of the segments before it, or for the probe timer)
+ */
 int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq)
 {
 	struct req_iterator iter;
 	struct bio_vec bv;
+	unsigned int left = blk_rq_bytes(rq);
 	int err = 0;
 
 	rq_for_each_segment(bv, rq, iter) {
 		struct kvec iov;
-		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | MSG_MORE };
+		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
 		void *addr = kmap_local_page(bv.bv_page);
 		size_t off = 0;
+
+		left -= min(left, bv.bv_len);
+		if (left)
+			msg.msg_flags |= MSG_MORE;
 
 		while (off < bv.bv_len) {
 			int n;

@@ -130,6 +130,25 @@ impl Socket {
         Ok(())
     }
 
+    /// As [`Self::recv`], for the receiver's next packet header: if nothing has arrived yet,
+    /// the peer's TCP is acknowledged at once before the wait, as C's receiver does, so that a
+    /// sender waiting for ACKs is not held up by our delayed ones.
+    pub(crate) fn recv_quickack(&self, buf: &mut [u8]) -> Result {
+        // SAFETY: the socket is open; `buf` is writable for its length.
+        let n = unsafe {
+            bindings::drbd_rs_sock_recv_or_quickack(self.sock, buf.as_mut_ptr().cast(), buf.len())
+        };
+        let got = match n {
+            n if n == -(kernel::bindings::EAGAIN as c_int) => 0,
+            n if n < 0 => return Err(Error::from_errno(n)),
+            0 if !buf.is_empty() => {
+                return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)))
+            }
+            n => n as usize,
+        };
+        self.recv(buf.get_mut(got..).unwrap_or_default())
+    }
+
     /// Receives exactly `buf.len()` bytes, or `None` if the receive timeout passes before the
     /// first byte: the connection is idle.
     pub(crate) fn recv_or_idle(&self, buf: &mut [u8]) -> Result<Option<()>> {

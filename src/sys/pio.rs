@@ -55,9 +55,13 @@ impl PeerBuf {
         self.chunks().try_for_each(|bytes| sock.recv(bytes))
     }
 
-    /// Sends the buffer on `sock`.
+    /// Sends the buffer on `sock`, all but the last chunk with MSG_MORE: the packet ends here.
     pub(crate) fn send(&mut self, sock: &Socket) -> Result {
-        self.chunks().try_for_each(|bytes| sock.send(bytes, true))
+        let mut chunks = self.chunks().filter(|b| !b.is_empty()).peekable();
+        while let Some(bytes) = chunks.next() {
+            sock.send(bytes, chunks.peek().is_some())?;
+        }
+        Ok(())
     }
 
     /// The digest of hash `alg` over the buffer (`data-integrity-alg`), its length in `out`.
