@@ -35,7 +35,12 @@ pub(crate) struct Write<H> {
     pub(crate) started: u64,
     /// Two Primaries: the peer did not write it (see [`Conflict`]).
     pub(crate) conflict: Option<Conflict>,
+    /// The slot of the write started after it ([`NONE`] for the newest).
+    next: usize,
 }
+
+/// No slot: the end of the log's list of writes.
+const NONE: usize = usize::MAX;
 
 /// Why the peer did not write a write of ours (two Primaries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,11 +52,6 @@ pub(crate) enum Conflict {
     /// P_RETRY_WRITE: to be done again, as a new write (the C module takes it out of its log):
     /// never counted.
     Retried,
-}
-
-/// Whether sequence number `a` comes before `b` (32-bit wrap-around).
-fn seq_before(a: u32, b: u32) -> bool {
-    (b.wrapping_sub(a) as i32) > 0
 }
 
 /// A slot of the log's storage.
@@ -134,6 +134,11 @@ pub(crate) struct TransferLog<H, S> {
     sectors: u64,
     /// Where the search for a free slot starts.
     hint: usize,
+    /// The writes in the order they started, oldest first, linked through their slots. Epochs
+    /// only grow along it, and leave it from its head: a barrier ack looks at its epoch's
+    /// writes only.
+    head: usize,
+    tail: usize,
     /// When the last barrier was taken to be sent.
     barrier_at: u64,
     _hold: core::marker::PhantomData<H>,
@@ -153,6 +158,8 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             used: 0,
             sectors: 0,
             hint: 0,
+            head: NONE,
+            tail: NONE,
             barrier_at: 0,
             _hold: core::marker::PhantomData,
         }
@@ -227,7 +234,13 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
             hold: Some(hold),
             started: now,
             conflict: None,
+            next: NONE,
         });
+        match self.slots.get_mut(self.tail) {
+            Some(Some(last)) => last.next = index,
+            _ => self.head = index,
+        }
+        self.tail = index;
         self.used += 1;
         self.sectors += u64::from(size >> 9);
         self.hint = (index + 1) % n;
@@ -317,10 +330,10 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         // for it
         while barrier != self.oldest
             && self.oldest != self.current
-            && self.slots.iter().flatten().any(|w| w.epoch == self.oldest)
-            && self.expected(self.oldest) == 0
+            && self.oldest_writes().next().is_some()
+            && self.expected() == 0
         {
-            self.drop_epoch(self.oldest, &mut release);
+            self.drop_oldest(&mut release);
             self.oldest = self.oldest.wrapping_add(1);
         }
         // only barriers sent can be acknowledged: oldest..current
@@ -330,7 +343,7 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
                 expected: self.oldest,
             });
         }
-        let count = self.expected(barrier);
+        let count = self.expected();
         if count != set_size {
             return Err(TlError::BarrierSize {
                 barrier,
@@ -338,43 +351,58 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
                 expected: count,
             });
         }
-        self.drop_epoch(barrier, &mut release);
+        self.drop_oldest(&mut release);
         self.oldest = self.oldest.wrapping_add(1);
         Ok(())
     }
 
-    /// The write count the barrier ack of `epoch` must name (see [`Conflict`]).
-    fn expected(&self, epoch: u32) -> u32 {
-        let seq = |w: &Write<H>| (w.id >> 32) as u32;
-        let writes = || self.slots.iter().flatten().filter(|w| w.epoch == epoch);
-        let first_written = writes()
-            .filter(|w| w.conflict.is_none())
-            .map(seq)
-            .reduce(|a, b| if seq_before(b, a) { b } else { a });
-        let Some(first) = first_written else {
-            return 0;
-        };
-        writes()
-            .filter(|w| match w.conflict {
-                None => true,
-                Some(Conflict::Retried) => false,
-                Some(Conflict::Superseded) => seq_before(first, seq(w)),
-            })
-            .count() as u32
+    /// The writes of the oldest epoch in the log, as they started: the head of its list.
+    fn oldest_writes(&self) -> impl Iterator<Item = &Write<H>> {
+        let mut at = self.head;
+        core::iter::from_fn(move || {
+            let w = self.slots.get(at)?.as_ref()?;
+            at = w.next;
+            Some(w)
+        })
+        .take_while(|w| w.epoch == self.oldest)
     }
 
-    /// The writes of `epoch` leave the log (`release` gets the holds still held).
-    fn drop_epoch(&mut self, epoch: u32, release: &mut impl FnMut(H)) {
-        for slot in self.slots.iter_mut() {
-            if slot.as_ref().is_some_and(|w| w.epoch == epoch) {
-                if let Some(w) = slot.take() {
-                    self.sectors -= u64::from(w.size >> 9);
-                    if let Some(h) = w.hold {
-                        release(h);
-                    }
+    /// The write count the barrier ack of the oldest epoch must name (see [`Conflict`]): its
+    /// writes from the first one the peer wrote on (they started in sequence number order),
+    /// but not those to be done again.
+    fn expected(&self) -> u32 {
+        let mut written = false;
+        self.oldest_writes()
+            .filter(|w| {
+                written |= w.conflict.is_none();
+                match w.conflict {
+                    None => true,
+                    Some(Conflict::Retried) => false,
+                    Some(Conflict::Superseded) => written,
                 }
-                self.used -= 1;
+            })
+            .count() as u32
+            * u32::from(written)
+    }
+
+    /// The writes of the oldest epoch leave the log (`release` gets the holds still held).
+    fn drop_oldest(&mut self, release: &mut impl FnMut(H)) {
+        while let Some(slot) = self.slots.get_mut(self.head) {
+            if !slot.as_ref().is_some_and(|w| w.epoch == self.oldest) {
+                break;
             }
+            let Some(w) = slot.take() else {
+                break;
+            };
+            self.head = w.next;
+            self.sectors -= u64::from(w.size >> 9);
+            self.used -= 1;
+            if let Some(h) = w.hold {
+                release(h);
+            }
+        }
+        if self.head == NONE {
+            self.tail = NONE;
         }
     }
 
@@ -412,6 +440,8 @@ impl<H, S: DerefMut<Target = [Slot<H>]>> TransferLog<H, S> {
         }
         self.used = 0;
         self.sectors = 0;
+        self.head = NONE;
+        self.tail = NONE;
         self.current = self.current.wrapping_add(1);
         self.current_writes = 0;
         self.closed = false;
@@ -523,6 +553,36 @@ mod tests {
 
     fn log(n: usize, max_epoch: u32) -> TransferLog<u32, Vec<Slot<u32>>> {
         TransferLog::new((0..n).map(|_| None).collect(), 7, max_epoch)
+    }
+
+    #[test]
+    fn barrier_acks_release_writes_in_start_order_across_reused_slots() {
+        // epochs of two writes; six slots, reused out of order
+        let mut tl = log(6, 2);
+        let ids: Vec<u64> = (0..4)
+            .map(|i| tl.start(0, i * 8, 4096, i as u32, 0).unwrap().block_id)
+            .collect();
+        let mut released = vec![];
+        assert_eq!(tl.barrier_acked(7, 2, |h| released.push(h)), Ok(()));
+        assert_eq!(released, [0, 1]);
+        // epoch 9 takes slots 4 and 5, epoch 10 slot 0
+        let late: Vec<u64> = (4..7)
+            .map(|i| tl.start(0, i * 8, 4096, i as u32, 0).unwrap().block_id)
+            .collect();
+        assert_eq!(late[2] & 0xffff_ffff, 0);
+        released.clear();
+        assert_eq!(tl.barrier_acked(8, 2, |h| released.push(h)), Ok(()));
+        assert_eq!(released, [2, 3]);
+        assert_eq!(tl.epoch_of(late[2], 48), Ok(10));
+        assert!(tl.epoch_of(ids[0], 0).is_err());
+        released.clear();
+        assert_eq!(tl.barrier_acked(9, 2, |h| released.push(h)), Ok(()));
+        assert_eq!(released, [4, 5]);
+        // epoch 10 holds the third late write, and nothing is left after its ack
+        tl.close(10);
+        assert_eq!(tl.take_barrier(0), Some(10));
+        assert_eq!(tl.barrier_acked(10, 1, |h| released.push(h)), Ok(()));
+        assert_eq!((tl.len(), released.last()), (0, Some(&6)));
     }
 
     #[test]
