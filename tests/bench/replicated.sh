@@ -6,6 +6,7 @@
 # After each pair and each resync, g2's backing disk must hold g1's data (VERIFY=1).
 # Prints on g1:
 #   BENCH <target> <job> <iops> <KiB/s> <p50_us> <p99_us>   target: raw, link, c-A ... ours-C
+#     (once per round of the pairs for c-A ... ours-C)
 #   BENCH-RESYNC <module> <KiB> <seconds> <KiB/s> <seconds from g2's up>
 #   BENCH-RTT <bytes> <min> <avg> <max>   ping g1 -> g2, milliseconds
 # Guests run under TCG: only ratios measured in the same run mean something.
@@ -23,6 +24,8 @@ PROTOCOLS=${PROTOCOLS:-A B C}
 VERIFY=${VERIFY:-1}
 # 1: a full resync per module after the pairs
 RESYNC=${RESYNC:-1}
+# rounds of all pairs, for medians (the figures under TCG vary from run to run)
+ROUNDS=${ROUNDS:-1}
 LINK_PORT=5001
 # the fio jobs' area at the start of the device, MiB
 FIO_MIB=256
@@ -116,7 +119,7 @@ pair_up() {
 	step "create-md" drbdadm --force create-md r0
 	step "up" drbdadm up r0
 	wait_for "Connected" 60 grep -q 'cs:Connected' /proc/drbd
-	barrier "connected-$2-$1"
+	barrier "connected-$2-$1-$ROUND"
 	if [ "$GUEST" = g1 ]; then
 		step "new-current-uuid --clear-bitmap" drbdadm new-current-uuid --clear-bitmap r0
 	fi
@@ -124,7 +127,7 @@ pair_up() {
 	if [ "$GUEST" = g1 ]; then
 		step "primary" drbdadm primary r0
 	fi
-	barrier "ready-$2-$1"
+	barrier "ready-$2-$1-$ROUND"
 }
 
 # peer_gone: g1 went down; what it sent is on g2's disk once the connection is closed
@@ -133,22 +136,22 @@ peer_gone() {
 }
 
 # pair_run MODULE PROTOCOL: both guests; g1 Primary runs the jobs, then both down, and g2's disk
-# must hold what g1 wrote.
+# must hold what g1 wrote. $ROUND names the round.
 pair_run() {
 	load_mod "$1"
 	pair_up "$2" "$1"
 	if [ "$GUEST" = g1 ]; then
 		TARGET=/dev/drbd0 TNAME="$1-$2" jobs
 		cat /proc/drbd
-		barrier "done-$1-$2"
+		barrier "done-$1-$2-$ROUND"
 		step "down" drbdadm down r0
 	else
-		barrier "done-$1-$2"
+		barrier "done-$1-$2-$ROUND"
 		wait_for "g1 down" 60 peer_gone
 		step "down" drbdadm down r0
 	fi
-	barrier "down-$1-$2"
-	verify "sum-$1-$2" $((FIO_MIB << 20))
+	barrier "down-$1-$2-$ROUND"
+	verify "sum-$1-$2-$ROUND" $((FIO_MIB << 20))
 	unload_mod "$1"
 }
 
@@ -202,11 +205,14 @@ resync_run() {
 	unload_mod "$1"
 }
 
-# The modules take turns for each protocol, so that a change in the host's load hits both alike.
+# The modules take turns for each protocol, so that a change in the host's load hits both alike;
+# all of it ROUNDS times.
 pairs() {
-	for p in $PROTOCOLS; do
-		for m in $MODULES; do
-			pair_run "$m" "$p"
+	for ROUND in $(seq "$ROUNDS"); do
+		for p in $PROTOCOLS; do
+			for m in $MODULES; do
+				pair_run "$m" "$p"
+			done
 		done
 	done
 	[ "$RESYNC" = 1 ] || return 0
