@@ -951,7 +951,12 @@ pub(crate) fn change_size(
     io.bitmap = bitmap;
     io.bits = new_bits;
     io.sectors = new_sectors;
-    let why = match (new_sectors != dev.size, moved.is_some()) {
+    let size_changed = new_sectors != dev.size
+        || dev
+            .ldev
+            .as_ref()
+            .is_some_and(|l| l.sb.la_size_sect != new_sectors);
+    let why = match (size_changed, moved.is_some()) {
         (true, true) => "size changed and md moved",
         (true, false) => "size changed",
         _ => "md moved",
