@@ -9,6 +9,8 @@
 #     (once per round of the pairs for c-A ... ours-C)
 #   BENCH-RESYNC <module> <KiB> <seconds> <KiB/s> <seconds from g2's up>
 #   BENCH-RTT <bytes> <min> <avg> <max>   ping g1 -> g2, milliseconds
+#   BENCH-CPU <target> <g1 ms> <g2 ms> <KiB>   CPU time busy on each guest during a pair's jobs,
+#     and the KiB they wrote
 # Guests run under TCG: only ratios measured in the same run mean something.
 #@ guests: 2
 #@ disks: 512M
@@ -39,6 +41,14 @@ job() {
 		--time_based --runtime="$RUNTIME" --size=${FIO_MIB}M --output-format=terse \
 		--percentile_list=50:99 "$@") || fail "fio $name on $TARGET"
 	bench_line "$name" "$out"
+	# KiB written (terse v3 field 47)
+	WRITTEN_KIB=$((WRITTEN_KIB + $(echo "$out" | awk -F';' '$1 == "3" { print $47 }')))
+}
+
+# busy_ms: the CPU time this guest spent busy so far (/proc/stat, USER_HZ 100), iowait and
+# idle not counted
+busy_ms() {
+	awk '$1 == "cpu" { print ($2 + $3 + $4 + $7 + $8) * 10 }' /proc/stat
 }
 
 # bench_line NAME TERSE: the BENCH line of a fio terse (v3) result. Write: bw 48, iops 49, clat
@@ -140,13 +150,18 @@ peer_gone() {
 pair_run() {
 	load_mod "$1"
 	pair_up "$2" "$1"
+	cpu0=$(busy_ms)
 	if [ "$GUEST" = g1 ]; then
+		WRITTEN_KIB=0
 		TARGET=/dev/drbd0 TNAME="$1-$2" jobs
+		cpu1=$(busy_ms)
 		cat /proc/drbd
 		barrier "done-$1-$2-$ROUND"
+		echo "BENCH-CPU $1-$2 $((cpu1 - cpu0)) $(fetch "cpu-$1-$2-$ROUND") $WRITTEN_KIB"
 		step "down" drbdadm down r0
 	else
 		barrier "done-$1-$2-$ROUND"
+		share "cpu-$1-$2-$ROUND" $(($(busy_ms) - cpu0))
 		wait_for "g1 down" 60 peer_gone
 		step "down" drbdadm down r0
 	fi
