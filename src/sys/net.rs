@@ -138,15 +138,10 @@ impl Socket {
         let n = unsafe {
             bindings::drbd_rs_sock_recv_or_quickack(self.sock, buf.as_mut_ptr().cast(), buf.len())
         };
-        let got = match n {
-            n if n == -(kernel::bindings::EAGAIN as c_int) => 0,
-            n if n < 0 => return Err(Error::from_errno(n)),
-            0 if !buf.is_empty() => {
-                return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)))
-            }
-            n => n as usize,
-        };
-        self.recv(buf.get_mut(got..).unwrap_or_default())
+        match self.recv_rest(n, buf)? {
+            Some(()) => Ok(()),
+            None => self.recv(buf),
+        }
     }
 
     /// Receives exactly `buf.len()` bytes, or `None` if the receive timeout passes before the
@@ -155,6 +150,12 @@ impl Socket {
         // SAFETY: the socket is open; `buf` is writable for its length.
         let n =
             unsafe { bindings::drbd_rs_sock_recv(self.sock, buf.as_mut_ptr().cast(), buf.len()) };
+        self.recv_rest(n, buf)
+    }
+
+    /// After a first receive into `buf` that returned `n`: the rest of `buf`, or `None` if
+    /// nothing had arrived (EAGAIN: a timeout or a receive that did not wait).
+    fn recv_rest(&self, n: c_int, buf: &mut [u8]) -> Result<Option<()>> {
         if n == -(kernel::bindings::EAGAIN as c_int) {
             return Ok(None);
         }
