@@ -435,6 +435,16 @@ mod tests {
 
     const SECTORS_64M: u64 = 64 << 11;
 
+    /// The same, as flexible external meta data: [sb][AL 32 KiB][bitmap], 8 + 64 + 8 sectors.
+    fn created_flex() -> Superblock {
+        Superblock {
+            al_offset: 8,
+            bm_offset: 72,
+            md_size_sect: 80,
+            ..created_64m()
+        }
+    }
+
     #[test]
     fn encode_decode_round_trip_at_c_offsets() {
         let sb = created_64m();
@@ -466,12 +476,7 @@ mod tests {
             Layout::min_md_device(MetaIndex::Indexed(1)),
             2 * (128 << 11)
         );
-        let flex = Superblock {
-            al_offset: 8,
-            bm_offset: 72,
-            md_size_sect: 80,
-            ..created_64m()
-        };
+        let flex = created_flex();
         let l = check(&flex, MetaIndex::FlexExternal, 1 << 11).unwrap();
         // 8 bitmap sectors cover 8 * 16 MiB
         assert_eq!(l.max_capacity(1 << 30), 8 << 15);
@@ -491,13 +496,11 @@ mod tests {
         assert_eq!((l128.al_offset, l128.bm_offset), (-64, -72));
         assert_eq!(l128.max_capacity(2 * SECTORS_64M), 2 * SECTORS_64M - 80);
         // what check() makes of the superblock written there
-        let sb = Superblock {
-            md_size_sect: l128.md_size_sect,
-            al_offset: l128.al_offset,
-            bm_offset: l128.bm_offset,
+        let mut sb = Superblock {
             la_size_sect: l128.max_capacity(2 * SECTORS_64M),
             ..created_64m()
         };
+        sb.place(&l128);
         assert_eq!(check(&sb, MetaIndex::Internal, 2 * SECTORS_64M), Ok(l128));
         // 1 GiB and 4 KiB more (an odd end): 65 bitmap sectors, 72 with alignment
         let cap = (1 << 21) + 9;
@@ -513,13 +516,7 @@ mod tests {
         assert_eq!(l.relocated(SECTORS_64M / 2), None);
         assert_eq!(l.relocated(4), None);
         // external meta data stays where it is
-        let flex = Superblock {
-            al_offset: 8,
-            bm_offset: 72,
-            md_size_sect: 80,
-            ..created_64m()
-        };
-        let f = check(&flex, MetaIndex::FlexExternal, 1 << 11).unwrap();
+        let f = check(&created_flex(), MetaIndex::FlexExternal, 1 << 11).unwrap();
         assert_eq!(f.relocated(1 << 30), None);
     }
 
@@ -634,13 +631,7 @@ mod tests {
 
     #[test]
     fn external_layouts() {
-        // flexible external: [sb][AL 32 KiB][bitmap], 8 + 64 + 8 sectors
-        let flex = Superblock {
-            al_offset: 8,
-            bm_offset: 72,
-            md_size_sect: 80,
-            ..created_64m()
-        };
+        let flex = created_flex();
         let l = check(&flex, MetaIndex::FlexExternal, 1 << 11).unwrap();
         assert_eq!((l.md_offset, l.first_sector()), (0, 0));
         // indexed: fixed 128 MiB slots
