@@ -512,10 +512,12 @@ pub(crate) fn apply_io_errors(drbd: &Drbd) {
                 }
                 match action {
                     IoErrorAction::Nothing => {}
-                    IoErrorAction::Inconsistent => {
+                    IoErrorAction::PassOn { inconsistent } => {
                         log(&name, d, &kernel::fmt!("Local IO failed in {}.", origin));
-                        d.apply(&name, Fact::Disk(DiskState::Inconsistent));
-                        tell_peer_state(d);
+                        if inconsistent {
+                            d.apply(&name, Fact::Disk(DiskState::Inconsistent));
+                            tell_peer_state(d);
+                        }
                     }
                     IoErrorAction::Detach { helper } => {
                         d.apply(&name, Fact::Disk(DiskState::Failed));

@@ -323,9 +323,9 @@ pub(crate) mod io_error {
 pub(crate) enum IoErrorAction {
     /// Nothing more (the disk is not above the state the policy leads to).
     Nothing,
-    /// `pass_on`: the disk becomes Inconsistent; the errors go to the upper layers, reads are
-    /// retried from the peer.
-    Inconsistent,
+    /// `pass_on`: logged; the disk becomes Inconsistent (if it is above that); the errors go to
+    /// the upper layers, reads are retried from the peer.
+    PassOn { inconsistent: bool },
     /// `detach`, `call-local-io-error`: the disk fails and is detached; `helper` calls the
     /// local-io-error helper first.
     Detach { helper: bool },
@@ -342,10 +342,8 @@ pub(crate) fn io_error_action(policy: i64, bits: u8, disk: DiskState) -> IoError
         return IoErrorAction::Nothing;
     }
     if policy == EP_PASS_ON && !io_error::forced(bits) {
-        return if disk > DiskState::Inconsistent {
-            IoErrorAction::Inconsistent
-        } else {
-            IoErrorAction::Nothing
+        return IoErrorAction::PassOn {
+            inconsistent: disk > DiskState::Inconsistent,
         };
     }
     if disk > DiskState::Failed {
@@ -568,11 +566,13 @@ mod tests {
         // pass_on: Inconsistent, but meta data errors detach all the same
         assert_eq!(
             io_error_action(0, READ, UpToDate),
-            IoErrorAction::Inconsistent
+            IoErrorAction::PassOn { inconsistent: true }
         );
         assert_eq!(
             io_error_action(0, PEER_WRITE, Inconsistent),
-            IoErrorAction::Nothing
+            IoErrorAction::PassOn {
+                inconsistent: false
+            }
         );
         assert_eq!(io_error_action(0, META | READ, UpToDate), detach);
         assert_eq!(io_error_action(0, SUPERBLOCK, Inconsistent), detach);

@@ -30,7 +30,7 @@ use crate::sys::blk::Remote;
 use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
 use crate::sys::net::Socket;
-use crate::sys::pio::{PeerDone, PeerIo};
+use crate::sys::pio::{PeerDone, PeerIo, BLK_STS_OK};
 use crate::sys::print::ratelimit;
 use crate::sys::thread::should_stop;
 use crate::sys::{jiffies as jiffies_now, msecs_to_jiffies};
@@ -84,7 +84,10 @@ pub(crate) struct PeerWrite {
     /// postponed writes of ours wait for it to be done again.
     pub(crate) claim: Option<Claim>,
     pub(crate) restart: bool,
-    ok: bool,
+    /// A discard or write-zeroes, not a write of data (for the log of a failure).
+    pub(crate) discard: bool,
+    /// How the write ended (a `BLK_STS_*`).
+    status: u8,
     next: Option<KBox<PeerIo<PeerWrite>>>,
 }
 
@@ -109,7 +112,8 @@ impl PeerWrite {
             logged: None,
             claim: None,
             restart: false,
-            ok: false,
+            discard: false,
+            status: BLK_STS_OK,
             next: None,
         }
     }
@@ -136,8 +140,8 @@ impl Drop for PeerWrite {
 
 impl PeerDone for PeerWrite {
     /// e_end_block(): the sender thread sends the ack.
-    fn done(mut io: KBox<PeerIo<Self>>, ok: bool) {
-        io.ctx.ok = ok;
+    fn done(mut io: KBox<PeerIo<Self>>, status: u8) {
+        io.ctx.status = status;
         let link = io.ctx.link.clone();
         let mut acks = link.acks.lock();
         io.ctx.next = acks.done.take();
@@ -1245,7 +1249,19 @@ impl Link {
 
     /// e_end_block() / e_end_resync_block(): the ack a written peer write is owed.
     fn ack_peer_write(&self, w: &PeerWrite) {
-        if !w.ok {
+        let ok = w.status == BLK_STS_OK;
+        if !ok {
+            // drbd_peer_request_endio()
+            if ratelimit() {
+                pr_warn!(
+                    "{}/{}: {}: error={} s={}s\n",
+                    self.name,
+                    w.volume,
+                    if w.discard { "discard" } else { "write" },
+                    w.status,
+                    w.sector
+                );
+            }
             if let Some(io) = self.volume_io(w.volume) {
                 io.local_error(io_error::PEER_WRITE);
             }
@@ -1256,7 +1272,7 @@ impl Link {
             blksize: w.size,
             seq_num: w.seq_num,
         };
-        let cmd = match (&w.resync, w.ok) {
+        let cmd = match (&w.resync, ok) {
             (Some(lock), true) => {
                 lock.io.set_in_sync(w.sector, u64::from(w.size >> 9));
                 a.block_id = packet::ID_SYNCER;

@@ -662,6 +662,7 @@ fn receive_data(
     w.logged = logged;
     w.claim = claim;
     w.restart = restart;
+    w.discard = !matches!(op, PeerOp::Write { .. });
     match PeerIo::new(w, buf, size) {
         Ok(io) => PeerIo::submit(io, bdev, d.sector, op),
         Err(_) => return None,

@@ -14,8 +14,9 @@ use kernel::sync::Arc;
 
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
 const REQ_PREFLUSH: u32 = 1 << bindings::req_flag_bits___REQ_PREFLUSH;
-/// `BLK_STS_OK`.
-const BLK_STS_OK: u8 = 0;
+/// `BLK_STS_OK`, and `BLK_STS_RESOURCE` for a bio that could not be built.
+pub(crate) const BLK_STS_OK: u8 = 0;
+const BLK_STS_RESOURCE: u8 = 9;
 
 /// A block's data, in whole pages (lowmem: they are addressed directly).
 pub(crate) struct PeerBuf {
@@ -135,8 +136,9 @@ pub(crate) enum PeerOp {
 
 /// Told when a submitted peer request finished.
 pub(crate) trait PeerDone: Send + Sized + 'static {
-    /// Runs in any context, interrupts included: must not sleep.
-    fn done(io: KBox<PeerIo<Self>>, ok: bool);
+    /// Runs in any context, interrupts included: must not sleep. `status` is the bio's
+    /// (`BLK_STS_OK` when it succeeded).
+    fn done(io: KBox<PeerIo<Self>>, status: u8);
 }
 
 /// A request of the peer, with what its completion needs (`ctx`).
@@ -168,7 +170,7 @@ impl<C: PeerDone> PeerIo<C> {
     /// (an empty P_DATA with DP_FLUSH, as C submits it).
     pub(crate) fn submit(mut io: KBox<Self>, bdev: Arc<Bdev>, sector: u64, op: PeerOp) {
         if io.len == 0 && !matches!(op, PeerOp::Write { flush: true, .. }) {
-            C::done(io, true);
+            C::done(io, BLK_STS_OK);
             return;
         }
         let opf = match op {
@@ -183,7 +185,7 @@ impl<C: PeerDone> PeerIo<C> {
         let mut pages = KVec::new();
         if let (PeerOp::Write { .. }, Some(buf)) = (op, &io.buf) {
             if pages.reserve(buf.pages.len(), GFP_KERNEL).is_err() {
-                C::done(io, false);
+                C::done(io, BLK_STS_RESOURCE);
                 return;
             }
             for p in buf.pages.iter() {
@@ -212,7 +214,7 @@ impl<C: PeerDone> PeerIo<C> {
         if bio.is_null() {
             // SAFETY: `private` came from KBox::into_raw just above and was not handed out.
             let io = unsafe { KBox::from_raw(private) };
-            C::done(io, false);
+            C::done(io, BLK_STS_RESOURCE);
             return;
         }
         // SAFETY: a fresh, complete bio; its completion frees it.
@@ -225,13 +227,13 @@ impl<C: PeerDone> PeerIo<C> {
 /// Called by the block layer once for a bio made by [`PeerIo::submit`].
 unsafe extern "C" fn peer_endio<C: PeerDone>(bio: *mut bindings::bio) {
     // SAFETY: `bi_private` is the leaked PeerIo, ours again now that the bio is done.
-    let (io, ok) = unsafe {
+    let (io, status) = unsafe {
         let io = KBox::from_raw((*bio).bi_private.cast::<PeerIo<C>>());
-        let ok = (*bio).bi_status == BLK_STS_OK;
+        let status = (*bio).bi_status;
         bindings::bio_put(bio);
-        (io, ok)
+        (io, status)
     };
-    C::done(io, ok);
+    C::done(io, status);
 }
 
 /// Flushes the volatile cache of `bdev` (blkdev_issue_flush()), synchronously.
