@@ -36,7 +36,10 @@
 //! holding the data socket may wait for acks that need them). `Link::meta_lock`, `Link::acks`,
 //! `Link::reply` and `Link::volumes` are taken alone. `/proc/drbd` readers take `config`, then
 //! `ldev` or `resyncs`. A detach waits for the requests at its disk without `config`
-//! (`genl::finish_detach`; `down` waits under it).
+//! (`genl::finish_detach`; `down` waits under it). Only a detach takes the disk out of `ldev`:
+//! a bitmap rewritten or resized is written page by page, each copied under `ldev`, and the
+//! activity log's buffers (`IoLdev::al_bufs`) are the token for its I/O, which a transaction
+//! waits for while a resize initializes the log.
 //!
 //! The data path never takes `config`; it sleeps (activity log I/O, waiting for room in the
 //! active set or for an overlapping write in flight to complete) only in the submitter work,

@@ -927,32 +927,23 @@ pub(crate) fn change_size(
     set_new_bits: bool,
     moved: Option<Layout>,
 ) -> Result<(), RetCode> {
-    // A bitmap of the new size, filled outside the lock.
+    // A bitmap of the new size, allocated outside the lock.
     let new_bits = bits_for_capacity(new_sectors);
     let Ok(words) = usize::try_from(words_for_bits(new_bits)) else {
         return Err(RetCode::NoMemBitmap);
     };
-    let Ok(mut bitmap) = KVVec::from_elem(0u64, words, GFP_KERNEL) else {
+    let Ok(bitmap) = KVVec::from_elem(0u64, words, GFP_KERNEL) else {
         return Err(RetCode::NoMemBitmap);
     };
     let frozen = dev.disk.freeze();
-    let Some(mut io) = dev.io.ldev.lock().take() else {
+    // the disk stays attached: the peer's writes go on meanwhile
+    let io = dev.io.clone();
+    let Some((md, layout, old)) =
+        io.resize_bitmap(bitmap, new_bits, new_sectors, set_new_bits, moved)
+    else {
         return Err(RetCode::NoDisk);
     };
-    let old_bits = io.bits;
-    let keep = words.min(io.bitmap.len());
-    bitmap.as_mut_slice()[..keep].copy_from_slice(&io.bitmap.as_slice()[..keep]);
-    if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), new_bits) {
-        // (new() clears the bits beyond the new end, left from a larger device); new blocks
-        // are out of sync
-        if set_new_bits {
-            view.set_range(old_bits.min(new_bits)..new_bits);
-        }
-        io.bits_set = view.count();
-    }
-    io.bitmap = bitmap;
-    io.bits = new_bits;
-    io.sectors = new_sectors;
+    drop(old);
     let size_changed = new_sectors != dev.size
         || dev
             .ldev
@@ -972,11 +963,9 @@ pub(crate) fn change_size(
     );
 
     // The on-disk bitmap and log are unreliable until rewritten (drbd_determine_dev_size()).
-    let ldev = dev.ldev.as_mut();
-    let written = match ldev {
+    let written = match dev.ldev.as_mut() {
         Some(ldev) => {
-            if let Some(layout) = moved {
-                io.layout = layout;
+            if moved.is_some() {
                 ldev.layout = layout;
                 ldev.sb.place(&layout);
                 // the superblock is written at its new place even if it reads the same
@@ -986,14 +975,13 @@ pub(crate) fn change_size(
             ldev.sb.flags |= MDF_FULL_SYNC | MDF_AL_DISABLED;
             ldev.sb.la_size_sect = new_sectors;
             let w = write_superblock(ldev)
-                .and_then(|()| initialize_al(&mut io))
-                .and_then(|()| write_bitmap(&mut io));
+                .and_then(|()| io.initialize_al())
+                .and_then(|()| io.write_bitmap(&md, &layout, new_bits));
             ldev.sb.flags = flags;
             w.and_then(|()| write_superblock(ldev))
         }
         None => Err(RetCode::NoDisk),
     };
-    *dev.io.ldev.lock() = Some(io);
     drop(frozen);
     dev.size = new_sectors;
     dev.disk.set_capacity(new_sectors);

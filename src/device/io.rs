@@ -16,7 +16,8 @@ use crate::bitmap::math::{
     SECT_PER_BIT,
 };
 use crate::device::Drbd;
-use crate::meta::io::bitmap_start;
+use crate::genl::retcode::RetCode;
+use crate::meta::io::{bitmap_start, initialize_al_with, write_bitmap_pages};
 use crate::meta::layout::Layout;
 use crate::model::attach::io_error;
 use crate::model::conflict::{self, InFlight, Kind, Tag};
@@ -879,6 +880,107 @@ impl DevIo {
         }
     }
 
+    /// Sets (`all`) or clears every bit of the bitmap (drbd_bm_set_all(), drbd_bm_clear_all()),
+    /// while attached: the meta data device, its layout and the bits, for writing it out with
+    /// [`Self::write_bitmap`].
+    pub(crate) fn fill_bitmap(&self, all: bool) -> Option<(Arc<Bdev>, Layout, u64)> {
+        let mut guard = self.ldev.lock();
+        let io = guard.as_mut()?;
+        let bits = io.bits;
+        if let Ok(mut view) = Bits::new(io.bitmap.as_mut_slice(), bits) {
+            if all {
+                view.set_range(0..bits);
+            } else {
+                view.clear_range(0..bits);
+            }
+            io.bits_set = view.count();
+        }
+        // a clean bitmap has changes to track again (a full one keeps what the log was doing)
+        if !all {
+            io.al_suspended = false;
+        }
+        Some((io.md.clone(), io.layout, bits))
+    }
+
+    /// A new size for the attached disk (drbd_bm_resize()): `bitmap`, zeroed for `bits`, takes
+    /// the old bits, and the new blocks are out of sync if `set_new_bits`; its meta data is at
+    /// `moved` if that changed. The disk stays attached (the peer's writes go on); the old
+    /// bitmap is given back to be freed without the lock. The meta data device and layout.
+    pub(crate) fn resize_bitmap(
+        &self,
+        mut bitmap: KVVec<u64>,
+        bits: u64,
+        sectors: u64,
+        set_new_bits: bool,
+        moved: Option<Layout>,
+    ) -> Option<(Arc<Bdev>, Layout, KVVec<u64>)> {
+        let mut guard = self.ldev.lock();
+        let io = guard.as_mut()?;
+        let keep = bitmap.len().min(io.bitmap.len());
+        bitmap.as_mut_slice()[..keep].copy_from_slice(&io.bitmap.as_slice()[..keep]);
+        if let Ok(mut view) = Bits::new(bitmap.as_mut_slice(), bits) {
+            // (new() clears the bits beyond the new end, left from a larger device)
+            if set_new_bits {
+                view.set_range(io.bits.min(bits)..bits);
+            }
+            io.bits_set = view.count();
+        }
+        let old = core::mem::replace(&mut io.bitmap, bitmap);
+        io.bits = bits;
+        io.sectors = sectors;
+        if let Some(layout) = moved {
+            io.layout = layout;
+        }
+        Some((io.md.clone(), io.layout, old))
+    }
+
+    /// drbd_al_initialize() of the attached disk: the activity log's I/O buffers are taken for
+    /// it, so a transaction waits meanwhile; the disk stays attached.
+    pub(crate) fn initialize_al(&self) -> Result<(), RetCode> {
+        let mut guard = self.ldev.lock();
+        let (md, layout, mut bufs) = loop {
+            let io = guard.as_mut().ok_or(RetCode::NoDisk)?;
+            if let Some(bufs) = io.al_bufs.take() {
+                break (io.md.clone(), io.layout, bufs);
+            }
+            self.al_wait.wait(&mut guard);
+        };
+        drop(guard);
+        let written = initialize_al_with(&md, &layout, &mut bufs, |tr| {
+            if let Some(io) = self.ldev.lock().as_mut() {
+                match tr {
+                    Some(tr) => io.al.empty_transaction(tr),
+                    None => {
+                        io.al.commit_empty();
+                        io.al_writes = io.al_writes.wrapping_add(1);
+                    }
+                }
+            }
+        });
+        if let Some(io) = self.ldev.lock().as_mut() {
+            io.al_bufs = Some(bufs);
+        }
+        self.al_wait.notify_all();
+        written
+    }
+
+    /// Writes the bitmap of the attached disk (of `bits` bits, on `md` at `layout`) page by page,
+    /// each copied under the lock just before it is written.
+    pub(crate) fn write_bitmap(
+        &self,
+        md: &Bdev,
+        layout: &Layout,
+        bits: u64,
+    ) -> Result<(), RetCode> {
+        write_bitmap_pages(md, layout, bits, |page, buf| {
+            let mut guard = self.ldev.lock();
+            let io = guard.as_mut().ok_or(RetCode::NoDisk)?;
+            let bits = io.bits;
+            let view = Bits::new(io.bitmap.as_mut_slice(), bits).map_err(|_| RetCode::NoMem)?;
+            view.store_le(page, buf).map_err(|_| RetCode::IoMdDisk)
+        })
+    }
+
     /// Marks `sectors` from `sector` in sync (drbd_set_in_sync()): the whole blocks of the range.
     pub(crate) fn set_in_sync(&self, sector: u64, sectors: u64) {
         if let Some(io) = self.ldev.lock().as_mut() {
@@ -1027,8 +1129,10 @@ impl DevIo {
             };
             // Only the holder of the one prepared plan uses the buffers.
             let Some(mut bufs) = io.al_bufs.take() else {
+                // the log is being initialized (a resize): this transaction comes after
                 let _ = io.al.cancel(plan);
-                return (guard, Err(()));
+                self.al_wait.wait(&mut guard);
+                continue;
             };
             let md = io.md.clone();
             let layout = io.layout;

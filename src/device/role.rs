@@ -7,10 +7,8 @@
 
 use super::attach::log;
 use super::Device;
-use crate::bitmap::math::Bits;
 use crate::genl::config::Name;
 use crate::genl::retcode::RetCode;
-use crate::meta::io::write_bitmap;
 use crate::model::role::{self, StateRv, UI_BITMAP};
 use crate::model::state::{ConnState, DevState, DiskState, Role, StateReq};
 use crate::model::transition::{self, Fact};
@@ -120,25 +118,9 @@ pub(crate) fn send_uuids(l: &Link, volume: u16, dev: &Device, extra: u64) -> Res
 /// (drbd_bmio_set_n_write() and drbd_bmio_clear_n_write()).
 pub(crate) fn rewrite_bitmap(dev: &mut Device, all: bool) -> Result<(), RetCode> {
     let _frozen = dev.disk.freeze();
-    let Some(mut io) = dev.io.ldev.lock().take() else {
-        return Err(RetCode::NoDisk);
-    };
-    let bits = io.bits;
-    if let Ok(mut view) = Bits::new(io.bitmap.as_mut_slice(), bits) {
-        if all {
-            view.set_range(0..bits);
-        } else {
-            view.clear_range(0..bits);
-        }
-        io.bits_set = view.count();
-    }
-    // a clean bitmap has changes to track again (a full one keeps what the log was doing)
-    if !all {
-        io.al_suspended = false;
-    }
-    let written = write_bitmap(&mut io);
-    *dev.io.ldev.lock() = Some(io);
-    written
+    // the disk stays attached meanwhile: the peer's writes and resync go on
+    let (md, layout, bits) = dev.io.fill_bitmap(all).ok_or(RetCode::NoDisk)?;
+    dev.io.write_bitmap(&md, &layout, bits)
 }
 
 /// [`rewrite_bitmap`], with C's log line when the bitmap cannot be written.

@@ -6,9 +6,9 @@
 //! drbd_bitmap.c, drbd_al_initialize() of drbd_actlog.c.
 
 use super::layout::{Layout, MAGIC_84_UNCLEAN};
-use crate::actlog::transaction::al_tr_number_to_on_disk_sector;
+use crate::actlog::transaction::{al_tr_number_to_on_disk_sector, Transaction};
 use crate::bitmap::math::{pages_for_bits, Bits, PAGE_BYTES};
-use crate::device::{IoLdev, Ldev};
+use crate::device::{AlBufs, IoLdev, Ldev};
 use crate::genl::retcode::RetCode;
 use crate::sys::bdev::{Bdev, MD_IO_BYTES};
 use kernel::prelude::*;
@@ -45,17 +45,32 @@ pub(crate) fn read_bitmap(
 
 /// Writes the bitmap back (drbd_bm_write()).
 pub(crate) fn write_bitmap(ldev: &mut IoLdev) -> Result<(), RetCode> {
+    let IoLdev {
+        md,
+        layout,
+        bitmap,
+        bits,
+        ..
+    } = ldev;
+    let view = Bits::new(bitmap.as_mut_slice(), *bits).map_err(|_| RetCode::NoMem)?;
+    write_bitmap_pages(md, layout, *bits, |page, buf| {
+        view.store_le(page, buf).map_err(|_| RetCode::IoMdDisk)
+    })
+}
+
+/// Writes the on-disk bitmap of `bits` bits, page by page, each filled by `fill` (its number,
+/// the buffer) just before it is written.
+pub(crate) fn write_bitmap_pages(
+    md: &Bdev,
+    l: &Layout,
+    bits: u64,
+    mut fill: impl FnMut(u64, &mut [u8; MD_IO_BYTES]) -> Result<(), RetCode>,
+) -> Result<(), RetCode> {
     let mut buf = block()?;
-    let bits = ldev.bits;
-    let start = bitmap_start(&ldev.layout);
-    let view = Bits::new(ldev.bitmap.as_mut_slice(), bits).map_err(|_| RetCode::NoMem)?;
     for page in 0..pages_for_bits(bits) {
-        view.store_le(page, &mut buf)
-            .map_err(|_| RetCode::IoMdDisk)?;
-        let sector = start + page * (PAGE_BYTES as u64 / 512);
-        ldev.md
-            .write_4k(sector, &buf)
-            .map_err(|_| RetCode::IoMdDisk)?;
+        fill(page, &mut buf)?;
+        let sector = bitmap_start(l) + page * (PAGE_BYTES as u64 / 512);
+        md.write_4k(sector, &buf).map_err(|_| RetCode::IoMdDisk)?;
     }
     Ok(())
 }
@@ -63,20 +78,40 @@ pub(crate) fn write_bitmap(ldev: &mut IoLdev) -> Result<(), RetCode> {
 /// drbd_al_initialize(): writes every slot of the activity log ring with the (empty) active set
 /// of `al_extents` slots, one transaction each, as after a size or layout change.
 pub(crate) fn initialize_al(ldev: &mut IoLdev) -> Result<(), RetCode> {
-    let Some(bufs) = ldev.al_bufs.as_deref_mut() else {
-        return Err(RetCode::NoMem);
-    };
-    let l = ldev.layout;
+    let IoLdev {
+        md,
+        layout,
+        al,
+        al_bufs,
+        al_writes,
+        ..
+    } = ldev;
+    let bufs = al_bufs.as_deref_mut().ok_or(RetCode::NoMem)?;
+    initialize_al_with(md, layout, bufs, |tr| match tr {
+        Some(tr) => al.empty_transaction(tr),
+        None => {
+            al.commit_empty();
+            *al_writes += 1;
+        }
+    })
+}
+
+/// [`initialize_al`] with the active set reached through `al`: called with the transaction
+/// to fill before each write, and with `None` once it is written.
+pub(crate) fn initialize_al_with(
+    md: &Bdev,
+    l: &Layout,
+    bufs: &mut AlBufs,
+    mut al: impl FnMut(Option<&mut Transaction>),
+) -> Result<(), RetCode> {
     for _ in 0..l.al_size_4k {
-        ldev.al.empty_transaction(&mut bufs.tr);
+        al(Some(&mut bufs.tr));
         bufs.tr.encode(&mut bufs.block);
         let at = l.al_start()
             + al_tr_number_to_on_disk_sector(bufs.tr.tr_number, l.al_stripes, l.al_stripe_size_4k);
-        ldev.md
-            .write_4k(at, &bufs.block)
+        md.write_4k(at, &bufs.block)
             .map_err(|_| RetCode::IoMdDisk)?;
-        ldev.al.commit_empty();
-        ldev.al_writes += 1;
+        al(None);
     }
     Ok(())
 }
