@@ -80,10 +80,11 @@ g1() {
 	watch_states
 	step "writes faster than the peer's disk takes them" load 5
 	barrier written
+	wait_for "went Ahead of the peer" 60 \
+		grep -q 'cs:Ahead ro:Primary/Secondary ds:UpToDate/Consistent A' /tmp/states
 	wait_for "resynced" 90 synced
 	stop_watching
 	step "congestion seen" sh -c "dmesg | grep 'Congestion-fill threshold reached'"
-	step "went Ahead of the peer" grep -q 'cs:Ahead ro:Primary/Secondary ds:UpToDate/Consistent A' /tmp/states
 	step "then resynced the peer" grep -q 'cs:SyncSource' /tmp/states
 	step "nothing out of sync" grep -q 'oos:0$' /proc/drbd
 	same_data pull-ahead
@@ -115,9 +116,12 @@ g2() {
 	barrier primary
 	watch_states
 	barrier written
+	# (the Primary's P_STATE of going Ahead waits behind the data on the congested socket:
+	# it may arrive after the writes end, and "resynced" must not be the state before it)
+	wait_for "was Behind" 60 grep -q 'cs:Behind ro:Secondary/Primary ds:Outdated/UpToDate A' \
+		/tmp/states
 	wait_for "resynced" 90 synced
 	stop_watching
-	step "was Behind" grep -q 'cs:Behind ro:Secondary/Primary ds:Outdated/UpToDate A' /tmp/states
 	step "then a SyncTarget" grep -q 'cs:SyncTarget' /tmp/states
 	same_data pull-ahead
 	if [ -n "$drbdrs_disconnect" ]; then
