@@ -973,11 +973,11 @@ impl DevIo {
         bits: u64,
     ) -> Result<(), RetCode> {
         write_bitmap_pages(md, layout, bits, |page, buf| {
-            let mut guard = self.ldev.lock();
-            let io = guard.as_mut().ok_or(RetCode::NoDisk)?;
-            let bits = io.bits;
-            let view = Bits::new(io.bitmap.as_mut_slice(), bits).map_err(|_| RetCode::NoMem)?;
-            view.store_le(page, buf).map_err(|_| RetCode::IoMdDisk)
+            self.ldev
+                .lock()
+                .as_mut()
+                .ok_or(RetCode::NoDisk)?
+                .store_bitmap_page(page, buf)
         })
     }
 
@@ -1282,6 +1282,16 @@ impl Drop for Claim {
 }
 
 impl IoLdev {
+    /// Copies page `page` of the bitmap into `buf`, as it is on disk.
+    pub(crate) fn store_bitmap_page(
+        &mut self,
+        page: u64,
+        buf: &mut [u8; PAGE_BYTES],
+    ) -> Result<(), RetCode> {
+        let view = Bits::new(self.bitmap.as_mut_slice(), self.bits).map_err(|_| RetCode::NoMem)?;
+        view.store_le(page, buf).map_err(|_| RetCode::IoMdDisk)
+    }
+
     /// Whether every 4 KiB block `sectors` from `sector` touch is in sync.
     fn in_sync(&mut self, sector: u64, sectors: u64) -> bool {
         let Some(last) = sectors.checked_sub(1).and_then(|n| sector.checked_add(n)) else {

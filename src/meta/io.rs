@@ -45,16 +45,9 @@ pub(crate) fn read_bitmap(
 
 /// Writes the bitmap back (drbd_bm_write()).
 pub(crate) fn write_bitmap(ldev: &mut IoLdev) -> Result<(), RetCode> {
-    let IoLdev {
-        md,
-        layout,
-        bitmap,
-        bits,
-        ..
-    } = ldev;
-    let view = Bits::new(bitmap.as_mut_slice(), *bits).map_err(|_| RetCode::NoMem)?;
-    write_bitmap_pages(md, layout, *bits, |page, buf| {
-        view.store_le(page, buf).map_err(|_| RetCode::IoMdDisk)
+    let (md, layout, bits) = (ldev.md.clone(), ldev.layout, ldev.bits);
+    write_bitmap_pages(&md, &layout, bits, |page, buf| {
+        ldev.store_bitmap_page(page, buf)
     })
 }
 
