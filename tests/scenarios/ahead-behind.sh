@@ -63,12 +63,19 @@ load() {
 		--randrepeat=0 >/dev/null
 }
 
-# same_data: both nodes' backing disks hold the same data (the Primary's is what it wrote)
+# same_data: both nodes' backing disks hold the same data, the Primary's (g1's), which it
+# wrote before. With protocol A the Secondary may still be writing data it received when both
+# show UpToDate (the Primary's last epoch, behind the resync replies): its disk must come to
+# hold the Primary's data within 30 s.
 same_data() {
-	share "sum$1-$GUEST" "$(backing_sum "$disk")"
-	local theirs
-	theirs=$(fetch "sum$1-$([ "$GUEST" = g1 ] && echo g2 || echo g1)")
-	step "$1: both backing disks hold the same data" test "$(backing_sum "$disk")" = "$theirs"
+	if [ "$GUEST" = g1 ]; then
+		share "sum$1" "$(backing_sum "$disk")"
+		step "$1: the peer's backing disk holds the same data" test "$(fetch "same$1")" = yes
+	else
+		wait_for "$1: this backing disk holds the Primary's data" 30 \
+			same_as "$(fetch "sum$1")" "$disk"
+		share "same$1" yes
+	fi
 }
 
 g1() {
