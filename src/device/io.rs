@@ -663,6 +663,59 @@ impl DevIo {
         })
     }
 
+    /// drbd_rs_begin_io() of receive_DataRequest(): the SyncSource's lock on `sectors` from
+    /// `sector`, for a resync read, held until its reply is sent. Writes that come later wait
+    /// for it; the writes in flight under it are waited for first (see
+    /// [`InFlight::read_waits`]), so that the read sees the data of every write whose P_DATA
+    /// went before the reply. `None` without a disk, or once `gone()` (the connection broke).
+    pub(crate) fn resync_read_lock(
+        this: &Arc<Self>,
+        sector: u64,
+        sectors: u64,
+        gone: impl Fn() -> bool,
+    ) -> Option<Claim> {
+        let mut guard = this.ldev.lock();
+        let (slot, ldev) = loop {
+            let io = guard.as_mut()?;
+            // (the table has room for every resync read the link lets in at once)
+            if let Some(slot) = io.writes.insert(sector, sectors, Kind::Resync) {
+                break (slot, io.id);
+            }
+            if gone() {
+                return None;
+            }
+            let _ = this
+                .al_wait
+                .wait_interruptible_timeout(&mut guard, crate::sys::msecs_to_jiffies(10) as _);
+        };
+        let claim = |guard| {
+            drop(guard);
+            Claim {
+                io: this.clone(),
+                ldev,
+                slot,
+            }
+        };
+        loop {
+            let waits = match guard.as_ref() {
+                Some(io) if io.id == ldev => io.writes.read_waits(slot),
+                // detached meanwhile: the slot went with its table
+                _ => return None,
+            };
+            if !waits {
+                return Some(claim(guard));
+            }
+            if gone() {
+                // dropped as a claim: the slot leaves
+                drop(claim(guard));
+                return None;
+            }
+            let _ = this
+                .al_wait
+                .wait_interruptible_timeout(&mut guard, crate::sys::msecs_to_jiffies(10) as _);
+        }
+    }
+
     /// A read of the backing disk (attached: `guard` holds it).
     fn forward_read(&self, guard: IoGuard<'_>, rq: Request<Self>) {
         let Some(to) = guard.as_ref().map(|io| io.data.clone()) else {

@@ -124,6 +124,18 @@ impl<S: DerefMut<Target = [Range]>> InFlight<S> {
         }
     }
 
+    /// Whether a write overlaps the resync read in `slot` that the read must wait for: one of
+    /// ours still in flight (its P_DATA may be on the wire ahead of the reply: the read must
+    /// see its data), or a peer write not yet done. Postponed writes are not waited for: the
+    /// peer write they wait for may come behind the resync request.
+    pub(crate) fn read_waits(&self, slot: u16) -> bool {
+        let Some(me) = self.get(slot) else {
+            return false;
+        };
+        self.overlapping(me.start, me.end - me.start, Some(slot))
+            .any(|(_, e)| matches!(e.kind, Kind::Local | Kind::Acked | Kind::Peer))
+    }
+
     /// Enters a write of `kind` that conflicts with none in flight: its slot, to leave with;
     /// `None` if it conflicts or the table is full.
     pub(crate) fn enter(&mut self, sector: u64, sectors: u64, kind: Kind) -> Option<u16> {
@@ -314,6 +326,35 @@ mod tests {
 
     fn table(n: usize) -> InFlight<Vec<Range>> {
         InFlight::new((0..n).map(|_| None).collect())
+    }
+
+    #[test]
+    fn a_resync_read_waits_for_writes_in_flight_under_it_and_holds_up_new_ones() {
+        let mut t = table(6);
+        let local = t.enter(0, 8, Kind::Local).unwrap();
+        let peer = t.insert(16, 8, Kind::Peer).unwrap();
+        let postponed = t.insert(32, 8, Kind::Postponed).unwrap();
+        // a read of [4, 20) waits for our write and for the peer's
+        let read = t.insert(4, 16, Kind::Resync).unwrap();
+        assert!(t.read_waits(read));
+        t.leave(local);
+        assert!(t.read_waits(read));
+        t.set_kind(peer, Kind::Acked);
+        assert!(t.read_waits(read));
+        t.leave(peer);
+        assert!(!t.read_waits(read));
+        // another resync read and a postponed write do not hold it up
+        let other = t.insert(0, 40, Kind::Resync).unwrap();
+        assert!(!t.read_waits(other));
+        assert!(!t.read_waits(read));
+        let _ = postponed;
+        // a new write under a read waits for it
+        assert_eq!(t.enter(8, 8, Kind::Local), None);
+        t.leave(read);
+        t.leave(other);
+        assert!(t.enter(8, 8, Kind::Local).is_some());
+        // an empty slot waits for nothing
+        assert!(!t.read_waits(5));
     }
 
     #[test]

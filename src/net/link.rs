@@ -30,7 +30,7 @@ use crate::sys::blk::Remote;
 use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
 use crate::sys::net::Socket;
-use crate::sys::pio::{PeerDone, PeerIo, BLK_STS_OK};
+use crate::sys::pio::{PeerBuf, PeerDone, PeerIo, PeerOp, BLK_STS_OK};
 use crate::sys::print::ratelimit;
 use crate::sys::thread::should_stop;
 use crate::sys::{jiffies as jiffies_now, msecs_to_jiffies};
@@ -151,13 +151,61 @@ impl PeerDone for PeerWrite {
     }
 }
 
-/// The Secondary's writes in flight and completed.
+/// A SyncSource's read for a resync request, from its P_RS_DATA_REQUEST (P_RS_THIN_REQ,
+/// P_CSUM_RS_REQUEST) to its reply, which the sender thread sends (w_e_end_rsdata_req(),
+/// w_e_end_csum_rs_req()).
+pub(crate) struct ResyncRead {
+    link: Arc<Link>,
+    volume: u16,
+    io: Arc<DevIo>,
+    req: packet::BlockReq,
+    /// P_CSUM_RS_REQUEST: the target's digest of its block (`csums-alg`).
+    csum: Option<([u8; crypto::MAX_DIGEST], usize)>,
+    /// The lock on its blocks (see [`DevIo::resync_read_lock`]), dropped once the reply is
+    /// sent: writes under it wait until then.
+    lock: Option<Claim>,
+    status: u8,
+    next: Option<KBox<PeerIo<ResyncRead>>>,
+}
+
+impl PeerDone for ResyncRead {
+    /// drbd_peer_request_endio(): the sender thread sends the reply.
+    fn done(mut io: KBox<PeerIo<Self>>, status: u8) {
+        io.ctx.status = status;
+        let link = io.ctx.link.clone();
+        let mut acks = link.acks.lock();
+        io.ctx.next = acks.read.take();
+        acks.read = Some(io);
+        drop(acks);
+        link.wake.notify_all();
+    }
+}
+
+impl Drop for ResyncRead {
+    /// Answered, or given up with the connection: its lock goes, and its count.
+    fn drop(&mut self) {
+        drop(self.lock.take());
+        self.io.unacked(false);
+        let mut acks = self.link.acks.lock();
+        acks.reads = acks.reads.saturating_sub(1);
+        acks.read_bytes = acks.read_bytes.saturating_sub(u64::from(self.req.blksize));
+        drop(acks);
+        self.link.wake.notify_all();
+    }
+}
+
+/// The Secondary's writes in flight and completed; the SyncSource's resync reads.
 struct Acks {
     /// Completed, ack not sent yet (newest first).
     done: Option<KBox<PeerIo<PeerWrite>>>,
     /// Submitted and not yet acknowledged (or dropped).
     in_flight: u32,
     in_flight_bytes: u64,
+    /// Resync reads done, reply not sent yet (newest first).
+    read: Option<KBox<PeerIo<ResyncRead>>>,
+    /// Resync reads submitted and not yet answered (or dropped), and their bytes.
+    reads: u32,
+    read_bytes: u64,
 }
 
 /// A volume's sequence numbers, which order its data packets and acks across the two sockets
@@ -495,7 +543,14 @@ impl Link {
                 reads <- new_irq_spinlock!(Reads::new(read_slots), "drbd_reads"),
                 tl_wait <- new_condvar!("drbd_tl_wait"),
                 acks <- new_irq_spinlock!(
-                    Acks { done: None, in_flight: 0, in_flight_bytes: 0 },
+                    Acks {
+                        done: None,
+                        in_flight: 0,
+                        in_flight_bytes: 0,
+                        read: None,
+                        reads: 0,
+                        read_bytes: 0,
+                    },
                     "drbd_acks"
                 ),
                 wake <- new_condvar!("drbd_link_wake"),
@@ -1142,8 +1197,8 @@ impl Link {
         !self.is_broken()
     }
 
-    /// After the connection broke and the sender stopped: waits for the peer writes still at
-    /// the disk, and drops them unacknowledged.
+    /// After the connection broke and the sender stopped: waits for the peer writes and the
+    /// resync reads still at the disk, and drops them unanswered.
     pub(crate) fn forget_peer_writes(&self) {
         loop {
             let mut acks = self.acks.lock();
@@ -1156,13 +1211,24 @@ impl Link {
                 acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
                 walk = io.ctx.next.as_mut();
             }
-            let idle = acks.in_flight == 0;
-            if !idle && done.is_none() {
+            let mut read = acks.read.take();
+            // (a read counts itself off when it is dropped, below)
+            let mut reads_done = 0;
+            let mut walk = read.as_ref();
+            while let Some(io) = walk {
+                reads_done += 1;
+                walk = io.ctx.next.as_ref();
+            }
+            let idle = acks.in_flight == 0 && acks.reads == reads_done;
+            if !idle && done.is_none() && read.is_none() {
                 let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
             }
             drop(acks);
             while let Some(mut io) = done {
                 done = io.ctx.next.take();
+            }
+            while let Some(mut io) = read {
+                read = io.ctx.next.take();
             }
             if idle {
                 return;
@@ -1174,11 +1240,13 @@ impl Link {
     /// barriers for closed epochs, resync requests. Waits up to 100 ms for work first.
     pub(crate) fn sender_step(&self) {
         let mut acks = self.acks.lock();
-        if acks.done.is_none() && !self.barrier_due.load(Ordering::Acquire) {
+        if acks.done.is_none() && acks.read.is_none() && !self.barrier_due.load(Ordering::Acquire) {
             let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
         }
         let mut done = acks.done.take();
+        let read = acks.read.take();
         drop(acks);
+        self.send_resync_replies(read);
         // oldest first
         let mut ordered: Option<KBox<PeerIo<PeerWrite>>> = None;
         while let Some(mut io) = done {
@@ -2401,47 +2469,114 @@ impl Link {
         self.resyncs.lock().iter().any(|r| r.target)
     }
 
-    /// receive_DataRequest() for P_RS_DATA_REQUEST and P_CSUM_RS_REQUEST (`csum`: `csums-alg`
-    /// and the target's digest of its block): reads the blocks and sends them as
-    /// P_RS_DATA_REPLY, or P_RS_IS_IN_SYNC when the digests are equal (P_NEG_RS_DREPLY if they
-    /// cannot be read). The data socket is held from
-    /// before the read, at a moment when every write already sent to the peer also completed
-    /// locally: the read sees those, and the P_DATA of any write still in flight follows this
-    /// reply, so the peer never applies older data last. It never waits holding the lock: a
-    /// sent write's bio may be queued behind a writer that waits for the lock.
-    pub(crate) fn send_resync_reply(
-        &self,
+    /// receive_DataRequest() for P_RS_DATA_REQUEST, P_RS_THIN_REQ and P_CSUM_RS_REQUEST
+    /// (`csum`: the target's digest of its block, by `csums-alg`): locks the blocks (see
+    /// [`DevIo::resync_read_lock`]) and submits their read; the sender thread answers once it
+    /// is done (see [`Link::send_resync_replies`]). At most [`RS_PENDING_MAX`] reads, and
+    /// `max-buffers` of their data, at once: the receiver waits for room first. `Err` when the
+    /// connection cannot go on.
+    pub(crate) fn read_for_resync(
+        self: &Arc<Self>,
         volume: u16,
-        io: &DevIo,
+        io: &Arc<DevIo>,
         r: &packet::BlockReq,
-        csum: Option<(&[u8], &[u8])>,
+        csum: Option<&[u8]>,
     ) -> Result {
-        self.send_block(packet::P_RS_DATA_REPLY, volume, io, r, csum)
+        let bytes = u64::from(r.blksize);
+        let mut acks = self.acks.lock();
+        while acks.reads > 0
+            && (acks.reads as usize >= RS_PENDING_MAX
+                || acks.read_bytes + bytes > self.tunables.max_buffer_bytes())
+            && !self.is_broken()
+        {
+            let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
+        }
+        acks.reads += 1;
+        acks.read_bytes += bytes;
+        drop(acks);
+        // counted off again when it is dropped
+        io.unacked(true);
+        let mut read = ResyncRead {
+            link: self.clone(),
+            volume,
+            io: io.clone(),
+            req: *r,
+            // a digest longer than any we make cannot be equal to ours
+            csum: csum.map(|theirs| {
+                let mut d = [0u8; crypto::MAX_DIGEST];
+                let n = theirs.len().min(d.len());
+                d[..n].copy_from_slice(&theirs[..n]);
+                (d, theirs.len())
+            }),
+            lock: None,
+            status: BLK_STS_OK,
+            next: None,
+        };
+        let sectors = u64::from(r.blksize >> 9);
+        read.lock = DevIo::resync_read_lock(io, r.sector, sectors, || self.is_broken());
+        let bdev = io.backing();
+        let (Some(bdev), Some(_)) = (bdev, &read.lock) else {
+            if self.is_broken() {
+                return Err(EPIPE);
+            }
+            // detached meanwhile (C: no get_ldev(), P_NEG_RS_DREPLY)
+            drop(read);
+            let a = packet::BlockAck {
+                sector: r.sector,
+                block_id: r.block_id,
+                blksize: r.blksize,
+                seq_num: 0,
+            };
+            return self.send_ack(packet::P_NEG_RS_DREPLY, volume, a);
+        };
+        let buf = PeerBuf::new(r.blksize as usize)?;
+        PeerIo::submit(
+            PeerIo::new(read, Some(buf), r.blksize)?,
+            bdev,
+            r.sector,
+            PeerOp::Read,
+        );
+        Ok(())
+    }
+
+    /// w_e_end_rsdata_req(), w_e_end_csum_rs_req(): the replies to the resync reads `done`
+    /// (newest first), sent oldest first; each read's lock goes once its reply is on the
+    /// socket, so a write under it sends its P_DATA behind the reply.
+    fn send_resync_replies(&self, mut done: Option<KBox<PeerIo<ResyncRead>>>) {
+        let mut ordered: Option<KBox<PeerIo<ResyncRead>>> = None;
+        while let Some(mut io) = done {
+            done = io.ctx.next.take();
+            io.ctx.next = ordered;
+            ordered = Some(io);
+        }
+        while let Some(mut pio) = ordered {
+            ordered = pio.ctx.next.take();
+            let buf = pio.take_buf().filter(|_| pio.ctx.status == BLK_STS_OK);
+            let r = &pio.ctx;
+            let csum = r.csum.as_ref().map(|(d, n)| d.get(..*n).unwrap_or(&[]));
+            let guard = self.data_lock.lock();
+            let _ = self.answer_block(
+                guard,
+                packet::P_RS_DATA_REPLY,
+                r.volume,
+                &r.io,
+                &r.req,
+                buf,
+                csum,
+            );
+            // (its lock goes, and its count with it)
+            drop(pio);
+        }
     }
 
     /// receive_DataRequest() for P_DATA_REQUEST and w_e_end_data_req(): a read of a Diskless
-    /// peer, answered with P_DATA_REPLY, or P_NEG_DREPLY if the blocks cannot be read.
+    /// peer, answered with P_DATA_REPLY, or P_NEG_DREPLY if the blocks cannot be read. The
+    /// data socket is held from before the read, at a moment when every write already sent to
+    /// the peer also completed locally: the read sees those, and the P_DATA of any write still
+    /// in flight follows this reply. It never waits holding the lock: a sent write's bio may
+    /// be queued behind a writer that waits for the lock.
     pub(crate) fn send_data_reply(&self, volume: u16, io: &DevIo, r: &packet::BlockReq) -> Result {
-        self.send_block(packet::P_DATA_REPLY, volume, io, r, None)
-    }
-
-    /// Reads the blocks `r` asks for and sends them as `reply` (P_RS_DATA_REPLY or
-    /// P_DATA_REPLY), or the negative reply if they cannot be read (see
-    /// [`Link::send_resync_reply`]).
-    fn send_block(
-        &self,
-        reply: u16,
-        volume: u16,
-        io: &DevIo,
-        r: &packet::BlockReq,
-        csum: Option<(&[u8], &[u8])>,
-    ) -> Result {
-        let neg = if reply == packet::P_DATA_REPLY {
-            packet::P_NEG_DREPLY
-        } else {
-            packet::P_NEG_RS_DREPLY
-        };
-        let mut buf = crate::sys::pio::PeerBuf::new(r.blksize as usize)?;
+        let mut buf = PeerBuf::new(r.blksize as usize)?;
         let Some(bdev) = io.backing() else {
             return Err(EIO);
         };
@@ -2454,41 +2589,60 @@ impl Link {
             io.wait_sent_writes();
         };
         let read = buf.read_from(&bdev, r.sector);
-        if read.is_ok() {
-            io.count_peer_read(r.blksize, reply != packet::P_DATA_REPLY);
-        }
-        if read.is_err() {
-            drop(guard);
-            io.local_error(io_error::PEER_READ);
+        let buf = read.is_ok().then_some(buf);
+        self.answer_block(guard, packet::P_DATA_REPLY, volume, io, r, buf, None)
+    }
+
+    /// Answers the request `r` with the blocks read into `buf` as `reply` (P_RS_DATA_REPLY or
+    /// P_DATA_REPLY), or P_RS_IS_IN_SYNC when `csum`, the target's digest, equals ours; with
+    /// the negative reply when they could not be read (`buf` is `None`). `guard` holds the
+    /// data socket; the acks go on the meta socket without it.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_block(
+        &self,
+        guard: SendGuard<'_>,
+        reply: u16,
+        volume: u16,
+        io: &DevIo,
+        r: &packet::BlockReq,
+        buf: Option<PeerBuf>,
+        csum: Option<&[u8]>,
+    ) -> Result {
+        let ack = |cmd, block_id| {
             let a = packet::BlockAck {
                 sector: r.sector,
-                block_id: r.block_id,
+                block_id,
                 blksize: r.blksize,
                 seq_num: 0,
             };
-            return self.send_ack(neg, volume, a);
-        }
+            self.send_ack(cmd, volume, a)
+        };
+        let Some(mut buf) = buf else {
+            drop(guard);
+            io.local_error(io_error::PEER_READ);
+            let neg = if reply == packet::P_DATA_REPLY {
+                packet::P_NEG_DREPLY
+            } else {
+                packet::P_NEG_RS_DREPLY
+            };
+            return ack(neg, r.block_id);
+        };
+        io.count_peer_read(r.blksize, reply != packet::P_DATA_REPLY);
         // w_e_end_csum_rs_req(): a block whose digest the target has already is in sync
         // (a digest we cannot make is taken as different: the data is sent)
-        if let Some((alg, theirs)) = csum {
+        if let Some(theirs) = csum {
             let mut ours = [0u8; crypto::MAX_DIGEST];
+            let alg = &self.csums_alg;
             let n = if alg.is_empty() {
                 0
             } else {
                 buf.digest(alg, &mut ours).unwrap_or(0)
             };
-            let same = n > 0 && ours.get(..n) == Some(theirs);
-            if same {
+            if n > 0 && ours.get(..n) == Some(theirs) {
                 drop(guard);
                 self.count_csum(volume, r.blksize, true);
                 io.set_in_sync(r.sector, u64::from(r.blksize >> 9));
-                let a = packet::BlockAck {
-                    sector: r.sector,
-                    block_id: packet::ID_SYNCER,
-                    blksize: r.blksize,
-                    seq_num: 0,
-                };
-                return self.send_ack(packet::P_RS_IS_IN_SYNC, volume, a);
+                return ack(packet::P_RS_IS_IN_SYNC, packet::ID_SYNCER);
             }
         }
         let d = packet::Data {

@@ -23,6 +23,7 @@ use crate::sys::thread::should_stop;
 use crate::wire::sync::{self, Decision};
 use crate::wire::{bitmap_codec, packet};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// The sender thread: acks, barriers, the SyncTarget's resync requests and the verify source's
 /// requests; it ends a target's resync once every block arrived, and a verify once every
@@ -358,7 +359,7 @@ fn verify_rate_kib(c: &RateConf) -> u32 {
 /// The SyncSource answers a resync request with the blocks (receive_DataRequest()).
 pub(crate) fn serve_resync_request(
     s: &Settings,
-    link: &Link,
+    link: &Arc<Link>,
     v: &Vol,
     r: &packet::BlockReq,
     digest: Option<&[u8]>,
@@ -383,8 +384,7 @@ pub(crate) fn serve_resync_request(
     if !link.drain_peer_writes() {
         return false;
     }
-    let csum = digest.map(|d| (&s.csums_alg[..], d));
-    link.send_resync_reply(v.volume, &v.io, r, csum).is_ok()
+    link.read_for_resync(v.volume, &v.io, r, digest).is_ok()
 }
 
 /// receive_DataRequest() for P_OV_REQUEST: the peer verifies one of our blocks.

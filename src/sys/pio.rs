@@ -132,6 +132,8 @@ pub(crate) enum PeerOp {
     Discard,
     /// Zero `len` bytes (no buffer).
     Zeroes,
+    /// Read into the buffer (a SyncSource's resync read).
+    Read,
 }
 
 /// Told when a submitted peer request finished.
@@ -164,6 +166,11 @@ impl<C: PeerDone> PeerIo<C> {
         )?)
     }
 
+    /// The buffer, taken out (a read's data, once it is done).
+    pub(crate) fn take_buf(&mut self) -> Option<PeerBuf> {
+        self.buf.take()
+    }
+
     /// Submits the request at `sector` of `bdev`; [`PeerDone::done`] follows, also when the bio
     /// cannot be built. A request of no bytes does no I/O (a zero-sized discard may mean "to
     /// the end" to a driver) and succeeds at once, unless it asks for a flush, which it then is
@@ -181,9 +188,10 @@ impl<C: PeerDone> PeerIo<C> {
             }
             PeerOp::Discard => bindings::req_op_REQ_OP_DISCARD,
             PeerOp::Zeroes => bindings::req_op_REQ_OP_WRITE_ZEROES,
+            PeerOp::Read => bindings::req_op_REQ_OP_READ,
         };
         let mut pages = KVec::new();
-        if let (PeerOp::Write { .. }, Some(buf)) = (op, &io.buf) {
+        if let (PeerOp::Write { .. } | PeerOp::Read, Some(buf)) = (op, &io.buf) {
             if pages.reserve(buf.pages.len(), GFP_KERNEL).is_err() {
                 C::done(io, BLK_STS_RESOURCE);
                 return;
