@@ -88,7 +88,9 @@ int drbd_rs_sock_send(struct socket *sock, const void *buf, size_t len, bool mor
 int drbd_rs_sock_recv(struct socket *sock, void *buf, size_t len);
 int drbd_rs_sock_recv_or_quickack(struct socket *sock, void *buf, size_t len);
 void drbd_rs_sock_shutdown(struct socket *sock);
-int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq);
+int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq, bool zero_copy);
+int drbd_rs_sock_send_pages(struct socket *sock, struct page **pages, unsigned int n,
+			    unsigned int len);
 int drbd_rs_sock_recv_rq(struct socket *sock, struct request *rq);
 void drbd_rs_sock_noio(struct socket *sock);
 

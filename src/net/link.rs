@@ -851,7 +851,10 @@ impl Link {
                 .map_err(|_| EINVAL)?;
             self.data.send(&buf[..hlen + n], true)?;
             self.data.send(&digest[..dn], true)?;
-            send.send_data(&self.data)
+            // _drbd_send_zc_bio(): the pages themselves, unless the write may end before the
+            // peer has its data (protocol A) or a digest was taken of them
+            let zero_copy = request::on_event(protocol, None) != Effect::Done && dn == 0;
+            send.send_data(&self.data, zero_copy)
         })();
         // still under the data socket's lock: a resync reply sees the count include it
         io.sent_write(send.mark_sent());
@@ -2617,7 +2620,7 @@ impl Link {
             };
             self.send_ack(cmd, volume, a)
         };
-        let Some(mut buf) = buf else {
+        let Some(buf) = buf else {
             drop(guard);
             io.local_error(io_error::PEER_READ);
             let neg = if reply == packet::P_DATA_REPLY {

@@ -357,11 +357,14 @@ pub(crate) struct Remote<T: DiskOps> {
 unsafe impl<T: DiskOps> Send for Remote<T> {}
 
 impl<T: DiskOps> Remote<T> {
-    /// Sends the request's data on `sock`.
-    pub(crate) fn send_data(&self, sock: &super::net::Socket) -> Result {
+    /// Sends the request's data on `sock`; with `zero_copy`, from its pages themselves (only
+    /// when the request ends after the peer has them: protocols B and C, see
+    /// `drbd_rs_sock_send_rq()`).
+    pub(crate) fn send_data(&self, sock: &super::net::Socket, zero_copy: bool) -> Result {
         // SAFETY: the request and its bios live until this reference is released (type
-        // invariant); the socket is open.
-        to_result(unsafe { bindings::drbd_rs_sock_send_rq(sock.raw(), self.rq) })
+        // invariant); the socket is open. Pages sent without copying are referenced by the
+        // socket for as long as it needs them.
+        to_result(unsafe { bindings::drbd_rs_sock_send_rq(sock.raw(), self.rq, zero_copy) })
     }
 
     /// The digest of hash `alg` over the request's data (`data-integrity-alg`), its length in

@@ -7,6 +7,8 @@
 #include <linux/moduleparam.h>
 #include <linux/blk-mq.h>
 #include <linux/highmem.h>
+#include <linux/bvec.h>
+#include <linux/uio.h>
 #include <crypto/hash.h>
 #include <linux/sched.h>
 #include <linux/workqueue.h>
@@ -282,11 +284,42 @@ unsigned int drbd_rs_noio_save(void) { return memalloc_noio_save(); }
 void drbd_rs_noio_restore(unsigned int flags) { memalloc_noio_restore(flags); }
 
 /*
+ * _drbd_send_page(): `len` bytes of a page from `off`, with MSG_MORE if `more`. With
+ * `zero_copy` the page itself goes into the socket (MSG_SPLICE_PAGES), which keeps a
+ * reference until TCP is done with it; a page that cannot be spliced (slab) is copied.
+ */
+static int drbd_rs_send_page(struct socket *sock, struct page *page, unsigned int off,
+			     unsigned int len, bool more, bool zero_copy)
+{
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0) };
+	struct bio_vec bv;
+	int err = 0;
+
+	if (zero_copy && sendpage_ok(page))
+		msg.msg_flags |= MSG_SPLICE_PAGES;
+	while (len) {
+		int n;
+
+		bvec_set_page(&bv, page, len, off);
+		iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, &bv, 1, len);
+		n = sock_sendmsg(sock, &msg);
+		if (n <= 0) {
+			err = n < 0 ? n : -EPIPE;
+			break;
+		}
+		off += n;
+		len -= n;
+	}
+	return err;
+}
+
+/*
  * replication: the data of a write request, sent from its bios' pages; all but the last with
  * MSG_MORE, as C does: the last must not wait for more (corked, it would wait for the peer's
- * ACK of the segments before it, or for the probe timer)
+ * ACK of the segments before it, or for the probe timer). `zero_copy` for protocols B and C
+ * without a digest (_drbd_send_zc_bio()): the request ends only once the peer has the data.
  */
-int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq)
+int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq, bool zero_copy)
 {
 	struct req_iterator iter;
 	struct bio_vec bv;
@@ -294,28 +327,26 @@ int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq)
 	int err = 0;
 
 	rq_for_each_segment(bv, rq, iter) {
-		struct kvec iov;
-		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
-		void *addr = kmap_local_page(bv.bv_page);
-		size_t off = 0;
-
 		left -= min(left, bv.bv_len);
-		if (left)
-			msg.msg_flags |= MSG_MORE;
+		err = drbd_rs_send_page(sock, bv.bv_page, bv.bv_offset, bv.bv_len, left, zero_copy);
+		if (err)
+			break;
+	}
+	return err;
+}
 
-		while (off < bv.bv_len) {
-			int n;
+/* a block read for the peer, `len` bytes in `n` whole pages of ours, sent without copying */
+int drbd_rs_sock_send_pages(struct socket *sock, struct page **pages, unsigned int n,
+			    unsigned int len)
+{
+	unsigned int i;
+	int err = 0;
 
-			iov.iov_base = addr + bv.bv_offset + off;
-			iov.iov_len = bv.bv_len - off;
-			n = kernel_sendmsg(sock, &msg, &iov, 1, iov.iov_len);
-			if (n <= 0) {
-				err = n < 0 ? n : -EPIPE;
-				break;
-			}
-			off += n;
-		}
-		kunmap_local(addr);
+	for (i = 0; i < n && len; i++) {
+		unsigned int part = min_t(unsigned int, len, PAGE_SIZE);
+
+		len -= part;
+		err = drbd_rs_send_page(sock, pages[i], 0, part, len, true);
 		if (err)
 			break;
 	}

@@ -56,13 +56,24 @@ impl PeerBuf {
         self.chunks().try_for_each(|bytes| sock.recv(bytes))
     }
 
-    /// Sends the buffer on `sock`, all but the last chunk with MSG_MORE: the packet ends here.
-    pub(crate) fn send(&mut self, sock: &Socket) -> Result {
-        let mut chunks = self.chunks().filter(|b| !b.is_empty()).peekable();
-        while let Some(bytes) = chunks.next() {
-            sock.send(bytes, chunks.peek().is_some())?;
+    /// Sends the buffer on `sock` without copying it, all but the last page with MSG_MORE:
+    /// the packet ends here. The socket keeps a reference to each page until TCP is done
+    /// with it, so the buffer is consumed: it must not be written again.
+    pub(crate) fn send(self, sock: &Socket) -> Result {
+        let mut pages = KVec::with_capacity(self.pages.len(), GFP_KERNEL)?;
+        for p in self.pages.iter() {
+            pages.push(p.as_ptr().cast::<bindings::page>(), GFP_KERNEL)?;
         }
-        Ok(())
+        // SAFETY: the pages are ours, lowmem, not slab, and hold `len` bytes; the socket takes
+        // its own references to those it keeps, so freeing ours afterwards is safe.
+        kernel::error::to_result(unsafe {
+            bindings::drbd_rs_sock_send_pages(
+                sock.raw(),
+                pages.as_mut_ptr(),
+                pages.len() as u32,
+                self.len as u32,
+            )
+        })
     }
 
     /// The digest of hash `alg` over the buffer (`data-integrity-alg`), its length in `out`.
