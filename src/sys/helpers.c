@@ -295,7 +295,7 @@ static int drbd_rs_send_page(struct socket *sock, struct page *page, unsigned in
 	struct bio_vec bv;
 	int err = 0;
 
-	if (zero_copy && sendpage_ok(page))
+	if (zero_copy && !disable_sendpage && sendpage_ok(page))
 		msg.msg_flags |= MSG_SPLICE_PAGES;
 	while (len) {
 		int n;
