@@ -148,7 +148,9 @@ impl Verify {
         self.bits.saturating_sub(self.left) * SECT_PER_BIT
     }
 
-    fn take_run(&mut self) -> Option<(u64, u64)> {
+    /// The run of out-of-sync sectors not logged yet, taken (ov_out_of_sync_print(): at the end
+    /// of a run the source stopped early, the target has not logged its last run).
+    pub(crate) fn take_run(&mut self) -> Option<(u64, u64)> {
         let run = core::mem::take(&mut self.run);
         (run.1 > 0).then_some(run)
     }
@@ -218,6 +220,18 @@ mod tests {
         }
         assert!(v.result(24, 4, true).done);
         assert_eq!(v.reached(), 0);
+    }
+
+    #[test]
+    fn a_target_whose_source_stopped_early_has_its_last_run_left_to_log() {
+        let mut v = Verify::target(100, 101);
+        v.request(0);
+        assert!(!v.result(0, 8, true).done);
+        // the source stops after these two; the target does not know where it stops
+        assert_eq!(v.result(8, 8, false), Outcome::default());
+        assert_eq!(v.result(16, 8, false), Outcome::default());
+        assert_eq!(v.take_run(), Some((8, 16)));
+        assert_eq!(v.take_run(), None);
     }
 
     #[test]

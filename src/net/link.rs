@@ -1949,18 +1949,23 @@ impl Link {
         self.send_ack(packet::P_OV_RESULT, volume, a)
     }
 
+    /// ov_out_of_sync_print(): a run of blocks an online verify found out of sync.
+    pub(crate) fn log_out_of_sync(&self, volume: u16, start: u64, size: u64) {
+        pr_err!(
+            "{}/{}: Out of sync: start={}, size={} (sectors)\n",
+            self.name,
+            volume,
+            start,
+            size
+        );
+    }
+
     /// One block's result on either side: the run of blocks out of sync logged as C logs it,
     /// and the end noted.
     fn verify_outcome(&self, v: &mut Verify, sector: u64, sectors: u64, in_sync: bool) {
         let out = v.run.result(sector, sectors, in_sync);
         if let Some((start, size)) = out.print {
-            pr_err!(
-                "{}/{}: Out of sync: start={}, size={} (sectors)\n",
-                self.name,
-                v.volume,
-                start,
-                size
-            );
+            self.log_out_of_sync(v.volume, start, size);
         }
         if out.done {
             v.done = true;

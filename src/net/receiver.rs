@@ -9,7 +9,7 @@
 
 use super::handshake::{decide, recv_header, Negotiated, Peer, PeerVol};
 use super::{send_timeout, with_resource, ConnShared, Settings};
-use crate::device::helper::{call, Subject};
+use crate::device::helper::{call, call_device, Subject};
 use crate::device::twopri::PeerBegin;
 use crate::device::{DevIo, Drbd, PeerRange, Resource};
 use crate::genl::config::Name;
@@ -20,8 +20,8 @@ use crate::model::state::{ConnState, DevState, DiskState};
 use crate::model::transition::{self, Fact};
 use crate::net::link::{Link, LinkConf, PeerWrite};
 use crate::resync::{
-    begin_resync, finish_source, receive_bitmap, sender, serve_resync_request, serve_verify_reply,
-    serve_verify_request, start_full_sync, Start,
+    begin_resync, finish_source, finish_verify, receive_bitmap, sender, serve_resync_request,
+    serve_verify_reply, serve_verify_request, start_full_sync, Start,
 };
 use crate::sys::crypto;
 use crate::sys::pio::{self, PeerBuf, PeerIo, PeerOp};
@@ -1049,6 +1049,7 @@ fn receive_peer_state(
         }
     }
     let mut unfence = false;
+    let mut verify_found = false;
     let outcome = with_resource(drbd, shared, &s.name, |res| -> Option<(Decision, bool)> {
         let name = res.name;
         let d = res
@@ -1062,6 +1063,15 @@ fn receive_peer_state(
             finish_source(&name, link, d, peer.disk == DiskState::UpToDate);
             let fp = d.fencing();
             unfence = helper::unfence(fp, res.devices.iter().map(|d| (d.state.disk, d.state.pdsk)));
+            return Some((Decision::Connected, true));
+        }
+        // the verify source reached its stop sector (C: explicit verify finished notification)
+        if d.state.conn == ConnState::VerifyT
+            && d.state.disk == DiskState::UpToDate
+            && peer.conn == ConnState::Connected
+            && peer.disk == DiskState::UpToDate
+        {
+            verify_found = finish_verify(&name, link, d);
             return Some((Decision::Connected, true));
         }
         let starting = peer.conn >= ConnState::StartingSyncS && peer.conn <= ConnState::WfBitMapT;
@@ -1187,6 +1197,9 @@ fn receive_peer_state(
             Helper::UnfencePeer,
             Some(&s.peer),
         );
+    }
+    if verify_found {
+        call_device(drbd, shared, &s.name, v.volume, Helper::OutOfSync);
     }
     if finished {
         v.decision = Decision::Connected;

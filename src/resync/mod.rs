@@ -505,12 +505,15 @@ pub(crate) fn start_verify(
 /// sync, and Connected again; a source that stopped before the end tells the peer. Whether
 /// blocks out of sync were found (the `out-of-sync` helper is called then).
 pub(crate) fn finish_verify(name: &Name, link: &Link, d: &mut crate::device::Device) -> bool {
-    let Some(v) = u16::try_from(d.volume)
+    let Some(mut v) = u16::try_from(d.volume)
         .ok()
         .and_then(|volume| link.end_verify(volume))
     else {
         return false;
     };
+    if let Some((start, size)) = v.run.take_run() {
+        link.log_out_of_sync(v.volume, start, size);
+    }
     let hz = crate::sys::hz().max(1);
     let dt = (crate::sys::jiffies().wrapping_sub(v.started) / hz).max(1);
     pr_info!(
