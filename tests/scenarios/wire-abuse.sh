@@ -150,7 +150,7 @@ g1() {
 
 g2() {
 	barrier up
-	step "hostile peer" /harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --rounds 24
+	step "hostile peer" /harness/bin/wire-abuse 10.0.0.1:7789 10.0.0.2:7789 --rounds 12
 	barrier abused
 	barrier writing
 	step "peer hostile once connected" \
