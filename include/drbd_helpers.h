@@ -86,6 +86,7 @@ void drbd_rs_sock_set_timeouts(struct socket *sock, long rcv, long snd);
 void drbd_rs_sock_tune(struct socket *sock, unsigned int snd, unsigned int rcv);
 int drbd_rs_sock_send(struct socket *sock, const void *buf, size_t len, bool more);
 int drbd_rs_sock_recv(struct socket *sock, void *buf, size_t len);
+int drbd_rs_sock_recv_some(struct socket *sock, void *buf, size_t len);
 int drbd_rs_sock_recv_or_quickack(struct socket *sock, void *buf, size_t len);
 void drbd_rs_sock_shutdown(struct socket *sock);
 int drbd_rs_sock_send_rq(struct socket *sock, struct request *rq, bool zero_copy);

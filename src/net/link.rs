@@ -29,8 +29,8 @@ use crate::model::verify;
 use crate::sys::blk::Remote;
 use crate::sys::crypto;
 use crate::sys::lock::{new_irq_spinlock, IrqSpinLock};
-use crate::sys::net::Socket;
-use crate::sys::pio::{PeerBuf, PeerDone, PeerIo, PeerOp, BLK_STS_OK};
+use crate::sys::net::{RecvBuf, Socket};
+use crate::sys::pio::{DoneList, PeerBuf, PeerDone, PeerIo, PeerOp, BLK_STS_OK};
 use crate::sys::print::ratelimit;
 use crate::sys::thread::should_stop;
 use crate::sys::{jiffies as jiffies_now, msecs_to_jiffies};
@@ -49,6 +49,9 @@ const CONTROL_MAX: usize =
     } else {
         packet::BlockReq::SIZE + packet::MAX_DIGEST_SIZE
     };
+
+/// Acks sent in one message at most.
+const ACK_BATCH: usize = 16;
 
 /// Writes in flight to the peer at most (the transfer log's size).
 const TL_SLOTS: usize = 4096;
@@ -88,7 +91,6 @@ pub(crate) struct PeerWrite {
     pub(crate) discard: bool,
     /// How the write ended (a `BLK_STS_*`).
     status: u8,
-    next: Option<KBox<PeerIo<PeerWrite>>>,
 }
 
 impl PeerWrite {
@@ -114,7 +116,6 @@ impl PeerWrite {
             restart: false,
             discard: false,
             status: BLK_STS_OK,
-            next: None,
         }
     }
 
@@ -143,10 +144,7 @@ impl PeerDone for PeerWrite {
     fn done(mut io: KBox<PeerIo<Self>>, status: u8) {
         io.ctx.status = status;
         let link = io.ctx.link.clone();
-        let mut acks = link.acks.lock();
-        io.ctx.next = acks.done.take();
-        acks.done = Some(io);
-        drop(acks);
+        link.acks.lock().done.push(io);
         link.wake.notify_all();
     }
 }
@@ -165,7 +163,6 @@ pub(crate) struct ResyncRead {
     /// sent: writes under it wait until then.
     lock: Option<Claim>,
     status: u8,
-    next: Option<KBox<PeerIo<ResyncRead>>>,
 }
 
 impl PeerDone for ResyncRead {
@@ -173,10 +170,7 @@ impl PeerDone for ResyncRead {
     fn done(mut io: KBox<PeerIo<Self>>, status: u8) {
         io.ctx.status = status;
         let link = io.ctx.link.clone();
-        let mut acks = link.acks.lock();
-        io.ctx.next = acks.read.take();
-        acks.read = Some(io);
-        drop(acks);
+        link.acks.lock().read.push(io);
         link.wake.notify_all();
     }
 }
@@ -196,13 +190,13 @@ impl Drop for ResyncRead {
 
 /// The Secondary's writes in flight and completed; the SyncSource's resync reads.
 struct Acks {
-    /// Completed, ack not sent yet (newest first).
-    done: Option<KBox<PeerIo<PeerWrite>>>,
+    /// Completed, ack not sent yet.
+    done: DoneList<PeerWrite>,
     /// Submitted and not yet acknowledged (or dropped).
     in_flight: u32,
     in_flight_bytes: u64,
-    /// Resync reads done, reply not sent yet (newest first).
-    read: Option<KBox<PeerIo<ResyncRead>>>,
+    /// Resync reads done, reply not sent yet.
+    read: DoneList<ResyncRead>,
     /// Resync reads submitted and not yet answered (or dropped), and their bytes.
     reads: u32,
     read_bytes: u64,
@@ -544,10 +538,10 @@ impl Link {
                 tl_wait <- new_condvar!("drbd_tl_wait"),
                 acks <- new_irq_spinlock!(
                     Acks {
-                        done: None,
+                        done: DoneList::new(),
                         in_flight: 0,
                         in_flight_bytes: 0,
-                        read: None,
+                        read: DoneList::new(),
                         reads: 0,
                         read_bytes: 0,
                     },
@@ -608,13 +602,11 @@ impl Link {
         payload: impl FnOnce(&mut [u8]) -> core::result::Result<usize, packet::WireError>,
         more: bool,
     ) -> Result {
-        let apv = self.agreed.version;
         let mut buf = [0u8; packet::HEADER_MAX + CONTROL_MAX];
-        let hlen = packet::header_size(apv);
-        let n = payload(buf.get_mut(hlen..).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
-        let len = u32::try_from(n).map_err(|_| EINVAL)?;
-        packet::encode_header(apv, cmd, volume, len, &mut buf).map_err(|_| EINVAL)?;
-        sock.send(buf.get(..hlen + n).ok_or(EINVAL)?, more)
+        let hlen = packet::header_size(self.agreed.version);
+        let mut len = 0;
+        self.encode_into(&mut buf, &mut len, hlen, cmd, volume, payload)?;
+        sock.send(buf.get(..len).ok_or(EINVAL)?, more)
     }
 
     /// Sends a packet on the meta socket; a failure breaks the connection.
@@ -634,14 +626,47 @@ impl Link {
 
     /// Sends an ack (`cmd` with a `p_block_ack`) of `volume` on the meta socket, with the
     /// volume's next sequence number (_drbd_send_ack()); a failure breaks the connection.
-    pub(crate) fn send_ack(&self, cmd: u16, volume: u16, mut a: packet::BlockAck) -> Result {
+    pub(crate) fn send_ack(&self, cmd: u16, volume: u16, a: packet::BlockAck) -> Result {
+        self.send_acks(&[(cmd, volume, a)])
+    }
+
+    /// Sends `acks` (command, volume, ack) back to back in one message on the meta socket,
+    /// each with its volume's next sequence number (C corks the meta socket while it sends
+    /// the acks of the peer writes done); a failure breaks the connection.
+    fn send_acks(&self, acks: &[(u16, u16, packet::BlockAck)]) -> Result {
+        let hlen = packet::header_size(self.agreed.version);
         let _g = self.meta_lock.lock();
-        a.seq_num = self.next_seq(volume);
-        let sent = self.send_locked(&self.meta, cmd, volume, |out| a.encode(out), false);
+        let sent = acks.chunks(ACK_BATCH).try_for_each(|chunk| {
+            let mut buf = [0u8; ACK_BATCH * (packet::HEADER_MAX + packet::BlockAck::SIZE)];
+            let mut len = 0;
+            for &(cmd, volume, mut a) in chunk {
+                a.seq_num = self.next_seq(volume);
+                self.encode_into(&mut buf, &mut len, hlen, cmd, volume, |out| a.encode(out))?;
+            }
+            self.meta.send(buf.get(..len).ok_or(EINVAL)?, false)
+        });
         if sent.is_err() {
             self.fail();
         }
         sent
+    }
+
+    /// Encodes packet `cmd` (header of `hlen` bytes) at `*len` of `buf`, and advances `*len`.
+    fn encode_into(
+        &self,
+        buf: &mut [u8],
+        len: &mut usize,
+        hlen: usize,
+        cmd: u16,
+        volume: u16,
+        payload: impl FnOnce(&mut [u8]) -> core::result::Result<usize, packet::WireError>,
+    ) -> Result {
+        let at = buf.get_mut(*len..).ok_or(EINVAL)?;
+        let n = payload(at.get_mut(hlen..).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
+        let plen = u32::try_from(n).map_err(|_| EINVAL)?;
+        packet::encode_header(self.agreed.version, cmd, volume, plen, at).map_err(|_| EINVAL)?;
+        *len += hlen + n;
+        Ok(())
     }
 
     /// The sequence numbers of `volume`, for `f`.
@@ -1205,34 +1230,23 @@ impl Link {
     pub(crate) fn forget_peer_writes(&self) {
         loop {
             let mut acks = self.acks.lock();
-            let mut done = acks.done.take();
+            let done = acks.done.take();
             // counted off under the lock, dropped after it: a last reference to a device or
             // its backing disk must not go with interrupts off
-            let mut walk = done.as_mut();
-            while let Some(io) = walk {
+            for w in done.iter() {
                 acks.in_flight = acks.in_flight.saturating_sub(1);
-                acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
-                walk = io.ctx.next.as_mut();
+                acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(w.size));
             }
-            let mut read = acks.read.take();
+            let read = acks.read.take();
             // (a read counts itself off when it is dropped, below)
-            let mut reads_done = 0;
-            let mut walk = read.as_ref();
-            while let Some(io) = walk {
-                reads_done += 1;
-                walk = io.ctx.next.as_ref();
-            }
-            let idle = acks.in_flight == 0 && acks.reads == reads_done;
-            if !idle && done.is_none() && read.is_none() {
+            let reads_done = read.iter().count();
+            let idle = acks.in_flight == 0 && acks.reads as usize == reads_done;
+            if !idle && done.is_empty() && read.is_empty() {
                 let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
             }
             drop(acks);
-            while let Some(mut io) = done {
-                done = io.ctx.next.take();
-            }
-            while let Some(mut io) = read {
-                read = io.ctx.next.take();
-            }
+            drop(done);
+            drop(read);
             if idle {
                 return;
             }
@@ -1243,36 +1257,46 @@ impl Link {
     /// barriers for closed epochs, resync requests. Waits up to 100 ms for work first.
     pub(crate) fn sender_step(&self) {
         let mut acks = self.acks.lock();
-        if acks.done.is_none() && acks.read.is_none() && !self.barrier_due.load(Ordering::Acquire) {
+        if acks.done.is_empty() && acks.read.is_empty() && !self.barrier_due.load(Ordering::Acquire)
+        {
             let _ = self.wake.wait_interruptible_timeout(&mut acks, ticks(100));
         }
         let mut done = acks.done.take();
         let read = acks.read.take();
         drop(acks);
         self.send_resync_replies(read);
-        // oldest first
-        let mut ordered: Option<KBox<PeerIo<PeerWrite>>> = None;
-        while let Some(mut io) = done {
-            done = io.ctx.next.take();
-            io.ctx.next = ordered;
-            ordered = Some(io);
-        }
-        while let Some(mut io) = ordered {
-            ordered = io.ctx.next.take();
-            self.ack_peer_write(&io.ctx);
-            // its claim goes after the ack, so the peer sees them in this order
-            // (e_end_block()); then the writes of ours it held up may go
-            if let Some(claim) = io.ctx.claim.take() {
-                let dev = claim.io.clone();
-                drop(claim);
-                let (sector, sectors) = (io.ctx.sector, u64::from(io.ctx.size >> 9));
-                DevIo::peer_write_done(&dev, sector, sectors, io.ctx.restart);
+        while !done.is_empty() {
+            // up to ACK_BATCH acks in one message
+            let mut batch = [(0, 0, packet::BlockAck::default()); ACK_BATCH];
+            let mut n = 0;
+            let mut acked = DoneList::new();
+            while let Some(slot) = batch.get_mut(n) {
+                let Some(io) = done.pop() else {
+                    break;
+                };
+                if let Some(ack) = self.peer_write_ack(&io.ctx) {
+                    *slot = ack;
+                    n += 1;
+                }
+                acked.push(io);
             }
-            let mut acks = self.acks.lock();
-            acks.in_flight = acks.in_flight.saturating_sub(1);
-            acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
-            drop(acks);
-            self.wake.notify_all();
+            let _ = self.send_acks(batch.get(..n).unwrap_or(&[]));
+            let mut acked = acked.take();
+            while let Some(mut io) = acked.pop() {
+                // its claim goes after the ack, so the peer sees them in this order
+                // (e_end_block()); then the writes of ours it held up may go
+                if let Some(claim) = io.ctx.claim.take() {
+                    let dev = claim.io.clone();
+                    drop(claim);
+                    let (sector, sectors) = (io.ctx.sector, u64::from(io.ctx.size >> 9));
+                    DevIo::peer_write_done(&dev, sector, sectors, io.ctx.restart);
+                }
+                let mut acks = self.acks.lock();
+                acks.in_flight = acks.in_flight.saturating_sub(1);
+                acks.in_flight_bytes = acks.in_flight_bytes.saturating_sub(u64::from(io.ctx.size));
+                drop(acks);
+                self.wake.notify_all();
+            }
         }
         if self.barrier_due.swap(false, Ordering::AcqRel) {
             let _g = self.data_lock.lock();
@@ -1318,8 +1342,9 @@ impl Link {
         self.fail();
     }
 
-    /// e_end_block() / e_end_resync_block(): the ack a written peer write is owed.
-    fn ack_peer_write(&self, w: &PeerWrite) {
+    /// e_end_block() / e_end_resync_block(): the ack (command, volume, ack) a written peer
+    /// write is owed, if any.
+    fn peer_write_ack(&self, w: &PeerWrite) -> Option<(u16, u16, packet::BlockAck)> {
         let ok = w.status == BLK_STS_OK;
         if !ok {
             // drbd_peer_request_endio()
@@ -1367,10 +1392,10 @@ impl Link {
                 packet::P_NEG_ACK
             }
             (None, true) if w.write_ack => packet::P_WRITE_ACK,
-            (None, true) => return,
+            (None, true) => return None,
             (None, false) => packet::P_NEG_ACK,
         };
-        let _ = self.send_ack(cmd, w.volume, a);
+        Some((cmd, w.volume, a))
     }
 
     /// Wakes the sender thread (a resync began).
@@ -1482,9 +1507,10 @@ impl Link {
         let pinging = || (jiffies(t.ping_timeo_ms()), jiffies(t.ping_timeo_ms()));
         let (r, w) = idle();
         self.meta.set_timeouts(r, w);
+        let mut rb = RecvBuf::new();
         while !should_stop() && !self.is_broken() {
             let mut hdr = [0u8; packet::HEADER_MAX];
-            let got = self.meta.recv_or_idle(&mut hdr[..hlen]);
+            let got = rb.recv_or_idle(&self.meta, &mut hdr[..hlen]);
             match got {
                 Ok(Some(())) => {}
                 Ok(None) if ping_pending => {
@@ -1511,7 +1537,7 @@ impl Link {
                     break;
                 }
             }
-            if let Err(e) = self.got_packet(&hdr[..hlen], &mut ping_pending) {
+            if let Err(e) = self.got_packet(&mut rb, &hdr[..hlen], &mut ping_pending) {
                 if ratelimit() {
                     pr_err!("{}: meta socket: {}\n", self.name, e);
                 }
@@ -1526,8 +1552,13 @@ impl Link {
         self.fail();
     }
 
-    /// One packet on the meta socket, its header in `hdr`.
-    fn got_packet(&self, hdr: &[u8], ping_pending: &mut bool) -> core::result::Result<(), Bad> {
+    /// One packet on the meta socket, its header in `hdr`, its body next in `rb`.
+    fn got_packet(
+        &self,
+        rb: &mut RecvBuf,
+        hdr: &[u8],
+        ping_pending: &mut bool,
+    ) -> core::result::Result<(), Bad> {
         let apv = self.agreed.version;
         let h = packet::decode_header(apv, hdr).map_err(Bad::Wire)?;
         let cmd = h.known_command().map_err(Bad::Wire)?;
@@ -1540,7 +1571,7 @@ impl Link {
         let body = payload
             .get_mut(..split.fixed + split.extra)
             .ok_or(Bad::Unexpected(h.command))?;
-        self.meta.recv(body).map_err(|_| Bad::Io)?;
+        rb.recv(&self.meta, body).map_err(|_| Bad::Io)?;
         self.meta_packet(&h, body, ping_pending)?;
         // after the ack is applied: a peer write sent after it finds our write acknowledged
         if cmd.is_block_ack() {
@@ -2518,7 +2549,6 @@ impl Link {
             }),
             lock: None,
             status: BLK_STS_OK,
-            next: None,
         };
         let sectors = u64::from(r.blksize >> 9);
         read.lock = DevIo::resync_read_lock(io, r.sector, sectors, || self.is_broken());
@@ -2547,18 +2577,11 @@ impl Link {
         Ok(())
     }
 
-    /// w_e_end_rsdata_req(), w_e_end_csum_rs_req(): the replies to the resync reads `done`
-    /// (newest first), sent oldest first; each read's lock goes once its reply is on the
-    /// socket, so a write under it sends its P_DATA behind the reply.
-    fn send_resync_replies(&self, mut done: Option<KBox<PeerIo<ResyncRead>>>) {
-        let mut ordered: Option<KBox<PeerIo<ResyncRead>>> = None;
-        while let Some(mut io) = done {
-            done = io.ctx.next.take();
-            io.ctx.next = ordered;
-            ordered = Some(io);
-        }
-        while let Some(mut pio) = ordered {
-            ordered = pio.ctx.next.take();
+    /// w_e_end_rsdata_req(), w_e_end_csum_rs_req(): the replies to the resync reads `done`;
+    /// each read's lock goes once its reply is on the socket, so a write under it sends its
+    /// P_DATA behind the reply.
+    fn send_resync_replies(&self, mut done: DoneList<ResyncRead>) {
+        while let Some(mut pio) = done.pop() {
             let buf = pio.take_buf().filter(|_| pio.ctx.status == BLK_STS_OK);
             let r = &pio.ctx;
             let csum = r.csum.as_ref().map(|(d, n)| d.get(..*n).unwrap_or(&[]));

@@ -247,6 +247,15 @@ int drbd_rs_sock_recv(struct socket *sock, void *buf, size_t len)
 	return kernel_recvmsg(sock, &msg, &iov, 1, len, MSG_WAITALL | MSG_NOSIGNAL);
 }
 
+/* what has arrived, at least one byte (or the receive timeout), at most len */
+int drbd_rs_sock_recv_some(struct socket *sock, void *buf, size_t len)
+{
+	struct kvec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+
+	return kernel_recvmsg(sock, &msg, &iov, 1, len, MSG_NOSIGNAL);
+}
+
 /*
  * drbd_recv_header_maybe_unplug(): what has arrived, without waiting; with nothing there, the
  * peer learns at once what we received so far (a quick ACK rather than a delayed one)

@@ -144,13 +144,23 @@ impl Socket {
         }
     }
 
-    /// Receives exactly `buf.len()` bytes, or `None` if the receive timeout passes before the
-    /// first byte: the connection is idle.
-    pub(crate) fn recv_or_idle(&self, buf: &mut [u8]) -> Result<Option<()>> {
+    /// Receives what has arrived into `buf`, at least a byte: how many, or `None` if the
+    /// receive timeout passes first.
+    fn recv_some(&self, buf: &mut [u8]) -> Result<Option<usize>> {
         // SAFETY: the socket is open; `buf` is writable for its length.
-        let n =
-            unsafe { bindings::drbd_rs_sock_recv(self.sock, buf.as_mut_ptr().cast(), buf.len()) };
-        self.recv_rest(n, buf)
+        let n = unsafe {
+            bindings::drbd_rs_sock_recv_some(self.sock, buf.as_mut_ptr().cast(), buf.len())
+        };
+        if n == -(kernel::bindings::EAGAIN as c_int) {
+            return Ok(None);
+        }
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        if n == 0 {
+            return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)));
+        }
+        Ok(Some((n as usize).min(buf.len())))
     }
 
     /// After a first receive into `buf` that returned `n`: the rest of `buf`, or `None` if
@@ -192,5 +202,51 @@ impl Drop for Socket {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the socket is ours and released once, here.
         unsafe { bindings::sock_release(self.sock) };
+    }
+}
+
+/// A receive buffer for a socket of small packets (the meta socket): the acks the peer sends
+/// back to back come in with one receive.
+pub(crate) struct RecvBuf {
+    buf: [u8; 512],
+    start: usize,
+    end: usize,
+}
+
+impl RecvBuf {
+    pub(crate) const fn new() -> Self {
+        Self {
+            buf: [0; 512],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Receives exactly `out.len()` bytes, or `None` if nothing is buffered and nothing
+    /// arrives before the receive timeout: the connection is idle.
+    pub(crate) fn recv_or_idle(&mut self, sock: &Socket, out: &mut [u8]) -> Result<Option<()>> {
+        if self.start == self.end && !out.is_empty() {
+            match sock.recv_some(&mut self.buf)? {
+                None => return Ok(None),
+                Some(n) => (self.start, self.end) = (0, n),
+            }
+        }
+        self.recv(sock, out).map(Some)
+    }
+
+    /// As [`Socket::recv`]: exactly `out.len()` bytes.
+    pub(crate) fn recv(&mut self, sock: &Socket, out: &mut [u8]) -> Result {
+        let mut got = 0;
+        while got < out.len() {
+            if self.start == self.end {
+                let n = sock.recv_some(&mut self.buf)?.ok_or(EAGAIN)?;
+                (self.start, self.end) = (0, n);
+            }
+            let n = (self.end - self.start).min(out.len() - got);
+            out[got..got + n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            got += n;
+        }
+        Ok(())
     }
 }

@@ -162,6 +162,58 @@ pub(crate) struct PeerIo<C> {
     len: u32,
     /// Held until the bio completes.
     bdev: Option<Arc<Bdev>>,
+    /// The next in a [`DoneList`].
+    next: Option<KBox<PeerIo<C>>>,
+}
+
+/// Peer requests done and waiting for the thread that answers them: pushed as their bios
+/// complete (in any context, under its owner's spin lock), taken out all at once and answered
+/// in the order they completed.
+pub(crate) struct DoneList<C>(Option<KBox<PeerIo<C>>>);
+
+impl<C> DoneList<C> {
+    pub(crate) const fn new() -> Self {
+        Self(None)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Adds a request done (it comes out of [`Self::take`] last).
+    pub(crate) fn push(&mut self, mut io: KBox<PeerIo<C>>) {
+        io.next = self.0.take();
+        self.0 = Some(io);
+    }
+
+    /// The next request: of a list from [`Self::take`], the one that completed first.
+    pub(crate) fn pop(&mut self) -> Option<KBox<PeerIo<C>>> {
+        let mut io = self.0.take()?;
+        self.0 = io.next.take();
+        Some(io)
+    }
+
+    /// All of them, oldest first; the list is left empty. Drops nothing (the caller may hold
+    /// a spin lock).
+    pub(crate) fn take(&mut self) -> Self {
+        let mut ordered = Self::new();
+        while let Some(io) = self.pop() {
+            ordered.push(io);
+        }
+        ordered
+    }
+
+    /// The contexts of the requests in the list.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &C> {
+        core::iter::successors(self.0.as_deref(), |io| io.next.as_deref()).map(|io| &io.ctx)
+    }
+}
+
+impl<C> Drop for DoneList<C> {
+    /// One at a time (recursion along the chain could overflow the stack).
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
 }
 
 impl<C: PeerDone> PeerIo<C> {
@@ -172,6 +224,7 @@ impl<C: PeerDone> PeerIo<C> {
                 buf,
                 len,
                 bdev: None,
+                next: None,
             },
             GFP_KERNEL,
         )?)
