@@ -33,6 +33,22 @@ fn check(ret: c_int) -> Result {
     to_result(ret)
 }
 
+/// What a receive that returned `n` got: how many bytes, or `None` for EAGAIN (the receive
+/// timeout passed, or nothing had arrived for one that does not wait); a closed connection
+/// is `ECONNRESET`.
+fn received(n: c_int) -> Result<Option<usize>> {
+    if n == -(kernel::bindings::EAGAIN as c_int) {
+        return Ok(None);
+    }
+    if n < 0 {
+        return Err(Error::from_errno(n));
+    }
+    if n == 0 {
+        return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)));
+    }
+    Ok(Some(n as usize))
+}
+
 impl Socket {
     /// A TCP socket of the family of `addr` (AF_INET or AF_INET6, its first two bytes).
     pub(crate) fn tcp(family: u16) -> Result<Self> {
@@ -119,13 +135,7 @@ impl Socket {
             let n = unsafe {
                 bindings::drbd_rs_sock_recv(self.sock, rest.as_mut_ptr().cast(), rest.len())
             };
-            if n < 0 {
-                return Err(Error::from_errno(n));
-            }
-            if n == 0 {
-                return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)));
-            }
-            got += n as usize;
+            got += received(n)?.ok_or(EAGAIN)?;
         }
         Ok(())
     }
@@ -151,31 +161,16 @@ impl Socket {
         let n = unsafe {
             bindings::drbd_rs_sock_recv_some(self.sock, buf.as_mut_ptr().cast(), buf.len())
         };
-        if n == -(kernel::bindings::EAGAIN as c_int) {
-            return Ok(None);
-        }
-        if n < 0 {
-            return Err(Error::from_errno(n));
-        }
-        if n == 0 {
-            return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)));
-        }
-        Ok(Some((n as usize).min(buf.len())))
+        Ok(received(n)?.map(|n| n.min(buf.len())))
     }
 
     /// After a first receive into `buf` that returned `n`: the rest of `buf`, or `None` if
     /// nothing had arrived (EAGAIN: a timeout or a receive that did not wait).
     fn recv_rest(&self, n: c_int, buf: &mut [u8]) -> Result<Option<()>> {
-        if n == -(kernel::bindings::EAGAIN as c_int) {
+        let Some(n) = received(n)? else {
             return Ok(None);
-        }
-        if n < 0 {
-            return Err(Error::from_errno(n));
-        }
-        if n == 0 {
-            return Err(Error::from_errno(-(kernel::bindings::ECONNRESET as c_int)));
-        }
-        self.recv(buf.get_mut(n as usize..).unwrap_or_default())?;
+        };
+        self.recv(buf.get_mut(n..).unwrap_or_default())?;
         Ok(Some(()))
     }
 
